@@ -1,0 +1,53 @@
+# msar: one command to set up and test (`make test`), one to try it (`make demo`).
+# Everything a fresh Debian/Ubuntu machine needs is installed here, idempotently.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+EXTRAS ?= dev,serve,train
+# Debian packages: ffmpeg (torchcodec), libsndfile1 (soundfile), the flite/festival/espeak-ng
+# voices (synthetic speakers), chromium (browser tests; never downloaded at run time).
+SYS_PKGS ?= ffmpeg libsndfile1 sox flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts espeak-ng chromium
+PYTEST_ARGS ?=
+
+.PHONY: test setup sysdeps venv demo bench lint clean
+
+test: setup
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+setup: sysdeps $(VENV)/.installed
+
+sysdeps:
+	@missing=""; for p in $(SYS_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing system packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  elif command -v apt-get >/dev/null && command -v sudo >/dev/null && sudo -n true 2>/dev/null; then \
+	    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "msar needs these system packages, please install them:"; \
+	    echo "  sudo apt-get install$$missing"; exit 1; \
+	  fi; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e ".[$(EXTRAS)]"
+	touch $@
+
+demo: setup
+	$(VENV)/bin/msar repair msar_hf/demo/damaged_demo.flac -o demo_output/repaired_demo.wav
+	$(VENV)/bin/msar info msar_hf/demo/damaged_demo.flac demo_output/repaired_demo.wav
+
+bench: setup
+	$(PY) benchmarks/run_all.py
+
+lint: setup
+	$(VENV)/bin/ruff check msar_hf recipes dataset_scripts tests benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,324 @@
+"""Audio input and output: the only place msar reads or writes sound files.
+
+* :func:`load_audio` decodes wav/flac/ogg/mp3/m4a/opus (any rate, bit depth, channel count) with
+  torchcodec (FFmpeg), falls back to soundfile (libsndfile) where torchcodec cannot help, and
+  resamples with torchaudio. Inside msar everything is 16 kHz mono float32 (DESIGN.md).
+* :func:`save_audio` writes atomically (temporary file in the same folder + ``os.replace``) so
+  a crash never leaves half a file, and refuses to overwrite the file it was computed from.
+* :func:`audio_info` is the quick look a user takes before repairing (``msar info``).
+
+Every failure a user can cause raises a subclass of :class:`msar_hf.errors.AudioError` whose
+message names the file and the problem.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import struct
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import torch
+
+from .errors import (
+    AudioError,
+    AudioFileNotFoundError,
+    CorruptAudioError,
+    EmptyAudioFileError,
+    NonFiniteSamplesError,
+    NotAudioError,
+    NoSamplesError,
+    OverwriteInputError,
+    UnsupportedFormatError,
+)
+
+DEFAULT_SAMPLING_RATE = 16000
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".opus", ".webm", ".aiff", ".aif")
+# Formats soundfile (libsndfile) writes itself; the rest go through torchcodec's FFmpeg encoder.
+_SOUNDFILE_WRITE = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".aiff": "AIFF", ".aif": "AIFF"}
+_FFMPEG_WRITE = {".mp3", ".m4a", ".opus", ".aac"}
+
+PathOrBytes = str | os.PathLike | bytes | bytearray
+
+
+# --------------------------------------------------------------------------------------------
+# decoding
+# --------------------------------------------------------------------------------------------
+def _looks_like_audio(head: bytes) -> bool:
+    """Magic-number sniffing, to tell 'damaged audio' from 'not audio at all'."""
+    if head[:4] in (b"RIFF", b"RIFX", b"RF64", b"fLaC", b"OggS", b"FORM", b"caff", b".snd"):
+        return True
+    if head[:3] == b"ID3" or head[4:8] == b"ftyp" or head[:4] == b"\x1a\x45\xdf\xa3":
+        return True
+    # MPEG audio frame sync (mp3) or ADTS (aac)
+    return len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0
+
+
+def _wav_declared_data_bytes(raw: bytes) -> int | None:
+    """Bytes of sample data a RIFF/WAVE header promises, or None when it is not a plain WAV."""
+    if raw[:4] != b"RIFF" or raw[8:12] != b"WAVE":
+        return None
+    pos = 12
+    while pos + 8 <= len(raw):
+        chunk_id, size = raw[pos : pos + 4], struct.unpack("<I", raw[pos + 4 : pos + 8])[0]
+        if chunk_id == b"data":
+            # 0 and 0xFFFFFFFF are used by streaming writers for "unknown length".
+            return None if size in (0, 0xFFFFFFFF) else size
+        pos += 8 + size + (size & 1)
+    return None
+
+
+def _decode_torchcodec(source: bytes) -> tuple[torch.Tensor, int]:
+    from torchcodec.decoders import AudioDecoder
+
+    samples = AudioDecoder(source).get_all_samples()
+    return samples.data.to(torch.float32), int(samples.sample_rate)
+
+
+def _decode_soundfile(source: bytes) -> tuple[torch.Tensor, int]:
+    import soundfile as sf
+
+    data, rate = sf.read(io.BytesIO(source), dtype="float32", always_2d=True)
+    return torch.from_numpy(np.ascontiguousarray(data.T)), int(rate)
+
+
+def _expected_frames_soundfile(source: bytes) -> int | None:
+    import soundfile as sf
+
+    try:
+        info = sf.info(io.BytesIO(source))
+    except Exception:
+        return None
+    return int(info.frames) if info.frames and info.frames > 0 else None
+
+
+def load_audio(
+    source: PathOrBytes,
+    sampling_rate: int | None = DEFAULT_SAMPLING_RATE,
+    mono: bool = True,
+) -> tuple[torch.Tensor, int]:
+    """Read an audio file (or its bytes) into a float32 tensor.
+
+    Args:
+        source: a path or the encoded bytes of a file.
+        sampling_rate: resample to this rate (torchaudio); ``None`` keeps the file's rate.
+        mono: average the channels.
+
+    Returns:
+        ``(waveform, rate)`` with ``waveform`` of shape ``(T,)`` when ``mono`` else ``(C, T)``,
+        values in [-1, 1] for integer formats.
+
+    Raises:
+        AudioError subclasses naming the file and the problem.
+    """
+    name, raw = _read_source(source)
+    if not raw:
+        raise EmptyAudioFileError(name, "file is empty (0 bytes)")
+    looks_audio = _looks_like_audio(raw[:16])
+
+    waveform, rate, errors = None, None, []
+    for decode in (_decode_torchcodec, _decode_soundfile):
+        try:
+            waveform, rate = decode(raw)
+            break
+        except Exception as exc:  # each backend raises its own types; we classify below
+            errors.append(f"{decode.__name__.removeprefix('_decode_')}: {exc}".splitlines()[0])
+    if waveform is None:
+        if looks_audio:
+            raise CorruptAudioError(name, "cannot be decoded, the file is damaged or truncated ("
+                                    + "; ".join(errors)[:300] + ")")
+        raise NotAudioError(name, "not an audio file (no known audio header, no decoder accepts it)")
+
+    if waveform.ndim != 2 or waveform.shape[-1] == 0:
+        raise NoSamplesError(name, "contains no audio samples")
+    declared = _wav_declared_data_bytes(raw)
+    if declared is not None and declared > len(raw):
+        raise CorruptAudioError(
+            name, f"truncated: the header declares {declared} bytes of audio but the file holds {len(raw)}"
+        )
+    expected = _expected_frames_soundfile(raw) if declared is None else None
+    if expected is not None and waveform.shape[-1] < 0.99 * expected:
+        raise CorruptAudioError(
+            name, f"truncated: decoded {waveform.shape[-1]} of the {expected} samples the header declares"
+        )
+    if not torch.isfinite(waveform).all():
+        bad = int((~torch.isfinite(waveform)).sum())
+        raise NonFiniteSamplesError(name, f"contains {bad} NaN/Inf samples")
+
+    if mono:
+        waveform = waveform.mean(dim=0)
+    if sampling_rate is not None and rate != sampling_rate:
+        waveform = resample(waveform, rate, sampling_rate)
+        rate = sampling_rate
+    return waveform.contiguous(), rate
+
+
+def resample(waveform: torch.Tensor, orig_rate: int, new_rate: int) -> torch.Tensor:
+    """Band-limited resampling (torchaudio's windowed sinc, Kaiser window)."""
+    if orig_rate == new_rate:
+        return waveform
+    import torchaudio.functional as AF
+
+    return AF.resample(waveform, orig_rate, new_rate, resampling_method="sinc_interp_kaiser")
+
+
+def _read_source(source: PathOrBytes) -> tuple[str, bytes]:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return "<bytes>", bytes(source)
+    path = Path(source)
+    if not path.exists():
+        raise AudioFileNotFoundError(path, "no such file")
+    if path.is_dir():
+        raise AudioError(path, "is a folder, not an audio file")
+    try:
+        return str(path), path.read_bytes()
+    except PermissionError as exc:
+        raise AudioError(path, f"cannot be read ({exc.strerror})") from exc
+
+
+# --------------------------------------------------------------------------------------------
+# encoding
+# --------------------------------------------------------------------------------------------
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return a.resolve() == b.resolve()
+
+
+def save_audio(
+    path: str | os.PathLike,
+    waveform: torch.Tensor | np.ndarray,
+    sampling_rate: int,
+    *,
+    inputs: Iterable[str | os.PathLike] = (),
+    subtype: str | None = None,
+) -> Path:
+    """Write ``waveform`` ((T,) or (C, T)) to ``path`` atomically.
+
+    The format follows the extension. ``inputs`` lists the files this audio was computed from:
+    writing over any of them raises :class:`OverwriteInputError`, so inputs are never lost.
+    Integer formats are clipped to [-1, 1].
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    for src in inputs:
+        if _same_file(path, Path(src)) or path.resolve() == Path(src).resolve():
+            raise OverwriteInputError(path, "refusing to overwrite an input file; choose another output path")
+    if suffix not in _SOUNDFILE_WRITE and suffix not in _FFMPEG_WRITE:
+        raise UnsupportedFormatError(path, f"cannot write '{suffix or 'no extension'}' files; "
+                                     f"use one of {sorted(set(_SOUNDFILE_WRITE) | _FFMPEG_WRITE)}")
+    data = torch.as_tensor(waveform, dtype=torch.float32).detach().cpu()
+    if data.ndim == 1:
+        data = data.unsqueeze(0)
+    if data.ndim != 2 or data.shape[-1] == 0:
+        raise NoSamplesError(path, f"nothing to write (waveform shape {tuple(data.shape)})")
+    if not torch.isfinite(data).all():
+        raise NonFiniteSamplesError(path, "refusing to write NaN/Inf samples")
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        if suffix in _SOUNDFILE_WRITE:
+            import soundfile as sf
+
+            if subtype is None and suffix in (".wav", ".flac", ".aiff", ".aif"):
+                subtype = "PCM_16"
+            if subtype is None or subtype.startswith("PCM"):
+                data = data.clamp(-1.0, 1.0)
+            sf.write(tmp, data.T.numpy(), sampling_rate, format=_SOUNDFILE_WRITE[suffix], subtype=subtype)
+        else:
+            from torchcodec.encoders import AudioEncoder
+
+            AudioEncoder(data.clamp(-1.0, 1.0), sample_rate=sampling_rate).to_file(str(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# inspection
+# --------------------------------------------------------------------------------------------
+@dataclass
+class AudioInfo:
+    path: str
+    format: str
+    sampling_rate: int
+    channels: int
+    duration_s: float
+    bit_depth: str
+    peak_dbfs: float
+    rms_dbfs: float
+    clipped_ratio: float
+    silence_ratio: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _db(x: float) -> float:
+    return 20.0 * math.log10(x) if x > 0 else -math.inf
+
+
+def level_stats(waveform: torch.Tensor, sampling_rate: int, clip_level: float = 0.999,
+                silence_dbfs: float = -60.0) -> dict:
+    """Peak and RMS level (dBFS), clipped-sample ratio and silent-frame ratio (10 ms frames)."""
+    x = waveform if waveform.ndim == 2 else waveform.unsqueeze(0)
+    peak = float(x.abs().max())
+    rms = float(x.pow(2).mean().sqrt())
+    clipped = float((x.abs() >= clip_level).float().mean())
+    hop = max(1, sampling_rate // 100)
+    mono = x.mean(0)
+    n = mono.shape[-1] // hop
+    if n:
+        frames = mono[: n * hop].reshape(n, hop)
+        frame_db = 10 * torch.log10(frames.pow(2).mean(-1) + 1e-12)
+        silence = float((frame_db < silence_dbfs).float().mean())
+    else:
+        silence = 1.0
+    return {"peak_dbfs": _db(peak), "rms_dbfs": _db(rms), "clipped_ratio": clipped, "silence_ratio": silence}
+
+
+def audio_info(path: str | os.PathLike) -> AudioInfo:
+    """Format, rate, channels, duration, levels, clipping and silence of one file."""
+    waveform, rate = load_audio(path, sampling_rate=None, mono=False)
+    fmt, depth = Path(path).suffix.lower().lstrip(".") or "unknown", "unknown"
+    try:
+        import soundfile as sf
+
+        info = sf.info(str(path))
+        fmt, depth = info.format.lower(), info.subtype
+    except Exception:
+        try:
+            from torchcodec.decoders import AudioDecoder
+
+            meta = AudioDecoder(str(path)).metadata
+            fmt = (meta.codec or fmt)
+            depth = str(getattr(meta, "sample_format", None) or "unknown")
+        except Exception:
+            pass
+    return AudioInfo(
+        path=str(path), format=fmt, sampling_rate=rate, channels=int(waveform.shape[0]),
+        duration_s=waveform.shape[-1] / rate, bit_depth=depth, **level_stats(waveform, rate),
+    )
+
+
+def find_audio_files(paths: Iterable[str | os.PathLike], recursive: bool = True) -> list[Path]:
+    """Expand files and folders into a sorted list of audio files (folders searched recursively)."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            pattern = "**/*" if recursive else "*"
+            out.extend(sorted(f for f in p.glob(pattern) if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS))
+        else:
+            out.append(p)
+    return out

@@ -1,0 +1,54 @@
+"""``msar info FILE...``: format, rate, channels, duration, levels, clipping and silence."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("info")(info)
+
+
+def info(
+    files: Annotated[list[Path], typer.Argument(help="Audio files or folders to inspect.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per file.")] = False,
+) -> None:
+    """Show what a recording is before you repair it."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..audio import audio_info, find_audio_files
+    from ..errors import AudioError, MsarError
+
+    paths = find_audio_files(files)
+    if not paths:
+        raise MsarError(f"no audio files found in {', '.join(map(str, files))}")
+    results, failures = [], []
+    for p in paths:
+        try:
+            results.append(audio_info(p).to_dict())
+        except AudioError as exc:
+            failures.append(str(exc))
+    if as_json:
+        for r in results:
+            typer.echo(json.dumps({k: (None if isinstance(v, float) and math.isinf(v) else v) for k, v in r.items()}))
+    elif results:
+        table = Table(title="msar info")
+        for col in ("file", "format", "rate", "ch", "duration", "peak dBFS", "RMS dBFS", "clipped", "silence"):
+            table.add_column(col, justify="left" if col in ("file", "format") else "right")
+        for r in results:
+            table.add_row(
+                Path(r["path"]).name, f"{r['format']} {r['bit_depth']}", f"{r['sampling_rate']}",
+                f"{r['channels']}", f"{r['duration_s']:.2f}s", f"{r['peak_dbfs']:.1f}", f"{r['rms_dbfs']:.1f}",
+                f"{100 * r['clipped_ratio']:.2f}%", f"{100 * r['silence_ratio']:.1f}%",
+            )
+        Console(width=160).print(table)
+    for f in failures:
+        typer.echo(f"msar: error: {f}", err=True)
+    if failures:
+        raise typer.Exit(2)
