@@ -1,0 +1,173 @@
+"""Audio I/O on real recordings: every format, depth, rate and channel layout, and every bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from msar_hf.audio import audio_info, find_audio_files, load_audio, save_audio
+from msar_hf.errors import (
+    AudioError,
+    AudioFileNotFoundError,
+    CorruptAudioError,
+    EmptyAudioFileError,
+    NonFiniteSamplesError,
+    NotAudioError,
+    NoSamplesError,
+    OverwriteInputError,
+    UnsupportedFormatError,
+)
+
+
+@pytest.fixture(scope="module")
+def speech(speech_file):
+    data, rate = sf.read(speech_file, dtype="float32")
+    assert rate == 16000
+    return data
+
+
+def _snr_db(ref: np.ndarray, est: np.ndarray) -> float:
+    n = min(len(ref), len(est))
+    ref, est = ref[:n], est[:n]
+    return float(10 * np.log10(np.sum(ref**2) / (np.sum((ref - est) ** 2) + 1e-20)))
+
+
+@pytest.mark.parametrize("subtype", ["PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE"])
+def test_wav_bit_depths_round_trip(tmp_path, speech, subtype):
+    path = tmp_path / f"speech_{subtype}.wav"
+    speech = 0.9 * speech / np.abs(speech).max()  # use the full scale so 8 bits are 8 useful bits
+    sf.write(path, speech, 16000, subtype=subtype)
+    wav, rate = load_audio(path)
+    assert rate == 16000 and wav.dtype == torch.float32 and wav.shape == (len(speech),)
+    # 8-bit keeps ~25 dB of SNR on speech (crest factor eats the rest), 16 bits ~75 dB, the rest are transparent.
+    assert _snr_db(speech, wav.numpy()) > {"PCM_U8": 20, "PCM_16": 65}.get(subtype, 100)
+
+
+@pytest.mark.parametrize("ext", [".flac", ".ogg", ".mp3", ".m4a", ".opus"])
+def test_compressed_formats_decode_to_the_same_speech(tmp_path, speech, ext):
+    path = tmp_path / f"speech{ext}"
+    save_audio(path, torch.from_numpy(speech), 16000)
+    wav, rate = load_audio(path)
+    assert rate == 16000
+    # Lossy codecs add delay/padding; compare the aligned envelope rather than samples.
+    n = len(speech)
+    assert abs(wav.shape[-1] - n) < 0.1 * n
+    ref_env = np.convolve(speech**2, np.ones(400) / 400, mode="same")
+    m = min(n, wav.shape[-1])
+    est_env = np.convolve(wav.numpy()[:m] ** 2, np.ones(400) / 400, mode="same")
+    corr = np.corrcoef(ref_env[:m], est_env)[0, 1]
+    assert corr > 0.9
+
+
+def test_resampling_and_stereo(tmp_path, speech, fsdd_file):
+    stereo = np.stack([speech, 0.5 * speech], axis=1)
+    path = tmp_path / "stereo_44k.wav"
+    # write at 16 kHz, read natively, then ask for other rates
+    sf.write(path, stereo, 16000)
+    both, rate = load_audio(path, sampling_rate=None, mono=False)
+    assert both.shape == (2, len(speech)) and rate == 16000
+    torch.testing.assert_close(both[1], 0.5 * both[0], atol=1e-4, rtol=0)
+    mono, _ = load_audio(path)
+    torch.testing.assert_close(mono, both.mean(0))
+    up, rate = load_audio(path, sampling_rate=44100, mono=False)
+    assert rate == 44100 and abs(up.shape[-1] - round(len(speech) * 44100 / 16000)) <= 1
+    # 8 kHz FSDD digit upsampled to 16 kHz keeps its energy below 4 kHz
+    wav8, r8 = load_audio(fsdd_file, sampling_rate=None)
+    wav16, r16 = load_audio(fsdd_file)
+    assert (r8, r16) == (8000, 16000)
+    assert abs(wav16.shape[-1] - 2 * wav8.shape[-1]) <= 1
+    assert abs(float(wav16.pow(2).mean() / wav8.pow(2).mean()) - 1) < 0.05
+
+
+def test_bytes_input(speech_file):
+    wav_path, _ = load_audio(speech_file)
+    wav_bytes, _ = load_audio(speech_file.read_bytes())
+    torch.testing.assert_close(wav_path, wav_bytes)
+
+
+def test_bad_inputs_raise_typed_errors_naming_the_file(tmp_path, speech_file, speech):
+    cases = {}
+    cases["missing"] = (tmp_path / "missing.wav", AudioFileNotFoundError)
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    cases["empty"] = (empty, EmptyAudioFileError)
+    text = tmp_path / "notes.wav"
+    text.write_text("these are my meeting notes, not audio\n" * 20)
+    cases["text"] = (text, NotAudioError)
+    good_wav = tmp_path / "good.wav"
+    sf.write(good_wav, speech, 16000, subtype="PCM_16")
+    truncated = tmp_path / "truncated.wav"
+    truncated.write_bytes(good_wav.read_bytes()[: 44 + 4000])
+    cases["truncated wav"] = (truncated, CorruptAudioError)
+    raw = bytearray(speech_file.read_bytes())
+    corrupt = tmp_path / "corrupt.flac"
+    corrupt.write_bytes(bytes(raw[:200]) + bytes(np.random.default_rng(0).integers(0, 256, 3000, dtype=np.uint8)))
+    cases["corrupt flac"] = (corrupt, AudioError)
+    zero = tmp_path / "zero.wav"
+    sf.write(zero, np.zeros(0, dtype=np.float32), 16000)
+    cases["zero samples"] = (zero, NoSamplesError)
+    nan = tmp_path / "nan.wav"
+    bad = speech.copy()
+    bad[1000:1010] = np.nan
+    sf.write(nan, bad, 16000, subtype="FLOAT")
+    cases["nan"] = (nan, NonFiniteSamplesError)
+    for name, (path, err) in cases.items():
+        with pytest.raises(err) as info:
+            load_audio(path)
+        assert str(path) in str(info.value), name
+        assert isinstance(info.value, AudioError), name
+
+
+def test_save_is_atomic_and_never_overwrites_inputs(tmp_path, speech_file):
+    wav, rate = load_audio(speech_file)
+    with pytest.raises(OverwriteInputError):
+        save_audio(speech_file, wav, rate, inputs=[speech_file])
+    out = tmp_path / "sub" / "out.wav"
+    save_audio(out, wav, rate, inputs=[speech_file])
+    back, _ = load_audio(out)
+    assert _snr_db(wav.numpy(), back.numpy()) > 60
+    assert sorted(p.name for p in out.parent.iterdir()) == ["out.wav"]  # no temp files left
+    with pytest.raises(UnsupportedFormatError):
+        save_audio(tmp_path / "out.xyz", wav, rate)
+    with pytest.raises(NonFiniteSamplesError):
+        save_audio(tmp_path / "nan.wav", torch.full((100,), float("nan")), rate)
+    # a failing write leaves an existing file untouched
+    before = out.read_bytes()
+    with pytest.raises(NoSamplesError):
+        save_audio(out, torch.zeros(0), rate)
+    assert out.read_bytes() == before
+
+
+def test_audio_info_levels(tmp_path, speech_file):
+    info = audio_info(speech_file)
+    assert info.sampling_rate == 16000 and info.channels == 1 and info.format == "flac"
+    assert 1.0 < info.duration_s < 10.0 and info.peak_dbfs < 0 and info.rms_dbfs < info.peak_dbfs
+    assert info.clipped_ratio == 0.0
+    wav, rate = load_audio(speech_file)
+    clipped = (wav * 20).clamp(-1, 1)
+    path = tmp_path / "clipped.wav"
+    save_audio(path, clipped, rate)
+    hot = audio_info(path)
+    assert hot.clipped_ratio > 0.05 and hot.peak_dbfs > -0.1
+    assert find_audio_files([speech_file.parent]) == sorted(speech_file.parent.glob("*.flac"))
+
+
+def _msar(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "msar_hf", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_msar_info_cli(tmp_path, speech_file, fsdd_file):
+    res = _msar("info", str(speech_file), str(fsdd_file), "--json")
+    assert res.returncode == 0, res.stderr
+    lines = [line for line in res.stdout.splitlines() if line.startswith("{")]
+    assert len(lines) == 2 and '"sampling_rate": 8000' in lines[1]
+    bad = tmp_path / "bad.wav"
+    bad.write_text("not audio")
+    res = _msar("info", str(bad))
+    assert res.returncode == 2
+    assert res.stderr.strip().count("\n") == 0 and "bad.wav" in res.stderr and "Traceback" not in res.stderr
