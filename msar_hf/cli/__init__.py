@@ -44,6 +44,7 @@ def _root(
 # One module per command family; each defines register(app).
 _COMMAND_MODULES = [
     "info",
+    "push",
     # "evaluate" is added by its engineer
 ]
 

@@ -1,0 +1,82 @@
+"""``msar push model|dataset|metric|cache``: publish to the Hub, or install into the offline cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+push_app = typer.Typer(
+    name="push",
+    help="Publish a model, a dataset or the msar_quality metric to the Hugging Face Hub.",
+    no_args_is_help=True,
+)
+
+_REPO = typer.Option("--repo", help="Hub repository id, ORG/NAME.")
+_PRIVATE = typer.Option("--private", help="Create the repository as private.")
+_TOKEN = typer.Option("--token", help="Hub token (default: HF_TOKEN or the one saved by `hf auth login`).")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(push_app, name="push")
+
+
+@push_app.command("model")
+def push_model_cmd(
+    path: Annotated[Path, typer.Argument(help="A folder written by save_pretrained (msar_hf/pretrained/repair, ...).")],
+    repo: Annotated[str, _REPO],
+    private: Annotated[bool, _PRIVATE] = False,
+    token: Annotated[Optional[str], _TOKEN] = None,
+    license: Annotated[str, typer.Option("--license", help="Licence id written in a generated card.")] = "apache-2.0",
+    dataset: Annotated[Optional[list[str]], typer.Option("--dataset", help="Hub dataset id it was trained on (repeatable).")] = None,
+) -> None:
+    """Upload a model folder: config with auto_map, remote code, safetensors, processor files and
+    a model card (generated for the upload when the folder has no README.md)."""
+    from ..hub import push_model
+
+    url = push_model(path, repo, private, token=token, license=license, datasets=dataset or ())
+    typer.echo(f"pushed {path} -> {url}")
+
+
+@push_app.command("dataset")
+def push_dataset_cmd(
+    path: Annotated[Path, typer.Argument(help="A dataset folder (audiofolder with metadata.csv, or parquet files).")],
+    repo: Annotated[str, _REPO],
+    private: Annotated[bool, _PRIVATE] = False,
+    token: Annotated[Optional[str], _TOKEN] = None,
+) -> None:
+    """Upload a dataset folder with a card listing its licences."""
+    from ..hub import push_dataset
+
+    url = push_dataset(path, repo, private, token=token)
+    typer.echo(f"pushed {path} -> {url}")
+
+
+@push_app.command("metric")
+def push_metric_cmd(
+    repo: Annotated[str, _REPO],
+    path: Annotated[Optional[Path], typer.Argument(help="The metric module folder (default: the shipped msar_quality).")] = None,
+    private: Annotated[bool, _PRIVATE] = False,
+    token: Annotated[Optional[str], _TOKEN] = None,
+) -> None:
+    """Publish the msar_quality metric as a Gradio Space (module, card, app.py, requirements.txt)."""
+    from ..hub import push_metric
+
+    url = push_metric(repo, private, token=token, metric_dir=path)
+    typer.echo(f"pushed msar_quality -> {url}")
+
+
+@push_app.command("cache")
+def push_cache_cmd(
+    path: Annotated[Path, typer.Argument(help="A save_pretrained folder or a dataset folder.")],
+    repo: Annotated[str, _REPO],
+    repo_type: Annotated[str, typer.Option("--type", help="model, dataset or space.")] = "model",
+    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Default: HF_HUB_CACHE / HF_HOME.")] = None,
+) -> None:
+    """Install a folder into the local Hugging Face cache as ORG/NAME, for machines without
+    network: afterwards from_pretrained("ORG/NAME") works with HF_HUB_OFFLINE=1."""
+    from ..hub import build_cache_snapshot
+
+    snapshot = build_cache_snapshot(path, repo, cache_dir=cache_dir, repo_type=repo_type)
+    typer.echo(f"cached {path} as {repo} -> {snapshot}")

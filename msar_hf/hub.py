@@ -1,0 +1,720 @@
+"""Sharing msar artefacts on the Hugging Face Hub, and using them offline.
+
+* :func:`model_card` / :func:`write_model_card` write the ``README.md`` of a model folder: YAML
+  front matter (license, library_name, tags, datasets, pipeline_tag, a ``model-index`` holding
+  the metrics that were *measured* and recorded next to the weights) and usage snippets for
+  ``AutoModel``, ``pipeline`` and the ``msar`` command line. The card is built with
+  ``huggingface_hub.ModelCard`` so the metadata is exactly what the Hub parses.
+* :func:`push_model`, :func:`push_dataset` and :func:`push_metric` publish a ``save_pretrained``
+  folder (or a live model), a dataset folder and the ``msar_quality`` metric (as a Gradio Space:
+  ``evaluate-cli`` does not work with huggingface-hub 2.x). A failed push (no token, no network,
+  refused token) raises :class:`HubError` with a one-line reason; local files are never written.
+* :func:`build_cache_snapshot` installs a folder into the Hugging Face cache
+  (``models--org--name/snapshots/<sha>/`` + ``refs/main``) exactly as a download would, so
+  ``from_pretrained("org/name")`` and ``snapshot_download(..., local_files_only=True)`` work with
+  ``HF_HUB_OFFLINE=1``. Offline users copy a model folder to the machine and run
+  ``msar push cache FOLDER --repo org/name`` (or call the function) instead of downloading.
+
+This module knows no model class: it reads ``config.json`` to tell a repair model from a
+synthesis model, so it can describe a folder written by any version of the models.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from .errors import MsarError
+
+#: File (inside a model folder) where training or benchmark scripts record measured metrics.
+EVAL_RESULTS_FILE = "eval_results.json"
+_METRIC_MODULE_DIR = Path(__file__).parent / "metrics" / "msar_quality"
+
+
+class HubError(MsarError):
+    """Publishing to or reading from the Hub failed for a reason the user can fix."""
+
+
+# --------------------------------------------------------------------------------------------
+# model cards
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TrainingSet:
+    """One corpus a shipped model was trained on, with the licence a card must state."""
+
+    name: str
+    license: str
+    origin: str
+    what: str
+
+
+#: The shared corpora (data/README.md). A card lists the sets a model was trained on.
+MSAR_TRAINING_SETS: tuple[TrainingSet, ...] = (
+    TrainingSet("speech/kathleen", "CC0-1.0", "rhasspy/dataset-voice-cathy",
+                "CMU ARCTIC prompts, one US-English female speaker, 0.95 h"),
+    TrainingSet("speech/fsdd", "CC-BY-SA-4.0", "Jakobovski/free-spoken-digit-dataset",
+                "Free Spoken Digit Dataset, 6 speakers, 8 kHz"),
+    TrainingSet("speech/arctic_samples", "CMU ARCTIC licence (free)", "CMU ARCTIC via LCAV/pyroomacoustics",
+                "CMU ARCTIC a0001-a0006, speakers aew and axb"),
+    TrainingSet("speech/ljspeech_samples", "public domain", "LJ Speech via coqui-ai/TTS tests",
+                "32 LJ Speech excerpts"),
+    TrainingSet("noise", "CC0 / CC-BY / public domain (per file)",
+                "freesound, soundbible, rafaelmardojai/blanket, Speech Commands",
+                "35 real background noises; per-file licence in metadata.csv"),
+    TrainingSet("rir", "CC0-1.0 / CC-BY-4.0 / CC-BY-3.0 / CC-BY-SA-3.0 (per file)", "OpenAIR and clap recordings",
+                "11 measured room impulse responses; per-file licence in metadata.csv"),
+)
+
+
+@dataclass(frozen=True)
+class _ModelKind:
+    title: str
+    pipeline_tag: str
+    tags: tuple[str, ...]
+    summary: str
+    usage: str  # markdown, formatted with repo_id
+
+
+_REPAIR_USAGE = '''\
+### With transformers (no msar install needed)
+
+```python
+import torch
+import soundfile as sf
+from transformers import AutoFeatureExtractor, AutoModel
+
+model = AutoModel.from_pretrained("{repo_id}", trust_remote_code=True).eval()
+extractor = AutoFeatureExtractor.from_pretrained("{repo_id}", trust_remote_code=True)
+audio, rate = sf.read("damaged.wav", dtype="float32")  # 16 kHz mono
+inputs = extractor(audio, sampling_rate=rate, return_tensors="pt")
+with torch.no_grad():
+    repaired = model(**inputs).waveform[0]
+sf.write("repaired.wav", repaired.numpy(), 16000)
+```
+
+### With a pipeline
+
+```python
+import msar_hf  # registers the "speech-repair" pipeline
+from transformers import pipeline
+
+repair = pipeline("speech-repair", model="{repo_id}", trust_remote_code=True)
+result = repair("damaged.wav")  # {{"audio": np.ndarray, "sampling_rate": 16000}}
+```
+
+### With msar
+
+```bash
+pip install "msar-hf[serve]"
+msar repair damaged.wav -o repaired.wav --model {repo_id}
+msar serve            # a web page to try it
+```
+'''
+
+_SYNTHESIS_USAGE = '''\
+### With transformers (no msar install needed)
+
+```python
+import torch
+import soundfile as sf
+from transformers import AutoModel, AutoProcessor
+
+model = AutoModel.from_pretrained("{repo_id}", trust_remote_code=True).eval()
+processor = AutoProcessor.from_pretrained("{repo_id}", trust_remote_code=True)
+inputs = processor(text="Hello from msar.", return_tensors="pt")
+with torch.no_grad():
+    speech = model.generate(**inputs)  # (1, T) waveform at 16 kHz
+sf.write("hello.wav", speech[0].numpy(), 16000)
+```
+
+### With a pipeline
+
+```python
+from transformers import pipeline
+
+tts = pipeline("text-to-speech", model="{repo_id}", trust_remote_code=True)
+out = tts("Hello from msar.")  # {{"audio": np.ndarray, "sampling_rate": 16000}}
+```
+
+### With msar
+
+```bash
+pip install "msar-hf[serve]"
+msar synthesize "Hello from msar." -o hello.wav --model {repo_id} --voice reference.wav
+msar voices           # the known speakers
+```
+'''
+
+_KINDS: dict[str, _ModelKind] = {
+    "msar_autoencoder": _ModelKind(
+        title="msar speech repair",
+        pipeline_tag="audio-to-audio",
+        tags=("msar", "audio", "speech", "speech-enhancement", "audio-to-audio", "denoising",
+              "dereverberation", "declipping", "packet-loss-concealment", "bandwidth-extension"),
+        summary=("Repairs damaged speech (noise, reverberation, clipping, dropouts, band-limiting, "
+                 "codec artefacts) with a speaker-aware STFT autoencoder that predicts a complex mask "
+                 "and a complex mapping. 16 kHz mono in and out; an untrained or clean-input path "
+                 "returns its input."),
+        usage=_REPAIR_USAGE,
+    ),
+    "msar_multispeaker": _ModelKind(
+        title="msar multi-speaker speech synthesis",
+        pipeline_tag="text-to-speech",
+        tags=("msar", "audio", "speech", "text-to-speech", "tts", "multi-speaker", "speaker-embedding"),
+        summary=("Synthesizes English speech in many voices: text and a speaker embedding (from a "
+                 "reference recording or a known speaker) go in, a 16 kHz waveform comes out."),
+        usage=_SYNTHESIS_USAGE,
+    ),
+}
+
+
+def _read_config(folder: Path) -> dict:
+    path = folder / "config.json"
+    if not path.is_file():
+        raise HubError(f"{folder}: no config.json; expected a folder written by save_pretrained")
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise HubError(f"{path}: cannot be read as JSON ({exc})") from exc
+
+
+def read_eval_results(folder: str | os.PathLike) -> list[dict]:
+    """Measured metrics recorded next to the weights (``eval_results.json``), or ``[]``.
+
+    The file holds a list (or ``{"results": [...]}``) of entries::
+
+        {"task": "audio-to-audio", "dataset": "msar held-out noisy speech", "dataset_type": "msar-eval",
+         "split": "test", "metric": "pesq", "name": "PESQ-WB", "value": 2.41,
+         "command": "python recipes/evaluate.py ..."}
+    """
+    path = Path(folder) / EVAL_RESULTS_FILE
+    if not path.is_file():
+        return []
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise HubError(f"{path}: cannot be read as JSON ({exc})") from exc
+    entries = data.get("results", []) if isinstance(data, dict) else data
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise HubError(f"{path}: expected a list of metric entries")
+    for e in entries:
+        missing = {"dataset", "metric", "value"} - set(e)
+        if missing:
+            raise HubError(f"{path}: metric entry {e} lacks {sorted(missing)}")
+    return entries
+
+
+def model_card(
+    folder: str | os.PathLike,
+    repo_id: str,
+    *,
+    license: str = "apache-2.0",
+    datasets: Sequence[str] = (),
+    eval_results: Sequence[Mapping[str, Any]] | None = None,
+    training_sets: Sequence[TrainingSet] = MSAR_TRAINING_SETS,
+    extra_tags: Sequence[str] = (),
+    description: str | None = None,
+):
+    """Build the model card (``huggingface_hub.ModelCard``) of a ``save_pretrained`` folder.
+
+    Args:
+        folder: the folder; its ``config.json`` says which msar model it is.
+        repo_id: the Hub id the snippets load from (``org/name``).
+        license: SPDX-style licence id of the weights.
+        datasets: Hub dataset ids the model was trained on (front matter ``datasets:``).
+        eval_results: measured metrics (see :func:`read_eval_results`); default: the folder's
+            ``eval_results.json``. Nothing is invented: without measurements there is no
+            ``model-index``.
+        training_sets: corpora listed with their licences in the card body.
+        extra_tags: more front-matter tags.
+        description: a paragraph replacing the default summary.
+    """
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    folder = Path(folder)
+    config = _read_config(folder)
+    model_type = config.get("model_type", "")
+    kind = _KINDS.get(model_type)
+    if kind is None:
+        raise HubError(f"{folder}: model_type {model_type!r} is not an msar model "
+                       f"(expected one of {sorted(_KINDS)})")
+    results = list(eval_results) if eval_results is not None else read_eval_results(folder)
+    name = repo_id.split("/")[-1]
+    evals = [
+        EvalResult(
+            task_type=r.get("task", kind.pipeline_tag),
+            dataset_type=r.get("dataset_type", r["dataset"]),
+            dataset_name=r["dataset"],
+            dataset_split=r.get("split"),
+            metric_type=r["metric"],
+            metric_name=r.get("name", r["metric"]),
+            metric_value=float(r["value"]),
+            source_name=r.get("source_name"),
+        )
+        for r in results
+    ]
+    data = ModelCardData(
+        license=license,
+        library_name="transformers",
+        pipeline_tag=kind.pipeline_tag,
+        tags=list(dict.fromkeys([*kind.tags, *extra_tags])),
+        datasets=list(datasets) or None,
+        model_name=name if evals else None,
+        eval_results=evals or None,
+    )
+    body = _card_body(kind, repo_id, config, results, training_sets, description)
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
+
+
+def _card_body(kind: _ModelKind, repo_id: str, config: dict, results: Sequence[Mapping[str, Any]],
+               training_sets: Sequence[TrainingSet], description: str | None) -> str:
+    lines = [f"# {kind.title}: `{repo_id}`", "", description or kind.summary, ""]
+    lines += ["This model is part of **msar** (MultiSpeaker Audio Repair). It is an ordinary "
+              "transformers model with remote code (`trust_remote_code=True`): the modelling files "
+              "ship next to the weights, so loading it does not need msar installed.", ""]
+    lines += ["## Usage", "", kind.usage.format(repo_id=repo_id), ""]
+    if results:
+        lines += ["## Measured quality", "", "| dataset | split | metric | value |", "|---|---|---|---|"]
+        for r in results:
+            lines.append(f"| {r['dataset']} | {r.get('split', '')} | {r.get('name', r['metric'])} | "
+                         f"{float(r['value']):.3f} |")
+        commands = sorted({r["command"] for r in results if r.get("command")})
+        if commands:
+            lines += ["", "Measured with:", ""] + [f"    {c}" for c in commands]
+        lines.append("")
+    else:
+        lines += ["## Measured quality", "", "No measurements were recorded with these weights "
+                  f"(`{EVAL_RESULTS_FILE}` is absent).", ""]
+    if training_sets:
+        lines += ["## Training data", "", "| set | licence | origin | what |", "|---|---|---|---|"]
+        lines += [f"| {t.name} | {t.license} | {t.origin} | {t.what} |" for t in training_sets]
+        lines += ["", "CC-BY material requires attribution: the per-file licence and origin rows "
+                  "(`metadata.csv`) travel with the data sets.", ""]
+    arch = {k: config[k] for k in ("model_type", "architectures", "sampling_rate", "hidden_size",
+                                   "bottleneck", "speaker_embedding_dim") if k in config}
+    lines += ["## Configuration", "", "```json", json.dumps(arch, indent=2), "```", ""]
+    lines += ["## Limitations", "", "English speech at 16 kHz. Quality on recording conditions far from "
+              "the training data (other languages, music, very long reverberation) is not measured.", ""]
+    return "\n".join(lines)
+
+
+def write_model_card(folder: str | os.PathLike, repo_id: str, **kwargs: Any) -> Path:
+    """Write ``README.md`` into a ``save_pretrained`` folder (see :func:`model_card` for options)."""
+    card = model_card(folder, repo_id, **kwargs)
+    path = Path(folder) / "README.md"
+    _atomic_write_text(path, str(card))
+    return path
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def save_pretrained_for_hub(model: Any, folder: str | os.PathLike, repo_id: str,
+                            *, processor: Any = None, **card_kwargs: Any) -> Path:
+    """``save_pretrained`` with everything a Hub user needs: remote code, weights, card.
+
+    Makes sure ``config.json`` carries an ``auto_map`` (so ``AutoModel`` with
+    ``trust_remote_code=True`` finds the classes) by registering the model's classes for the Auto
+    API when their authors did not; saves the feature extractor / processor when given; writes
+    the model card.
+    """
+    folder = Path(folder)
+    if getattr(model.config, "auto_map", None) is None:
+        # transformers copies the defining module (and its relative imports) into the folder and
+        # writes auto_map only for classes registered this way.
+        type(model.config).register_for_auto_class()
+        type(model).register_for_auto_class("AutoModel")
+    model.save_pretrained(folder)
+    if processor is not None:
+        if getattr(processor, "_auto_class", None) is None and hasattr(processor, "register_for_auto_class"):
+            auto = "AutoProcessor" if "Processor" in type(processor).__name__ else "AutoFeatureExtractor"
+            type(processor).register_for_auto_class(auto)
+        processor.save_pretrained(folder)
+    write_model_card(folder, repo_id, **card_kwargs)
+    return folder
+
+
+# --------------------------------------------------------------------------------------------
+# pushing
+# --------------------------------------------------------------------------------------------
+def _check_repo_id(repo_id: str) -> None:
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if repo_id.count("/") != 1:
+        raise HubError(f"repository id {repo_id!r} must look like ORG/NAME")
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as exc:
+        raise HubError(f"repository id {repo_id!r} is not valid: {str(exc).splitlines()[0]}") from exc
+
+
+def _require_token(token: str | None) -> str:
+    from huggingface_hub import constants, get_token
+
+    if constants.HF_HUB_OFFLINE:
+        raise HubError("cannot push: HF_HUB_OFFLINE=1 is set (unset it to publish)")
+    token = token or get_token()
+    if not token:
+        raise HubError("cannot push: no Hugging Face token found; run `hf auth login` or set HF_TOKEN "
+                       "(a token with write access)")
+    return token
+
+
+def _explain(exc: BaseException, repo_id: str) -> HubError:
+    """Turn a huggingface_hub / transport exception into a one-line, actionable HubError."""
+    from huggingface_hub import constants
+    from huggingface_hub.errors import HfHubHTTPError, HTTPError
+
+    if isinstance(exc, HfHubHTTPError) and getattr(exc, "response", None) is not None:
+        status = exc.response.status_code
+        reason = str(exc).splitlines()[0]
+        if status == 401:
+            return HubError(f"the Hub at {constants.ENDPOINT} refused the token (401); run `hf auth login` "
+                            f"again or set a valid HF_TOKEN ({reason})")
+        if status == 403:
+            return HubError(f"the token cannot write to {repo_id} (403): use a write token and a namespace "
+                            f"you belong to ({reason})")
+        return HubError(f"the Hub at {constants.ENDPOINT} answered {status} for {repo_id}: {reason}")
+    if isinstance(exc, (HTTPError, OSError)):
+        return HubError(f"cannot reach the Hugging Face Hub at {constants.ENDPOINT} "
+                        f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no answer'}); "
+                        "check the network, proxy or HF_ENDPOINT. Nothing was uploaded")
+    return HubError(f"push to {repo_id} failed: {type(exc).__name__}: {exc}")
+
+
+@dataclass
+class _Upload:
+    """What goes into one commit: files from disk and generated texts, by path in the repo."""
+
+    files: dict[str, Path] = field(default_factory=dict)
+    texts: dict[str, str] = field(default_factory=dict)
+
+    def add_folder(self, folder: Path, ignore: Iterable[str] = ()) -> None:
+        skip = set(ignore)
+        for p in sorted(folder.rglob("*")):
+            rel = p.relative_to(folder).as_posix()
+            if p.is_file() and not any(part.startswith(".") or part == "__pycache__"
+                                       for part in Path(rel).parts) and rel not in skip:
+                self.files[rel] = p
+
+    def operations(self) -> list:
+        from huggingface_hub import CommitOperationAdd
+
+        ops = [CommitOperationAdd(path_in_repo=k, path_or_fileobj=str(v))
+               for k, v in self.files.items() if k not in self.texts]
+        ops += [CommitOperationAdd(path_in_repo=k, path_or_fileobj=v.encode()) for k, v in self.texts.items()]
+        return ops
+
+
+def _publish(upload: _Upload, repo_id: str, repo_type: str, private: bool, token: str | None,
+             message: str, space_sdk: str | None = None) -> str:
+    """create_repo (idempotent) + one commit; returns the repo URL. Never writes local files."""
+    from huggingface_hub import HfApi
+
+    _check_repo_id(repo_id)
+    token = _require_token(token)
+    api = HfApi(token=token)
+    try:
+        url = api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True,
+                              space_sdk=space_sdk)
+        api.create_commit(repo_id, operations=upload.operations(), commit_message=message,
+                          repo_type=repo_type)
+    except MsarError:
+        raise
+    except Exception as exc:  # every hub/transport failure becomes one clear line
+        raise _explain(exc, repo_id) from exc
+    return str(url)
+
+
+def push_model(dir_or_model: Any, repo_id: str, private: bool = False, *, token: str | None = None,
+               processor: Any = None, commit_message: str = "Upload msar model", **card_kwargs: Any) -> str:
+    """Publish a model: a ``save_pretrained`` folder or a live msar model.
+
+    The folder is uploaded as it is (config with ``auto_map``, remote-code files, safetensors,
+    feature extractor / tokenizer / processor files). When it has no ``README.md`` a model card
+    is generated for the upload only: the local folder is never modified. A live model is first
+    saved (with :func:`save_pretrained_for_hub`) into a temporary folder.
+
+    Returns the repository URL. Raises :class:`HubError` on any failure.
+    """
+    import tempfile
+
+    if not isinstance(dir_or_model, (str, os.PathLike)):
+        with tempfile.TemporaryDirectory(prefix="msar-push-") as tmp:
+            save_pretrained_for_hub(dir_or_model, tmp, repo_id, processor=processor, **card_kwargs)
+            return push_model(tmp, repo_id, private, token=token, commit_message=commit_message)
+    folder = Path(dir_or_model)
+    if not folder.is_dir():
+        raise HubError(f"{folder}: not a folder; pass a folder written by save_pretrained")
+    config = _read_config(folder)
+    if not any(folder.glob("*.safetensors")) and not any(folder.glob("*.bin")):
+        raise HubError(f"{folder}: no weights (*.safetensors) in the folder")
+    if "auto_map" not in config:
+        raise HubError(f"{folder}: config.json has no auto_map, so users could not load it with "
+                       "trust_remote_code; save it with msar_hf.hub.save_pretrained_for_hub")
+    upload = _Upload()
+    upload.add_folder(folder)
+    if "README.md" not in upload.files:
+        upload.texts["README.md"] = str(model_card(folder, repo_id, **card_kwargs))
+    return _publish(upload, repo_id, "model", private, token, commit_message)
+
+
+def dataset_card(folder: str | os.PathLike, repo_id: str) -> str:
+    """A dataset card for an audiofolder-style folder: licences and origins from metadata.csv."""
+    import csv
+
+    folder = Path(folder)
+    metas = sorted(folder.rglob("metadata.csv"))
+    licences: dict[str, int] = {}
+    origins: set[str] = set()
+    rows = 0
+    for meta in metas:
+        with meta.open(newline="") as fh:
+            for row in csv.DictReader(fh):
+                rows += 1
+                if row.get("license"):
+                    licences[row["license"]] = licences.get(row["license"], 0) + 1
+                if row.get("origin"):
+                    origins.add(row["origin"])
+    licence = next(iter(licences)).lower() if len(licences) == 1 else "other"
+    audio = [p for p in folder.rglob("*") if p.suffix.lower() in (".flac", ".wav", ".mp3", ".ogg")]
+    lines = ["---", f"license: {licence}", "tags:", "- msar", "- audio", "- speech",
+             "task_categories:", "- audio-to-audio", "- text-to-speech", "---", "",
+             f"# {repo_id.split('/')[-1]}", "",
+             f"{len(audio)} audio files, {len(list(folder.rglob('*.parquet')))} parquet files, "
+             f"{rows} metadata rows. Published with `msar push dataset`.", "",
+             "```python", "from datasets import load_dataset", "",
+             f'ds = load_dataset("{repo_id}")', "```", ""]
+    if licences:
+        lines += ["## Licences", "", "| licence | files |", "|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in sorted(licences.items())]
+        lines += ["", "Each file's licence and origin are in `metadata.csv`; keep those rows with anything "
+                  "derived from a CC-BY file.", ""]
+    if origins:
+        lines += ["## Origins", ""] + [f"- {o}" for o in sorted(origins)] + [""]
+    return "\n".join(lines)
+
+
+def push_dataset(path: Any, repo_id: str, private: bool = False, *, token: str | None = None,
+                 commit_message: str = "Upload msar dataset") -> str:
+    """Publish a dataset: a folder (audiofolder with metadata.csv, or parquet files) or a
+    ``datasets.Dataset`` / ``DatasetDict`` (which uses its own ``push_to_hub``).
+
+    A dataset card (licences from metadata.csv) is generated for the upload when the folder has
+    none; local files are never modified. Returns the repository URL.
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        _check_repo_id(repo_id)
+        token = _require_token(token)
+        try:
+            info = path.push_to_hub(repo_id, private=private, token=token, commit_message=commit_message)
+        except MsarError:
+            raise
+        except Exception as exc:
+            raise _explain(exc, repo_id) from exc
+        return str(getattr(info, "repo_url", repo_id))
+    folder = Path(path)
+    if not folder.is_dir():
+        raise HubError(f"{folder}: not a folder; pass a dataset folder (audiofolder or parquet)")
+    upload = _Upload()
+    upload.add_folder(folder)
+    if not upload.files:
+        raise HubError(f"{folder}: the folder is empty")
+    if "README.md" not in upload.files:
+        upload.texts["README.md"] = dataset_card(folder, repo_id)
+    return _publish(upload, repo_id, "dataset", private, token, commit_message)
+
+
+_METRIC_SPACE_FRONT_MATTER = """\
+---
+title: msar_quality
+emoji: 🎙️
+colorFrom: blue
+colorTo: green
+sdk: gradio
+app_file: app.py
+pinned: false
+tags:
+- evaluate
+- metric
+- audio
+- speech
+- msar
+---
+
+"""
+
+_METRIC_SPACE_APP = '''\
+"""Gradio Space for the msar_quality metric: upload a clean reference and an estimate, get scores.
+
+Generated by `msar push metric`; the metric module sits next to this file.
+"""
+
+import json
+
+import evaluate
+import gradio as gr
+import soundfile as sf
+
+metric = evaluate.load("msar_quality.py")
+
+
+def score(reference_path, estimate_path):
+    if not reference_path or not estimate_path:
+        raise gr.Error("upload both a clean reference and an estimate")
+    ref, ref_rate = sf.read(reference_path, dtype="float32", always_2d=True)
+    est, est_rate = sf.read(estimate_path, dtype="float32", always_2d=True)
+    if ref_rate != est_rate:
+        raise gr.Error(f"the two files have different rates ({ref_rate} vs {est_rate} Hz)")
+    result = metric.compute(predictions=[est.mean(1)], references=[ref.mean(1)], sampling_rate=ref_rate)
+    return json.loads(json.dumps(result, default=float))
+
+
+demo = gr.Interface(
+    fn=score,
+    inputs=[gr.Audio(type="filepath", label="clean reference"), gr.Audio(type="filepath", label="estimate")],
+    outputs=gr.JSON(label="msar_quality"),
+    title="msar_quality",
+    description="Speech quality of an estimate against its clean reference (see the card below).",
+)
+
+if __name__ == "__main__":
+    demo.launch()
+'''
+
+
+def metric_space_files(metric_dir: str | os.PathLike | None = None) -> _Upload:
+    """The files of the metric Space: the module, its card (with Space front matter), app.py and
+    requirements.txt."""
+    metric_dir = Path(metric_dir) if metric_dir is not None else _METRIC_MODULE_DIR
+    module = metric_dir / "msar_quality.py"
+    if not module.is_file():
+        raise HubError(f"{metric_dir}: no msar_quality.py metric module there")
+    upload = _Upload()
+    upload.add_folder(metric_dir)
+    card = (metric_dir / "README.md").read_text() if (metric_dir / "README.md").is_file() else "# msar_quality\n"
+    if card.startswith("---"):
+        # The module's own front matter is for evaluate; the Space needs its own keys.
+        end = card.find("\n---", 3)
+        card = card[end + 4:].lstrip("\n") if end != -1 else card
+    upload.texts["README.md"] = _METRIC_SPACE_FRONT_MATTER + card
+    upload.texts["app.py"] = _METRIC_SPACE_APP
+    upload.texts["requirements.txt"] = _metric_requirements(metric_dir)
+    return upload
+
+
+def _metric_requirements(metric_dir: Path) -> str:
+    own = metric_dir / "requirements.txt"
+    reqs = own.read_text().split() if own.is_file() else []
+    for pkg in ("evaluate>=0.4.6,<0.5", "gradio>=5,<7", "soundfile>=0.12,<1", "numpy", "scipy",
+                "pesq>=0.0.4,<0.1", "pystoi>=0.4,<0.5"):
+        if not any(r.split(">")[0].split("=")[0].split("<")[0] == pkg.split(">")[0].split("=")[0].split("<")[0]
+                   for r in reqs):
+            reqs.append(pkg)
+    return "\n".join(reqs) + "\n"
+
+
+def push_metric(repo_id: str, private: bool = False, *, token: str | None = None,
+                metric_dir: str | os.PathLike | None = None,
+                commit_message: str = "Upload msar_quality metric") -> str:
+    """Publish the ``msar_quality`` metric as a Gradio Space (how evaluate shares metrics).
+
+    ``evaluate-cli`` is broken with huggingface-hub 2.x, so this does what it did: create a Space
+    (``space_sdk="gradio"``) and upload the module, its card, ``app.py`` and ``requirements.txt``.
+    Users then ``evaluate.load("ORG/NAME")``. Returns the Space URL.
+    """
+    upload = metric_space_files(metric_dir)
+    return _publish(upload, repo_id, "space", private, token, commit_message, space_sdk="gradio")
+
+
+# --------------------------------------------------------------------------------------------
+# offline cache
+# --------------------------------------------------------------------------------------------
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def build_cache_snapshot(
+    folder: str | os.PathLike,
+    repo_id: str,
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    repo_type: str = "model",
+    revision: str = "main",
+) -> Path:
+    """Install ``folder`` into the Hugging Face cache as if ``repo_id`` had been downloaded.
+
+    Lays out ``<cache>/<type>s--org--name/`` like ``huggingface_hub`` does: file contents in
+    ``blobs/<sha256>``, ``snapshots/<commit>/<path>`` as relative links to them (copies where the
+    file system has no symlinks), and ``refs/<revision>`` holding the commit. The commit id is a
+    hash of the folder's paths and contents, so installing the same folder twice is a no-op.
+    Afterwards, with ``HF_HUB_OFFLINE=1``::
+
+        AutoModel.from_pretrained("org/name", trust_remote_code=True)
+        snapshot_download("org/name", repo_type="dataset", local_files_only=True)
+
+    find it. ``cache_dir`` defaults to ``huggingface_hub.constants.HF_HUB_CACHE`` (``HF_HUB_CACHE``
+    / ``HF_HOME``). Returns the snapshot folder.
+    """
+    from huggingface_hub import constants
+    from huggingface_hub.file_download import repo_folder_name
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise HubError(f"{folder}: not a folder")
+    _check_repo_id(repo_id)
+    if repo_type not in ("model", "dataset", "space"):
+        raise HubError(f"repo_type must be model, dataset or space, not {repo_type!r}")
+    files = {p.relative_to(folder).as_posix(): p for p in sorted(folder.rglob("*"))
+             if p.is_file() and not any(part.startswith(".") or part == "__pycache__"
+                                        for part in p.relative_to(folder).parts)}
+    if not files:
+        raise HubError(f"{folder}: the folder is empty")
+    digests = {rel: _file_sha256(p) for rel, p in files.items()}
+    commit = hashlib.sha1("".join(f"{rel}\0{d}\n" for rel, d in sorted(digests.items())).encode()).hexdigest()
+
+    cache = Path(cache_dir) if cache_dir is not None else Path(constants.HF_HUB_CACHE)
+    storage = cache / repo_folder_name(repo_id=repo_id, repo_type=repo_type)
+    blobs, snapshot = storage / "blobs", storage / "snapshots" / commit
+    blobs.mkdir(parents=True, exist_ok=True)
+    tmp_snapshot = snapshot.with_name(f".{commit}.tmp")
+    shutil.rmtree(tmp_snapshot, ignore_errors=True)
+    for rel, src in files.items():
+        blob = blobs / digests[rel]
+        if not blob.exists():
+            tmp_blob = blob.with_name(blob.name + ".incomplete")
+            shutil.copyfile(src, tmp_blob)
+            os.replace(tmp_blob, blob)
+        dst = tmp_snapshot / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            dst.symlink_to(os.path.relpath(blob, (snapshot / rel).parent))
+        except OSError:  # no symlinks (some Windows setups): huggingface_hub copies too
+            shutil.copyfile(blob, dst)
+    if snapshot.exists():
+        shutil.rmtree(tmp_snapshot)
+    else:
+        os.replace(tmp_snapshot, snapshot)
+    refs = storage / "refs"
+    refs.mkdir(exist_ok=True)
+    _atomic_write_text(refs / revision, commit)  # no newline: huggingface_hub reads it verbatim
+    return snapshot
+
+
+__all__ = [
+    "EVAL_RESULTS_FILE", "HubError", "MSAR_TRAINING_SETS", "TrainingSet", "build_cache_snapshot",
+    "dataset_card", "metric_space_files", "model_card", "push_dataset", "push_metric", "push_model",
+    "read_eval_results", "save_pretrained_for_hub", "write_model_card",
+]
