@@ -1,0 +1,194 @@
+"""The msar_quality metric on real recordings (tests/fixtures)."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from msar_hf.audio import load_audio, resample
+from msar_hf.metrics import compute_all, load_metric, quality
+from msar_hf.metrics.quality import (
+    align_estimate,
+    loudness_contour,
+    match_length,
+    pesq_wb,
+    pitch_cosine,
+    q_score,
+    si_sdr,
+)
+
+FOUNDING_ROWS = [  # (MSE, CosSim pitch, CosSim loudness) -> Q, from the founding document
+    ((0.01, 0.9, 0.85), 0.065),
+    ((0.005, 0.95, 0.9), 0.0375),
+    ((0.003, 0.97, 0.92), 0.0265),
+    ((0.002, 0.98, 0.95), 0.017),
+]
+
+
+@pytest.fixture(scope="module")
+def speech(speech_file) -> np.ndarray:
+    waveform, rate = load_audio(speech_file)
+    assert rate == 16000
+    return waveform.numpy().astype(np.float64)
+
+
+def _white_noise_at_snr(signal: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
+    noise = np.random.default_rng(seed).standard_normal(len(signal))
+    centred = signal - signal.mean()
+    noise *= np.sqrt(np.dot(centred, centred) / np.dot(noise, noise) / 10 ** (snr_db / 10))
+    return signal + noise
+
+
+@pytest.mark.parametrize(("components", "expected"), FOUNDING_ROWS)
+def test_founding_document_rows(components, expected):
+    assert q_score(*components) == pytest.approx(expected, abs=1e-12)
+
+
+def test_identical_signals_score_perfectly(speech):
+    scores = compute_all(speech, speech.copy())
+    assert scores["mse"] == 0.0
+    assert scores["cossim_pitch"] == pytest.approx(1.0, abs=1e-12)
+    assert scores["cossim_loudness"] == pytest.approx(1.0, abs=1e-12)
+    assert scores["q"] == pytest.approx(0.0, abs=1e-12)
+    assert scores["lsd"] == pytest.approx(0.0, abs=1e-9)
+    assert scores["stoi"] == pytest.approx(1.0, abs=1e-6)
+    assert scores["estoi"] == pytest.approx(1.0, abs=1e-6)
+    assert scores["pesq_wb"] > 4.5
+    assert scores["si_sdr"] > 100
+    assert list(scores) == list(quality.ALL_METRICS)
+
+
+def test_pitch_shift_lowers_pitch_similarity(speech):
+    # Playing the recording 10% fast (resampled as if it were 17.6 kHz) raises F0 by 10% and
+    # moves every syllable: the contours no longer agree frame by frame.
+    shifted = resample(torch.from_numpy(speech), 17600, 16000).double().numpy()
+    scores = compute_all(speech, shifted, metrics=["q"])
+    assert scores["cossim_pitch"] < 0.9
+    assert scores["q"] > 0.03
+    # the voiced-frame F0 of the shifted copy really is higher: the tracker sees the shift
+    ref_f0 = quality.pitch_contour(speech)
+    est_f0 = quality.pitch_contour(shifted)
+    ratio = np.median(est_f0[est_f0 > 0]) / np.median(ref_f0[ref_f0 > 0])
+    assert 1.05 < ratio < 1.15
+
+
+def test_gain_change_keeps_loudness_shape_but_raises_mse(speech):
+    gain = 10 ** (6 / 20)
+    scores = compute_all(speech, gain * speech, metrics=["q"])
+    assert scores["cossim_loudness"] > 0.99
+    assert scores["cossim_pitch"] > 0.99
+    assert scores["mse"] == pytest.approx((gain - 1) ** 2 * np.mean(speech**2), rel=1e-9)
+    assert scores["mse"] > 1e-4
+
+
+@pytest.mark.parametrize("snr_db", [0.0, 10.0, 20.0])
+def test_si_sdr_of_known_snr_white_noise(speech, snr_db):
+    noisy = _white_noise_at_snr(speech, snr_db, seed=int(snr_db))
+    assert si_sdr(speech, noisy) == pytest.approx(snr_db, abs=0.2)
+
+
+def test_noise_degrades_every_measure_in_order(speech):
+    mild = compute_all(speech, _white_noise_at_snr(speech, 20.0, seed=1))
+    harsh = compute_all(speech, _white_noise_at_snr(speech, 0.0, seed=2))
+    assert harsh["q"] > mild["q"] > 0
+    assert harsh["mse"] > mild["mse"]
+    for higher_is_better in ("pesq_wb", "stoi", "estoi", "si_sdr", "cossim_loudness"):
+        assert harsh[higher_is_better] < mild[higher_is_better], higher_is_better
+    assert harsh["lsd"] > mild["lsd"]
+
+
+def test_loudness_is_a_weighted_dbfs_plus_80():
+    t = np.arange(16000) / 16000
+    at_1k = loudness_contour(np.sin(2 * np.pi * 1000 * t))
+    at_100 = loudness_contour(np.sin(2 * np.pi * 100 * t))
+    assert len(at_1k) == 101  # 10 ms hop, centred frames
+    assert np.median(at_1k) == pytest.approx(80 - 3.01, abs=0.1)  # full-scale sine: -3 dBFS
+    # A(100 Hz) = -19.1 dB; the 32 ms window's main lobe spans 62-156 Hz, hence 0.5 dB slack
+    assert np.median(at_1k) - np.median(at_100) == pytest.approx(19.1, abs=0.5)
+    assert loudness_contour(np.zeros(1600)).max() == 0.0  # silence sits on the floor
+
+
+def test_unvoiced_estimate_frames_count_as_zero():
+    ref = np.array([0.0, 100.0, 100.0, 100.0, 100.0])
+    assert pitch_cosine(ref, ref * 2) == pytest.approx(1.0)  # cosine ignores a constant ratio
+    assert pitch_cosine(ref, np.array([300.0, 100.0, 100.0, 0.0, 0.0])) == pytest.approx(math.sqrt(0.5))
+    with pytest.warns(RuntimeWarning, match="no voiced frame"):
+        assert math.isnan(pitch_cosine(np.zeros(5), ref))
+
+
+def test_estimate_is_trimmed_or_padded_to_the_reference(speech):
+    short = speech[: len(speech) // 2]
+    scores = compute_all(speech, short, metrics=["mse"])
+    assert scores["mse"] == pytest.approx(np.sum(speech[len(short):] ** 2) / len(speech))
+    ref, est = match_length(speech, np.concatenate([speech, speech]))
+    assert np.array_equal(ref, est)
+
+
+def test_alignment_removes_a_constant_delay(speech):
+    delayed = np.concatenate([np.zeros(80), speech])  # 5 ms late
+    plain = compute_all(speech, delayed, metrics=["mse", "si_sdr"])
+    aligned = compute_all(speech, delayed, metrics=["mse", "si_sdr"], align=True)
+    assert aligned["shift_ms"] == pytest.approx(5.0)
+    assert aligned["mse"] == 0.0 and plain["mse"] > 1e-4
+    assert aligned["si_sdr"] > 100 > plain["si_sdr"]
+    _, est, delay = align_estimate(speech, speech[40:])  # 2.5 ms early: padded back
+    assert delay == -40 and np.array_equal(est[40:], speech[40:])
+
+
+def test_pesq_without_speech_is_nan_with_a_warning():
+    quiet = 1e-4 * np.random.default_rng(0).standard_normal(32000)
+    with pytest.warns(RuntimeWarning, match="PESQ could not score"):
+        assert math.isnan(pesq_wb(np.zeros(32000), quiet))
+
+
+def test_other_rates_are_resampled(fsdd_file):
+    waveform, rate = load_audio(fsdd_file, sampling_rate=None)
+    assert rate == 8000
+    scores = compute_all(waveform, waveform, rate=8000, metrics=["q", "si_sdr"])
+    assert scores["q"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_speaker_encoder_adds_a_similarity_column(speech):
+    class BandEnergyEncoder:
+        """A stand-in with the speaker-encoder interface: normalised band energies."""
+
+        def embed(self, waveforms, lengths=None):
+            spec = torch.stft(waveforms, 382, window=torch.hann_window(382), return_complex=True)
+            return torch.nn.functional.normalize(spec.abs().mean(-1), dim=-1)
+
+    scores = compute_all(speech, speech, metrics=["mse"], speaker_encoder=BandEnergyEncoder())
+    assert scores["speaker_similarity"] == pytest.approx(1.0, abs=1e-6)
+    low_passed = resample(resample(torch.from_numpy(speech), 16000, 4000), 4000, 16000).numpy()
+    other = compute_all(speech, low_passed, metrics=["mse"], speaker_encoder=BandEnergyEncoder())
+    assert other["speaker_similarity"] < 0.999
+
+
+def test_evaluate_module_loads_offline_and_agrees(speech, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_EVALUATE_OFFLINE", "1")
+    noisy = _white_noise_at_snr(speech, 10.0, seed=3)
+    half = speech[: len(speech) // 2]
+    expected = [compute_all(speech, noisy), compute_all(half, 0.5 * half)]
+
+    metric = load_metric(cache_dir=str(tmp_path / "cache"))
+    metric.add_batch(predictions=[noisy], references=[speech])
+    metric.add_batch(predictions=[0.5 * half], references=[half])
+    result = metric.compute(sampling_rate=16000, return_per_example=True)
+    assert result["num_examples"] == 2
+    for name in quality.ALL_METRICS:
+        # float32 storage in the Arrow table: agree to float32 precision
+        assert result["per_example"][0][name] == pytest.approx(expected[0][name], rel=1e-3, abs=1e-5), name
+        mean = (expected[0][name] + expected[1][name]) / 2
+        assert result[name] == pytest.approx(mean, rel=1e-3, abs=1e-5), name
+
+    import evaluate
+
+    direct = evaluate.load(str(quality.__file__).rsplit("/", 1)[0] + "/msar_quality",
+                           cache_dir=str(tmp_path / "cache2"))
+    only_q = direct.compute(predictions=[noisy], references=[speech], metrics=["q"])
+    assert set(only_q) == {"q", "mse", "cossim_pitch", "cossim_loudness", "num_examples"}
+    assert only_q["q"] == pytest.approx(expected[0]["q"], rel=1e-3)
