@@ -1,0 +1,97 @@
+#!/usr/bin/env python
+"""Any folder with an audiofolder ``metadata.csv`` -> DatasetDict (covers ../shared/data/speech/*).
+
+``metadata.csv`` needs ``file_name`` (relative to the folder); ``text``, ``speaker_id``,
+``license``, ``source`` and ``origin`` are used when present. Without ``speaker_id`` every file
+belongs to one speaker named after the folder (``--speaker`` overrides). Audio files present on
+disk but absent from ``metadata.csv`` are reported, not silently dropped; so are rows whose file
+is missing.
+
+    python dataset_scripts/prepare_audiofolder.py ../shared/data/speech/kathleen \\
+        --output-dir /work/data_cache/datasets/kathleen --license CC0-1.0
+
+We read metadata.csv ourselves rather than via ``load_dataset("audiofolder")``, which infers
+splits from file names (``*_train.*``) and cannot report per-file problems.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _cli  # noqa: E402
+
+from msar_hf.errors import MsarError  # noqa: E402
+
+
+def list_utterances(root: Path, *, license: str | None = None, source: str | None = None,
+                    speaker: str | None = None):
+    """The :class:`Utterance` list and the :class:`SkipLog` of an audiofolder."""
+    from msar_hf.audio import AUDIO_EXTENSIONS
+    from msar_hf.data.corpora import MISSING_TEXT, NO_AUDIO, SkipLog, Utterance
+
+    if not root.is_dir():
+        raise MsarError(f"{root}: no such folder")
+    meta = root / "metadata.csv"
+    if not meta.is_file():
+        raise MsarError(f"{root}: no metadata.csv (an audiofolder needs one with a file_name column)")
+    with meta.open(newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        if not reader.fieldnames or "file_name" not in reader.fieldnames:
+            raise MsarError(f"{meta}: no 'file_name' column (found {reader.fieldnames})")
+        rows = list(reader)
+    if not rows:
+        raise MsarError(f"{meta}: no rows")
+
+    skips, utterances, listed = SkipLog(), [], set()
+    has_text = "text" in reader.fieldnames
+    for row in rows:
+        rel = (row.get("file_name") or "").strip()
+        path = root / rel
+        listed.add(path.resolve())
+        if not rel or not path.is_file():
+            skips.skip(path, NO_AUDIO, "listed in metadata.csv but not on disk")
+            continue
+        text = (row.get("text") or "").strip() if has_text else None
+        utterances.append(Utterance(
+            id=Path(rel).with_suffix("").as_posix().replace("/", "_"), path=path,
+            speaker_id=speaker or (row.get("speaker_id") or "").strip() or root.name,
+            text=text or None, text_source="human" if text else "none",
+            source=source or (row.get("source") or row.get("origin") or "").strip() or root.name,
+            license=license or (row.get("license") or "").strip() or "unknown",
+        ))
+    unlisted = [p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS
+                and p.resolve() not in listed]
+    for p in sorted(unlisted):
+        skips.skip(p, MISSING_TEXT if has_text else NO_AUDIO, "audio file not listed in metadata.csv")
+    if not utterances:
+        raise MsarError(f"{root}: no audio found (metadata.csv lists {len(rows)} rows, none on disk)")
+    return utterances, skips
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _cli.make_parser(__doc__, input_help="folder holding metadata.csv and the audio")
+    parser.add_argument("--license", default=None, help="licence of every row (else metadata.csv's license column)")
+    parser.add_argument("--source", default=None, help="source name of every row [default: the folder name]")
+    parser.add_argument("--speaker", default=None, help="one speaker id for every row")
+    parser.add_argument("--name", default=None, help="dataset name for the card [default: the folder name]")
+    args = parser.parse_args(argv)
+
+    def run() -> None:
+        root = args.input
+        utterances, skips = list_utterances(root, license=args.license, source=args.source, speaker=args.speaker)
+        licences = sorted({u.license for u in utterances})
+        name = args.name or root.name
+        _cli.build_and_save(
+            args, utterances, skips, pretty_name=name,
+            description=f"Speech from the audiofolder `{name}` ({len(utterances)} files listed).",
+            license=_cli.card_license(licences), sources=sorted({u.source for u in utterances}),
+        )
+
+    return _cli.run_main(run, "prepare_audiofolder")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
