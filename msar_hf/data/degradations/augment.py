@@ -1,0 +1,55 @@
+"""Clean-speech augmentation for training breadth: speed, tempo and pitch perturbation.
+
+These change the *target* (a new pseudo-speaker or speaking rate), so they run on the clean
+signal before any damage; the length changes with speed and tempo.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._signal import array_io
+
+
+@array_io
+def speed_perturb(x, factor: float, sampling_rate: int = 16000):
+    """Play ``factor`` times faster (tempo and pitch together, Kaldi-style speed perturbation):
+    a resampling by soxr; the length becomes ``len(x) / factor``.
+
+    By hand: audiomentations has no speed perturbation (its Resample changes the rate)."""
+    import soxr
+
+    if factor == 1.0 or x.size == 0:
+        return x.copy()
+    return soxr.resample(x, sampling_rate * float(factor), sampling_rate, quality="HQ").astype(np.float32)
+
+
+def _signalsmith(transform_cls, x: np.ndarray, sampling_rate: int, **parameters) -> np.ndarray:
+    transform = transform_cls(p=1.0, method="signalsmith_stretch", **(
+        {"leave_length_unchanged": False} if "rate" in parameters else {}))
+    # Parameters set explicitly instead of randomize_parameters(), which reads global RNGs.
+    transform.parameters = {"should_apply": True, **parameters}
+    return np.asarray(transform.apply(x, sampling_rate), np.float32)
+
+
+@array_io
+def tempo_perturb(x, rate: float, sampling_rate: int = 16000):
+    """Speak ``rate`` times faster at the same pitch (audiomentations TimeStretch, Signalsmith
+    Stretch); the length becomes about ``len(x) / rate``."""
+    from audiomentations import TimeStretch
+
+    if rate == 1.0 or x.size == 0:
+        return x.copy()
+    return _signalsmith(TimeStretch, x, sampling_rate, rate=float(rate))
+
+
+@array_io
+def pitch_shift(x, semitones: float, sampling_rate: int = 16000):
+    """Shift the pitch by ``semitones`` at the same tempo (audiomentations PitchShift,
+    Signalsmith Stretch); the length is kept."""
+    from audiomentations import PitchShift
+
+    if semitones == 0.0 or x.size == 0:
+        return x.copy()
+    out = _signalsmith(PitchShift, x, sampling_rate, num_semitones=float(semitones))
+    return out[:x.size] if out.size >= x.size else np.pad(out, (0, x.size - out.size))
