@@ -1,0 +1,80 @@
+"""The ``"speech-repair"`` pipeline: damaged audio in, repaired audio out at the input's rate.
+
+Accepted inputs: a file path (any format :func:`msar_hf.audio.load_audio` reads), encoded bytes,
+a 1-D/2-D array with ``sampling_rate=...``, or a dict ``{"array"|"raw": ..., "sampling_rate": ...}``
+(the datasets ``Audio`` feature layout). Stereo is repaired per channel. Output:
+``{"audio": np.ndarray (T,) or (C, T), "sampling_rate": int}``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+from transformers import Pipeline
+
+from ..audio import load_audio, resample
+
+
+class SpeechRepairPipeline(Pipeline):
+    """Wraps :meth:`MsarAutoencoderModel.repair` (chunked, any length) for one recording per call."""
+
+    _load_processor = False
+    _load_image_processor = False
+    _load_feature_extractor = True
+    _load_tokenizer = False
+
+    def _sanitize_parameters(self, sampling_rate=None, speaker_embedding=None, strength=None, chunk_seconds=None, progress=None, **kwargs):
+        preprocess = {}
+        forward = {}
+        if sampling_rate is not None:
+            preprocess["sampling_rate"] = sampling_rate
+        if speaker_embedding is not None:
+            forward["speaker_embedding"] = speaker_embedding
+        if strength is not None:
+            forward["strength"] = strength
+        if chunk_seconds is not None:
+            forward["chunk_seconds"] = chunk_seconds
+        if progress is not None:
+            forward["progress"] = progress
+        return preprocess, forward, {}
+
+    def preprocess(self, inputs, sampling_rate: int | None = None):
+        if isinstance(inputs, (str, os.PathLike, bytes, bytearray)):
+            wave, rate = load_audio(inputs, sampling_rate=None, mono=False)
+        elif isinstance(inputs, dict):
+            array = inputs.get("array", inputs.get("raw"))
+            rate = inputs.get("sampling_rate", sampling_rate)
+            if array is None or rate is None:
+                raise ValueError("a dict input needs 'array' (or 'raw') and 'sampling_rate'")
+            wave = torch.as_tensor(np.asarray(array, dtype=np.float32))
+        else:
+            if sampling_rate is None:
+                raise ValueError("pass sampling_rate=... with an array input")
+            wave, rate = torch.as_tensor(np.asarray(inputs, dtype=np.float32)), sampling_rate
+        if wave.dim() == 1:
+            wave = wave.unsqueeze(0)
+        if wave.dim() != 2:
+            raise ValueError(f"expected (T,) or (C, T) audio, got shape {tuple(wave.shape)}")
+        model_rate = self.model.config.sampling_rate
+        channels = resample(wave, int(rate), model_rate) if int(rate) != model_rate else wave
+        return {"channels": channels, "rate": int(rate), "length": wave.shape[-1]}
+
+    def _forward(self, model_inputs, speaker_embedding=None, strength: float = 1.0, chunk_seconds: float = 8.0, progress: bool = False):
+        repaired = [
+            self.model.repair(ch, speaker_embedding=speaker_embedding, strength=strength, chunk_seconds=chunk_seconds, progress=progress)
+            for ch in model_inputs["channels"]
+        ]
+        return {"channels": torch.stack(repaired), "rate": model_inputs["rate"], "length": model_inputs["length"]}
+
+    def postprocess(self, model_outputs):
+        model_rate = self.model.config.sampling_rate
+        out = model_outputs["channels"]
+        if model_outputs["rate"] != model_rate:
+            out = resample(out, model_rate, model_outputs["rate"])
+        out = out[..., : model_outputs["length"]]
+        if out.shape[-1] < model_outputs["length"]:  # resampling can round one sample short
+            out = torch.nn.functional.pad(out, (0, model_outputs["length"] - out.shape[-1]))
+        audio = out[0] if out.shape[0] == 1 else out
+        return {"audio": audio.cpu().numpy(), "sampling_rate": model_outputs["rate"]}
