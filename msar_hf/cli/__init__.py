@@ -45,7 +45,7 @@ def _root(
 _COMMAND_MODULES = [
     "info",
     "push",
-    # "evaluate" is added by its engineer
+    "evaluate",
 ]
 
 for _name in _COMMAND_MODULES:

@@ -290,12 +290,26 @@ def log_spectral_distance(reference: ArrayLike, estimate: ArrayLike, rate: int =
 
 
 def speaker_similarity(reference: ArrayLike, estimate: ArrayLike, encoder: SpeakerEncoder) -> float:
-    """Cosine similarity of the two signals' speaker embeddings (1 = same voice)."""
+    """Cosine similarity of the two signals' speaker embeddings (1 = same voice).
+
+    NaN with a warning when the encoder finds no speaker information in either signal (too
+    short or silent: it raises a user error or returns a zero row).
+    """
+    from ..errors import MsarError
+
     batch = torch.from_numpy(np.stack([_as_float64(reference), _as_float64(estimate)])).float()
-    with torch.no_grad():
-        emb = encoder.embed(batch)
-    emb = torch.nn.functional.normalize(emb.float(), dim=-1)
-    return float((emb[0] * emb[1]).sum())
+    try:
+        with torch.no_grad():
+            emb = encoder.embed(batch).float()
+    except MsarError as exc:
+        warnings.warn(f"no speaker similarity for this pair ({exc}); reporting NaN", RuntimeWarning, stacklevel=2)
+        return math.nan
+    norms = emb.norm(dim=-1)
+    if bool((norms == 0).any()):
+        warnings.warn("no speaker information in one of the signals; speaker similarity is NaN",
+                      RuntimeWarning, stacklevel=2)
+        return math.nan
+    return float((emb[0] * emb[1]).sum() / (norms[0] * norms[1]))
 
 
 # --------------------------------------------------------------------------------------------

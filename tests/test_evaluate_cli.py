@@ -1,0 +1,184 @@
+"""``msar evaluate`` and msar_hf.metrics.report on folders of real audio made in tmp_path."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from msar_hf.audio import load_audio, save_audio
+from msar_hf.cli import main
+from msar_hf.metrics.report import EvaluationInputError, evaluate_folders, pair_files
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _run(argv: list[str]) -> int:
+    """Run the CLI in this process (as the console script does) and return its exit code."""
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    return int(exc.value.code or 0)
+
+
+def _noisy_copy(src: Path, dst: Path, noise: Path, snr_db: float) -> None:
+    """``src`` with a real noise recording mixed in at ``snr_db``, written to ``dst``."""
+    speech, _ = load_audio(src)
+    background, _ = load_audio(noise)
+    background = np.resize(background.numpy(), len(speech))
+    s = speech.numpy()
+    gain = np.sqrt(np.mean(s**2) / (np.mean(background**2) * 10 ** (snr_db / 10)))
+    save_audio(dst, s + gain * background, 16000)
+
+
+@pytest.fixture
+def folders(tmp_path, speech_files, noise_files) -> dict[str, Path]:
+    """ref: 3 real recordings; degraded: noisy copies (+1 stray file); clean: copies of 2."""
+    ref, degraded, clean = tmp_path / "ref", tmp_path / "degraded", tmp_path / "clean"
+    for d in (ref, degraded, clean):
+        d.mkdir()
+    for i, src in enumerate(speech_files[:3]):
+        shutil.copy(src, ref / src.name)
+        _noisy_copy(src, degraded / f"{src.stem}.wav", noise_files[i], snr_db=5.0)
+        if i < 2:
+            shutil.copy(src, clean / src.name)
+    _noisy_copy(speech_files[4], degraded / "stray.wav", noise_files[0], snr_db=5.0)
+    return {"ref": ref, "degraded": degraded, "clean": clean, "out": tmp_path / "report"}
+
+
+def test_evaluate_writes_tables_and_plots(folders, capsys):
+    out = folders["out"]
+    code = _run(["evaluate", "--ref", str(folders["ref"]), "--est", f"degraded={folders['degraded']}",
+                 "--est", f"clean={folders['clean']}", "--out", str(out), "--file-plots", "2",
+                 "--no-progress"])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    # the table of systems is printed, and both kinds of unmatched file are reported
+    assert "degraded" in printed.out and "clean" in printed.out and "Q" in printed.out
+    assert "unmatched: degraded file 'stray' has no reference" in printed.out
+    assert "unmatched: clean has no estimate for reference 'arctic_a0003'" in printed.out
+
+    rows = list(csv.DictReader((out / "per_file.csv").open()))
+    assert [(r["system"], r["file"]) for r in rows] == [
+        ("degraded", "arctic_a0001"), ("degraded", "arctic_a0002"), ("degraded", "arctic_a0003"),
+        ("clean", "arctic_a0001"), ("clean", "arctic_a0002")]
+    for r in rows:
+        if r["system"] == "clean":  # identical audio
+            assert float(r["q"]) == pytest.approx(0.0, abs=1e-9) and float(r["mse"]) == 0.0
+        else:  # 5 dB of real noise
+            assert float(r["q"]) > 0.005 and float(r["pesq_wb"]) < 2.5 and float(r["si_sdr"]) < 8
+
+    report = json.loads((out / "report.json").read_text())
+    assert report["command"].startswith("msar evaluate --ref")
+    assert report["git_rev"] and report["machine"]
+    summary = report["summary"]
+    assert summary["degraded"]["q"]["n"] == 3 and summary["clean"]["q"]["n"] == 2
+    assert summary["degraded"]["q"]["mean"] > summary["clean"]["q"]["mean"]
+    assert summary["degraded"]["q"]["ci95"] > 0
+    qs = [float(r["q"]) for r in rows if r["system"] == "degraded"]
+    assert summary["degraded"]["q"]["mean"] == pytest.approx(np.mean(qs))
+    assert report["unmatched"]["estimates_without_reference"]["degraded"] == ["stray"]
+    assert report["unmatched"]["references_without_estimate"]["clean"] == ["arctic_a0003"]
+
+    summary_rows = list(csv.DictReader((out / "summary.csv").open()))
+    assert [r["system"] for r in summary_rows] == ["degraded", "clean"]
+    markdown = (out / "report.md").read_text()
+    assert "| degraded | 3 |" in markdown and "| clean | 2 |" in markdown
+    assert "no reference for estimate `stray`" in markdown
+
+    pngs = [out / "plots" / "systems.png", out / "plots" / "q_components.png",
+            *sorted((out / "plots" / "files").rglob("*.png"))]
+    assert len(pngs) == 2 + 2 + 2  # --file-plots 2 per system
+    for png in pngs:
+        assert png.read_bytes()[:8] == PNG_MAGIC and png.stat().st_size > 10_000, png
+    assert not [p for p in out.rglob("*") if p.name.startswith(".")]  # no temp files left behind
+
+
+@pytest.mark.parametrize(
+    ("make_args", "expected"),
+    [
+        (lambda f: ["--ref", str(f["ref"].parent / "nowhere"), "--est", f"a={f['clean']}"], "nowhere: no such folder"),
+        (lambda f: ["--ref", str(next(f["ref"].iterdir())), "--est", f"a={f['clean']}"], "is a file, not a folder"),
+        (lambda f: ["--ref", str(f["ref"]), "--est", f"a={f['ref'].parent / 'empty'}"], "no audio files"),
+        (lambda f: ["--ref", str(f["ref"]), "--est", f"bad name={f['clean']}"], "must be letters"),
+        (lambda f: ["--ref", str(f["ref"]), "--est", f"a={f['clean']}", "--est", f"a={f['degraded']}"], "given twice"),
+        (lambda f: ["--ref", str(f["clean"] / "sub"), "--est", f"a={f['clean']}"], "no file matches a reference"),
+    ],
+    ids=["missing-ref", "ref-is-file", "empty-est", "bad-name", "duplicate-name", "nothing-matches"],
+)
+def test_bad_folders_give_one_line_and_exit_2(folders, capsys, make_args, expected):
+    (folders["ref"].parent / "empty").mkdir()
+    sub = folders["clean"] / "sub"
+    sub.mkdir()
+    shutil.copy(next(folders["ref"].iterdir()), sub / "other_name.flac")
+    code = _run(["evaluate", *make_args(folders), "--out", str(folders["out"]), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1 and err.startswith("msar: error:") and expected in err
+    assert not folders["out"].exists()
+
+
+def test_console_script_bad_folder_no_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "msar_hf", "evaluate", "--ref", str(tmp_path / "missing"),
+                           "--est", f"x={tmp_path}", "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"msar: error: --ref {tmp_path / 'missing'}: no such folder"
+
+
+def test_unreadable_estimate_is_reported_and_the_rest_scored(tmp_path, speech_files, capsys):
+    ref, est = tmp_path / "ref", tmp_path / "est"
+    ref.mkdir(), est.mkdir()
+    for src in speech_files[:2]:
+        shutil.copy(src, ref / src.name)
+    shutil.copy(speech_files[0], est / speech_files[0].name)
+    (est / f"{speech_files[1].stem}.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt garbage")
+    code = _run(["evaluate", "--ref", str(ref), "--est", f"sys={est}", "--out", str(tmp_path / "out"),
+                 "--file-plots", "0", "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and f"{speech_files[1].stem}.wav" in err[0]
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert [r["file"] for r in report["per_file"]] == [speech_files[0].stem]
+    assert report["failed"][0]["file"] == speech_files[1].stem
+
+
+def test_pairing_ignores_extensions_and_keeps_subfolders(tmp_path, speech_files):
+    ref, est = tmp_path / "ref", tmp_path / "est"
+    (ref / "a").mkdir(parents=True), (est / "a").mkdir(parents=True)
+    shutil.copy(speech_files[0], ref / "a" / "one.flac")
+    shutil.copy(speech_files[1], ref / "two.flac")
+    save_audio(est / "a" / "one.wav", load_audio(speech_files[0])[0], 16000)
+    save_audio(est / "one.wav", load_audio(speech_files[0])[0], 16000)  # not a/one: unmatched
+    pairing = pair_files(ref, {"s": est})
+    assert pairing.keys("s") == ["a/one"]
+    assert pairing.missing["s"] == ["two"] and pairing.unexpected["s"] == ["one"]
+    shutil.copy(speech_files[0], est / "a" / "one.flac")
+    with pytest.raises(EvaluationInputError, match="same name"):
+        pair_files(ref, {"s": est})
+
+
+def test_speaker_sim_without_speaker_module_says_so(folders, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "msar_hf.speaker", None)  # import fails
+    code = _run(["evaluate", "--ref", str(folders["ref"]), "--est", f"clean={folders['clean']}", "--out",
+                 str(folders["out"]), "--speaker-sim", "--file-plots", "0", "--no-progress"])
+    printed = capsys.readouterr()
+    assert code == 0
+    notes = [line for line in printed.err.splitlines() if "speaker similarity unavailable" in line]
+    assert len(notes) == 1
+    assert "speaker_similarity" not in (folders["out"] / "per_file.csv").read_text()
+
+
+def test_workers_and_alignment(folders):
+    kwargs = dict(file_plots=0, progress=False)
+    one = evaluate_folders(folders["ref"], {"d": folders["degraded"]}, folders["out"] / "1", **kwargs)
+    two = evaluate_folders(folders["ref"], {"d": folders["degraded"]}, folders["out"] / "2", workers=2, **kwargs)
+    assert [r["q"] for r in one.rows] == pytest.approx([r["q"] for r in two.rows], rel=1e-9)
+    aligned = evaluate_folders(folders["ref"], {"d": folders["degraded"]}, folders["out"] / "3", align=True, **kwargs)
+    assert "shift_ms" in aligned.metrics
+    assert all(abs(r["shift_ms"]) < 1.0 for r in aligned.rows)  # the noisy copies are not delayed
