@@ -96,14 +96,22 @@ def istft(spec: torch.Tensor, length: int, n_fft: int, hop: int) -> torch.Tensor
 # ----------------------------------------------------------------------------------------------
 # losses
 # ----------------------------------------------------------------------------------------------
-def si_sdr(estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-    """Scale-invariant SDR in dB per item, (B, T) x (B, T) -> (B,)."""
+def si_sdr(estimate: torch.Tensor, reference: torch.Tensor, cap_db: float | None = None) -> torch.Tensor:
+    """Scale-invariant SDR in dB per item, (B, T) x (B, T) -> (B,).
+
+    ``cap_db`` softly saturates the value (Wisdom et al. 2020's thresholded SDR): as a loss on
+    near-perfect items (clean input) the plain log ratio has exploding gradients.
+    """
     estimate = estimate - estimate.mean(-1, keepdim=True)
     reference = reference - reference.mean(-1, keepdim=True)
     scale = (estimate * reference).sum(-1, keepdim=True) / (reference.pow(2).sum(-1, keepdim=True) + _EPS)
     target = scale * reference
     noise = estimate - target
-    return 10 * torch.log10((target.pow(2).sum(-1) + _EPS) / (noise.pow(2).sum(-1) + _EPS))
+    target_energy = target.pow(2).sum(-1)
+    noise_energy = noise.pow(2).sum(-1)
+    if cap_db is not None:
+        noise_energy = noise_energy + 10 ** (-cap_db / 10) * target_energy
+    return 10 * torch.log10((target_energy + _EPS) / (noise_energy + _EPS))
 
 
 def multi_resolution_stft_loss(estimate: torch.Tensor, reference: torch.Tensor, resolutions) -> torch.Tensor:
@@ -360,7 +368,7 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
         if cfg.loss_mrstft:
             terms["mrstft"] = cfg.loss_mrstft * multi_resolution_stft_loss(estimate, target, cfg.mrstft_resolutions)
         if cfg.loss_sisdr:
-            terms["sisdr"] = -cfg.loss_sisdr * si_sdr(estimate, target).mean()
+            terms["sisdr"] = -cfg.loss_sisdr * si_sdr(estimate, target, cap_db=30.0).mean()
         if cfg.loss_complex:
             ref_spec = stft(target, cfg.n_fft, cfg.hop_length)
             terms["complex"] = cfg.loss_complex * compressed_spectrum_loss(spectrum.float(), ref_spec, cfg.compression)

@@ -1,0 +1,178 @@
+"""Arguments of the msar training recipe (parler-tts ``training/arguments.py`` style).
+
+One YAML file holds four sections, each a dataclass below::
+
+    model:    {type: autoencoder, config: {...MsarAutoencoderConfig keys...}}
+    data:     {speech: [...], degradations: ..., crop_seconds: ..., batch_size: ...}
+    training: {output_dir: ..., max_steps: ..., learning_rate: ...}
+    eval:     {speech: [...], noise_include: [...], types: [...], items_per_type: ...}
+
+Folders may use ``${MSAR_DATA_ROOT}`` (default ``../shared/data``) so a user's clone points the
+recipe at its own data with one environment variable. ``--set section.key=value`` overrides any
+key from the command line (YAML syntax for the value).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DATA_ROOT_ENV = "MSAR_DATA_ROOT"
+DEFAULT_DATA_ROOT = "../shared/data"
+
+
+def expand_path(value: str | os.PathLike | None) -> Path | None:
+    """``${MSAR_DATA_ROOT}``, ``~`` and other environment variables expanded."""
+    if value is None:
+        return None
+    env_root = os.environ.get(DATA_ROOT_ENV, DEFAULT_DATA_ROOT)
+    text = str(value).replace("${" + DATA_ROOT_ENV + "}", env_root)
+    return Path(os.path.expanduser(os.path.expandvars(text)))
+
+
+@dataclass
+class ModelArguments:
+    """Which model to train (a key of ``recipes.train.MODEL_REGISTRY``) and its config keys."""
+
+    type: str = "autoencoder"
+    config: dict = field(default_factory=dict)
+    init_from: str | None = None  # a save_pretrained folder to start from (fine-tuning)
+
+
+@dataclass
+class DataArguments:
+    """Training pairs: clean speech corpora, damaged on the fly by the degradation engine.
+
+    ``speech`` entries: ``{dir: audiofolder with metadata.csv (file_name, speaker_id),
+    include_speakers: [...], exclude_speakers: [...], weight: sampling weight}``.
+    Short clips (FSDD digits) are concatenated per speaker to fill ``crop_seconds``.
+    """
+
+    speech: list = field(default_factory=lambda: [{"dir": "${MSAR_DATA_ROOT}/speech/kathleen"}])
+    degradations: str = "recipes/configs/degradations.yaml"
+    degradation_overrides: dict = field(default_factory=dict)  # merged over the YAML's keys
+    crop_seconds: float = 3.0
+    batch_size: int = 12
+    num_workers: int = 0
+    augment: bool = False  # speed/tempo/pitch pseudo-speakers (Degrader.augment)
+    speaker_conditioning: bool = False  # feed reference-utterance embeddings to the model
+    speaker_dropout: float = 0.2  # share of items trained with the zero ("none") embedding
+    speaker_encoder: str | None = None  # SpeechBrain folder/Hub id; None = msar's shipped default
+    cache_dir: str = "runs/cache"  # speaker embedding cache
+
+
+@dataclass
+class TrainingArguments:
+    output_dir: str = "runs/autoencoder"
+    max_steps: int = 1000
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    adam_betas: list = field(default_factory=lambda: [0.9, 0.99])
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.05  # cosine decay ends at learning_rate * min_lr_ratio
+    max_grad_norm: float = 5.0
+    mixed_precision: str = "no"  # "bf16"/"fp16" on GPU
+    seed: int = 0
+    cpu: bool = False  # Accelerator(cpu=True): also gloo ranks for --multi_gpu on CPU
+    num_threads: int | None = 1  # torch threads per process (None: leave torch's default)
+    log_every: int = 20
+    checkpoint_every: int = 200
+    keep_checkpoints: int = 2
+    eval_every: int = 500  # 0 disables in-training validation
+    max_minutes: float | None = None  # stop (with a checkpoint) after this much wall time
+    report_to: str | None = "tensorboard"
+    progress: bool = True
+
+
+@dataclass
+class EvalArguments:
+    """The fixed dev set: unseen speakers, held-out noises and rooms, one set per damage type."""
+
+    speech: list = field(default_factory=lambda: [
+        {"dir": "${MSAR_DATA_ROOT}/speech/arctic_samples"},
+        {"dir": "${MSAR_DATA_ROOT}/speech/ljspeech_samples"},
+        {"dir": "${MSAR_DATA_ROOT}/speech/fsdd", "include_speakers": ["theo"]},
+    ])
+    noise_dir: str = "${MSAR_DATA_ROOT}/noise"
+    rir_dir: str = "${MSAR_DATA_ROOT}/rir"
+    noise_include: list = field(default_factory=lambda: list(HELD_OUT_NOISES))
+    rir_include: list = field(default_factory=lambda: list(HELD_OUT_RIRS))
+    types: list = field(default_factory=lambda: ["clean", "noise", "reverb", "clipping", "dropouts",
+                                                 "band_limit", "codec", "mixed"])
+    items_per_type: int = 6
+    seconds: float = 4.0
+    severity: float | None = None  # None: random severity per item
+    seed: int = 1234
+    metrics: list | None = None  # None: every msar_quality metric
+
+
+# Noises and rooms kept out of training (by name) so the dev set measures generalisation.
+HELD_OUT_NOISES = ("blanket_city", "max_audio_crowd_cheering", "doing_the_dishes",
+                   "modern_alarm_clock_waves", "max_audio_snoring", "noise5")
+HELD_OUT_RIRS = ("medium_hall", "basement_clap_peter1955", "st_margaret_s_church")
+
+
+@dataclass
+class RecipeArguments:
+    model: ModelArguments = field(default_factory=ModelArguments)
+    data: DataArguments = field(default_factory=DataArguments)
+    training: TrainingArguments = field(default_factory=TrainingArguments)
+    eval: EvalArguments = field(default_factory=EvalArguments)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+_SECTIONS = {"model": ModelArguments, "data": DataArguments, "training": TrainingArguments, "eval": EvalArguments}
+
+
+def _build(cls, values: dict, where: str):
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise SystemExit(f"{where}: unknown key(s) {unknown} (known: {sorted(known)})")
+    return cls(**values)
+
+
+def _set(tree: dict, dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    for key in keys[:-1]:
+        tree = tree.setdefault(key, {})
+    tree[keys[-1]] = value
+
+
+def load_arguments(config_path: str | os.PathLike | None, overrides: list[str] | None = None) -> RecipeArguments:
+    """Read a recipe YAML and apply ``section.key=value`` overrides."""
+    raw: dict = {}
+    if config_path is not None:
+        path = Path(config_path)
+        if not path.is_file():
+            raise SystemExit(f"{path}: recipe config not found")
+        raw = yaml.safe_load(path.read_text()) or {}
+    for item in overrides or []:
+        if "=" not in item:
+            raise SystemExit(f"--set {item!r}: expected section.key=value")
+        key, value = item.split("=", 1)
+        _set(raw, key, yaml.safe_load(value))
+    unknown = sorted(set(raw) - set(_SECTIONS))
+    if unknown:
+        raise SystemExit(f"{config_path}: unknown section(s) {unknown} (known: {sorted(_SECTIONS)})")
+    return RecipeArguments(**{name: _build(cls, raw.get(name) or {}, f"{config_path}: {name}")
+                              for name, cls in _SECTIONS.items()})
+
+
+def parse_cli(argv: list[str] | None = None) -> tuple[RecipeArguments, argparse.Namespace]:
+    parser = argparse.ArgumentParser(description="Train an msar model with Accelerate.")
+    parser.add_argument("--config", required=True, help="recipe YAML (recipes/configs/*.yaml)")
+    parser.add_argument("--resume", nargs="?", const="latest", default=None,
+                        help="continue from a checkpoint folder, or the latest one in output_dir")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override a config key (repeatable), e.g. --set training.max_steps=10")
+    ns = parser.parse_args(argv)
+    return load_arguments(ns.config, ns.overrides), ns

@@ -1,0 +1,256 @@
+#!/usr/bin/env python
+"""One Accelerate training loop for every msar model; the config selects the model.
+
+    accelerate launch recipes/train.py --config recipes/configs/autoencoder.yaml
+    accelerate launch --multi_gpu --num_processes 2 recipes/train.py --config ... # cpu: true -> gloo
+    accelerate launch recipes/train.py --config ... --resume            # continue exactly
+
+Checkpoints (``accelerator.save_state``: model, optimizer, scheduler, RNG states) land in
+``<output_dir>/checkpoints/checkpoint-<step>``; the data stream is a pure function of the step
+(recipes/data.py), so a resumed run reproduces the uninterrupted one. The final model is written
+with ``save_pretrained`` (plus its feature extractor and remote-code files) to ``<output_dir>/final``.
+
+Model-specific parts live behind :data:`MODEL_REGISTRY`: a new model adds one :class:`ModelSpec`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # repo root: `recipes` and `msar_hf`
+
+import torch  # noqa: E402
+
+from recipes.args import RecipeArguments, parse_cli  # noqa: E402
+
+
+# ----------------------------------------------------------------------------------------------
+# model registry
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class ModelSpec:
+    """How the loop builds, feeds, validates and saves one kind of model."""
+
+    build: Callable[[RecipeArguments], torch.nn.Module]
+    batches: Callable[[RecipeArguments, int, int, int], torch.utils.data.Dataset]  # (args, seed, rank, world)
+    validate: Callable[[torch.nn.Module, RecipeArguments, dict], dict] | None
+    save: Callable[[torch.nn.Module, RecipeArguments, Path], None]
+
+
+def _build_autoencoder(args: RecipeArguments):
+    from msar_hf.models.autoencoder import MsarAutoencoderConfig, MsarAutoencoderModel
+
+    if args.model.init_from:
+        return MsarAutoencoderModel.from_pretrained(args.model.init_from, **args.model.config)
+    return MsarAutoencoderModel(MsarAutoencoderConfig(**args.model.config))
+
+
+def _autoencoder_batches(args: RecipeArguments, seed: int, rank: int, world: int):
+    from recipes.data import PairBatches, SpeakerTable, SpeechPool
+
+    table = None
+    if args.data.speaker_conditioning:
+        table = SpeakerTable(SpeechPool(args.data.speech), args.data.speaker_encoder, args.data.cache_dir,
+                             progress=rank == 0)
+    return PairBatches(args.data, seed, rank, world, speaker_table=table)
+
+
+def _autoencoder_validate(model, args: RecipeArguments, state: dict) -> dict:
+    from recipes.eval import build_dev_set, evaluate_model
+
+    if "dev_items" not in state:
+        state["dev_items"] = build_dev_set(args.eval)
+        if args.data.speaker_conditioning:
+            from recipes.ablation import dev_reference_embeddings
+
+            state["dev_speakers"] = dev_reference_embeddings(args)
+    result = evaluate_model(model, state["dev_items"], args.eval.metrics, state.get("dev_speakers"))
+    return result["overall"]
+
+
+def _autoencoder_save(model, args: RecipeArguments, folder: Path) -> None:
+    from msar_hf.models.autoencoder import MsarAutoencoderFeatureExtractor
+
+    model.save_pretrained(folder)
+    MsarAutoencoderFeatureExtractor(sampling_rate=model.config.sampling_rate).save_pretrained(folder)
+
+
+MODEL_REGISTRY: dict[str, ModelSpec] = {
+    "autoencoder": ModelSpec(_build_autoencoder, _autoencoder_batches, _autoencoder_validate, _autoencoder_save),
+}
+
+
+# ----------------------------------------------------------------------------------------------
+# checkpoints
+# ----------------------------------------------------------------------------------------------
+def _checkpoints(output_dir: Path) -> list[tuple[int, Path]]:
+    folder = output_dir / "checkpoints"
+    found = []
+    for p in folder.glob("checkpoint-*") if folder.is_dir() else []:
+        m = re.fullmatch(r"checkpoint-(\d+)", p.name)
+        if m and (p / "done").exists():
+            found.append((int(m.group(1)), p))
+    return sorted(found)
+
+
+def _resume_point(resume: str | None, output_dir: Path) -> tuple[int, Path | None]:
+    if resume is None:
+        return 0, None
+    if resume == "latest":
+        found = _checkpoints(output_dir)
+        if not found:
+            return 0, None  # nothing to resume yet: start from scratch (first launch of a resumable job)
+        return found[-1]
+    path = Path(resume)
+    m = re.fullmatch(r"checkpoint-(\d+)", path.name)
+    if not (m and path.is_dir()):
+        raise SystemExit(f"{path}: not a checkpoint folder (checkpoint-<step>)")
+    return int(m.group(1)), path
+
+
+def _save_checkpoint(accelerator, output_dir: Path, step: int, keep: int) -> None:
+    path = output_dir / "checkpoints" / f"checkpoint-{step}"
+    accelerator.save_state(str(path))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        (path / "done").write_text(str(step))  # a crash mid-save never leaves a "latest" checkpoint
+        for _, old in _checkpoints(output_dir)[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+
+
+def _lr_lambda(warmup: int, total: int, min_ratio: float) -> Callable[[int], float]:
+    def fn(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / max(1, warmup)
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return fn
+
+
+# ----------------------------------------------------------------------------------------------
+# the loop
+# ----------------------------------------------------------------------------------------------
+def train(args: RecipeArguments, resume: str | None = None) -> dict:
+    """Train per ``args``; returns ``{"step", "loss", "final_dir" (when finished), "losses"}``."""
+    from accelerate import Accelerator
+    from accelerate.utils import ProjectConfiguration, set_seed
+
+    t = args.training
+    if t.num_threads:
+        torch.set_num_threads(int(t.num_threads))
+    output_dir = Path(t.output_dir)
+    spec = MODEL_REGISTRY.get(args.model.type)
+    if spec is None:
+        raise SystemExit(f"model.type {args.model.type!r} unknown (known: {sorted(MODEL_REGISTRY)})")
+
+    accelerator = Accelerator(
+        cpu=t.cpu,
+        mixed_precision=t.mixed_precision,
+        log_with=t.report_to if t.report_to else None,
+        project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
+    )
+    set_seed(t.seed)
+    model = spec.build(args)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=t.learning_rate, betas=tuple(t.adam_betas),
+                                  weight_decay=t.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(t.warmup_steps, t.max_steps, t.min_lr_ratio))
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+
+    start_step, checkpoint = _resume_point(resume, output_dir)
+    if checkpoint is not None:
+        accelerator.load_state(str(checkpoint))
+        accelerator.print(f"resumed from {checkpoint} (step {start_step})")
+    if accelerator.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / "recipe_args.json").write_text(json.dumps(args.to_dict(), indent=2))
+    if t.report_to:
+        flat = {f"{s}.{k}": (v if isinstance(v, (int, float, str, bool)) else json.dumps(v))
+                for s, d in args.to_dict().items() for k, v in d.items()}
+        accelerator.init_trackers("msar", config=flat)
+
+    dataset = spec.batches(args, t.seed, accelerator.process_index, accelerator.num_processes)
+    from recipes.data import batch_loader
+
+    loader = batch_loader(dataset, start_step, t.max_steps, args.data.num_workers)
+    progress = None
+    if t.progress and accelerator.is_local_main_process:
+        from tqdm.auto import tqdm
+
+        progress = tqdm(total=t.max_steps, initial=start_step, desc="train", unit="step", dynamic_ncols=True)
+
+    began = time.time()
+    val_state: dict = {}
+    losses: list[float] = []
+    step = start_step
+    stopped_early = False
+    model.train()
+    for batch in loader:
+        batch = {k: v.to(accelerator.device) for k, v in batch.items()}
+        out = model(**batch)
+        accelerator.backward(out.loss)
+        if t.max_grad_norm:
+            accelerator.clip_grad_norm_(model.parameters(), t.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        loss = accelerator.reduce(out.loss.detach(), reduction="mean").item()
+        losses.append(loss)
+        if progress is not None:
+            progress.update(1)
+            progress.set_postfix(loss=f"{loss:.4f}")
+        if step % t.log_every == 0 or step == t.max_steps:
+            logs = {"train/loss": loss, "train/lr": scheduler.get_last_lr()[0]}
+            logs.update({f"train/{k}": float(v.detach()) for k, v in (out.loss_terms or {}).items()})
+            accelerator.log(logs, step=step)
+            if progress is None:
+                accelerator.print(f"step {step} loss {loss:.4f} lr {logs['train/lr']:.2e} "
+                                  f"({time.time() - began:.0f}s)", flush=True)
+        if t.checkpoint_every and step % t.checkpoint_every == 0 and step < t.max_steps:
+            _save_checkpoint(accelerator, output_dir, step, t.keep_checkpoints)
+        if t.eval_every and step % t.eval_every == 0 and spec.validate is not None:
+            if accelerator.is_main_process:
+                scores = spec.validate(accelerator.unwrap_model(model), args, val_state)
+                accelerator.log({f"val/{k}": v for k, v in scores.items()}, step=step)
+                accelerator.print(f"step {step} validation: " + ", ".join(f"{k}={v:.3f}" for k, v in scores.items()), flush=True)
+            accelerator.wait_for_everyone()
+        if t.max_minutes and (time.time() - began) / 60 > t.max_minutes and step < t.max_steps:
+            _save_checkpoint(accelerator, output_dir, step, t.keep_checkpoints)
+            accelerator.print(f"time budget of {t.max_minutes} min reached at step {step}; resume with --resume")
+            stopped_early = True
+            break
+    if progress is not None:
+        progress.close()
+
+    result = {"step": step, "loss": losses[-1] if losses else None, "losses": losses}
+    if not stopped_early and step >= t.max_steps:
+        _save_checkpoint(accelerator, output_dir, step, t.keep_checkpoints)
+        if accelerator.is_main_process:
+            final = output_dir / "final"
+            spec.save(accelerator.unwrap_model(model), args, final)
+            result["final_dir"] = str(final)
+            accelerator.print(f"saved {final}")
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    args, ns = parse_cli(argv)
+    result = train(args, ns.resume)
+    print(json.dumps({k: v for k, v in result.items() if k != "losses"}))
+
+
+if __name__ == "__main__":
+    main()
