@@ -28,3 +28,15 @@ __all__ = [
     "MsarAutoencoderModel",
     "MsarAutoencoderOutput",
 ]
+
+# multi-speaker text-to-speech (issue 6): AutoConfig/AutoModel/AutoModelForTextToWaveform/AutoTokenizer/AutoProcessor
+from transformers import AutoModelForTextToWaveform, AutoProcessor, AutoTokenizer  # noqa: E402
+
+from .multispeaker import MsarMultiSpeakerConfig, MsarMultiSpeakerModel, MsarMultiSpeakerProcessor, MsarMultiSpeakerTokenizer  # noqa: E402
+
+AutoConfig.register(MsarMultiSpeakerConfig.model_type, MsarMultiSpeakerConfig, exist_ok=True)
+AutoModel.register(MsarMultiSpeakerConfig, MsarMultiSpeakerModel, exist_ok=True)
+AutoModelForTextToWaveform.register(MsarMultiSpeakerConfig, MsarMultiSpeakerModel, exist_ok=True)
+AutoTokenizer.register(MsarMultiSpeakerConfig, slow_tokenizer_class=MsarMultiSpeakerTokenizer, exist_ok=True)
+AutoProcessor.register(MsarMultiSpeakerConfig, MsarMultiSpeakerProcessor, exist_ok=True)
+__all__ += ["MsarMultiSpeakerConfig", "MsarMultiSpeakerModel", "MsarMultiSpeakerProcessor", "MsarMultiSpeakerTokenizer"]

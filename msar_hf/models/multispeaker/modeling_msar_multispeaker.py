@@ -237,7 +237,6 @@ class MsarVocoder(nn.Module):
         )
         self.final_norm = nn.LayerNorm(c)
         self.head = nn.Linear(c, config.n_fft + 2)
-        self.register_buffer("window", torch.hann_window(config.win_length), persistent=False)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         x = self.embed(mel.transpose(1, 2))
@@ -248,11 +247,16 @@ class MsarVocoder(nn.Module):
         log_mag, phase = x.chunk(2, dim=1)
         mag = torch.exp(log_mag.clamp(max=6.0))
         spec = torch.polar(mag, phase)
-        return torch.istft(spec, self.n_fft, self.hop, self.win, window=self.window, center=True)
+        window = torch.hann_window(self.win, device=mel.device)
+        return torch.istft(spec, self.n_fft, self.hop, self.win, window=window, center=True)
 
 
 class MelFrontend(nn.Module):
-    """Waveform -> natural-log magnitude mel (B, frames, n_mels) and back (Griffin-Lim)."""
+    """Waveform -> natural-log magnitude mel (B, frames, n_mels) and back (Griffin-Lim).
+
+    Fixed transforms with no weights: the model builds it on first use (on the CPU, outside
+    the checkpoint and outside ``from_pretrained``'s meta-device construction).
+    """
 
     def __init__(self, config: MsarMultiSpeakerConfig):
         super().__init__()
@@ -268,14 +272,6 @@ class MelFrontend(nn.Module):
             f_min=config.f_min, f_max=config.f_max, norm="slaney", mel_scale="slaney",
         )
         self.griffin_lim = torchaudio.transforms.GriffinLim(power=1.0, n_iter=config.griffin_lim_iters, **kw)
-        for module in (self.mel, self.inverse_mel, self.griffin_lim):  # fixed transforms: keep out of the checkpoint
-            for name, buf in list(module.named_buffers(recurse=True)):
-                owner = module
-                *path, leaf = name.split(".")
-                for p in path:
-                    owner = getattr(owner, p)
-                owner._buffers.pop(leaf)
-                owner.register_buffer(leaf, buf, persistent=False)
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         return torch.log(self.mel(waveform).clamp(min=self.floor)).transpose(-1, -2)
@@ -331,11 +327,18 @@ class MsarMultiSpeakerModel(MsarMultiSpeakerPreTrainedModel):
         self.duration_predictor = MsarDurationPredictor(config)
         self.decoder = MsarAcousticDecoder(config)
         self.vocoder = MsarVocoder(config)
-        self.frontend = MelFrontend(config)
+        self._frontend_cache: dict = {}  # MelFrontend, built on first use (see its docstring)
         self.register_buffer("speaker_table", torch.zeros(len(config.speaker_names), config.speaker_embedding_dim))
         self.post_init()
 
     # -- helpers ------------------------------------------------------------------------------
+    @property
+    def frontend(self) -> MelFrontend:
+        device = self.speaker_proj.weight.device
+        if device not in self._frontend_cache:
+            self._frontend_cache[device] = MelFrontend(self.config).to(device)
+        return self._frontend_cache[device]
+
     def compute_mel(self, waveform: torch.Tensor) -> torch.Tensor:
         """(B, samples) or (samples,) waveform at ``config.sampling_rate`` -> log-mel (B, frames, n_mels)."""
         return self.frontend(waveform if waveform.dim() == 2 else waveform[None])

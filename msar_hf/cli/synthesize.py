@@ -1,0 +1,79 @@
+"""``msar synthesize`` (text -> speech in a known or a zero-shot voice) and ``msar voices``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("synthesize")(synthesize)
+    app.command("voices")(voices)
+
+
+def _read_text_file(path: Path) -> str:
+    from ..errors import MsarError
+
+    if not path.is_file():
+        raise MsarError(f"{path}: text file not found")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise MsarError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def synthesize(
+    text: Annotated[Optional[str], typer.Argument(help="What to say (or use --text-file).")] = None,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output audio file (.wav, .flac, ...).")] = Path("speech.wav"),
+    voice: Annotated[Optional[Path], typer.Option("--voice", help="Reference clip (>= 1 s of speech): speak in this voice (zero-shot).")] = None,
+    speaker: Annotated[Optional[str], typer.Option("--speaker", help="A known voice by name (see `msar voices`).")] = None,
+    text_file: Annotated[Optional[Path], typer.Option("--text-file", help="Read the text from a UTF-8 file (any length; streamed sentence by sentence).")] = None,
+    model: Annotated[Optional[Path], typer.Option("--model", help="Model folder (default: the shipped one).")] = None,
+    griffin_lim: Annotated[bool, typer.Option("--griffin-lim", help="Use the Griffin-Lim fallback instead of the neural vocoder.")] = False,
+    pace: Annotated[float, typer.Option("--pace", min=0.5, max=2.0, help="Duration scale (>1 slower).")] = 1.0,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Speak TEXT in a voice: --voice REF.wav (any speaker) or --speaker NAME."""
+    from ..errors import MsarError
+
+    if (text is None) == (text_file is None):
+        raise MsarError("give the text either as an argument or with --text-file, not both / neither")
+    source = str(text_file) if text_file is not None else "text"
+    content = _read_text_file(text_file) if text_file is not None else text
+    from ..synthesis import check_text
+
+    check_text(content, source)  # before loading anything: bad text fails fast
+    import torch
+
+    from ..audio import save_audio
+    from ..synthesis import load_tts, resolve_voice, stream_speech
+
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    tts = load_tts(model)
+    embedding = resolve_voice(tts, voice=voice, speaker=speaker)
+    stage = "griffin_lim" if griffin_lim else tts.model.config.waveform_stage
+    chunks = list(stream_speech(tts, content, embedding, source=source, progress=not quiet,
+                                waveform_stage=stage, length_scale=pace))
+    wav = torch.cat(chunks)
+    peak = float(wav.abs().max())
+    if peak > 0.9:
+        wav = wav * (0.9 / peak)
+    inputs = [p for p in (voice, text_file) if p is not None]
+    save_audio(output, wav, tts.sampling_rate, inputs=inputs)
+    label = "Griffin-Lim (fallback, not the neural vocoder)" if stage == "griffin_lim" else "neural vocoder"
+    who = f"speaker {speaker}" if speaker else f"voice of {voice}"
+    typer.echo(f"wrote {output} ({wav.shape[-1] / tts.sampling_rate:.1f} s, {len(chunks)} sentences, {who}, waveform: {label})")
+
+
+def voices(
+    model: Annotated[Optional[Path], typer.Option("--model", help="Model folder (default: the shipped one).")] = None,
+) -> None:
+    """List the known voices (use with `msar synthesize --speaker NAME`)."""
+    from ..synthesis import load_tts
+
+    tts = load_tts(model)
+    for name in tts.speaker_names:
+        typer.echo(name)
+    typer.echo(f"(or any voice: msar synthesize \"...\" --voice REF.wav; model: {tts.path})", err=True)

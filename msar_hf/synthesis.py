@@ -1,0 +1,261 @@
+"""Text to speech, end to end: text checks and normalisation, sentence streaming, voices.
+
+The public functions a Python user and ``msar synthesize`` share:
+
+* :func:`normalize_text` - abbreviations, numbers, ordinals, money, percentages -> words;
+* :func:`check_text` - a typed error for empty text, punctuation only, non-Latin script;
+* :func:`split_sentences` - sentences (long ones cut at commas / spaces) to stream;
+* :func:`load_tts` - the shipped default (``msar_hf/pretrained/multispeaker``) or any folder;
+* :func:`resolve_voice` - a 192-d embedding from ``--voice REF.wav`` (SpeakerEncoder) or
+  ``--speaker NAME`` (the model's table of training voices);
+* :func:`stream_speech` / :func:`synthesize` - sentence by sentence synthesis with progress.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+
+from .errors import AudioError, MsarError
+
+DEFAULT_MODEL_DIR = Path(__file__).parent / "pretrained" / "multispeaker"
+MIN_REFERENCE_SECONDS = 1.0
+SILENT_REFERENCE_DBFS = -55.0
+MAX_SENTENCE_CHARS = 220
+
+
+class TextError(MsarError):
+    """Text that cannot be spoken (empty, only punctuation, an unsupported script)."""
+
+
+class ReferenceAudioError(AudioError):
+    """A voice reference clip that cannot give a voice (too short, silent)."""
+
+
+class UnknownSpeakerError(MsarError):
+    """``--speaker NAME`` is not one of the model's voices."""
+
+
+# ----------------------------------------------------------------------------------------------
+# text
+# ----------------------------------------------------------------------------------------------
+_ABBREVIATIONS = {
+    "mr": "mister", "mrs": "missus", "ms": "miz", "dr": "doctor", "prof": "professor", "st": "saint",
+    "jr": "junior", "sr": "senior", "co": "company", "ltd": "limited", "inc": "incorporated",
+    "mt": "mount", "capt": "captain", "col": "colonel", "gen": "general", "lt": "lieutenant",
+    "sgt": "sergeant", "rev": "reverend", "vs": "versus", "etc": "et cetera", "approx": "approximately",
+    "no": "number", "dept": "department", "ave": "avenue", "rd": "road", "ft": "feet", "km": "kilometers",
+    "kg": "kilograms", "cm": "centimeters", "mm": "millimeters", "min": "minutes", "hr": "hours",
+}
+# "No." is only "number" before a digit; the others whenever followed by a period.
+_ABBREV_RE = re.compile(r"\b(" + "|".join(k for k in _ABBREVIATIONS if k != "no") + r")\.", re.IGNORECASE)
+_NUMBER_ABBREV_RE = re.compile(r"\b(no)\.\s*(?=\d)", re.IGNORECASE)
+_UNITS = {"km": "kilometers", "kg": "kilograms", "cm": "centimeters", "mm": "millimeters", "mg": "milligrams",
+          "ml": "milliliters", "kb": "kilobytes", "mb": "megabytes", "gb": "gigabytes", "mph": "miles per hour",
+          "kmh": "kilometers per hour", "hz": "hertz", "khz": "kilohertz"}
+_UNIT_RE = re.compile(r"(\d)\s?(" + "|".join(_UNITS) + r")\b", re.IGNORECASE)
+_SYMBOLS = {"&": " and ", "%": " percent ", "+": " plus ", "=": " equals ", "@": " at ", "#": " number "}
+
+
+def _num2words(value: str, to: str = "cardinal") -> str:
+    from num2words import num2words
+
+    return num2words(value if "." in value else int(value), to=to, lang="en").replace("-", " ").replace(",", "")
+
+
+def _money(match: re.Match) -> str:
+    symbol, whole, cents = match.group(1), match.group(2).replace(",", ""), match.group(3)
+    unit = {"$": ("dollar", "dollars"), "£": ("pound", "pounds"), "€": ("euro", "euros")}[symbol]
+    words = f"{_num2words(whole)} {unit[0] if whole == '1' else unit[1]}"
+    if cents and int(cents):
+        words += f" and {_num2words(cents)} {'cent' if cents == '01' else 'cents'}"
+    return f" {words} "
+
+
+def normalize_text(text: str) -> str:
+    """Spell out what a speaker would say: abbreviations, numbers, money, ordinals, symbols.
+
+    Years (1100-1999) are read in pairs ("nineteen eighty four"), as people say them.
+    """
+    text = unicodedata.normalize("NFKC", text)
+    text = text.replace("’", "'").replace("“", '"').replace("”", '"').replace("–", "-").replace("—", ", ")
+    text = _NUMBER_ABBREV_RE.sub("number ", text)
+    text = _ABBREV_RE.sub(lambda m: _ABBREVIATIONS[m.group(1).lower()], text)
+    text = re.sub(r"([$£€])\s?(\d[\d,]*)(?:\.(\d\d))?", _money, text)
+    text = _UNIT_RE.sub(lambda m: f"{m.group(1)} {_UNITS[m.group(2).lower()]}", text)
+    text = re.sub(r"(\d+)\s?%", lambda m: f"{m.group(1)} percent", text)
+    text = re.sub(r"\b(\d+)(st|nd|rd|th)\b", lambda m: _num2words(m.group(1), "ordinal"), text)
+    text = re.sub(r"\b(1[1-9])(\d\d)\b(?!\.\d)", lambda m: _year(m.group(1), m.group(2)), text)
+    text = re.sub(r"(?<=\d),(?=\d{3})", "", text)
+    text = re.sub(r"\d+(?:\.\d+)?", lambda m: f" {_num2words(m.group(0))} ", text)
+    for sym, word in _SYMBOLS.items():
+        text = text.replace(sym, word)
+    text = re.sub(r"\s+([,.;:!?])", r"\1", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _year(century: str, rest: str) -> str:
+    if rest == "00":
+        return f"{_num2words(century)} hundred"
+    if rest.startswith("0"):
+        return f"{_num2words(century)} oh {_num2words(rest[1])}"
+    return f"{_num2words(century)} {_num2words(rest)}"
+
+
+def check_text(text: str, source: str = "text") -> None:
+    """Raise :class:`TextError` for text nothing can be said from.
+
+    ``source`` names where the text came from (a file name or "text") in the message.
+    """
+    if not text or not text.strip():
+        raise TextError(f"{source}: the text is empty")
+    letters = [c for c in text if unicodedata.category(c).startswith("L")]
+    digits = [c for c in text if c.isdigit()]
+    if not letters and not digits:
+        raise TextError(f"{source}: the text has only punctuation or symbols, no words to speak")
+    foreign = sorted({c for c in letters if "LATIN" not in unicodedata.name(c, "")})
+    if foreign:
+        sample = "".join(foreign[:5])
+        raise TextError(f"{source}: only English in Latin script is supported; found non-Latin characters {sample!r}")
+
+
+def split_sentences(text: str, max_chars: int = MAX_SENTENCE_CHARS) -> list[str]:
+    """Sentences to synthesize one by one; a sentence longer than ``max_chars`` is cut at
+    commas/semicolons, then at spaces, so memory and latency stay bounded on any text."""
+    text = re.sub(r"\s+", " ", text).strip()
+    # Abbreviations are already spelled out by normalize_text, so a stop + space ends a sentence
+    # (except after a single initial, as in "J. Smith").
+    parts = re.split(r"(?<!\s[A-Za-z]\.)(?<!^[A-Za-z]\.)(?<=[.!?])\s+|(?<=[.!?][\"')])\s+", text)
+    out: list[str] = []
+    for part in (p.strip() for p in parts):
+        while len(part) > max_chars:
+            cut = max(part.rfind(",", 0, max_chars), part.rfind(";", 0, max_chars), part.rfind(":", 0, max_chars))
+            if cut < max_chars // 3:
+                cut = part.rfind(" ", 0, max_chars)
+            if cut <= 0:
+                cut = max_chars
+            out.append(part[: cut + 1].strip())
+            part = part[cut + 1 :].strip()
+        if re.search(r"\w", part):
+            out.append(part)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# model and voices
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class TTS:
+    """A loaded model with its processor."""
+
+    model: object
+    processor: object
+    path: Path
+
+    @property
+    def sampling_rate(self) -> int:
+        return int(self.model.config.sampling_rate)
+
+    @property
+    def speaker_names(self) -> list[str]:
+        return list(self.model.config.speaker_names)
+
+
+def load_tts(model_dir: str | Path | None = None) -> TTS:
+    """Load the TTS model + processor from ``model_dir`` (default: the shipped one)."""
+    from . import models  # noqa: F401  (registers the Auto* classes)
+    from transformers import AutoModelForTextToWaveform, AutoProcessor
+
+    path = Path(model_dir) if model_dir is not None else DEFAULT_MODEL_DIR
+    if not (path / "config.json").exists():
+        if model_dir is None:
+            raise MsarError(
+                f"no shipped text-to-speech weights in {path}: train them with "
+                "recipes/train_multispeaker.py (see its model card) or pass --model DIR"
+            )
+        raise MsarError(f"{path}: not a model folder (no config.json)")
+    model = AutoModelForTextToWaveform.from_pretrained(path).eval()
+    processor = AutoProcessor.from_pretrained(path)
+    return TTS(model=model, processor=processor, path=path)
+
+
+def check_reference(waveform: torch.Tensor, rate: int, path: object) -> None:
+    """Raise :class:`ReferenceAudioError` when a clip is too short or silent to give a voice."""
+    from .audio import level_stats
+
+    seconds = waveform.shape[-1] / rate
+    if seconds < MIN_REFERENCE_SECONDS:
+        raise ReferenceAudioError(path, f"reference clip is {seconds:.2f} s; a voice needs at least {MIN_REFERENCE_SECONDS:.0f} s of speech")
+    stats = level_stats(waveform, rate)
+    if stats["rms_dbfs"] < SILENT_REFERENCE_DBFS or stats["silence_ratio"] > 0.97:
+        raise ReferenceAudioError(path, f"reference clip is silent (RMS {stats['rms_dbfs']:.0f} dBFS); record some speech")
+
+
+def resolve_voice(tts: TTS, voice: str | Path | None = None, speaker: str | None = None,
+                  embed: Callable[[Path], torch.Tensor] | None = None) -> torch.Tensor:
+    """The (192,) L2-normalised embedding for ``--voice REF.wav`` or ``--speaker NAME``.
+
+    ``embed`` maps a file to its embedding (default: ``msar_hf.speaker.SpeakerEncoder``).
+    """
+    if (voice is None) == (speaker is None):
+        raise MsarError("give exactly one of --voice REF.wav (any voice, zero-shot) or --speaker NAME (see `msar voices`)")
+    if speaker is not None:
+        names = tts.speaker_names
+        if speaker not in names:
+            raise UnknownSpeakerError(f"unknown speaker {speaker!r}; known voices: {', '.join(names) or 'none'}")
+        return tts.model.speaker_table[names.index(speaker)].detach().clone()
+    from .audio import load_audio
+
+    waveform, rate = load_audio(voice, sampling_rate=16000)
+    check_reference(waveform, rate, voice)
+    if embed is None:
+        from .speaker import SpeakerEncoder
+
+        embed = SpeakerEncoder.from_pretrained().embed_file
+    emb = torch.as_tensor(embed(Path(voice)), dtype=torch.float32).reshape(-1)
+    return torch.nn.functional.normalize(emb, dim=0)
+
+
+def stream_speech(tts: TTS, text: str, speaker_embedding: torch.Tensor, *, source: str = "text",
+                  sentence_pause: float = 0.2, progress: bool = False, waveform_stage: str | None = None,
+                  length_scale: float | None = None) -> Iterator[torch.Tensor]:
+    """Yield the waveform of each sentence of ``text`` (+ a short pause), one at a time."""
+    check_text(text, source)
+    sentences = split_sentences(normalize_text(text))
+    if not sentences:
+        raise TextError(f"{source}: nothing speakable left after normalisation")
+    pause = torch.zeros(int(sentence_pause * tts.sampling_rate))
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(sentences), desc="synthesizing", unit="sentence")
+    with torch.inference_mode():
+        for sentence in sentences:
+            inputs = tts.processor(sentence, return_tensors="pt")
+            out = tts.model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+                            speaker_embeddings=speaker_embedding[None], waveform_stage=waveform_stage,
+                            length_scale=length_scale)
+            yield torch.cat([out.waveform[0, : int(out.waveform_lengths[0])], pause])
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
+
+
+def synthesize(tts: TTS, text: str, speaker_embedding: torch.Tensor, **kwargs) -> torch.Tensor:
+    """The whole text as one waveform (sentences streamed, then joined)."""
+    wav = torch.cat(list(stream_speech(tts, text, speaker_embedding, **kwargs)))
+    peak = wav.abs().max()
+    return wav * (0.9 / peak) if peak > 0.9 else wav
+
+
+__all__ = [
+    "DEFAULT_MODEL_DIR", "ReferenceAudioError", "TTS", "TextError", "UnknownSpeakerError", "check_reference",
+    "check_text", "load_tts", "normalize_text", "resolve_voice", "split_sentences", "stream_speech", "synthesize",
+]

@@ -1,0 +1,445 @@
+#!/usr/bin/env python
+"""Train msar's multi-speaker TTS (acoustic model + vocoder) and export the shipped default.
+
+    python recipes/train_multispeaker.py --config recipes/configs/multispeaker.yaml --stage prepare
+    accelerate launch recipes/train_multispeaker.py --config ... --stage vocoder    # resumable
+    accelerate launch recipes/train_multispeaker.py --config ... --stage acoustic   # resumable
+    python recipes/train_multispeaker.py --config ... --stage export
+
+Why not ``recipes/train.py``: the shared loop trains waveform-to-waveform repair on crops of
+degraded pairs; TTS needs whole utterances with text, per-utterance speaker embeddings, length
+bucketing and two models trained in turn (vocoder on real mels, acoustic model on text).
+
+Data (``prepare``): kathleen (real) + Debian voices reading the same ARCTIC prompts (rendered
+into ``cache_dir``) + FSDD digits. The same ``heldout_prompts`` prompts are held out of every
+voice for evaluation, and ``zero_shot_voice`` is held out entirely. Features (phone ids,
+log-mels, ECAPA embeddings from ``msar_hf.speaker.SpeakerEncoder``) are cached in ``cache_dir``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # run from a clone without `pip install -e .`
+    sys.path.insert(0, str(REPO))
+
+RATE = 16000
+
+
+# ============================================================================================
+# configuration
+# ============================================================================================
+def load_config(path: str | os.PathLike) -> dict:
+    """The YAML config with its null paths resolved from the environment (see the config file)."""
+    cfg = yaml.safe_load(Path(path).read_text())
+    cache_root = Path(os.environ.get("MSAR_CACHE_DIR") or REPO.parent / "data_cache")
+    cfg["data_root"] = Path(cfg.get("data_root") or os.environ.get("MSAR_DATA_ROOT") or REPO.parent / "shared" / "data")
+    cfg["cache_dir"] = Path(cfg.get("cache_dir") or cache_root / "tts")
+    for key in ("output_dir", "export_dir"):
+        p = Path(cfg[key])
+        cfg[key] = p if p.is_absolute() else REPO / p
+    return cfg
+
+
+def build_config(cfg: dict, speaker_names: list[str]):
+    from msar_hf.models.multispeaker import MsarMultiSpeakerConfig, MsarMultiSpeakerTokenizer
+
+    return MsarMultiSpeakerConfig(vocab_size=MsarMultiSpeakerTokenizer().vocab_size, speaker_names=speaker_names, **cfg["model"])
+
+
+# ============================================================================================
+# data
+# ============================================================================================
+def _read_metadata(folder: Path) -> list[dict]:
+    with open(folder / "metadata.csv", newline="") as f:
+        return [dict(row, path=str(folder / row["file_name"])) for row in csv.DictReader(f)]
+
+
+def render_voices(cfg: dict) -> None:
+    """Render every Debian voice reading kathleen's ARCTIC prompts (skips what exists)."""
+    jobs = [(name, ["flite", "-voice", v]) for name, v in cfg["data"]["flite"].items()]
+    jobs += [(name, f"({v})") for name, v in cfg["data"]["festival"].items()]
+    for name, cmd in jobs:
+        folder = cfg["cache_dir"] / "voices" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for row in voice_prompts(cfg, name):
+            out = folder / (Path(row["file_name"]).stem + ".wav")
+            if out.exists():
+                continue
+            tmp = out.with_suffix(".tmp.wav")
+            if isinstance(cmd, list):
+                subprocess.run(cmd + ["-t", row["text"], "-o", str(tmp)], check=True)
+            else:
+                subprocess.run(["text2wave", "-F", str(RATE), "-eval", cmd, "-o", str(tmp)], input=row["text"].encode(), check=True)
+            os.replace(tmp, out)
+        print(f"voice {name}: {len(list(folder.glob('*.wav')))} clips", flush=True)
+
+
+def heldout_prompt_ids(cfg: dict) -> list[str]:
+    """The ARCTIC prompt ids held out of every voice (seeded, stable)."""
+    prompts = sorted(Path(r["file_name"]).stem for r in _read_metadata(cfg["data_root"] / "speech" / "kathleen"))
+    return sorted(random.Random(cfg["seed"]).sample(prompts, cfg["data"]["heldout_prompts"]))
+
+
+def voice_prompts(cfg: dict, voice: str) -> list[dict]:
+    """The prompts a voice reads: all of them, or for the zero-shot voice only the held-out
+    prompts plus a few others to take its reference clips from."""
+    prompts = _read_metadata(cfg["data_root"] / "speech" / "kathleen")
+    if voice != cfg["data"]["zero_shot_voice"]:
+        return prompts
+    held = set(heldout_prompt_ids(cfg))
+    others = [r for r in prompts if Path(r["file_name"]).stem not in held][: cfg["data"]["zero_shot_reference_prompts"]]
+    return [r for r in prompts if Path(r["file_name"]).stem in held] + others
+
+
+def manifest_rows(cfg: dict) -> list[dict]:
+    """Every utterance: voice, utterance id, text, path, split (train / test / zero_shot)."""
+    held = set(heldout_prompt_ids(cfg))
+    prompts = _read_metadata(cfg["data_root"] / "speech" / "kathleen")
+    rows = []
+    for r in prompts:
+        uid = Path(r["file_name"]).stem
+        rows.append(dict(voice="kathleen", utt=uid, text=r["text"], path=r["path"], split="test" if uid in held else "train"))
+    for voice in list(cfg["data"]["flite"]) + list(cfg["data"]["festival"]):
+        for r in voice_prompts(cfg, voice):
+            uid = Path(r["file_name"]).stem
+            split = "test" if uid in held else "train"
+            if voice == cfg["data"]["zero_shot_voice"]:
+                split = "zero_shot_test" if uid in held else "zero_shot_reference"
+            path = cfg["cache_dir"] / "voices" / voice / f"{uid}.wav"
+            rows.append(dict(voice=voice, utt=uid, text=r["text"], path=str(path), split=split))
+    fsdd = _read_metadata(cfg["data_root"] / "speech" / "fsdd")
+    per: dict[str, int] = {}
+    for r in sorted(fsdd, key=lambda r: r["file_name"]):
+        spk = f"fsdd_{r['speaker_id']}"
+        take = int(Path(r["file_name"]).stem.split("_")[-1])
+        if take >= cfg["data"]["fsdd_per_speaker"] // 10:  # the first takes of every digit
+            continue
+        per[spk] = per.get(spk, 0) + 1
+        rows.append(dict(voice=spk, utt=Path(r["file_name"]).stem, text=r["text"], path=r["path"], split="train"))
+    return rows
+
+
+def _trim(x: np.ndarray, top_db: float) -> np.ndarray:
+    import librosa
+
+    y, (start, end) = librosa.effects.trim(x, top_db=top_db, frame_length=512, hop_length=128)
+    if len(y) < RATE // 10:
+        return x
+    pad = RATE // 20  # keep 50 ms of the natural onset/offset
+    return x[max(0, start - pad) : min(len(x), end + pad)]
+
+
+def prepare(cfg: dict) -> Path:
+    """Render voices, then cache phone ids, log-mels and trimmed audio for every utterance."""
+    from tqdm import tqdm
+
+    from msar_hf.audio import load_audio
+    from msar_hf.models.multispeaker import MsarMultiSpeakerModel, MsarMultiSpeakerTokenizer
+    from msar_hf.models.multispeaker.tokenization_msar_multispeaker import phonemize
+
+    render_voices(cfg)
+    rows = manifest_rows(cfg)
+    out = cfg["cache_dir"] / "features.pt"
+    tok = MsarMultiSpeakerTokenizer()
+    model = MsarMultiSpeakerModel(build_config(cfg, []))
+    texts = sorted({r["text"] for r in rows})
+    phones = dict(zip(texts, phonemize(texts)))
+    # Waveforms are kept only for the vocoder's crops (the whole corpus would be ~1 GB).
+    rng = random.Random(cfg["seed"])
+    by_voice: dict[str, list[int]] = {}
+    for i, r in enumerate(rows):
+        if r["split"] == "train":
+            by_voice.setdefault(r["voice"], []).append(i)
+    keep_wav = {i for v in by_voice.values() for i in rng.sample(v, min(len(v), cfg["vocoder"]["clips_per_voice"]))}
+    items = []
+    for i, r in enumerate(tqdm(rows, desc="features", mininterval=10)):
+        wav, _ = load_audio(r["path"])
+        wav = torch.from_numpy(_trim(wav.numpy(), cfg["data"]["trim_top_db"]))
+        wav = 0.9 * wav / wav.abs().max().clamp(min=1e-4)  # peak-normalise: level is not a voice trait here
+        ids = tok(phones[r["text"]], phonemize=False)["input_ids"]
+        mel = model.compute_mel(wav)[0]
+        items.append(dict(r, ids=torch.tensor(ids, dtype=torch.int16), mel=mel.half(),
+                          wav=(wav * 32767).short() if i in keep_wav else None))
+    torch.save(items, out)
+    print(f"cached {len(items)} utterances -> {out}")
+    return out
+
+
+def embed(cfg: dict, speaker_model: str | None = None) -> Path:
+    """ECAPA embedding of every cached utterance (msar_hf.speaker.SpeakerEncoder).
+
+    Clips the encoder rejects (FSDD digits under 0.5 s) get their speaker's mean embedding.
+    """
+    from msar_hf.speaker import SpeakerEncoder
+
+    items = torch.load(cfg["cache_dir"] / "features.pt")
+    encoder = SpeakerEncoder.from_pretrained(speaker_model)
+    result = encoder.embed_files([it["path"] for it in items], batch_size=16, progress=True)
+    out, by_voice = {}, {}
+    for it, e, ok in zip(items, result.embeddings, result.valid):
+        if bool(ok):
+            out[(it["voice"], it["utt"])] = e.float()
+            by_voice.setdefault(it["voice"], []).append(e.float())
+    for it in items:
+        if (it["voice"], it["utt"]) not in out and it["voice"] in by_voice:
+            out[(it["voice"], it["utt"])] = torch.nn.functional.normalize(torch.stack(by_voice[it["voice"]]).mean(0), dim=0)
+    path = cfg["cache_dir"] / "embeddings.pt"
+    torch.save(out, path)
+    print(f"embedded {int(result.valid.sum())} of {len(items)} utterances -> {path}")
+    return path
+
+
+def load_training_items(cfg: dict) -> tuple[list[dict], list[str], torch.Tensor]:
+    """Training utterances with embeddings, the speaker names and their mean embeddings."""
+    emb = torch.load(cfg["cache_dir"] / "embeddings.pt")
+    items = [it for it in torch.load(cfg["cache_dir"] / "features.pt") if it["split"] == "train" and (it["voice"], it["utt"]) in emb]
+    names = sorted({it["voice"] for it in items})
+    for it in items:
+        it["emb"] = emb[(it["voice"], it["utt"])]
+    table = torch.stack([torch.nn.functional.normalize(torch.stack([it["emb"] for it in items if it["voice"] == n]).mean(0), dim=0) for n in names])
+    return items, names, table
+
+
+def length_batches(items: list[dict], max_frames: int, rng: random.Random) -> list[list[int]]:
+    """Shuffled batches of similar-length utterances, each under ``max_frames`` padded frames."""
+    order = sorted(range(len(items)), key=lambda i: (items[i]["mel"].shape[0] + rng.random() * 8))
+    batches, cur, longest = [], [], 0
+    for i in order:
+        n = items[i]["mel"].shape[0]
+        if cur and max(longest, n) * (len(cur) + 1) > max_frames:
+            batches.append(cur)
+            cur, longest = [], 0
+        cur.append(i)
+        longest = max(longest, n)
+    if cur:
+        batches.append(cur)
+    rng.shuffle(batches)
+    return batches
+
+
+def collate(items: list[dict], idx: list[int], pad_mel: float) -> dict:
+    sel = [items[i] for i in idx]
+    L = max(len(s["ids"]) for s in sel)
+    T = max(s["mel"].shape[0] for s in sel)
+    ids = torch.zeros(len(sel), L, dtype=torch.long)
+    att = torch.zeros(len(sel), L, dtype=torch.long)
+    mel = torch.full((len(sel), T, sel[0]["mel"].shape[1]), pad_mel)
+    mel_att = torch.zeros(len(sel), T, dtype=torch.long)
+    for k, s in enumerate(sel):
+        ids[k, : len(s["ids"])] = s["ids"].long()
+        att[k, : len(s["ids"])] = 1
+        mel[k, : s["mel"].shape[0]] = s["mel"].float()
+        mel_att[k, : s["mel"].shape[0]] = 1
+    emb = torch.stack([s["emb"] for s in sel])
+    return dict(input_ids=ids, attention_mask=att, labels=mel, labels_attention_mask=mel_att, speaker_embeddings=emb)
+
+
+# ============================================================================================
+# training
+# ============================================================================================
+class Progress:
+    """Step and wall time spent so far: restored on resume (accelerate custom object)."""
+
+    def __init__(self):
+        self.step, self.seconds = 0, 0.0
+
+    def state_dict(self) -> dict:
+        return {"step": self.step, "seconds": self.seconds}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step, self.seconds = int(state["step"]), float(state["seconds"])
+
+
+def _latest_checkpoint(folder: Path) -> Path | None:
+    found = sorted(folder.glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
+    return found[-1] if found else None
+
+
+def _stft_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Multi-resolution STFT loss (spectral convergence + log magnitude)."""
+    loss = 0.0
+    for n_fft, hop in ((512, 128), (1024, 256), (2048, 512)):
+        win = torch.hann_window(n_fft)
+        X = torch.stft(x, n_fft, hop, window=win, return_complex=True).abs().clamp(min=1e-5)
+        Y = torch.stft(y, n_fft, hop, window=win, return_complex=True).abs().clamp(min=1e-5)
+        loss = loss + torch.linalg.norm(Y - X) / torch.linalg.norm(Y) + (X.log() - Y.log()).abs().mean()
+    return loss / 3
+
+
+def train(cfg: dict, stage: str) -> None:
+    """Train the vocoder (on real mels) or the acoustic model (on text); resumable."""
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+    from tqdm import tqdm
+
+    from msar_hf.models.multispeaker import MsarMultiSpeakerModel
+
+    t = cfg[stage]
+    torch.set_num_threads(t["threads"])
+    set_seed(cfg["seed"])
+    accelerator = Accelerator(cpu=True)
+    out = cfg["output_dir"] / stage
+    out.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(cfg["seed"])
+
+    if stage == "acoustic":
+        items, names, table = load_training_items(cfg)
+        model = MsarMultiSpeakerModel(build_config(cfg, names))
+        model.speaker_table.copy_(table)
+        params = [p for n, p in model.named_parameters() if not n.startswith("vocoder.")]
+        pad_mel = math.log(model.config.mel_floor)
+    else:
+        items = [it for it in torch.load(cfg["cache_dir"] / "features.pt") if it["split"] == "train" and it["wav"] is not None]
+        clips = [it["wav"] for it in items]
+        seg = t["segment_frames"] * cfg["model"].get("hop_length", 256)
+        clips = [c for c in clips if len(c) > seg]
+        model = MsarMultiSpeakerModel(build_config(cfg, []))
+        params = list(model.vocoder.parameters())
+    n_params = sum(p.numel() for p in params)
+    accelerator.print(f"{stage}: {n_params / 1e6:.2f} M trainable parameters, {len(items)} utterances")
+
+    optimizer = torch.optim.AdamW(params, lr=t["lr"], betas=(0.8, 0.99), weight_decay=1e-6)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / t["warmup_steps"]))
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    progress = Progress()
+    accelerator.register_for_checkpointing(progress)
+    ckpt = _latest_checkpoint(out)
+    if ckpt is not None:
+        accelerator.load_state(str(ckpt))
+        accelerator.print(f"resumed from {ckpt} (step {progress.step}, {progress.seconds / 60:.1f} min trained)")
+    unwrapped = accelerator.unwrap_model(model)
+    model.train()
+
+    def save() -> None:
+        accelerator.save_state(str(out / f"step_{progress.step}"))
+        for old in sorted(out.glob("step_*"), key=lambda p: int(p.name.split("_")[1]))[:-2]:
+            import shutil
+
+            shutil.rmtree(old)
+
+    log = open(out / "train_log.jsonl", "a")
+    bar = tqdm(initial=progress.step, desc=stage, mininterval=30)
+    batches: list = []
+    epoch_rng = random.Random(cfg["seed"] + progress.step)
+    start, last_save = time.time(), progress.seconds
+    base_seconds = progress.seconds
+    while progress.step < t["max_steps"] and progress.seconds < 60 * t["max_minutes"]:
+        if stage == "acoustic":
+            if not batches:
+                batches = length_batches(items, t["max_frames_per_batch"], epoch_rng)
+            batch = collate(items, batches.pop(), pad_mel)
+            loss_out = model(**batch)
+            loss, terms = loss_out.loss, {k: float(v) for k, v in loss_out.loss_terms.items()}
+        else:
+            wav = torch.stack([(c[o : o + seg].float() / 32767) for c in epoch_rng.choices(clips, k=t["batch_size"]) for o in [epoch_rng.randrange(len(c) - seg)]])
+            wav = wav * (10 ** (epoch_rng.uniform(-12, 0) / 20))  # level variety: the vocoder must not assume one gain
+            with torch.no_grad():
+                mel = unwrapped.compute_mel(wav)
+            pred = unwrapped.vocoder(mel)
+            n = min(pred.shape[-1], wav.shape[-1])
+            pred, ref = pred[:, :n], wav[:, :n]
+            mel_loss = (unwrapped.compute_mel(pred) - unwrapped.compute_mel(ref)).abs().mean()
+            stft_loss = _stft_loss(pred, ref)
+            loss = mel_loss + 2.0 * stft_loss
+            terms = {"mel": float(mel_loss), "stft": float(stft_loss)}
+        optimizer.zero_grad()
+        accelerator.backward(loss)
+        accelerator.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        scheduler.step()
+        progress.step += 1
+        progress.seconds = base_seconds + time.time() - start
+        bar.update(1)
+        if progress.step % 25 == 0:
+            log.write(json.dumps({"step": progress.step, "minutes": round(progress.seconds / 60, 2), "loss": float(loss), **terms}) + "\n")
+            log.flush()
+        if progress.step % t["checkpoint_every"] == 0:
+            save()
+            last_save = progress.seconds
+    if progress.seconds > last_save:
+        save()
+    accelerator.print(f"{stage}: stopped at step {progress.step}, {progress.seconds / 60:.1f} min trained")
+
+
+# ============================================================================================
+# export
+# ============================================================================================
+def _load_weights(folder: Path) -> dict:
+    from safetensors.torch import load_file
+
+    files = sorted(folder.glob("model*.safetensors"))
+    if files:
+        return load_file(str(files[0]))
+    return torch.load(folder / "pytorch_model.bin", map_location="cpu")
+
+
+def export(cfg: dict, export_dir: Path | None = None) -> Path:
+    """Combine the newest acoustic and vocoder checkpoints into one save_pretrained folder."""
+    from msar_hf.models.multispeaker import MsarMultiSpeakerModel, MsarMultiSpeakerProcessor, MsarMultiSpeakerTokenizer
+
+    _, names, table = load_training_items(cfg)
+    model = MsarMultiSpeakerModel(build_config(cfg, names))
+    acoustic = _load_weights(_latest_checkpoint(cfg["output_dir"] / "acoustic"))
+    model.load_state_dict({k: v for k, v in acoustic.items() if not k.startswith("vocoder.")}, strict=False)
+    vocoder_ckpt = _latest_checkpoint(cfg["output_dir"] / "vocoder")
+    if vocoder_ckpt is not None:
+        vocoder = _load_weights(vocoder_ckpt)
+        model.vocoder.load_state_dict({k[len("vocoder."):]: v for k, v in vocoder.items() if k.startswith("vocoder.")})
+    else:
+        model.config.waveform_stage = "griffin_lim"
+    model.speaker_table.copy_(table)
+    target = export_dir or cfg["output_dir"] / "export"
+    register_auto_classes()
+    model.save_pretrained(target)
+    MsarMultiSpeakerProcessor(MsarMultiSpeakerTokenizer()).save_pretrained(target)
+    print(f"exported -> {target}")
+    return target
+
+
+def register_auto_classes() -> None:
+    """So save_pretrained writes ``auto_map`` and copies the model code (trust_remote_code)."""
+    from msar_hf.models.multispeaker import MsarMultiSpeakerConfig, MsarMultiSpeakerModel, MsarMultiSpeakerProcessor, MsarMultiSpeakerTokenizer
+
+    MsarMultiSpeakerConfig.register_for_auto_class()
+    MsarMultiSpeakerModel.register_for_auto_class("AutoModelForTextToWaveform")
+    MsarMultiSpeakerTokenizer.register_for_auto_class()
+    MsarMultiSpeakerProcessor.register_for_auto_class()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default=str(REPO / "recipes" / "configs" / "multispeaker.yaml"))
+    parser.add_argument("--stage", required=True, choices=["prepare", "embed", "vocoder", "acoustic", "export"])
+    parser.add_argument("--export-dir", default=None, help="where export writes (default: output_dir/export)")
+    parser.add_argument("--speaker-model", default=None, help="SpeechBrain speaker model folder for --stage embed (default: msar's shipped one)")
+    args = parser.parse_args(argv)
+    cfg = load_config(args.config)
+    cfg["cache_dir"].mkdir(parents=True, exist_ok=True)
+    if args.stage == "prepare":
+        prepare(cfg)
+    elif args.stage == "embed":
+        embed(cfg, args.speaker_model)
+    elif args.stage == "export":
+        export(cfg, Path(args.export_dir) if args.export_dir else None)
+    else:
+        train(cfg, args.stage)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

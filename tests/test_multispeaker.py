@@ -1,0 +1,295 @@
+"""MsarMultiSpeaker TTS: tokenizer, text normalisation, alignment, model, Auto*/remote code, pipeline."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import msar_hf.models  # noqa: F401  (Auto* registration)
+from msar_hf.audio import load_audio
+from msar_hf.errors import MsarError
+from msar_hf.models.multispeaker import (
+    MsarMultiSpeakerConfig,
+    MsarMultiSpeakerModel,
+    MsarMultiSpeakerProcessor,
+    MsarMultiSpeakerTokenizer,
+)
+from msar_hf.models.multispeaker.modeling_msar_multispeaker import durations_to_alignment, monotonic_alignment_search
+from msar_hf.synthesis import (
+    TTS,
+    ReferenceAudioError,
+    TextError,
+    UnknownSpeakerError,
+    check_text,
+    normalize_text,
+    resolve_voice,
+    split_sentences,
+    synthesize,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+TINY = dict(hidden_size=32, duration_predictor_hidden_size=32, decoder_hidden_size=32, vocoder_hidden_size=32,
+            vocoder_intermediate_size=64, vocoder_layers=2, encoder_conv_layers=1, decoder_lstm_layers=1)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def tokenizer() -> MsarMultiSpeakerTokenizer:
+    return MsarMultiSpeakerTokenizer()
+
+
+def tiny_model(tokenizer, speakers=("kathleen", "awb"), seed=0) -> MsarMultiSpeakerModel:
+    torch.manual_seed(seed)
+    model = MsarMultiSpeakerModel(MsarMultiSpeakerConfig(vocab_size=tokenizer.vocab_size, speaker_names=list(speakers), **TINY))
+    model.speaker_table.copy_(torch.nn.functional.normalize(torch.randn(len(speakers), 192), dim=-1))
+    return model.eval()
+
+
+def kathleen(fixtures_dir: Path, n: int = 2) -> list[tuple[Path, str]]:
+    folder = fixtures_dir / "speech" / "kathleen"
+    rows = list(csv.DictReader(open(folder / "metadata.csv")))[:n]
+    return [(folder / r["file_name"], r["text"]) for r in rows]
+
+
+# ----------------------------------------------------------------------------------------------
+# text
+# ----------------------------------------------------------------------------------------------
+def test_tokenizer_phonemizes_and_round_trips(tokenizer):
+    enc = tokenizer("Author of the danger trail, Philip Steels, etc.")
+    ids = enc["input_ids"]
+    assert ids[0] == tokenizer.bos_token_id and ids[-1] == tokenizer.eos_token_id
+    assert tokenizer.unk_token_id not in ids
+    phones = tokenizer.decode(ids, skip_special_tokens=True)
+    # espeak-ng's reading: "author" starts with the stressed vowel ɔː, "trail" has eɪ, commas kept
+    assert phones.startswith("ˈ ɔː θ") and "eɪ" in phones and "," in phones
+    assert tokenizer(phones, phonemize=False)["input_ids"] == ids
+    # word boundaries: one "_" between each of the 7 words
+    assert phones.split().count("_") == 6
+
+
+def test_tokenizer_batch_padding_and_save(tokenizer, tmp_path):
+    batch = tokenizer(["Hello.", "A much longer sentence, with a comma."], padding=True, return_tensors="pt")
+    assert batch["input_ids"].shape == batch["attention_mask"].shape
+    assert batch["attention_mask"][0].sum() < batch["attention_mask"][1].sum()
+    assert (batch["input_ids"][0][batch["attention_mask"][0] == 0] == tokenizer.pad_token_id).all()
+    tokenizer.save_pretrained(tmp_path)
+    again = MsarMultiSpeakerTokenizer.from_pretrained(tmp_path)
+    assert again("Hello.")["input_ids"] == tokenizer("Hello.")["input_ids"]
+
+
+def test_normalize_text_spells_out_numbers_and_abbreviations():
+    out = normalize_text("Dr. Smith paid $3.50 on the 2nd of May 1984 for 15% of No. 7, i.e. 1,200 items & more.")
+    for words in ("doctor smith", "three dollars and fifty cents", "second", "nineteen eighty four",
+                  "fifteen percent", "number seven,", "one thousand two hundred items", " and more"):
+        assert words in out.lower(), (words, out)
+    assert not any(c.isdigit() for c in out)
+    assert normalize_text("Mr. and Mrs. Jones, 3.5 km") == "mister and missus Jones, three point five kilometers"
+
+
+def test_check_text_rejects_unspeakable_text():
+    for bad, why in (("", "empty"), ("   \n", "empty"), ("?!... ---", "punctuation"),
+                     ("Привет, мир", "non-Latin"), ("Hello 世界", "non-Latin")):
+        with pytest.raises(TextError, match=why):
+            check_text(bad)
+    check_text("Café déjà vu, 42.")  # accented Latin and digits are fine
+
+
+def test_split_sentences_bounds_length():
+    text = "First one. Second one! Third? " + ", ".join(["a clause with words"] * 40) + "."
+    parts = split_sentences(text, max_chars=120)
+    assert parts[:3] == ["First one.", "Second one!", "Third?"]
+    assert split_sentences("J. Smith left. He won!") == ["J. Smith left.", "He won!"]
+    assert all(len(p) <= 121 for p in parts) and len(parts) > 5
+    assert " ".join(parts).replace(" ", "") == text.replace(" ", "")
+
+
+# ----------------------------------------------------------------------------------------------
+# alignment
+# ----------------------------------------------------------------------------------------------
+def test_monotonic_alignment_search_finds_the_planted_path():
+    torch.manual_seed(0)
+    durations = torch.tensor([[3, 1, 4, 2], [2, 2, 2, 0]])
+    truth = durations_to_alignment(durations, max_frames=10)
+    log_p = torch.randn(2, 4, 10) * 0.1 + 5.0 * truth  # the planted path is clearly most likely
+    found = monotonic_alignment_search(log_p, torch.tensor([4, 3]), torch.tensor([10, 6]))
+    assert torch.equal(found, truth)
+    # random scores: still monotonic, one token per frame, every token at least one frame
+    found = monotonic_alignment_search(torch.randn(1, 7, 30), torch.tensor([7]), torch.tensor([30]))
+    assert torch.equal(found.sum(1), torch.ones(1, 30))
+    assert (found.sum(-1) >= 1).all()
+    first_token_per_frame = found[0].argmax(0)
+    assert (first_token_per_frame.diff() >= 0).all()
+
+
+# ----------------------------------------------------------------------------------------------
+# model
+# ----------------------------------------------------------------------------------------------
+def _batch(model, tokenizer, pairs):
+    wavs = [load_audio(p)[0] for p, _ in pairs]
+    mels = [model.compute_mel(w)[0] for w in wavs]
+    T = max(m.shape[0] for m in mels)
+    labels = torch.full((len(mels), T, mels[0].shape[1]), -11.5)
+    mask = torch.zeros(len(mels), T, dtype=torch.long)
+    for i, m in enumerate(mels):
+        labels[i, : m.shape[0]] = m
+        mask[i, : m.shape[0]] = 1
+    enc = tokenizer([t for _, t in pairs], padding=True, return_tensors="pt")
+    return dict(**enc, labels=labels, labels_attention_mask=mask)
+
+
+def test_training_forward_aligns_and_learns(tokenizer, fixtures_dir):
+    model = tiny_model(tokenizer).train()
+    batch = _batch(model, tokenizer, kathleen(fixtures_dir, 2))
+    emb = torch.nn.functional.normalize(torch.randn(2, 192), dim=-1)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(25):
+        out = model(**batch, speaker_embeddings=emb)
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+        losses.append(float(out.loss))
+    assert all(torch.isfinite(torch.tensor(losses)))
+    assert set(out.loss_terms) == {"prior", "mel", "postnet", "duration"}
+    # MAS gives every real token >= 1 frame and exactly covers the real frames
+    assert torch.equal(out.durations.sum(1), batch["labels_attention_mask"].sum(1))
+    assert ((out.durations >= 1) == batch["attention_mask"].bool()).all()
+    assert losses[-1] < 0.7 * losses[0]
+
+
+def test_generation_shapes_and_non_silent_output(tokenizer):
+    model = tiny_model(tokenizer)
+    enc = tokenizer(["Hello there.", "A second, longer sentence to say."], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        out = model(**enc, speaker_ids=torch.tensor([0, 1]))
+    hop = model.config.hop_length
+    assert out.waveform.shape[0] == 2 and out.spectrogram.shape[-1] == model.config.num_mel_bins
+    frames = out.durations.sum(1)
+    assert torch.equal(out.waveform_lengths, (frames - 1) * hop)
+    assert out.waveform_lengths[1] > out.waveform_lengths[0]
+    for wav, n in zip(out.waveform, out.waveform_lengths):
+        assert torch.isfinite(wav).all() and wav[:n].pow(2).mean().sqrt() > 1e-4
+        assert wav[n:].abs().max() == 0 if n < wav.shape[0] else True
+    with torch.no_grad():
+        gl = model(**enc, speaker_ids=torch.tensor([0, 1]), waveform_stage="griffin_lim")
+    assert gl.waveform.shape == out.waveform.shape and gl.waveform.abs().max() > 0
+    # the speaker changes the output
+    with torch.no_grad():
+        a = model(**enc, speaker_ids=torch.tensor([0, 0])).spectrogram
+        b = model(**enc, speaker_ids=torch.tensor([1, 1])).spectrogram
+    assert a.shape != b.shape or not torch.allclose(a, b)
+
+
+def test_griffin_lim_fallback_reconstructs_real_speech(tokenizer, speech_file):
+    """The labelled fallback: mel of a real recording -> Griffin-Lim -> a similar mel."""
+    model = tiny_model(tokenizer)
+    wav, _ = load_audio(speech_file)
+    mel = model.compute_mel(wav)
+    back = model.vocode(mel, "griffin_lim")
+    mel_back = model.compute_mel(back)
+    n = min(mel.shape[1], mel_back.shape[1])
+    assert (mel_back[:, :n] - mel[:, :n]).abs().mean() < 1.0  # natural-log units
+    assert torch.corrcoef(torch.stack([mel[0, :n].flatten(), mel_back[0, :n].flatten()]))[0, 1] > 0.9
+
+
+def _save(model, tokenizer, path: Path) -> Path:
+    sys.path.insert(0, str(REPO / "recipes"))
+    from train_multispeaker import register_auto_classes
+
+    register_auto_classes()
+    model.save_pretrained(path)
+    MsarMultiSpeakerProcessor(tokenizer).save_pretrained(path)
+    return path
+
+
+def test_save_load_auto_and_pipeline(tokenizer, tmp_path):
+    from transformers import AutoModel, AutoModelForTextToWaveform, AutoProcessor, pipeline
+
+    model = tiny_model(tokenizer)
+    path = _save(model, tokenizer, tmp_path / "tts")
+    cfg = json.loads((path / "config.json").read_text())
+    assert cfg["auto_map"]["AutoModelForTextToWaveform"].endswith("MsarMultiSpeakerModel")
+    assert (path / "modeling_msar_multispeaker.py").exists() and (path / "tokenization_msar_multispeaker.py").exists()
+    for auto in (AutoModel, AutoModelForTextToWaveform):
+        loaded = auto.from_pretrained(path).eval()
+        assert torch.equal(loaded.speaker_table, model.speaker_table)
+    processor = AutoProcessor.from_pretrained(path)
+    inputs = processor("Good morning.", return_tensors="pt")
+    with torch.no_grad():
+        a = model(**inputs, speaker_ids=torch.tensor([1])).waveform
+        b = loaded(**inputs, speaker_ids=torch.tensor([1])).waveform
+    assert torch.allclose(a, b, atol=1e-5)
+
+    tts = pipeline("text-to-speech", model=str(path))
+    emb = model.speaker_table[1:2]
+    out = tts("Good morning.", forward_params={"speaker_embeddings": emb})
+    assert out["sampling_rate"] == 16000
+    assert out["audio"].ndim == 1 and abs(out["audio"].shape[0] - a.shape[-1]) == 0
+    assert torch.allclose(torch.from_numpy(out["audio"]), a[0], atol=1e-5)
+
+
+def test_remote_code_loads_without_msar(tokenizer, tmp_path):
+    path = _save(tiny_model(tokenizer), tokenizer, tmp_path / "tts")
+    code = (
+        "import sys, torch; from transformers import AutoModelForTextToWaveform, AutoProcessor\n"
+        f"m = AutoModelForTextToWaveform.from_pretrained({str(path)!r}, trust_remote_code=True)\n"
+        f"p = AutoProcessor.from_pretrained({str(path)!r}, trust_remote_code=True)\n"
+        "assert 'msar_hf' not in sys.modules, 'remote code must not import msar_hf'\n"
+        "out = m(**p('Hi there.', return_tensors='pt'), speaker_ids=torch.tensor([0]))\n"
+        "print(type(m).__module__, out.waveform.shape[-1])\n"
+    )
+    env = dict(os.environ, HF_MODULES_CACHE=str(tmp_path / "modules"), OMP_NUM_THREADS="1")
+    res = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    module, samples = res.stdout.split()[-2:]
+    assert module.startswith("transformers_modules") and int(samples) > 0
+
+
+# ----------------------------------------------------------------------------------------------
+# voices and long text
+# ----------------------------------------------------------------------------------------------
+def test_resolve_voice(tokenizer, speech_file, tmp_path):
+    from msar_hf.audio import save_audio
+
+    tts = TTS(model=tiny_model(tokenizer), processor=MsarMultiSpeakerProcessor(tokenizer), path=tmp_path)
+    assert torch.equal(resolve_voice(tts, speaker="awb"), tts.model.speaker_table[1])
+    with pytest.raises(UnknownSpeakerError, match="kathleen, awb"):
+        resolve_voice(tts, speaker="nobody")
+    with pytest.raises(MsarError, match="exactly one"):
+        resolve_voice(tts)
+    fake = lambda path: torch.arange(192, dtype=torch.float32)  # noqa: E731  (stands in for ECAPA)
+    emb = resolve_voice(tts, voice=speech_file, embed=fake)
+    assert emb.shape == (192,) and abs(float(emb.norm()) - 1) < 1e-5
+    wav, rate = load_audio(speech_file)
+    short = save_audio(tmp_path / "short.wav", wav[: rate // 2], rate)
+    silent = save_audio(tmp_path / "silent.wav", torch.zeros(rate * 2), rate)
+    with pytest.raises(ReferenceAudioError, match="short.wav.*at least 1 s"):
+        resolve_voice(tts, voice=short, embed=fake)
+    with pytest.raises(ReferenceAudioError, match="silent.wav.*silent"):
+        resolve_voice(tts, voice=silent, embed=fake)
+
+
+def test_long_text_streams_sentence_by_sentence(tokenizer, tmp_path):
+    tts = TTS(model=tiny_model(tokenizer), processor=MsarMultiSpeakerProcessor(tokenizer), path=tmp_path)
+    sentence = "The 3 quick brown foxes jumped over 12 lazy dogs, again and again. "
+    text = (sentence * 80)[:5000]
+    from msar_hf.synthesis import stream_speech
+
+    chunks = list(stream_speech(tts, text, tts.model.speaker_table[0]))
+    assert len(chunks) == len(split_sentences(normalize_text(text)))
+    wav = synthesize(tts, text, tts.model.speaker_table[0])
+    assert wav.shape[0] == sum(c.shape[0] for c in chunks) and wav.abs().max() <= 0.9 + 1e-6
