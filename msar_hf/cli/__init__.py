@@ -46,6 +46,7 @@ _COMMAND_MODULES = [
     "info",
     "push",
     "evaluate",
+    "synthesize",  # synthesize + voices
 ]
 
 for _name in _COMMAND_MODULES:
