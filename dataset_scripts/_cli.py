@@ -131,15 +131,32 @@ def build_and_save(args: argparse.Namespace, utterances, skips, *, pretty_name: 
                          max_shard_size=args.max_shard_size)
     print(corpora.summary_text(result, args.output_dir))
     if args.push_to_hub:
-        corpora.push_to_hub(result.dataset, args.push_to_hub, card=card, private=args.private)
-        print(f"pushed to https://huggingface.co/datasets/{args.push_to_hub}")
+        url = corpora.push_to_hub(result.dataset, args.push_to_hub, card=card, private=args.private)
+        print(f"pushed to {url}")
 
 
-def run_main(work: Callable[[], None], prog: str) -> int:
-    """Run ``work`` behind the user-error boundary: a :class:`MsarError` is one line, exit 2."""
-    quiet = "--quiet" in sys.argv
-    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
-                        format=f"{prog}: %(levelname)s: %(message)s")
+def require_dir(path: Path, what: str) -> Path:
+    """``path`` if it is a folder, else a one-line user error naming it."""
+    if not path.exists():
+        raise MsarError(f"{path}: no such folder ({what})")
+    if not path.is_dir():
+        raise MsarError(f"{path}: not a folder ({what})")
+    return path
+
+
+def run_main(work: Callable[[], None], prog: str, quiet: bool = False) -> int:
+    """Run ``work`` behind the user-error boundary: a :class:`MsarError` is one line, exit 2.
+
+    ``quiet`` hides progress bars and info logs; skipped files are still logged (warnings).
+    """
+    logging.basicConfig(format=f"{prog}: %(levelname)s: %(message)s")
+    logging.getLogger().setLevel(logging.WARNING if quiet else logging.INFO)
+    import datasets
+
+    if quiet:
+        datasets.disable_progress_bars()
+    else:
+        datasets.enable_progress_bars()
     try:
         work()
     except MsarError as exc:

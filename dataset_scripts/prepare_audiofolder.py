@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             license=_cli.card_license(licences), sources=sorted({u.source for u in utterances}),
         )
 
-    return _cli.run_main(run, "prepare_audiofolder")
+    return _cli.run_main(run, "prepare_audiofolder", quiet=args.quiet)
 
 
 if __name__ == "__main__":

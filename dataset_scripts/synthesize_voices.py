@@ -176,7 +176,8 @@ def _render_festival(voice: Voice, jobs: list[tuple[str, Path]]) -> None:
 
 
 def render_clips(prompts: list[tuple[str, str]], voices: list[Voice], clips_dir: Path,
-                 num_proc: int = 1, batch_size: int = 25) -> tuple[list[dict], list[tuple[str, str]]]:
+                 num_proc: int = 1, batch_size: int = 25,
+                 progress: bool = True) -> tuple[list[dict], list[tuple[str, str]]]:
     """Render every (prompt, voice) pair that is not already on disk.
 
     Returns the metadata rows of every clip present and the ``(clip, reason)`` pairs that could
@@ -209,7 +210,7 @@ def render_clips(prompts: list[tuple[str, str]], voices: list[Voice], clips_dir:
         log.info("rendering %d clips (%d already present) into %s", total,
                  len(prompts) * len(voices) - total, clips_dir)
         with ThreadPoolExecutor(max_workers=max(1, num_proc)) as pool, \
-                tqdm(total=total, desc="synthesizing", unit="clip") as bar:
+                tqdm(total=total, desc="synthesizing", unit="clip", disable=not progress) as bar:
             for n in pool.map(run, units):
                 bar.update(n)
 
@@ -259,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
         voices = resolve_voices(args.voices)
         check_engines(voices)
         clips_dir = args.clips_dir or args.output_dir.with_name(args.output_dir.name + "-clips")
-        rows, failed = render_clips(prompts, voices, clips_dir, num_proc=args.num_proc)
+        rows, failed = render_clips(prompts, voices, clips_dir, num_proc=args.num_proc,
+                                    progress=not args.quiet)
         if args.clips_only:
             log.info("%d clips in %s (%d failed)", len(rows), clips_dir, len(failed))
             return
@@ -283,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
             license="other", sources=sorted({v.source for v in voices}),
         )
 
-    return _cli.run_main(run, "synthesize_voices")
+    return _cli.run_main(run, "synthesize_voices", quiet=args.quiet)
 
 
 if __name__ == "__main__":
