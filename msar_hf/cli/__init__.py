@@ -45,6 +45,7 @@ def _root(
 _COMMAND_MODULES = [
     "info",
     "push",
+    "serve",
     "evaluate",
     "synthesize",  # synthesize + voices
 ]

@@ -1,0 +1,455 @@
+"""The msar web app (Gradio): repair a recording, or synthesize speech in a chosen voice.
+
+``msar serve`` and the Space entry point (``msar_hf/space/app.py``) both call :func:`launch_app`.
+The page has two tabs:
+
+* **Repair**: upload or record audio -> repaired audio, before/after spectrograms and, when a
+  clean reference is supplied, a table of quality metrics (input vs repaired).
+* **Synthesize**: text + a voice (a known speaker, or a reference recording) -> speech.
+
+Serving limits are part of :class:`AppConfig`: a queue with a concurrency limit, a maximum
+upload size (refused by Gradio before the file reaches us) and duration, and a per-request
+timeout. Every failure a user can cause (bad file, too long, empty text) comes back as a one-line
+message naming the file. The app writes no files of its own (results travel as arrays) and asks
+Gradio to delete its upload/result cache on a schedule and when the server stops.
+
+The models behind the page are *backends* (plain callables), so tests and other front ends can
+swap them: :class:`RepairBackend` and :class:`SynthesisBackend` load msar's models.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol, Sequence
+
+import numpy as np
+import torch
+
+from .errors import AudioError, MsarError
+
+SAMPLING_RATE = 16000
+
+
+class RequestTimeout(MsarError):
+    """A request took longer than the configured per-request timeout."""
+
+
+@dataclass
+class AppConfig:
+    """What a deployment may tune. Every field has an ``MSAR_APP_*`` environment variable (see
+    :meth:`from_env`), so a Space is configured without code."""
+
+    repair_model: str | None = None  # folder or Hub id; None = the shipped default
+    synthesis_model: str | None = None  # folder or Hub id; None = the shipped default
+    max_file_size: str = "20mb"  # Gradio refuses larger uploads before they reach the app
+    max_duration_s: float = 60.0  # longer recordings are refused with a message
+    max_text_chars: int = 600
+    concurrency_limit: int = 2  # requests computed at once (per event)
+    queue_size: int = 64  # waiting requests beyond this are refused by the queue
+    request_timeout_s: float = 120.0
+    cache_cleanup: tuple[int, int] = (300, 900)  # (every s, older than s): Gradio deletes its files
+    title: str = "msar: repair and synthesize speech"
+
+    _ENV = {
+        "repair_model": str, "synthesis_model": str, "max_file_size": str, "max_duration_s": float,
+        "max_text_chars": int, "concurrency_limit": int, "queue_size": int, "request_timeout_s": float,
+    }
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> "AppConfig":
+        """Defaults, then ``MSAR_APP_<FIELD>`` environment variables, then ``overrides``."""
+        values: dict[str, Any] = {}
+        for name, kind in cls._ENV.items():
+            raw = os.environ.get(f"MSAR_APP_{name.upper()}")
+            if raw:
+                try:
+                    values[name] = kind(raw)
+                except ValueError as exc:
+                    raise MsarError(f"MSAR_APP_{name.upper()}={raw!r} is not a valid {kind.__name__}") from exc
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def __post_init__(self) -> None:
+        if self.concurrency_limit < 1 or self.queue_size < 1:
+            raise MsarError("concurrency limit and queue size must be at least 1")
+        if self.max_duration_s <= 0 or self.request_timeout_s <= 0:
+            raise MsarError("maximum duration and request timeout must be positive")
+
+
+# --------------------------------------------------------------------------------------------
+# backends
+# --------------------------------------------------------------------------------------------
+class Repairer(Protocol):
+    def __call__(self, waveform: torch.Tensor, strength: float) -> torch.Tensor:
+        """(T,) 16 kHz mono in, (T,) repaired out."""
+
+
+class Synthesizer(Protocol):
+    voices: Sequence[str]
+
+    def __call__(self, text: str, *, speaker: str | None = None, reference: torch.Tensor | None = None,
+                 reference_name: str = "reference recording") -> torch.Tensor:
+        """Text and a voice (known speaker name or 16 kHz reference waveform) -> (T,) 16 kHz audio."""
+
+
+class SharedSpeakerEncoder:
+    """One lazily loaded :class:`msar_hf.speaker.SpeakerEncoder` for both backends.
+
+    ``None`` from :meth:`embed` means the encoder is unavailable (weights missing...); the reason
+    is kept in :attr:`unavailable`.
+    """
+
+    def __init__(self, source: str | os.PathLike | None = None):
+        self._source = source
+        self._encoder = None
+        self._lock = threading.Lock()
+        self.unavailable: str | None = None
+
+    def embed(self, waveform: torch.Tensor) -> torch.Tensor | None:
+        """(D,) L2-normalised embedding of a 16 kHz mono waveform, or None."""
+        with self._lock:
+            if self._encoder is None and self.unavailable is None:
+                try:
+                    from .speaker import SpeakerEncoder
+
+                    self._encoder = SpeakerEncoder.from_pretrained(self._source)
+                except Exception as exc:  # missing weights or module: callers decide what that means
+                    self.unavailable = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        if self._encoder is None:
+            return None
+        emb = torch.as_tensor(self._encoder.embed(waveform.float().unsqueeze(0))).reshape(-1).float()
+        return torch.nn.functional.normalize(emb, dim=0)
+
+
+class RepairBackend:
+    """msar's repair model (loaded once, :func:`msar_hf.repair.load_repair_model`), conditioned
+    on the speaker of the recording itself as ``msar repair`` does."""
+
+    def __init__(self, model: Any = None, speaker_encoder: SharedSpeakerEncoder | None = None):
+        from .repair import load_repair_model
+
+        self.model = load_repair_model(model, "cpu")
+        self.conditioned = bool(getattr(self.model.config, "use_speaker_conditioning", False))
+        self.speaker_encoder = speaker_encoder or SharedSpeakerEncoder()
+
+    def __call__(self, waveform: torch.Tensor, strength: float) -> torch.Tensor:
+        from .repair import SELF_EMBEDDING_SECONDS
+
+        embedding = None
+        if self.conditioned:
+            try:
+                embedding = self.speaker_encoder.embed(waveform[: int(SELF_EMBEDDING_SECONDS * SAMPLING_RATE)])
+            except MsarError:  # too short or silent for an embedding: repair without one, as the CLI does
+                embedding = None
+        with torch.inference_mode():
+            out = self.model.repair(waveform, speaker_embedding=embedding, strength=float(strength))
+        return torch.as_tensor(out).float()
+
+
+class SynthesisBackend:
+    """msar's multi-speaker synthesis model (:func:`msar_hf.synthesis.load_tts`, loaded once)."""
+
+    def __init__(self, model: str | os.PathLike | None = None,
+                 speaker_encoder: SharedSpeakerEncoder | None = None):
+        from .synthesis import load_tts
+
+        self.tts = load_tts(model)
+        self.voices = list(self.tts.speaker_names)
+        self.speaker_encoder = speaker_encoder or SharedSpeakerEncoder()
+
+    def __call__(self, text: str, *, speaker: str | None = None,
+                 reference: torch.Tensor | None = None, reference_name: str = "reference recording") -> torch.Tensor:
+        from .audio import resample
+        from .synthesis import check_reference, resolve_voice, synthesize
+
+        if reference is not None:
+            check_reference(reference, SAMPLING_RATE, reference_name)
+            embedding = self.speaker_encoder.embed(reference)
+            if embedding is None:
+                raise MsarError("voices from a reference recording need the speaker encoder, which is "
+                                f"unavailable here ({self.speaker_encoder.unavailable}); choose a known speaker")
+        else:
+            embedding = resolve_voice(self.tts, speaker=speaker)
+        speech = synthesize(self.tts, text, embedding)
+        return resample(speech, self.tts.sampling_rate, SAMPLING_RATE)
+
+
+# --------------------------------------------------------------------------------------------
+# limits
+# --------------------------------------------------------------------------------------------
+class _TimedRunner:
+    """Runs work with a deadline while bounding how much work runs at once.
+
+    Torch inference cannot be interrupted from outside, so a request past its deadline is
+    answered with a timeout message and its result is dropped; the worker keeps its slot until
+    it really ends, so abandoned work still counts against ``slots`` and cannot pile up.
+    """
+
+    def __init__(self, slots: int, timeout_s: float):
+        self._slots = threading.BoundedSemaphore(slots)
+        self.timeout_s = timeout_s
+
+    def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        deadline = time.monotonic() + self.timeout_s
+        if not self._slots.acquire(timeout=self.timeout_s):
+            raise RequestTimeout(f"the server stayed busy for {self.timeout_s:g} s; try again later")
+        future: Future = Future()
+
+        def work() -> None:
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except BaseException as exc:  # handed to the waiting request
+                future.set_exception(exc)
+            finally:
+                self._slots.release()
+
+        threading.Thread(target=work, name="msar-app-work", daemon=True).start()
+        try:
+            return future.result(timeout=max(0.0, deadline - time.monotonic()))
+        except TimeoutError as exc:
+            raise RequestTimeout(f"the request took longer than {self.timeout_s:g} s and was "
+                                 "stopped; try a shorter recording") from exc
+
+
+def _display_name(path: str | os.PathLike) -> str:
+    """The uploaded file's own name (Gradio keeps it under a hashed cache folder)."""
+    return Path(path).name
+
+
+def _load_upload(path: str | os.PathLike | None, what: str, max_duration_s: float) -> torch.Tensor:
+    from .audio import load_audio
+
+    if not path:
+        raise MsarError(f"no {what} was given: upload or record one")
+    try:
+        waveform, _ = load_audio(path, sampling_rate=SAMPLING_RATE)
+    except AudioError as exc:
+        raise MsarError(f"{_display_name(path)}: {exc.problem}") from exc
+    duration = waveform.shape[-1] / SAMPLING_RATE
+    if duration > max_duration_s:
+        raise MsarError(f"{_display_name(path)} is {duration:.1f} s long; this server accepts "
+                        f"recordings up to {max_duration_s:g} s")
+    if duration < 0.1:
+        raise MsarError(f"{_display_name(path)} is too short ({duration * 1000:.0f} ms)")
+    return waveform
+
+
+def _as_output(waveform: torch.Tensor) -> tuple[int, np.ndarray]:
+    """Gradio audio value: 16-bit PCM, so the player gets a plain WAV."""
+    pcm = (waveform.detach().float().clamp(-1, 1).cpu().numpy() * 32767).round().astype(np.int16)
+    return SAMPLING_RATE, pcm
+
+
+# --------------------------------------------------------------------------------------------
+# what the page shows
+# --------------------------------------------------------------------------------------------
+def spectrogram_image(waveform: torch.Tensor, title: str, vmin_db: float = -90.0) -> np.ndarray:
+    """A log-mel spectrogram as an RGB image (H, W, 3) uint8, on a fixed dB scale so before and
+    after compare by eye."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    import torchaudio
+
+    mel = torchaudio.transforms.MelSpectrogram(sample_rate=SAMPLING_RATE, n_fft=1024, hop_length=160, n_mels=80)
+    power = mel(waveform.float().reshape(-1))
+    db = 10 * torch.log10(power.clamp_min(1e-10)).numpy()
+    fig, ax = plt.subplots(figsize=(6.4, 2.4), dpi=80)
+    try:
+        seconds = waveform.shape[-1] / SAMPLING_RATE
+        ax.imshow(db, origin="lower", aspect="auto", cmap="magma", vmin=vmin_db, vmax=vmin_db + 90,
+                  extent=(0, seconds, 0, db.shape[0]))
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("time (s)", fontsize=8)
+        ax.set_ylabel("mel band", fontsize=8)
+        ax.tick_params(labelsize=7)
+        fig.tight_layout()
+        fig.canvas.draw()
+        image = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+    finally:
+        plt.close(fig)
+    return image
+
+
+_METRIC_ROWS = (  # (key, label, which way is better)
+    ("pesq_wb", "PESQ-WB", "higher"), ("stoi", "STOI", "higher"), ("estoi", "ESTOI", "higher"),
+    ("si_sdr", "SI-SDR (dB)", "higher"), ("lsd", "log-spectral distance (dB)", "lower"),
+    ("q", "Q", "lower"), ("mse", "MSE", "lower"), ("cossim_pitch", "pitch contour cosine", "higher"),
+    ("cossim_loudness", "loudness contour cosine", "higher"),
+)
+METRIC_HEADERS = ["metric", "input", "repaired", "better"]
+
+
+def metric_rows(reference: torch.Tensor, damaged: torch.Tensor, repaired: torch.Tensor) -> list[list]:
+    """Quality of the input and of the repair against a clean reference, one row per metric."""
+    from .metrics.quality import compute_all
+
+    before = compute_all(reference.numpy(), damaged.numpy(), SAMPLING_RATE)
+    after = compute_all(reference.numpy(), repaired.numpy(), SAMPLING_RATE)
+
+    def fmt(v: float | None) -> str:
+        return "n/a" if v is None or not np.isfinite(v) else f"{v:.3f}"
+
+    return [[label, fmt(before.get(key)), fmt(after.get(key)), better]
+            for key, label, better in _METRIC_ROWS if key in before or key in after]
+
+
+@dataclass
+class MsarApp:
+    """The page's logic without Gradio: what each button does. Gradio wiring is in :meth:`blocks`."""
+
+    config: AppConfig
+    repairer: Repairer | None = None
+    synthesizer: Synthesizer | None = None
+    _runner: _TimedRunner = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._runner = _TimedRunner(self.config.concurrency_limit, self.config.request_timeout_s)
+
+    # -- repair -------------------------------------------------------------------------------
+    def repair(self, audio_path: str | None, reference_path: str | None = None, strength: float = 1.0):
+        """Returns (repaired audio, before image, after image, metric rows)."""
+        if self.repairer is None:
+            raise MsarError("this server was started without a repair model")
+        damaged = _load_upload(audio_path, "recording to repair", self.config.max_duration_s)
+        reference = (_load_upload(reference_path, "clean reference", self.config.max_duration_s)
+                     if reference_path else None)
+        strength = float(strength if strength is not None else 1.0)
+        if not 0.0 <= strength <= 1.0:
+            raise MsarError(f"strength must be between 0 and 1, got {strength}")
+
+        def work():
+            repaired = self.repairer(damaged, strength)
+            images = (spectrogram_image(damaged, "before"), spectrogram_image(repaired, "after"))
+            rows = metric_rows(reference, damaged, repaired) if reference is not None else []
+            return repaired, images, rows
+
+        repaired, (before, after), rows = self._runner.run(work)
+        return _as_output(repaired), before, after, rows
+
+    # -- synthesis ----------------------------------------------------------------------------
+    def synthesize(self, text: str, voice_source: str = "known speaker", speaker: str | None = None,
+                   reference_path: str | None = None):
+        """Returns the synthesized audio."""
+        if self.synthesizer is None:
+            raise MsarError("this server was started without a synthesis model")
+        text = (text or "").strip()
+        if not text:
+            raise MsarError("type some text to synthesize")
+        if len(text) > self.config.max_text_chars:
+            raise MsarError(f"the text has {len(text)} characters; this server accepts up to "
+                            f"{self.config.max_text_chars}")
+        reference = None
+        if voice_source == "reference recording":
+            reference = _load_upload(reference_path, "reference recording of the voice", self.config.max_duration_s)
+            speaker = None
+        else:
+            if not speaker:
+                raise MsarError("choose a known speaker, or switch to a reference recording")
+            if speaker not in self.synthesizer.voices:
+                raise MsarError(f"unknown speaker {speaker!r}; known: {', '.join(self.synthesizer.voices)}")
+        speech = self._runner.run(self.synthesizer, text, speaker=speaker, reference=reference,
+                                  reference_name=_display_name(reference_path) if reference_path else "")
+        return _as_output(speech)
+
+    # -- page -----------------------------------------------------------------------------------
+    def blocks(self):
+        """The Gradio page (not launched)."""
+        import gradio as gr
+
+        def guarded(fn):
+            def call(*args):
+                try:
+                    return fn(*args)
+                except MsarError as exc:  # a user error: one line on the page, no traceback
+                    raise gr.Error(str(exc), print_exception=False) from None
+            call.__name__ = fn.__name__
+            call.__doc__ = fn.__doc__
+            return call
+
+        voices = list(self.synthesizer.voices) if self.synthesizer is not None else []
+        with gr.Blocks(title=self.config.title, delete_cache=self.config.cache_cleanup,
+                       analytics_enabled=False) as demo:
+            gr.Markdown(f"# {self.config.title}\nRecordings up to {self.config.max_duration_s:g} s and "
+                        f"{self.config.max_file_size}. Everything runs on this server.")
+            with gr.Tab("Repair"):
+                with gr.Row():
+                    with gr.Column():
+                        damaged = gr.Audio(sources=["upload", "microphone"], type="filepath",
+                                           label="damaged recording", elem_id="repair-input")
+                        reference = gr.Audio(sources=["upload"], type="filepath", elem_id="repair-reference",
+                                             label="clean reference (optional: shows metrics)")
+                        strength = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="repair strength",
+                                             elem_id="repair-strength")
+                        run_repair = gr.Button("Repair", variant="primary", elem_id="repair-button")
+                    with gr.Column():
+                        repaired = gr.Audio(type="numpy", format="wav", label="repaired", interactive=False,
+                                            elem_id="repair-output")
+                        before = gr.Image(label="before", interactive=False, elem_id="spectrogram-before")
+                        after = gr.Image(label="after", interactive=False, elem_id="spectrogram-after")
+                        metrics = gr.Dataframe(headers=METRIC_HEADERS, label="quality against the reference",
+                                               interactive=False, elem_id="repair-metrics")
+                run_repair.click(guarded(self.repair), inputs=[damaged, reference, strength],
+                                 outputs=[repaired, before, after, metrics], api_name="repair")
+            with gr.Tab("Synthesize"):
+                with gr.Row():
+                    with gr.Column():
+                        text = gr.Textbox(label="text", lines=3, max_length=self.config.max_text_chars,
+                                          elem_id="synth-text")
+                        source = gr.Radio(["known speaker", "reference recording"], value="known speaker",
+                                          label="voice", elem_id="synth-source")
+                        speaker = gr.Dropdown(voices, value=voices[0] if voices else None,
+                                              label="known speaker", elem_id="synth-speaker")
+                        voice = gr.Audio(sources=["upload", "microphone"], type="filepath",
+                                         label="reference recording of the voice", elem_id="synth-reference")
+                        run_synth = gr.Button("Synthesize", variant="primary", elem_id="synth-button",
+                                              interactive=self.synthesizer is not None)
+                    with gr.Column():
+                        speech = gr.Audio(type="numpy", format="wav", label="speech", interactive=False,
+                                          elem_id="synth-output")
+                run_synth.click(guarded(self.synthesize), inputs=[text, source, speaker, voice],
+                                outputs=[speech], api_name="synthesize")
+        demo.queue(max_size=self.config.queue_size, default_concurrency_limit=self.config.concurrency_limit)
+        return demo
+
+
+def build_app(config: AppConfig | None = None, *, repairer: Repairer | None = None,
+              synthesizer: Synthesizer | None = None, load_models: bool = True) -> MsarApp:
+    """The app with its backends: given ones, else msar's models (``config.*_model``).
+
+    With ``load_models=False`` a missing backend stays missing (its button reports it).
+    """
+    config = config or AppConfig.from_env()
+    speaker_encoder = SharedSpeakerEncoder()
+    if load_models and repairer is None:
+        repairer = RepairBackend(config.repair_model, speaker_encoder)
+    if load_models and synthesizer is None:
+        synthesizer = SynthesisBackend(config.synthesis_model, speaker_encoder)
+    return MsarApp(config, repairer, synthesizer)
+
+
+def launch_app(config: AppConfig | None = None, *, host: str = "127.0.0.1", port: int | None = None,
+               share: bool = False, block: bool = True, app: MsarApp | None = None, **launch_kwargs: Any):
+    """Build (unless ``app`` is given) and serve the page; returns the running ``gr.Blocks``.
+
+    ``block=False`` returns at once with the server running (tests, notebooks): call
+    ``.close()`` on the result to stop it, which also deletes the app's cached files.
+    """
+    app = app or build_app(config)
+    demo = app.blocks()
+    demo.launch(server_name=host, server_port=port, share=share, max_file_size=app.config.max_file_size,
+                prevent_thread_lock=not block, show_error=True, quiet=not block, **launch_kwargs)
+    return demo
+
+
+__all__ = [
+    "AppConfig", "METRIC_HEADERS", "MsarApp", "RepairBackend", "RequestTimeout", "SharedSpeakerEncoder",
+    "SynthesisBackend",
+    "build_app", "launch_app", "metric_rows", "spectrogram_image",
+]

@@ -1,0 +1,277 @@
+"""The Gradio app through its Python API (gradio_client) against a server started here.
+
+The server runs a small randomly initialised repair model (the page's mechanics do not depend on
+the weights) and checks that what comes back is exactly what the model computes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+pytest.importorskip("gradio")
+pytest.importorskip("gradio_client")
+
+from msar_hf.app import AppConfig, MsarApp, RepairBackend, RequestTimeout, _TimedRunner, launch_app  # noqa: E402
+from msar_hf.audio import load_audio, save_audio  # noqa: E402
+
+MAX_FILE_SIZE = 400 * 1024
+MAX_DURATION_S = 12.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tiny_repair_model(folder: Path) -> Path:
+    """A small repair model whose weights are perturbed away from the identity it starts as."""
+    from msar_hf.models.autoencoder import MsarAutoencoderConfig, MsarAutoencoderModel
+
+    torch.manual_seed(0)
+    config = MsarAutoencoderConfig(hidden_size=32, encoder_layers=1, lstm_layers=1, lstm_hidden_size=16,
+                                   use_speaker_conditioning=False)
+    model = MsarAutoencoderModel(config).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    model.save_pretrained(folder)
+    return folder
+
+
+def make_damaged(speech: Path, noise: Path, out: Path, snr_db: float = 5.0) -> Path:
+    """Real speech plus real noise at ``snr_db`` (the kind of file a user uploads)."""
+    clean, rate = load_audio(speech)
+    n, _ = load_audio(noise)
+    n = n.repeat(int(np.ceil(clean.numel() / n.numel())))[: clean.numel()]
+    gain = clean.pow(2).mean().sqrt() / (n.pow(2).mean().sqrt() * 10 ** (snr_db / 20))
+    save_audio(out, clean + gain * n, rate)
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """(app, url) of a running server: concurrency 2, uploads up to 400 kB and 12 s."""
+    folder = tiny_repair_model(tmp_path_factory.mktemp("repair-model"))
+    config = AppConfig(max_file_size=f"{MAX_FILE_SIZE}b", max_duration_s=MAX_DURATION_S, concurrency_limit=2,
+                       queue_size=16, request_timeout_s=60)
+    app = MsarApp(config, repairer=RepairBackend(folder))
+    demo = launch_app(app=app, port=free_port(), block=False)
+    try:
+        yield app, demo
+    finally:
+        demo.close(verbose=False)
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    from gradio_client import Client
+
+    return Client(server[1].local_url, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def damaged(tmp_path_factory, speech_file, noise_files) -> Path:
+    return make_damaged(speech_file, noise_files[0], tmp_path_factory.mktemp("upload") / "damaged speech.flac")
+
+
+def _read(path) -> np.ndarray:
+    data, rate = sf.read(path, dtype="float32")
+    assert rate == 16000
+    return data
+
+
+def test_repair_returns_model_output_spectrograms_and_metrics(server, client, damaged, speech_file):
+    from gradio_client import handle_file
+    from PIL import Image
+
+    from msar_hf.metrics.quality import compute_all
+
+    app, _ = server
+    audio, before, after, table = client.predict(handle_file(str(damaged)), handle_file(str(speech_file)), 1.0,
+                                                 api_name="/repair")
+    waveform, _ = load_audio(damaged)
+    expected = app.repairer(waveform, 1.0).numpy()
+    got = _read(audio)
+    assert got.shape == expected.shape
+    assert np.abs(got - np.clip(expected, -1, 1)).max() <= 1.5 / 32767  # 16-bit rounding only
+    assert np.abs(expected - waveform.numpy()).max() > 0.01  # the model changed the audio
+
+    images = [np.asarray(Image.open(p).convert("RGB")) for p in (before, after)]
+    assert all(im.ndim == 3 and im.shape[0] > 100 and im.shape[1] > 300 for im in images)
+    assert np.abs(images[0].astype(int) - images[1].astype(int)).mean() > 1  # different audio, different picture
+
+    rows = {r[0]: r for r in table["data"]}
+    assert table["headers"] == ["metric", "input", "repaired", "better"]
+    clean, _ = load_audio(speech_file)
+    direct = compute_all(clean.numpy(), waveform.numpy(), 16000)
+    assert rows["PESQ-WB"][1] == f"{direct['pesq_wb']:.3f}"
+    assert rows["SI-SDR (dB)"][1] == f"{direct['si_sdr']:.3f}"
+    assert 3.0 < float(rows["SI-SDR (dB)"][1]) < 7.0  # 5 dB SNR input
+
+
+def test_without_reference_no_metric_rows(client, damaged):
+    from gradio_client import handle_file
+
+    _, _, _, table = client.predict(handle_file(str(damaged)), None, 0.5, api_name="/repair")
+    assert table["data"] == [] or table["data"] == [["", "", "", ""]]
+
+
+def test_strength_zero_returns_the_input(client, damaged):
+    from gradio_client import handle_file
+
+    audio, *_ = client.predict(handle_file(str(damaged)), None, 0.0, api_name="/repair")
+    waveform, _ = load_audio(damaged)
+    assert np.abs(_read(audio) - waveform.numpy()).max() <= 1.5 / 32767
+
+
+def test_eight_concurrent_requests_all_complete(client, tmp_path, speech_files, noise_files):
+    from gradio_client import handle_file
+
+    uploads = [make_damaged(speech_files[i % len(speech_files)], noise_files[i % len(noise_files)],
+                            tmp_path / f"take{i}.wav", snr_db=3 + i) for i in range(8)]
+    start = time.perf_counter()
+    jobs = [client.submit(handle_file(str(u)), None, 1.0, api_name="/repair") for u in uploads]
+    results = [job.result(timeout=120) for job in jobs]
+    elapsed = time.perf_counter() - start
+    for upload, (audio, *_rest) in zip(uploads, results):
+        assert _read(audio).shape[0] == sf.info(str(upload)).frames
+    assert elapsed < 120
+
+
+def test_oversize_upload_refused_with_message(server, client, tmp_path):
+    import httpx
+    from gradio_client import handle_file
+
+    big = tmp_path / "long meeting.wav"  # 16-bit PCM: 32 kB per second, 15 s = 480 kB
+    speech, rate = load_audio(Path(__file__).parent / "fixtures/speech/kathleen/audio/arctic_a0001.flac")
+    save_audio(big, speech.repeat(5)[: 15 * rate], rate)
+    assert big.stat().st_size > MAX_FILE_SIZE
+    with pytest.raises(Exception, match="maximum"):  # the client refuses before sending
+        client.predict(handle_file(str(big)), None, 1.0, api_name="/repair")
+    with big.open("rb") as fh:  # and the server refuses a direct upload
+        response = httpx.post(server[1].local_url + "gradio_api/upload", files={"files": fh}, timeout=30)
+    assert response.status_code == 413
+    assert "maximum allowed size" in response.text
+
+
+def test_too_long_recording_refused_with_message(client, tmp_path):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    quiet = tmp_path / "long take.flac"  # small file, long duration
+    t = np.arange(int(16000 * 13)) / 16000
+    save_audio(quiet, torch.tensor(0.01 * np.sin(2 * np.pi * 220 * t), dtype=torch.float32), 16000)
+    assert quiet.stat().st_size < MAX_FILE_SIZE
+    with pytest.raises(AppError, match=r"long take\.flac is 13\.0 s long; this server accepts recordings up to 12 s"):
+        client.predict(handle_file(str(quiet)), None, 1.0, api_name="/repair")
+
+
+@pytest.mark.parametrize("content,problem", [(b"not audio at all, just text\n" * 20, "not an audio file"),
+                                             (b"", "empty")])
+def test_bad_file_gives_clear_message(client, tmp_path, content, problem):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    bad = tmp_path / "voice memo.wav"
+    bad.write_bytes(content)
+    with pytest.raises(AppError) as info:
+        client.predict(handle_file(str(bad)), None, 1.0, api_name="/repair")
+    message = str(info.value)
+    assert "voice memo.wav" in message and problem in message
+    assert "Traceback" not in message and "/tmp" not in message
+
+
+def test_synthesis_without_model_says_so(client):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="without a synthesis model"):
+        client.predict("Hello there.", "known speaker", None, None, api_name="/synthesize")
+
+
+def test_uploaded_and_result_files_deleted_when_server_stops(tmp_path, damaged):
+    from gradio_client import Client, handle_file
+
+    folder = tiny_repair_model(tmp_path / "model")
+    app = MsarApp(AppConfig(), repairer=RepairBackend(folder))
+    demo = launch_app(app=app, port=free_port(), block=False)
+    try:
+        Client(demo.local_url, verbose=False).predict(handle_file(str(damaged)), None, 1.0, api_name="/repair")
+        cached = [Path(f) for files in demo.temp_file_sets for f in files]
+        assert len(cached) >= 2 and all(p.exists() for p in cached)  # the upload and the results
+    finally:
+        demo.close(verbose=False)
+    deadline = time.monotonic() + 10
+    while any(p.exists() for p in cached) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(p.exists() for p in cached)
+    assert damaged.exists()  # the user's own file is never touched
+
+
+def test_timed_runner_times_out_and_bounds_abandoned_work():
+    runner = _TimedRunner(slots=1, timeout_s=0.3)
+    release = threading.Event()
+    start = time.perf_counter()
+    with pytest.raises(RequestTimeout, match="longer than 0.3 s"):
+        runner.run(release.wait, 5)
+    assert time.perf_counter() - start < 1.0
+    # the abandoned work still holds the only slot: the next request waits, then reports busy
+    with pytest.raises(RequestTimeout, match="busy"):
+        runner.run(lambda: 1)
+    release.set()
+    time.sleep(0.05)
+    assert runner.run(lambda: 41 + 1) == 42
+    with pytest.raises(ZeroDivisionError):  # errors inside the work reach the caller unchanged
+        runner.run(lambda: 1 / 0)
+
+
+def test_config_from_environment(monkeypatch):
+    from msar_hf.errors import MsarError
+
+    monkeypatch.setenv("MSAR_APP_MAX_DURATION_S", "30")
+    monkeypatch.setenv("MSAR_APP_CONCURRENCY_LIMIT", "3")
+    config = AppConfig.from_env(max_file_size="5mb")
+    assert (config.max_duration_s, config.concurrency_limit, config.max_file_size) == (30.0, 3, "5mb")
+    monkeypatch.setenv("MSAR_APP_QUEUE_SIZE", "many")
+    with pytest.raises(MsarError, match="MSAR_APP_QUEUE_SIZE"):
+        AppConfig.from_env()
+    with pytest.raises(MsarError):
+        AppConfig(concurrency_limit=0)
+
+
+def test_space_requirements_match_pyproject():
+    import tomllib
+
+    root = Path(__file__).parents[1]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    declared = {}
+    for spec in project["dependencies"] + project["optional-dependencies"]["serve"]:
+        name = re.split(r"[<>=!~ \[]", spec, maxsplit=1)[0].lower().replace("_", "-")
+        declared[name] = spec.replace(" ", "")
+    lines = [ln.split("#")[0].strip() for ln in (root / "msar_hf/space/requirements.txt").read_text().splitlines()]
+    for line in filter(None, lines):
+        name = re.split(r"[<>=!~ \[]", line, maxsplit=1)[0].lower().replace("_", "-")
+        assert declared.get(name) == line.replace(" ", ""), f"{line} differs from pyproject.toml"
+    assert "gradio" in {re.split(r"[<>=]", ln)[0] for ln in lines if ln}
+
+
+def test_serve_cli_help():
+    from typer.testing import CliRunner
+
+    from msar_hf.cli import app
+
+    result = CliRunner().invoke(app, ["serve", "--help"])
+    assert result.exit_code == 0
+    for option in ("--host", "--port", "--share", "--max-file-size", "--max-duration", "--concurrency", "--timeout"):
+        assert option in result.output
