@@ -45,6 +45,11 @@ def synthesize(
     from ..synthesis import check_text
 
     check_text(content, source)  # before loading anything: bad text fails fast
+    from ..errors import OverwriteInputError
+
+    for given in (voice, text_file):
+        if given is not None and given.exists() and output.exists() and output.resolve() == given.resolve():
+            raise OverwriteInputError(output, "the output would overwrite an input; choose another -o path")
     import torch
 
     from ..audio import save_audio
