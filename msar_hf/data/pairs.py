@@ -17,8 +17,9 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -62,7 +63,7 @@ def _crop(x: np.ndarray, crop_seconds: float | None, sampling_rate: int, seed: i
     """A random window of ``crop_seconds`` (zero-padded at the end when the clip is shorter)."""
     if not crop_seconds:
         return x, {}
-    n = int(round(crop_seconds * sampling_rate))
+    n = round(crop_seconds * sampling_rate)
     if x.size > n:
         start = int(np.random.default_rng([seed, index, 200]).integers(0, x.size - n + 1))
         return x[start:start + n], {"crop_start": start}

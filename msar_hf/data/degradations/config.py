@@ -35,6 +35,9 @@ class DegradationConfigError(MsarError):
 
 Range = list  # [mildest, harshest]
 
+# Spectral slope exponents beta of 1/f^beta power spectra.
+COLOUR_EXPONENTS = {"white": 0.0, "pink": 1.0, "brown": 2.0, "blue": -1.0, "violet": -2.0}
+
 
 @dataclass
 class NoiseConfig:
@@ -210,14 +213,14 @@ class DegradationConfig:
                 if f.name == "p" or f.name.endswith("_p") or (
                         f.name.endswith("_fraction") and not isinstance(value, list)):
                     prob(f"{name}.{f.name}", value)
-                elif isinstance(value, list) and value and all(isinstance(v, (int, float)) for v in value):
-                    if len(value) != 2:
-                        raise DegradationConfigError(
-                            f"degradation config: {name}.{f.name} must be a two-element range, got {value!r}")
-                elif isinstance(value, dict):
-                    if not value or any(not isinstance(w, (int, float)) or w < 0 for w in value.values()):
-                        raise DegradationConfigError(
-                            f"degradation config: {name}.{f.name} must map names to non-negative weights")
+                elif (isinstance(value, list) and value and len(value) != 2
+                      and all(isinstance(v, (int, float)) for v in value)):
+                    raise DegradationConfigError(
+                        f"degradation config: {name}.{f.name} must be a two-element range, got {value!r}")
+                elif isinstance(value, dict) and (
+                        not value or any(not isinstance(w, (int, float)) or w < 0 for w in value.values())):
+                    raise DegradationConfigError(
+                        f"degradation config: {name}.{f.name} must map names to non-negative weights")
         unknown_kinds = set(self.noise.kinds) - {"file", "mixture", "modulated", "coloured", "babble"}
         if unknown_kinds:
             raise DegradationConfigError(f"degradation config: unknown noise kinds {sorted(unknown_kinds)}")
@@ -235,7 +238,7 @@ class DegradationConfig:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
     @classmethod
-    def from_dict(cls, data: dict | None) -> "DegradationConfig":
+    def from_dict(cls, data: dict | None) -> DegradationConfig:
         data = dict(data or {})
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
@@ -244,7 +247,7 @@ class DegradationConfig:
         return cls(**data)
 
     @classmethod
-    def from_yaml(cls, path: str | os.PathLike) -> "DegradationConfig":
+    def from_yaml(cls, path: str | os.PathLike) -> DegradationConfig:
         """Read a YAML file (a ``degradations:`` top-level key is accepted too)."""
         import yaml
 
@@ -273,9 +276,6 @@ class DegradationConfig:
         path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
         return path
 
-
-# Spectral slope exponents beta of 1/f^beta power spectra.
-COLOUR_EXPONENTS = {"white": 0.0, "pink": 1.0, "brown": 2.0, "blue": -1.0, "violet": -2.0}
 
 
 def resolve_folder(value: str | None, what: str) -> Path | None:

@@ -21,7 +21,7 @@ def gilbert_elliott_mask(num_frames: int, loss_rate: float, mean_burst: float,
     mask holds exactly ``round(loss_rate * num_frames)`` losses: a 3-second clip with a freely
     running chain would miss the requested rate by +-10 points.
     """
-    lost = int(round(min(max(loss_rate, 0.0), 1.0) * num_frames))
+    lost = round(min(max(loss_rate, 0.0), 1.0) * num_frames)
     mask = np.zeros(num_frames, bool)
     if lost == 0:
         return mask
@@ -59,7 +59,7 @@ def dropouts(x, sampling_rate: int, rng: np.random.Generator, loss_rate: float =
     packet (the simplest packet-loss concealment; silence when nothing came before).
     """
     out = x.copy()
-    frame = max(1, int(round(frame_ms * sampling_rate / 1000)))
+    frame = max(1, round(frame_ms * sampling_rate / 1000))
     num_frames = int(np.ceil(x.size / frame))
     if num_frames == 0:
         return out

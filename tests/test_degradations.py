@@ -1,0 +1,392 @@
+"""Degradation engine on real recordings: each damage does what it says, measurably."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from scipy.signal import welch
+
+from msar_hf.audio import load_audio
+from msar_hf.data.degradations import (
+    DAMAGE_ORDER,
+    DegradationConfig,
+    DegradationConfigError,
+    DegradationInputError,
+    Degrader,
+    add_noise,
+    band_limit,
+    clip_hard,
+    clip_soft,
+    codec,
+    coloured_noise,
+    dropouts,
+    gilbert_elliott_mask,
+    low_pass,
+    pitch_shift,
+    reverberate,
+    speed_perturb,
+    telephone,
+    tempo_perturb,
+)
+
+SR = 16000
+
+
+def db(x: float) -> float:
+    return 10 * np.log10(max(x, 1e-30))
+
+
+def power(x) -> float:
+    return float(np.mean(np.square(np.asarray(x, np.float64))))
+
+
+@pytest.fixture(scope="module")
+def speech(speech_files) -> np.ndarray:
+    """~6 s of real speech: two kathleen utterances back to back."""
+    return np.concatenate([load_audio(p)[0].numpy() for p in speech_files[:2]])
+
+
+@pytest.fixture(scope="module")
+def noises(noise_files) -> list[np.ndarray]:
+    return [load_audio(p)[0].numpy() for p in noise_files]
+
+
+@pytest.fixture(scope="module")
+def rirs(rir_files) -> dict[str, np.ndarray]:
+    return {p.stem: load_audio(p)[0].numpy() for p in rir_files}
+
+
+@pytest.fixture(scope="module")
+def config(fixtures_dir) -> DegradationConfig:
+    return DegradationConfig(noise_dir=str(fixtures_dir / "noise"), rir_dir=str(fixtures_dir / "rir"),
+                             speech_dir=str(fixtures_dir / "speech" / "fsdd"), reverb={"pool_size": 6})
+
+
+@pytest.fixture(scope="module")
+def degrader(config) -> Degrader:
+    return Degrader(config)
+
+
+def every_damage(config: DegradationConfig) -> DegradationConfig:
+    """The config with every damage always on, so one call exercises the whole chain."""
+    data = config.to_dict()
+    data.update(p_clean=0.0, p_mild=0.0)
+    for kind in DAMAGE_ORDER:
+        data[kind]["p"] = 1.0
+    return DegradationConfig.from_dict(data)
+
+
+# ---- additive noise --------------------------------------------------------------------------
+@pytest.mark.parametrize("snr_db", [-5.0, 0.0, 10.0, 25.0])
+def test_add_noise_hits_requested_snr(speech, noises, snr_db):
+    for noise in noises:
+        noisy = add_noise(speech, noise, snr_db, start=1234)
+        assert noisy.shape == speech.shape
+        measured = db(power(speech) / power(noisy - speech))
+        assert abs(measured - snr_db) < 0.5, (snr_db, measured)
+
+
+@pytest.mark.parametrize("kind", ["file", "mixture", "modulated", "coloured", "babble"])
+def test_degrader_noise_kinds_hit_recorded_snr(config, speech, kind):
+    data = config.to_dict()
+    data["noise"]["kinds"] = {kind: 1.0}
+    deg = Degrader(DegradationConfig.from_dict(data))
+    for index, severity in enumerate([0.1, 0.5, 0.9]):
+        out, record = deg.apply("noise", speech, seed=5, index=index, severity=severity)
+        (step,) = record["steps"]
+        assert step["kind"] == kind
+        measured = db(power(speech) / power(out.numpy() - speech))
+        assert abs(measured - step["snr_db"]) < 0.5, (kind, step, measured)
+        json.dumps(record)
+
+
+def test_coloured_noise_has_the_requested_spectral_slope():
+    rng = np.random.default_rng(0)
+    expected = {"white": 0.0, "pink": -3.0, "brown": -6.0, "blue": 3.0}  # dB per octave
+    for colour, slope in expected.items():
+        f, pxx = welch(coloured_noise(SR * 8, colour, rng), fs=SR, nperseg=4096)
+        band = (f > 100) & (f < 6000)
+        fitted = np.polyfit(np.log2(f[band]), 10 * np.log10(pxx[band]), 1)[0]
+        assert abs(fitted - slope) < 0.6, (colour, fitted)
+
+
+def test_hum_puts_energy_on_mains_harmonics(degrader, speech):
+    silence = np.zeros(SR * 2, np.float32)
+    out, record = degrader.apply("hum", silence, seed=1, severity=1.0)
+    step = record["steps"][0]
+    f, pxx = welch(out.numpy(), fs=SR, nperseg=SR)
+    peak_hz = f[np.argmax(pxx)]
+    assert any(abs(peak_hz - p) <= 1 for p in step["partials_hz"]), (peak_hz, step)
+    assert step["mains_hz"] in (50.0, 60.0) and step["partials_hz"][0] == step["mains_hz"]
+
+
+# ---- level --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("fraction", [0.002, 0.01, 0.05, 0.2])
+def test_hard_clipping_clips_the_requested_fraction(speech, fraction):
+    out = clip_hard(speech, fraction)
+    rail = np.abs(out).max()
+    clipped = float(np.mean(np.abs(out) >= rail * (1 - 1e-6)))
+    assert abs(clipped - fraction) <= 0.1 * fraction + 5e-4, (fraction, clipped)
+    untouched = np.abs(speech) < rail
+    assert np.array_equal(out[untouched], speech[untouched])
+
+
+def test_soft_clipping_saturates_and_keeps_loudness(speech):
+    out = clip_soft(speech, 0.8)
+    crest_in = np.abs(speech).max() / np.sqrt(power(speech))
+    crest_out = np.abs(out).max() / np.sqrt(power(out))
+    assert crest_out < 0.6 * crest_in
+    assert abs(db(power(out) / power(speech))) < 0.1
+
+
+# ---- dropouts ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("rate", [0.05, 0.15, 0.3])
+def test_dropout_rate_within_two_points(speech, rate):
+    frame = SR * 20 // 1000
+    out = dropouts(speech, SR, np.random.default_rng(3), loss_rate=rate, frame_ms=20, mean_burst=3, mode="zero")
+    n = speech.size // frame
+    lost = (out[: n * frame].reshape(n, frame) == 0).all(1) & ~(speech[: n * frame].reshape(n, frame) == 0).all(1)
+    assert abs(lost.mean() - rate) <= 0.02, (rate, lost.mean())
+
+
+def test_dropout_repeat_mode_repeats_the_last_good_frame(speech):
+    frame = SR * 30 // 1000
+    out = dropouts(speech, SR, np.random.default_rng(4), loss_rate=0.2, frame_ms=30, mean_burst=2, mode="repeat")
+    n = speech.size // frame
+    a, b = speech[: n * frame].reshape(n, frame), out[: n * frame].reshape(n, frame)
+    changed = ~(a == b).all(1)
+    assert 0.15 < changed.mean() <= 0.22
+    for i in np.flatnonzero(changed):
+        if i > 0:
+            assert np.array_equal(b[i], b[i - 1])  # a concealed frame copies the one before it
+
+
+def test_gilbert_elliott_bursts_have_the_requested_mean_length():
+    rng = np.random.default_rng(0)
+    runs = []
+    for _ in range(20):
+        mask = gilbert_elliott_mask(2000, 0.2, 3.0, rng)
+        assert mask.sum() == 400
+        edges = np.flatnonzero(np.diff(np.r_[0, mask.astype(int), 0]))
+        runs += list(edges[1::2] - edges[::2])
+    assert 2.5 < np.mean(runs) < 3.5
+
+
+# ---- channel -------------------------------------------------------------------------------------
+def band_energy(x: np.ndarray, lo: float, hi: float) -> float:
+    f, pxx = welch(x, fs=SR, nperseg=2048)
+    return float(pxx[(f >= lo) & (f <= hi)].sum())
+
+
+@pytest.mark.parametrize("cutoff", [2000.0, 3500.0, 6000.0])
+def test_low_pass_removes_energy_above_cutoff(speech, cutoff):
+    out = low_pass(speech, cutoff, SR)
+    above_in = band_energy(speech, cutoff + 20, SR / 2)
+    above_out = band_energy(out.astype(np.float64), cutoff + 20, SR / 2)
+    assert db(above_out / above_in) <= -40, db(above_out / above_in)
+    below = (200, 0.7 * cutoff)
+    assert abs(db(band_energy(out, *below) / band_energy(speech, *below))) < 0.5  # pass band kept
+
+
+def test_telephone_band_removes_both_sides(speech):
+    out = telephone(speech, SR)
+    assert db(band_energy(out, 3420, SR / 2) / band_energy(speech, 3420, SR / 2)) <= -40
+    assert db(band_energy(out, 0, 280) / band_energy(speech, 0, 280)) <= -40
+    assert abs(db(band_energy(out, 500, 3000) / band_energy(speech, 500, 3000))) < 0.5
+    # zero phase: the filtered speech is aligned with the original
+    lag = np.argmax(np.correlate(out[2000:-2000], speech[2100:-2100], "valid")) - 100
+    assert lag == 0
+
+
+@pytest.mark.parametrize("fmt,kbps", [("mp3", 8), ("opus", 6)])
+def test_codec_damages_but_stays_aligned(speech, fmt, kbps):
+    clip = speech[: SR * 3]
+    out = codec(clip, SR, fmt, kbps)
+    assert out.shape == clip.shape and np.isfinite(out).all()
+    snr = db(power(clip) / power(out - clip))
+    assert snr < 25  # audibly damaged
+    lag = np.argmax(np.correlate(out[2000:-2000], clip[1900:-1900], "valid")) - 100
+    assert abs(lag) <= 1
+    # low bit rates drop the top of the spectrum
+    assert db(band_energy(out, 6000, SR / 2) / band_energy(clip, 6000, SR / 2)) < -10
+
+
+# ---- reverberation -------------------------------------------------------------------------------
+def decay_time(x: np.ndarray, offset: int, drop_db: float = 40.0) -> float:
+    """Seconds after ``offset`` until the 10-ms frame energy stays drop_db below the speech level."""
+    frame = SR // 100
+    n = x.size // frame
+    energy = 10 * np.log10(np.square(x[: n * frame].reshape(n, frame)).mean(1) + 1e-20)
+    speech_level = energy[: offset // frame].max()
+    after = energy[offset // frame:]
+    above = np.flatnonzero(after > speech_level - drop_db)
+    return 0.0 if above.size == 0 else (above[-1] + 1) * frame / SR
+
+
+def test_reverberation_lengthens_the_energy_decay(speech, rirs, degrader):
+    dry = np.concatenate([speech[: SR * 2], np.zeros(SR, np.float32)])  # speech, then 1 s silence
+    offset = SR * 2
+    assert decay_time(dry, offset) < 0.02
+    for name in ("medium_hall", "basement_clap_peter1955"):
+        wet = reverberate(dry, rirs[name])
+        assert wet.shape == dry.shape and np.isfinite(wet).all()
+        assert decay_time(wet, offset) > 0.1, name
+        assert abs(db(power(wet) / power(dry))) < 0.01  # level kept
+    pool = degrader.room_pool
+    short, long_ = pool[0], pool[-1]
+    assert short[1]["rt60_s"] < long_[1]["rt60_s"]
+    assert decay_time(reverberate(dry, long_[0]), offset) > decay_time(reverberate(dry, short[0]), offset) + 0.05
+
+
+def test_reverberation_keeps_the_direct_path_aligned(rirs, degrader):
+    click = np.zeros(SR, np.float32)
+    click[4000] = 0.5
+    for name, rir in [*rirs.items(), ("simulated", degrader.room_pool[-1][0])]:
+        wet = np.abs(reverberate(click, rir, preserve_level=False))
+        assert int(np.argmax(wet >= 0.3 * wet.max())) == 4000, name  # direct sound not delayed
+        assert wet[:3990].max() < 0.3 * wet.max(), name  # and no echo before it
+
+
+# ---- the random chain -------------------------------------------------------------------------
+def test_same_seed_same_bytes_different_seed_different(config, speech):
+    deg = Degrader(every_damage(config))
+    clip = torch.from_numpy(speech[: SR * 3])
+    first, rec1 = deg(clip, seed=1234, index=7)
+    again, rec2 = deg(clip, seed=1234, index=7)
+    assert torch.equal(first, again) and rec1 == rec2
+    assert [s["type"] for s in rec1["steps"] if s["type"] != "peak_normalise"] == list(DAMAGE_ORDER)
+    revived = pickle.loads(pickle.dumps(deg))  # a datasets worker: reloads from the config
+    assert torch.equal(revived(clip, seed=1234, index=7)[0], first)
+    assert not torch.equal(deg(clip, seed=1235, index=7)[0], first)
+    assert not torch.equal(deg(clip, seed=1234, index=8)[0], first)
+    json.dumps(rec1)
+
+
+@pytest.mark.parametrize("kind", DAMAGE_ORDER)
+def test_every_damage_keeps_length_and_is_finite(degrader, speech, kind):
+    inputs = [speech[: SR * 2], np.zeros(SR, np.float32), speech[SR: SR + 400]]
+    for i, x in enumerate(inputs):
+        for severity in (0.0, 1.0):
+            out, record = degrader.apply(kind, torch.from_numpy(x), seed=2, index=i, severity=severity)
+            assert out.dtype == torch.float32 and out.shape == (x.size,), (kind, x.size)
+            assert torch.isfinite(out).all() and out.abs().max() <= 1.0
+            assert record["steps"][0]["type"] == kind
+    out, _ = degrader.apply(kind, speech[: SR * 2], seed=2, severity=1.0)
+    if kind != "gain":  # gain alone may be a near-identity draw
+        assert not np.array_equal(out.numpy(), speech[: SR * 2]), kind
+
+
+def test_identity_and_mild_pairs(config, speech):
+    clip = speech[: SR * 2]
+    clean_only = Degrader(DegradationConfig.from_dict({**config.to_dict(), "p_clean": 1.0, "p_mild": 0.0}))
+    out, record = clean_only(clip, seed=0, index=0)
+    assert record["mode"] == "clean" and record["steps"] == [] and np.array_equal(out.numpy(), clip)
+    mild = Degrader(DegradationConfig.from_dict({**config.to_dict(), "p_clean": 0.0, "p_mild": 1.0}))
+    for index in range(10):
+        _, record = mild(clip, seed=0, index=index)
+        damage = [s for s in record["steps"] if s["type"] != "peak_normalise"]
+        assert record["mode"] == "mild" and len(damage) == 1 and damage[0]["severity"] <= config.mild_severity
+
+
+def test_default_mix_has_clean_mild_and_full(degrader, speech):
+    modes = [degrader(speech[:SR], seed=9, index=i)[1]["mode"] for i in range(150)]
+    assert {"clean", "mild", "full"} <= set(modes)
+    assert 0.02 < modes.count("clean") / len(modes) < 0.2
+
+
+def test_held_out_noises_and_rirs_are_never_used(fixtures_dir, speech):
+    cfg = DegradationConfig(noise_dir=str(fixtures_dir / "noise"), rir_dir=str(fixtures_dir / "rir"),
+                            noise_exclude=["running_tap", "max_audio_*"], rir_exclude=["medium_hall.flac"],
+                            reverb={"simulated_fraction": 0.0, "p": 1.0}, noise={"p": 1.0, "kinds": {"file": 1.0}})
+    deg = Degrader(cfg)
+    names = {n for n, _ in deg.noises}
+    assert names == {"audio/blanket_coffee-shop.flac", "audio/blanket_wind.flac"}
+    assert {n for n, _ in deg.rirs} == {"audio/basement_clap_peter1955.flac", "audio/rir_clap.flac"}
+    used = set()
+    for i in range(20):
+        for step in deg(speech[:SR], seed=0, index=i)[1]["steps"]:
+            used.add(step.get("file"))
+    assert used - {None} <= names | {n for n, _ in deg.rirs}
+    held_out = Degrader(DegradationConfig(noise_dir=str(fixtures_dir / "noise"), rir_dir=None,
+                                          noise_include=["running_tap"]))
+    assert [n for n, _ in held_out.noises] == ["audio/running_tap.flac"]
+
+
+def test_config_round_trip_and_errors(tmp_path, fixtures_dir):
+    from pathlib import Path
+
+    default_yaml = Path(__file__).parent.parent / "recipes" / "configs" / "degradations.yaml"
+    assert DegradationConfig.from_yaml(default_yaml).to_dict() == DegradationConfig().to_dict()
+    cfg = DegradationConfig(p_clean=0.3, noise={"snr_db": [20, 0]})
+    path = cfg.to_yaml(tmp_path / "deg.yaml")
+    assert DegradationConfig.from_yaml(path) == cfg
+    assert DegradationConfig(**cfg.to_dict()) == cfg
+    with pytest.raises(DegradationConfigError, match="unknown key"):
+        DegradationConfig(noise={"snr": [1, 2]})
+    with pytest.raises(DegradationConfigError, match="probability"):
+        DegradationConfig(p_clean=1.5)
+    with pytest.raises(DegradationConfigError, match="codecs"):
+        DegradationConfig(codec={"formats": {"aac": 1.0}})
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("noise: [1, 2\n")
+    with pytest.raises(DegradationConfigError, match="bad.yaml"):
+        DegradationConfig.from_yaml(bad)
+    with pytest.raises(DegradationConfigError, match="does not exist"):
+        Degrader(DegradationConfig(noise_dir=str(tmp_path / "missing"), rir_dir=None))
+    with pytest.raises(DegradationInputError, match="NaN"):
+        Degrader(DegradationConfig(noise_dir=None, rir_dir=None))(torch.tensor([0.0, float("nan")]), seed=0)
+
+
+def test_unreadable_noise_file_is_skipped_and_named(tmp_path, noise_files):
+    folder = tmp_path / "noise"
+    folder.mkdir()
+    (folder / "good.flac").write_bytes(noise_files[0].read_bytes())
+    (folder / "broken.flac").write_bytes(b"fLaC" + b"\0" * 100)
+    with pytest.warns(UserWarning, match="broken.flac"):
+        deg = Degrader(DegradationConfig(noise_dir=str(folder), rir_dir=None))
+    assert [n for n, _ in deg.noises] == ["good.flac"] and "broken.flac" in deg.skipped[0]
+
+
+# ---- clean-speech augmentation -------------------------------------------------------------------
+def median_f0(x: np.ndarray) -> float:
+    import pyworld
+
+    f0, _ = pyworld.dio(x.astype(np.float64), SR, frame_period=10)
+    return float(np.median(f0[f0 > 0]))
+
+
+def test_speed_tempo_and_pitch_perturbation(speech):
+    clip = speech[: SR * 3]
+    f0 = median_f0(clip)
+    fast = speed_perturb(clip, 1.1, SR)
+    assert abs(fast.size - clip.size / 1.1) <= 2
+    assert abs(median_f0(fast) / f0 - 1.1) < 0.05
+    slower = tempo_perturb(clip, 0.8, SR)
+    assert abs(slower.size / (clip.size / 0.8) - 1) < 0.02
+    assert abs(median_f0(slower) / f0 - 1) < 0.05
+    higher = pitch_shift(clip, 3.0, SR)
+    assert higher.size == clip.size
+    assert abs(median_f0(higher) / f0 - 2 ** (3 / 12)) < 0.05
+
+
+def test_degrader_augment_is_reproducible(config, speech):
+    data = config.to_dict()
+    data["augment"].update(speed_p=1.0, tempo_p=1.0, pitch_p=1.0)
+    deg = Degrader(DegradationConfig.from_dict(data))
+    a, rec = deg.augment(speech[: SR * 2], seed=3, index=1)
+    b, _ = deg.augment(speech[: SR * 2], seed=3, index=1)
+    assert torch.equal(a, b) and [s["type"] for s in rec["steps"]] == ["speed", "tempo", "pitch"]
+    assert torch.isfinite(a).all()
+
+
+def test_band_limit_on_8khz_audio_stays_below_nyquist(config, fsdd_file):
+    x, _ = load_audio(fsdd_file, sampling_rate=8000)
+    deg = Degrader(DegradationConfig.from_dict({**config.to_dict(), "speech_dir": None}), sampling_rate=8000)
+    for index in range(6):
+        out, _ = deg.apply("band_limit", x, seed=0, index=index)
+        assert out.shape == x.shape and torch.isfinite(out).all()
+    assert band_limit(x.numpy(), 8000, high_hz=3000).shape == x.shape
