@@ -11,8 +11,8 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 # Scripts run as `python dataset_scripts/x.py` from a clone: make the package importable even
 # when it is not pip-installed.
@@ -20,7 +20,7 @@ _REPO = Path(__file__).resolve().parent.parent
 if str(_REPO) not in sys.path:
     sys.path.insert(0, str(_REPO))
 
-from msar_hf.errors import MsarError  # noqa: E402
+from msar_hf.errors import MsarError
 
 
 def data_root() -> Path:

@@ -21,9 +21,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _cli  # noqa: E402
+import _cli
 
-from msar_hf.errors import MsarError  # noqa: E402
+from msar_hf.errors import MsarError
 
 
 def list_utterances(root: Path, *, license: str | None = None, source: str | None = None,

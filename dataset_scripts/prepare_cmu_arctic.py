@@ -18,9 +18,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _cli  # noqa: E402
+import _cli
 
-from msar_hf.errors import MsarError  # noqa: E402
+from msar_hf.errors import MsarError
 
 LICENSE = "CMU ARCTIC licence (free use, BSD-style)"
 _SPEAKER_DIR = re.compile(r"^cmu_(?P<lang>[a-z]+)_(?P<spk>[a-z0-9]+)_arctic$")
@@ -78,8 +78,8 @@ def main(argv: list[str] | None = None) -> int:
                             description="CMU ARCTIC: the same 1132 phonetically balanced English prompts "
                                         "read by each speaker (a parallel corpus).",
                             license="other",
-                            sources=["CMU ARCTIC, Language Technologies Institute, Carnegie Mellon University "
-                                     "(festvox.org/cmu_arctic; free use, BSD-style licence)"])
+                            sources=[("CMU ARCTIC, Language Technologies Institute, Carnegie Mellon University "
+                                      "(festvox.org/cmu_arctic; free use, BSD-style licence)")])
 
     return _cli.run_main(run, "prepare_cmu_arctic", quiet=args.quiet)
 

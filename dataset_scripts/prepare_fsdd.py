@@ -20,9 +20,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _cli  # noqa: E402
+import _cli
 
-from msar_hf.errors import MsarError  # noqa: E402
+from msar_hf.errors import MsarError
 
 LICENSE = "CC-BY-SA-4.0"
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -65,8 +65,8 @@ def main(argv: list[str] | None = None) -> int:
                             description="Spoken digits 0-9 (English), several takes per speaker, "
                                         "recorded at 8 kHz.",
                             license="cc-by-sa-4.0",
-                            sources=["Free Spoken Digit Dataset, github.com/Jakobovski/free-spoken-digit-dataset "
-                                     "(CC-BY-SA-4.0)"])
+                            sources=[("Free Spoken Digit Dataset, github.com/Jakobovski/free-spoken-digit-dataset "
+                                      "(CC-BY-SA-4.0)")])
 
     return _cli.run_main(run, "prepare_fsdd", quiet=args.quiet)
 

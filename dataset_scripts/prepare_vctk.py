@@ -20,9 +20,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _cli  # noqa: E402
+import _cli
 
-from msar_hf.errors import MsarError  # noqa: E402
+from msar_hf.errors import MsarError
 
 LICENSE = "CC-BY-4.0"
 _FILE = re.compile(r"^(?P<spk>[a-z]+\d+)_(?P<utt>\d+)_(?P<mic>mic[12])$")

@@ -367,7 +367,7 @@ def test_synthesize_voices_two_prompts_two_voices(tmp_path, capsys):
     prompts.write_text('( arctic_a0001 "Author of the danger trail, Philip Steels, etc." )\n'
                        '( arctic_a0002 "Not at this particular case, Tom, apologized Whittemore." )\n')
     out = tmp_path / "voices"
-    rc, stdout, _ = _run("synthesize_voices", ["--prompts", str(prompts), "--voices", "slt", "kal",
+    rc, _, _ = _run("synthesize_voices", ["--prompts", str(prompts), "--voices", "slt", "kal",
                                                "--output-dir", str(out), "--num-proc", "2"], capsys)
     assert rc == 0
     dsd = _load(out)

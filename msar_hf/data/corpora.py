@@ -35,9 +35,9 @@ import shutil
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import torch
@@ -143,7 +143,7 @@ class BuildConfig:
 class BuildResult:
     """A built corpus plus the record of how it was made."""
 
-    dataset: "datasets.DatasetDict"  # noqa: F821
+    dataset: datasets.DatasetDict  # noqa: F821
     skips: SkipLog
     config: BuildConfig
     split_by: str
@@ -542,8 +542,8 @@ def dataset_card(result: BuildResult, *, pretty_name: str, description: str, lic
         *[f"| {k} | {v} |" for k, v in licences.most_common()],
         "", "## Cleaning", "",
         f"- silence trimming: {'on, ' + str(cfg.trim_top_db) + ' dB below the loudest frame' if cfg.trim_silence else 'off'}",
-        f"- duration: {cfg.min_duration or 0} s to {cfg.max_duration or 'any'} s; files recorded below "
-        f"{cfg.min_source_rate or 'any'} Hz rejected",
+        (f"- duration: {cfg.min_duration or 0} s to {cfg.max_duration or 'any'} s; files recorded below "
+         f"{cfg.min_source_rate or 'any'} Hz rejected"),
         f"- clipping: rejected above {cfg.max_clip_ratio} of samples at peak" if cfg.max_clip_ratio is not None
         else "- clipping: not filtered",
         f"- estimated SNR: rejected below {cfg.min_snr} dB" if cfg.min_snr is not None else "- estimated SNR: not filtered",
@@ -628,7 +628,7 @@ def push_to_hub(dataset, repo_id: str, card: str | None = None, private: bool = 
         ours = DatasetCard(card)
         try:
             theirs = DatasetCard.load(repo_id, repo_type="dataset", token=token).data.to_dict()
-        except Exception:  # no README yet: ours is complete without the generated metadata
+        except Exception:  # noqa: BLE001  (no README yet: ours is complete without the generated metadata)
             theirs = {}
         for key in ("dataset_info", "configs"):
             if key in theirs:
