@@ -86,6 +86,7 @@ class TrainingArguments:
     keep_checkpoints: int = 2
     eval_every: int = 500  # 0 disables in-training validation
     max_minutes: float | None = None  # stop (with a checkpoint) after this much wall time
+    stop_after_steps: int | None = None  # stop (with a checkpoint) after this many steps of this launch
     report_to: str | None = "tensorboard"
     progress: bool = True
 

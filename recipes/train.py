@@ -225,9 +225,12 @@ def train(args: RecipeArguments, resume: str | None = None) -> dict:
                 accelerator.log({f"val/{k}": v for k, v in scores.items()}, step=step)
                 accelerator.print(f"step {step} validation: " + ", ".join(f"{k}={v:.3f}" for k, v in scores.items()), flush=True)
             accelerator.wait_for_everyone()
-        if t.max_minutes and (time.time() - began) / 60 > t.max_minutes and step < t.max_steps:
+        out_of_time = bool(t.max_minutes) and (time.time() - began) / 60 > t.max_minutes
+        out_of_steps = bool(t.stop_after_steps) and step - start_step >= t.stop_after_steps
+        if (out_of_time or out_of_steps) and step < t.max_steps:
             _save_checkpoint(accelerator, output_dir, step, t.keep_checkpoints)
-            accelerator.print(f"time budget of {t.max_minutes} min reached at step {step}; resume with --resume")
+            accelerator.print(f"stopping at step {step} ({'time' if out_of_time else 'step'} budget of this "
+                              "launch); continue with --resume")
             stopped_early = True
             break
     if progress is not None:
