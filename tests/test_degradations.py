@@ -13,6 +13,7 @@ from scipy.signal import welch
 from msar_hf.audio import load_audio
 from msar_hf.data.degradations import (
     DAMAGE_ORDER,
+    NOISE_KINDS,
     DegradationConfig,
     DegradationConfigError,
     DegradationInputError,
@@ -90,7 +91,7 @@ def test_add_noise_hits_requested_snr(speech, noises, snr_db):
         assert abs(measured - snr_db) < 0.5, (snr_db, measured)
 
 
-@pytest.mark.parametrize("kind", ["file", "mixture", "modulated", "coloured", "babble"])
+@pytest.mark.parametrize("kind", NOISE_KINDS)
 def test_degrader_noise_kinds_hit_recorded_snr(config, speech, kind):
     data = config.to_dict()
     data["noise"]["kinds"] = {kind: 1.0}
@@ -314,13 +315,22 @@ def test_held_out_noises_and_rirs_are_never_used(fixtures_dir, speech):
     held_out = Degrader(DegradationConfig(noise_dir=str(fixtures_dir / "noise"), rir_dir=None,
                                           noise_include=["running_tap"]))
     assert [n for n, _ in held_out.noises] == ["audio/running_tap.flac"]
+    with pytest.warns(UserWarning, match="'runing_tap' matches no file"):  # a typo must not pass silently
+        Degrader(DegradationConfig(noise_dir=str(fixtures_dir / "noise"), rir_dir=None, noise_exclude=["runing_tap"]))
 
 
 def test_config_round_trip_and_errors(tmp_path, fixtures_dir):
     from pathlib import Path
 
     default_yaml = Path(__file__).parent.parent / "recipes" / "configs" / "degradations.yaml"
-    assert DegradationConfig.from_yaml(default_yaml).to_dict() == DegradationConfig().to_dict()
+    recipe = DegradationConfig.from_yaml(default_yaml)
+    # The recipe config is the library default plus a held-out list of noises and rooms.
+    assert {**recipe.to_dict(), "noise_exclude": [], "rir_exclude": []} == DegradationConfig().to_dict()
+    evaluation = recipe.held_out()
+    assert evaluation.noise_include == recipe.noise_exclude and evaluation.noise_exclude == []
+    assert evaluation.rir_include == recipe.rir_exclude
+    with pytest.raises(DegradationConfigError, match="held-out"):
+        DegradationConfig().held_out()
     cfg = DegradationConfig(p_clean=0.3, noise={"snr_db": [20, 0]})
     path = cfg.to_yaml(tmp_path / "deg.yaml")
     assert DegradationConfig.from_yaml(path) == cfg

@@ -35,25 +35,29 @@ class DegradationConfigError(MsarError):
 
 Range = list  # [mildest, harshest]
 
+NOISE_KINDS = ("file", "mixture", "modulated", "coloured", "babble", "impulsive", "music")
 # Spectral slope exponents beta of 1/f^beta power spectra.
 COLOUR_EXPONENTS = {"white": 0.0, "pink": 1.0, "brown": 2.0, "blue": -1.0, "violet": -2.0}
 
 
 @dataclass
 class NoiseConfig:
-    """Additive noise: recorded files, coloured, babble, modulated, or a mixture of two files."""
+    """Additive noise: recorded files, mixtures of two, modulated (non-stationary), coloured,
+    babble (other talkers), impulsive (knocks, clicks) and music-like sounds."""
 
     p: float = 0.6
     snr_db: Range = field(default_factory=lambda: [30.0, -5.0])
     # Relative weights of the noise kinds; kinds whose material is missing (no noise folder, no
     # speech folder for babble) are dropped and the rest renormalised.
     kinds: dict = field(default_factory=lambda: {
-        "file": 0.4, "mixture": 0.15, "modulated": 0.15, "coloured": 0.15, "babble": 0.15})
+        "file": 0.35, "mixture": 0.15, "modulated": 0.1, "coloured": 0.1, "babble": 0.15,
+        "impulsive": 0.075, "music": 0.075})
     colours: list = field(default_factory=lambda: ["white", "pink", "brown", "blue"])
     babble_talkers: list = field(default_factory=lambda: [3, 8])  # [min, max] overlapping talkers
     mixture_level_db: Range = field(default_factory=lambda: [-15.0, 0.0])  # second noise vs first
     modulation_hz: list = field(default_factory=lambda: [0.2, 8.0])  # envelope rate [min, max]
     modulation_depth: Range = field(default_factory=lambda: [0.3, 1.0])
+    impulse_rate_hz: list = field(default_factory=lambda: [0.5, 20.0])  # transients per second
 
 
 @dataclass
@@ -221,7 +225,7 @@ class DegradationConfig:
                         not value or any(not isinstance(w, (int, float)) or w < 0 for w in value.values())):
                     raise DegradationConfigError(
                         f"degradation config: {name}.{f.name} must map names to non-negative weights")
-        unknown_kinds = set(self.noise.kinds) - {"file", "mixture", "modulated", "coloured", "babble"}
+        unknown_kinds = set(self.noise.kinds) - set(NOISE_KINDS)
         if unknown_kinds:
             raise DegradationConfigError(f"degradation config: unknown noise kinds {sorted(unknown_kinds)}")
         unknown_codecs = set(self.codec.formats) - {"mp3", "opus"}
@@ -233,6 +237,18 @@ class DegradationConfig:
                 f"degradation config: unknown noise colours {sorted(unknown_colours)} ({sorted(COLOUR_EXPONENTS)})")
 
     # ------------------------------------------------------------------------------------
+    def held_out(self) -> DegradationConfig:
+        """The evaluation twin of a training config: only the noises and RIRs this config
+        excludes (``noise_exclude`` -> ``noise_include``, same for RIRs), so an evaluation set
+        uses sounds and rooms the model never heard."""
+        if not self.noise_exclude and not self.rir_exclude:
+            raise DegradationConfigError("degradation config: no held-out noises or RIRs "
+                                         "(noise_exclude / rir_exclude are empty)")
+        data = self.to_dict()
+        data.update(noise_include=list(self.noise_exclude), noise_exclude=[],
+                    rir_include=list(self.rir_exclude), rir_exclude=[])
+        return DegradationConfig.from_dict(data)
+
     def to_dict(self) -> dict:
         """Plain JSON/YAML-serialisable dict; ``DegradationConfig(**cfg.to_dict())`` round-trips."""
         return json.loads(json.dumps(dataclasses.asdict(self)))

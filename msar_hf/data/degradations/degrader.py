@@ -50,6 +50,11 @@ def _load_folder(folder: Path | None, include: list[str], exclude: list[str], sa
     if folder is None:
         return [], []
     files = [(p.relative_to(folder).as_posix(), p) for p in find_audio_files([folder])]
+    for key, patterns in (("include", include), ("exclude", exclude)):
+        for pattern in patterns:
+            if not any(_matches(rel, [pattern]) for rel, _ in files):
+                # A mistyped held-out name would otherwise leak an "unseen" noise into training.
+                warnings.warn(f"{what}_{key} pattern {pattern!r} matches no file in {folder}", stacklevel=3)
     files = [(rel, p) for rel, p in files
              if (not include or _matches(rel, include)) and not _matches(rel, exclude)]
     if limit is not None and len(files) > limit:
@@ -299,6 +304,12 @@ class Degrader:
             colour = str(rng.choice(nc.colours))
             nz = noise.coloured_noise(n, colour, rng)
             record["colour"] = colour
+        elif kind == "impulsive":
+            rate = float(rng.uniform(*nc.impulse_rate_hz))
+            nz = noise.impulsive_noise(n, self.sampling_rate, rng, rate)
+            record["rate_hz"] = round(rate, 2)
+        elif kind == "music":
+            nz = noise.music_noise(n, self.sampling_rate, rng)
         else:  # babble
             lo, hi = int(nc.babble_talkers[0]), int(nc.babble_talkers[1])
             talkers = int(rng.integers(lo, hi + 1))

@@ -130,3 +130,63 @@ def babble(clips: list[np.ndarray], num_samples: int, rng: np.random.Generator,
         if p > 0:
             out += part / np.float32(np.sqrt(p))
     return out, [int(i) for i in chosen]
+
+
+def impulsive_noise(num_samples: int, sampling_rate: int, rng: np.random.Generator,
+                    rate_hz: float = 2.0) -> np.ndarray:
+    """Unit-RMS transients at Poisson times: knocks, clicks, clatter, crackle. Each is a noise
+    burst (5-150 ms) with an exponential decay and a random level within 20 dB; the clip gets
+    one random brightness (one-pole low-pass, a single filter pass for speed)."""
+    from scipy.signal import lfilter
+
+    out = np.zeros(num_samples, np.float32)
+    if num_samples == 0:
+        return out
+    count = max(1, int(rng.poisson(rate_hz * num_samples / sampling_rate)))
+    for _ in range(count):
+        start = int(rng.integers(num_samples))
+        length = min(int(rng.uniform(0.005, 0.15) * sampling_rate), num_samples - start)
+        if length <= 0:
+            continue
+        tau = rng.uniform(0.002, 0.05) * sampling_rate
+        burst = rng.standard_normal(length) * np.exp(-np.arange(length) / tau)
+        out[start:start + length] += (burst * 10 ** (rng.uniform(-20, 0) / 20)).astype(np.float32)
+    smooth = rng.uniform(0.0, 0.95)
+    out = lfilter([1.0 - smooth], [1.0, -smooth], out).astype(np.float32)
+    return out / np.float32(max(np.sqrt(power(out)), 1e-12))
+
+
+_SCALES = ((0, 2, 4, 7, 9), (0, 3, 5, 7, 10), (0, 2, 4, 5, 7, 9, 11), (0, 2, 3, 5, 7, 8, 10))
+
+
+def music_noise(num_samples: int, sampling_rate: int, rng: np.random.Generator) -> np.ndarray:
+    """Unit-RMS music-like background: 1-3 voices of plucked harmonic notes in one key and tempo
+    (a melody over a bass line), a stand-in for radio/TV music that no noise file covers."""
+    out = np.zeros(num_samples, np.float64)
+    if num_samples == 0:
+        return out.astype(np.float32)
+    scale = np.asarray(_SCALES[int(rng.integers(len(_SCALES)))])
+    root = int(rng.integers(40, 57))  # MIDI E2..A3
+    beat = int(rng.uniform(0.12, 0.6) * sampling_rate)
+    t_note = np.arange(num_samples) % beat
+    note_of = np.arange(num_samples) // beat
+    n_notes = int(note_of[-1]) + 1
+    table_size = 4096
+    grid = np.arange(table_size) * (2 * np.pi / table_size)
+    for voice in range(int(rng.integers(1, 4))):
+        octave = 12 * voice
+        degrees = scale[rng.integers(len(scale), size=n_notes)]
+        midi = root + octave + degrees
+        freqs = 440.0 * 2 ** ((midi - 69) / 12)
+        # Wavetable synthesis: one period of the harmonic tone, read at the note's rate (one
+        # lookup per sample instead of a sine per harmonic).
+        tilt = rng.uniform(0.8, 2.0)
+        top = max(1, min(5, int(sampling_rate / 2 / freqs.max())))
+        table = sum(k ** -tilt * np.sin(k * grid) for k in range(1, top + 1))
+        cycles = np.cumsum(freqs[note_of] / sampling_rate)
+        tone = table[((cycles % 1.0) * table_size).astype(np.int64)]
+        decay = rng.uniform(0.05, 0.5) * sampling_rate
+        envelope = np.minimum(t_note / (0.01 * sampling_rate), 1.0) * np.exp(-t_note / decay)
+        out += (0.5 ** voice) * tone * envelope
+    out = out.astype(np.float32)
+    return out / np.float32(max(np.sqrt(power(out)), 1e-12))
