@@ -248,22 +248,22 @@ def _as_output(waveform: torch.Tensor) -> tuple[int, np.ndarray]:
 # --------------------------------------------------------------------------------------------
 # what the page shows
 # --------------------------------------------------------------------------------------------
-def spectrogram_image(waveform: torch.Tensor, title: str, vmin_db: float = -90.0) -> np.ndarray:
-    """A log-mel spectrogram as an RGB image (H, W, 3) uint8, on a fixed dB scale so before and
-    after compare by eye."""
+def _mel_db(waveform: torch.Tensor) -> np.ndarray:
+    import torchaudio
+
+    mel = torchaudio.transforms.MelSpectrogram(sample_rate=SAMPLING_RATE, n_fft=1024, hop_length=160, n_mels=80)
+    return (10 * torch.log10(mel(waveform.float().reshape(-1)).clamp_min(1e-10))).numpy()
+
+
+def _render(db: np.ndarray, seconds: float, title: str, top: float, range_db: float = 80.0) -> np.ndarray:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
-    import torchaudio
 
-    mel = torchaudio.transforms.MelSpectrogram(sample_rate=SAMPLING_RATE, n_fft=1024, hop_length=160, n_mels=80)
-    power = mel(waveform.float().reshape(-1))
-    db = 10 * torch.log10(power.clamp_min(1e-10)).numpy()
     fig, ax = plt.subplots(figsize=(6.4, 2.4), dpi=80)
     try:
-        seconds = waveform.shape[-1] / SAMPLING_RATE
-        ax.imshow(db, origin="lower", aspect="auto", cmap="magma", vmin=vmin_db, vmax=vmin_db + 90,
+        ax.imshow(db, origin="lower", aspect="auto", cmap="magma", vmin=top - range_db, vmax=top,
                   extent=(0, seconds, 0, db.shape[0]))
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("time (s)", fontsize=8)
@@ -271,10 +271,25 @@ def spectrogram_image(waveform: torch.Tensor, title: str, vmin_db: float = -90.0
         ax.tick_params(labelsize=7)
         fig.tight_layout()
         fig.canvas.draw()
-        image = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+        return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
     finally:
         plt.close(fig)
-    return image
+
+
+def spectrogram_image(waveform: torch.Tensor, title: str, top_db: float | None = None) -> np.ndarray:
+    """A log-mel spectrogram as an RGB image (H, W, 3) uint8, 80 dB of colour scale below
+    ``top_db`` (default: this signal's maximum)."""
+    db = _mel_db(waveform)
+    return _render(db, waveform.shape[-1] / SAMPLING_RATE, title, float(db.max()) if top_db is None else top_db)
+
+
+def before_after_images(before: torch.Tensor, after: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Spectrograms of the input and the repair on one colour scale (the louder one's top), so
+    what the repair removed or restored shows by eye."""
+    db_before, db_after = _mel_db(before), _mel_db(after)
+    top = max(float(db_before.max()), float(db_after.max()))
+    return (_render(db_before, before.shape[-1] / SAMPLING_RATE, "before", top),
+            _render(db_after, after.shape[-1] / SAMPLING_RATE, "after", top))
 
 
 _METRIC_ROWS = (  # (key, label, which way is better)
@@ -326,7 +341,7 @@ class MsarApp:
 
         def work():
             repaired = self.repairer(damaged, strength)
-            images = (spectrogram_image(damaged, "before"), spectrogram_image(repaired, "after"))
+            images = before_after_images(damaged, repaired)
             rows = metric_rows(reference, damaged, repaired) if reference is not None else []
             return repaired, images, rows
 
@@ -451,5 +466,5 @@ def launch_app(config: AppConfig | None = None, *, host: str = "127.0.0.1", port
 __all__ = [
     "AppConfig", "METRIC_HEADERS", "MsarApp", "RepairBackend", "RequestTimeout", "SharedSpeakerEncoder",
     "SynthesisBackend",
-    "build_app", "launch_app", "metric_rows", "spectrogram_image",
+    "before_after_images", "build_app", "launch_app", "metric_rows", "spectrogram_image",
 ]
