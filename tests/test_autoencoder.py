@@ -1,0 +1,241 @@
+"""The repair autoencoder: forward/loss on real fixtures, chunked repair(), strength, save/load
+through the Auto* classes and through remote code, the speech-repair pipeline, and (once it ships)
+the trained default's do-no-harm behaviour on clean speech."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import msar_hf  # noqa: F401  (registers the Auto* classes and the pipeline)
+from msar_hf.audio import load_audio
+from msar_hf.models.autoencoder import (
+    MsarAutoencoderConfig,
+    MsarAutoencoderFeatureExtractor,
+    MsarAutoencoderModel,
+    MsarAutoencoderOutput,
+)
+from msar_hf.models.autoencoder.modeling_msar_autoencoder import si_sdr
+
+SHIPPED = Path(msar_hf.__file__).parent / "pretrained" / "repair"
+SMALL = dict(hidden_size=32, encoder_layers=1, lstm_layers=1, lstm_hidden_size=32)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    torch.set_num_threads(1)
+
+
+def _noisy(clean: torch.Tensor, noise_file: Path, snr_db: float = 5.0) -> torch.Tensor:
+    noise, _ = load_audio(noise_file)
+    noise = noise.repeat(clean.numel() // noise.numel() + 1)[: clean.numel()]
+    scale = clean.pow(2).mean().sqrt() / noise.pow(2).mean().sqrt() / 10 ** (snr_db / 20)
+    return clean + scale * noise
+
+
+def _perturbed(config: MsarAutoencoderConfig, seed: int = 0) -> MsarAutoencoderModel:
+    """A model that is not the identity (the fresh model is, by design)."""
+    torch.manual_seed(seed)
+    model = MsarAutoencoderModel(config).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+    return model
+
+
+def _sisdr(est, ref) -> float:
+    return float(si_sdr(torch.as_tensor(est)[None].float(), torch.as_tensor(ref)[None].float())[0])
+
+
+def test_config_contract():
+    cfg = MsarAutoencoderConfig()
+    assert (cfg.speaker_embedding_dim, cfg.sampling_rate, cfg.causal) == (192, 16000, False)
+    assert MsarAutoencoderConfig(causal=True).causal is True
+    with pytest.raises(ValueError):
+        MsarAutoencoderConfig(bottleneck="transformer")
+
+
+def test_forward_shapes_and_loss_on_real_speech(speech_files, noise_files):
+    clean = torch.stack([load_audio(f)[0][:24000] for f in speech_files[:2]])
+    noisy = torch.stack([_noisy(c, noise_files[0]) for c in clean])
+    model = MsarAutoencoderModel(MsarAutoencoderConfig(**SMALL))
+    out = model(noisy, labels=clean)
+    assert isinstance(out, MsarAutoencoderOutput)
+    assert out.waveform.shape == noisy.shape and out.waveform is out[0]  # waveform first
+    assert torch.isfinite(out.loss) and set(out.loss_terms) >= {"mrstft", "sisdr", "complex"}
+    # a fresh model starts as the identity: output == input, so repairing noisy speech has a
+    # clearly larger loss than "repairing" clean speech
+    assert torch.allclose(out.waveform, noisy, atol=1e-4)
+    assert float(model(clean, labels=clean).loss) < float(out.loss) - 0.5
+    # training steps on the real pair reduce the loss
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(8):
+        loss = model(noisy, labels=clean).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    assert losses[-1] < losses[0]
+
+
+def test_speaker_embedding_and_attention_mask(speech_file):
+    clean = load_audio(speech_file)[0][:16000]
+    model = _perturbed(MsarAutoencoderConfig(**SMALL))
+    emb = torch.nn.functional.normalize(torch.randn(192), dim=0)
+    a = model(clean[None]).waveform
+    b = model(clean[None], speaker_embeddings=emb).waveform
+    assert not torch.allclose(a, b)  # FiLM conditioning is live
+    assert torch.allclose(a, model(clean[None], speaker_embeddings=torch.zeros(1, 192)).waveform)  # zeros = none
+    with pytest.raises(ValueError):
+        model(clean[None], speaker_embeddings=torch.zeros(1, 10))
+    # a padded batch gives the short item the same result as on its own (level and output masked)
+    fe = MsarAutoencoderFeatureExtractor()
+    batch = fe([clean[:12000].numpy(), clean.numpy()], sampling_rate=16000)
+    out = model(batch["input_values"], attention_mask=batch["attention_mask"]).waveform
+    alone = model(clean[None, :12000]).waveform[0]
+    assert out.shape == (2, 16000) and float(out[0, 12000:].abs().max()) == 0.0
+    assert torch.allclose(out[0, :11000], alone[:11000], atol=2e-3)
+
+
+def test_feature_extractor_resamples_and_downmixes(fsdd_file):
+    wave, rate = load_audio(fsdd_file, sampling_rate=None)
+    assert rate == 8000
+    fe = MsarAutoencoderFeatureExtractor()
+    feats = fe(wave.numpy(), sampling_rate=rate)
+    assert feats["input_values"].shape == (1, 2 * wave.numel())
+    stereo = fe(np.stack([wave.numpy(), wave.numpy()]), sampling_rate=rate)
+    assert torch.allclose(stereo["input_values"], feats["input_values"], atol=1e-6)
+
+
+def test_repair_long_input_matches_unchunked_away_from_boundaries(speech_files):
+    speech = torch.cat([load_audio(f)[0] for f in speech_files[:4]])[: 16000 * 12]
+    model = _perturbed(MsarAutoencoderConfig(**SMALL))
+    chunked = model.repair(speech, chunk_seconds=3.0, overlap_seconds=0.5)
+    assert chunked.shape == speech.shape
+    with torch.no_grad():
+        full = model(speech[None]).waveform[0]
+    # chunks start every 2.5 s; cross-fades cover [2.5k, 2.5k + 0.5] s: compare the rest
+    away = torch.ones_like(speech, dtype=torch.bool)
+    for k in range(1, 5):
+        away[int((2.5 * k - 0.3) * 16000) : int((2.5 * k + 0.8) * 16000)] = False
+    err = (chunked - full)[away].abs().max()
+    assert float(err) < 1e-3 * float(full.abs().max()) + 1e-5
+    assert float(full.abs().max()) > 0.05
+    # numpy in -> numpy out; odd lengths and tiny inputs keep their length
+    assert model.repair(speech[:12345].numpy()).shape == (12345,)
+    assert model.repair(torch.zeros(100)).shape == (100,)
+    assert model.repair(torch.zeros(0)).shape == (0,)
+
+
+def test_strength_mixes_repair_and_input(speech_file):
+    speech = load_audio(speech_file)[0][:32000]
+    model = _perturbed(MsarAutoencoderConfig(**SMALL))
+    full = model.repair(speech)
+    assert torch.equal(model.repair(speech, strength=0.0), speech)
+    half = model.repair(speech, strength=0.5)
+    assert torch.allclose(half, 0.5 * full + 0.5 * speech, atol=1e-6)
+    with pytest.raises(ValueError):
+        model.repair(speech, strength=1.5)
+
+
+def test_causal_variant_does_not_look_ahead(speech_file):
+    speech = load_audio(speech_file)[0][:32000]
+    # level normalisation looks at the whole clip; switch it off to test the network itself
+    model = _perturbed(MsarAutoencoderConfig(causal=True, normalize_input=False, **SMALL))
+    changed = speech.clone()
+    changed[20000:] = 0
+    a, b = model(speech[None]).waveform[0], model(changed[None]).waveform[0]
+    # only the future (plus one STFT window of look-ahead) may differ
+    assert torch.allclose(a[: 20000 - 512], b[: 20000 - 512], atol=1e-5)
+    assert not torch.allclose(a[20000:], b[20000:], atol=1e-3)
+    bidirectional = _perturbed(MsarAutoencoderConfig(normalize_input=False, **SMALL))
+    a, b = bidirectional(speech[None]).waveform[0], bidirectional(changed[None]).waveform[0]
+    assert not torch.allclose(a[: 20000 - 512], b[: 20000 - 512], atol=1e-5)
+
+
+def test_save_load_round_trip_through_auto_classes(tmp_path, speech_file):
+    from transformers import AutoConfig, AutoFeatureExtractor, AutoModel
+
+    model = _perturbed(MsarAutoencoderConfig(**SMALL))
+    model.save_pretrained(tmp_path)
+    MsarAutoencoderFeatureExtractor().save_pretrained(tmp_path)
+    assert isinstance(AutoConfig.from_pretrained(tmp_path), MsarAutoencoderConfig)
+    assert isinstance(AutoFeatureExtractor.from_pretrained(tmp_path), MsarAutoencoderFeatureExtractor)
+    loaded = AutoModel.from_pretrained(tmp_path)
+    assert isinstance(loaded, MsarAutoencoderModel)
+    speech = load_audio(speech_file)[0][:16000]
+    assert torch.allclose(loaded.repair(speech), model.repair(speech), atol=1e-6)
+    for name in ("modeling_msar_autoencoder.py", "configuration_msar_autoencoder.py",
+                 "feature_extraction_msar_autoencoder.py"):
+        assert (tmp_path / name).exists()
+
+
+@pytest.mark.slow  # a fresh interpreter importing transformers: ~10-25 s on the shared CPU
+def test_remote_code_loads_without_msar_hf(tmp_path, speech_file):
+    model = _perturbed(MsarAutoencoderConfig(**SMALL))
+    model.save_pretrained(tmp_path / "model")
+    MsarAutoencoderFeatureExtractor().save_pretrained(tmp_path / "model")
+    speech = load_audio(speech_file)[0][:16000]
+    np.save(tmp_path / "speech.npy", speech.numpy())
+    np.save(tmp_path / "expected.npy", model.repair(speech).numpy())
+    script = textwrap.dedent(f"""
+        import sys
+        sys.modules["msar_hf"] = None  # any import of msar_hf now fails: remote code must stand alone
+        import numpy as np, torch
+        from transformers import AutoFeatureExtractor, AutoModel
+        model = AutoModel.from_pretrained({str(tmp_path / 'model')!r}, trust_remote_code=True)
+        fe = AutoFeatureExtractor.from_pretrained({str(tmp_path / 'model')!r}, trust_remote_code=True)
+        assert type(model).__module__.startswith("transformers_modules"), type(model).__module__
+        speech = np.load({str(tmp_path / 'speech.npy')!r})
+        x = fe(speech, sampling_rate=16000)["input_values"][0]
+        out = model.repair(x).numpy()
+        assert np.allclose(out, np.load({str(tmp_path / 'expected.npy')!r}), atol=1e-5), abs(out).max()
+        print("remote-ok")
+    """)
+    env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "OMP_NUM_THREADS": "1",
+           "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""}
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=240)
+    assert proc.returncode == 0 and "remote-ok" in proc.stdout, proc.stderr[-3000:]
+
+
+def test_speech_repair_pipeline_keeps_rate_and_length(tmp_path, fsdd_file, speech_file):
+    from transformers import pipeline
+
+    folder = SHIPPED if (SHIPPED / "model.safetensors").exists() else tmp_path / "model"
+    if folder != SHIPPED:
+        _perturbed(MsarAutoencoderConfig(**SMALL)).save_pretrained(folder)
+        MsarAutoencoderFeatureExtractor().save_pretrained(folder)
+    repair = pipeline("speech-repair", model=str(folder))
+    wave, rate = load_audio(fsdd_file, sampling_rate=None)
+    out = repair(str(fsdd_file))
+    assert out["sampling_rate"] == rate == 8000 and out["audio"].shape == (wave.numel(),)
+    assert np.isfinite(out["audio"]).all() and np.abs(out["audio"]).max() > 0.01
+    # array + rate and dict inputs give the same result as the path
+    same = repair(wave.numpy(), sampling_rate=rate)["audio"]
+    assert np.allclose(same, out["audio"], atol=1e-5)
+    as_dict = repair({"array": wave.numpy(), "sampling_rate": rate})["audio"]
+    assert np.allclose(as_dict, out["audio"], atol=1e-5)
+    # repaired speech still correlates with the input speech (not noise, not silence)
+    assert _sisdr(out["audio"], wave.numpy()) > 0
+
+
+@pytest.mark.skipif(not (SHIPPED / "model.safetensors").exists(), reason="shipped default not trained yet")
+def test_shipped_default_does_no_harm_and_repairs(speech_files, noise_files):
+    model = MsarAutoencoderModel.from_pretrained(SHIPPED).eval()
+    assert (SHIPPED / "README.md").exists()
+    assert (SHIPPED / "model.safetensors").stat().st_size <= 20 * 1024 * 1024
+    clean = load_audio(speech_files[1])[0]
+    # identity-ish on clean input
+    assert _sisdr(model.repair(clean), clean) > 15.0
+    # and a real improvement on noisy input (fixture noise at 0 dB SNR)
+    noisy = _noisy(clean, noise_files[1], snr_db=0.0)
+    assert _sisdr(model.repair(noisy), clean) > _sisdr(noisy, clean) + 3.0
