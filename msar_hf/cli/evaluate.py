@@ -20,7 +20,13 @@ def _load_speaker_encoder():
     except ImportError as exc:
         typer.echo(f"msar: note: speaker similarity unavailable ({exc}); continuing without it", err=True)
         return None
-    return SpeakerEncoder.from_pretrained()
+    from ..errors import MsarError
+
+    try:
+        return SpeakerEncoder.from_pretrained()
+    except MsarError as exc:  # e.g. the shipped weights are missing
+        typer.echo(f"msar: note: speaker similarity unavailable ({exc}); continuing without it", err=True)
+        return None
 
 
 def evaluate(

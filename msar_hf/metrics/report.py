@@ -242,7 +242,9 @@ def evaluate_folders(
         systems: ``{system name: folder of its estimates}``.
         out_dir: report folder (created; existing report files in it are replaced).
         align: remove each estimate's constant delay first (see ``quality.align_estimate``).
-        workers: processes scoring in parallel (1 = in this process).
+        workers: processes scoring in parallel (1 = in this process). Workers are spawned (fork
+            after torch has run can deadlock its thread pools), so a script calling this with
+            ``workers > 1`` needs the usual ``if __name__ == "__main__":`` guard.
         speaker_encoder: adds a ``speaker_similarity`` column (must pickle when ``workers > 1``).
         file_plots: per-file figures for the first N files (by name) of each system; < 0 = all.
         command: the command line to record in ``report.json`` / ``report.md``.
@@ -273,6 +275,7 @@ def evaluate_folders(
     results: list[dict[str, Any]] = []
     bar = tqdm(total=pairing.num_pairs, desc="msar evaluate", unit="pair", disable=not progress)
     try:
+        workers = min(workers, len(tasks))
         if workers <= 1:
             for task in tasks:
                 results.extend(_score_reference(task, speaker_encoder))
