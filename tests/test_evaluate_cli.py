@@ -126,7 +126,7 @@ def test_bad_folders_give_one_line_and_exit_2(folders, capsys, make_args, expect
 def test_console_script_bad_folder_no_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "msar_hf", "evaluate", "--ref", str(tmp_path / "missing"),
                            "--est", f"x={tmp_path}", "--out", str(tmp_path / "out")],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"msar: error: --ref {tmp_path / 'missing'}: no such folder"
 
@@ -187,7 +187,7 @@ def test_workers_give_the_same_numbers(folders):
     ref.mkdir()
     for path in sorted(folders["ref"].iterdir())[:2]:
         shutil.copy(path, ref / path.name)
-    kwargs = dict(file_plots=1, progress=False)
+    kwargs = {"file_plots": 1, "progress": False}
     one = evaluate_folders(ref, {"d": folders["degraded"]}, folders["out"] / "1", **kwargs)
     two = evaluate_folders(ref, {"d": folders["degraded"]}, folders["out"] / "2", workers=4, **kwargs)
     assert len(two.rows) == 2 and (folders["out"] / "2" / "plots" / "files" / "d" / "arctic_a0001.png").exists()

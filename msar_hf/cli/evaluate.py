@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -52,7 +53,13 @@ def evaluate(
     from rich.console import Console
     from rich.table import Table
 
-    from ..metrics.report import LOWER_IS_BETTER, METRIC_LABELS, EvaluationInputError, evaluate_folders, parse_system
+    from ..metrics.report import (
+        LOWER_IS_BETTER,
+        METRIC_LABELS,
+        EvaluationInputError,
+        evaluate_folders,
+        parse_system,
+    )
 
     systems: dict[str, Path] = {}
     for spec in est:
@@ -72,7 +79,8 @@ def evaluate(
     report = evaluate_folders(ref, systems, out, align=align, workers=workers, speaker_encoder=encoder,
                               file_plots=file_plots, command=command, progress=progress)
 
-    console = Console(width=200)
+    # a terminal gets its own width; pipes and logs get one wide enough for every column
+    console = Console() if sys.stdout.isatty() else Console(width=200)
     table = Table(title="msar evaluate (mean ± 95% CI; Q lower is better)")
     table.add_column("system")
     table.add_column("files", justify="right")

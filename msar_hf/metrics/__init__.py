@@ -32,9 +32,22 @@ from .quality import (
 METRIC_MODULE_DIR = Path(__file__).parent / "msar_quality"
 
 __all__ = [
-    "ALL_METRICS", "Q_METRICS", "METRIC_MODULE_DIR", "analyze", "compute_all", "load_metric",
-    "log_spectral_distance", "loudness_contour", "loudness_cosine", "mse", "pesq_wb",
-    "pitch_contour", "pitch_cosine", "q_score", "si_sdr", "stoi",
+    "ALL_METRICS",
+    "METRIC_MODULE_DIR",
+    "Q_METRICS",
+    "analyze",
+    "compute_all",
+    "load_metric",
+    "log_spectral_distance",
+    "loudness_contour",
+    "loudness_cosine",
+    "mse",
+    "pesq_wb",
+    "pitch_contour",
+    "pitch_cosine",
+    "q_score",
+    "si_sdr",
+    "stoi",
 ]
 
 

@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Iterable, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -169,8 +170,8 @@ def pitch_cosine(reference_f0: ArrayLike, estimate_f0: ArrayLike) -> float:
 
 def _stft_power(waveform: np.ndarray, rate: int) -> np.ndarray:
     """One-sided power spectrogram (frames, bins), Hann window, centred frames, 10 ms hop."""
-    n_fft = int(round(WINDOW_SECONDS * rate))
-    hop = int(round(HOP_SECONDS * rate))
+    n_fft = round(WINDOW_SECONDS * rate)
+    hop = round(HOP_SECONDS * rate)
     x = torch.from_numpy(waveform.astype(np.float32))
     spec = torch.stft(x, n_fft=n_fft, hop_length=hop, window=torch.hann_window(n_fft),
                       center=True, pad_mode="constant", return_complex=True)

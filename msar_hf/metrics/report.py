@@ -26,11 +26,12 @@ import re
 import subprocess
 import tempfile
 import warnings
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -357,7 +358,7 @@ def git_revision() -> str:
     """Short git revision of the msar checkout, or "unknown" outside a git checkout."""
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent,
-                             capture_output=True, text=True, timeout=10)
+                             capture_output=True, text=True, timeout=10, check=False)
         return rev.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -404,7 +405,7 @@ def _write_outputs(report: EvaluationReport, reference_dir: Path, systems: dict,
         "command": command or "msar_hf.metrics.report.evaluate_folders",
         "git_rev": git_revision(),
         "machine": machine_description(),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "reference_dir": str(reference_dir),
         "systems": {k: str(v) for k, v in systems.items()},
         "align": align,
