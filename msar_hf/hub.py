@@ -117,20 +117,24 @@ msar serve            # a web page to try it
 '''
 
 _SYNTHESIS_USAGE = '''\
-### With transformers (no msar install needed)
+### With transformers (no msar install needed; the tokenizer uses `phonemizer` + espeak-ng)
 
 ```python
 import torch
 import soundfile as sf
-from transformers import AutoModel, AutoProcessor
+from transformers import AutoModelForTextToWaveform, AutoProcessor
 
-model = AutoModel.from_pretrained("{repo_id}", trust_remote_code=True).eval()
+model = AutoModelForTextToWaveform.from_pretrained("{repo_id}", trust_remote_code=True).eval()
 processor = AutoProcessor.from_pretrained("{repo_id}", trust_remote_code=True)
-inputs = processor(text="Hello from msar.", return_tensors="pt")
+inputs = processor("Hello from msar.", return_tensors="pt")
+speaker = model.config.speaker_names[0]  # the known voices: model.config.speaker_names
 with torch.no_grad():
-    speech = model.generate(**inputs)  # (1, T) waveform at 16 kHz
-sf.write("hello.wav", speech[0].numpy(), 16000)
+    out = model(**inputs, speaker_ids=torch.tensor([model.config.speaker_names.index(speaker)]))
+sf.write("hello.wav", out.waveform[0, : int(out.waveform_lengths[0])].numpy(), 16000)
 ```
+
+Any voice: pass ``speaker_embeddings`` (a (1, 192) L2-normalised ECAPA embedding of a reference
+recording, e.g. from ``msar embed``) instead of ``speaker_ids``.
 
 ### With a pipeline
 
@@ -145,8 +149,9 @@ out = tts("Hello from msar.")  # {{"audio": np.ndarray, "sampling_rate": 16000}}
 
 ```bash
 pip install "msar-hf[serve]"
-msar synthesize "Hello from msar." -o hello.wav --model {repo_id} --voice reference.wav
-msar voices           # the known speakers
+hf download {repo_id} --local-dir msar-tts
+msar voices --model msar-tts          # the known speakers
+msar synthesize "Hello from msar." -o hello.wav --model msar-tts --voice reference.wav
 ```
 '''
 
@@ -317,27 +322,41 @@ def _atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+#: Auto classes each model answers to; the first is the one its class registers for.
+_AUTO_CLASSES = {
+    "msar_autoencoder": ("AutoModel",),
+    "msar_multispeaker": ("AutoModelForTextToWaveform", "AutoModel"),
+}
+
+
 def save_pretrained_for_hub(model: Any, folder: str | os.PathLike, repo_id: str,
                             *, processor: Any = None, **card_kwargs: Any) -> Path:
     """``save_pretrained`` with everything a Hub user needs: remote code, weights, card.
 
-    Makes sure ``config.json`` carries an ``auto_map`` (so ``AutoModel`` with
-    ``trust_remote_code=True`` finds the classes) by registering the model's classes for the Auto
-    API when their authors did not; saves the feature extractor / processor when given; writes
-    the model card.
+    Registers the model's classes (and the processor's, and its tokenizer's) for the Auto API
+    when their authors did not, so transformers copies the defining modules (and their relative
+    imports) into the folder and writes ``auto_map``; adds the other Auto classes the model
+    answers to (a synthesis model loads with ``AutoModel`` and ``AutoModelForTextToWaveform``);
+    saves the feature extractor / processor when given; writes the model card.
     """
     folder = Path(folder)
-    if getattr(model.config, "auto_map", None) is None:
-        # transformers copies the defining module (and its relative imports) into the folder and
-        # writes auto_map only for classes registered this way.
+    autos = _AUTO_CLASSES.get(getattr(model.config, "model_type", ""), ("AutoModel",))
+    if getattr(type(model), "_auto_class", None) is None:
         type(model.config).register_for_auto_class()
-        type(model).register_for_auto_class("AutoModel")
+        type(model).register_for_auto_class(autos[0])
     model.save_pretrained(folder)
     if processor is not None:
-        if getattr(processor, "_auto_class", None) is None and hasattr(processor, "register_for_auto_class"):
-            auto = "AutoProcessor" if "Processor" in type(processor).__name__ else "AutoFeatureExtractor"
-            type(processor).register_for_auto_class(auto)
+        for part in (processor, getattr(processor, "tokenizer", None), getattr(processor, "feature_extractor", None)):
+            if part is not None and getattr(type(part), "_auto_class", None) is None:
+                type(part).register_for_auto_class()
         processor.save_pretrained(folder)
+    config_path = folder / "config.json"
+    config = json.loads(config_path.read_text())
+    auto_map = config.setdefault("auto_map", {})
+    source = next((auto_map[a] for a in autos if a in auto_map), None)
+    if source is not None and any(a not in auto_map for a in autos):
+        auto_map.update({a: source for a in autos if a not in auto_map})
+        _atomic_write_text(config_path, json.dumps(config, indent=2, sort_keys=True) + "\n")
     write_model_card(folder, repo_id, **card_kwargs)
     return folder
 
@@ -591,15 +610,31 @@ if __name__ == "__main__":
 '''
 
 
+#: msar modules the metric module needs, uploaded with it so the Space runs without msar
+#: installed (``msar_quality.py`` imports ``msar_hf.metrics.quality``, which uses these).
+_METRIC_VENDORED = ("errors.py", "audio.py", "metrics/quality.py")
+_VENDORED_INIT = '"""The part of msar (MultiSpeaker Audio Repair) that the msar_quality metric Space needs."""\n'
+_METRIC_SPACE_REQUIREMENTS = (
+    "torch", "torchaudio", "numpy>=1.26,<3", "scipy>=1.11,<2", "soundfile>=0.12,<1", "pyworld>=0.3.4,<0.4",
+    "setuptools>=69,<81", "pesq>=0.0.4,<0.1", "pystoi>=0.4,<0.5", "librosa>=0.10,<1", "evaluate>=0.4.6,<0.5",
+    "datasets>=5.0,<6.0", "gradio>=5,<7",
+)
+
+
 def metric_space_files(metric_dir: str | os.PathLike | None = None) -> _Upload:
-    """The files of the metric Space: the module, its card (with Space front matter), app.py and
-    requirements.txt."""
+    """The files of the metric Space: the module, the msar code it imports, its card (with Space
+    front matter), ``app.py`` and ``requirements.txt``."""
     metric_dir = Path(metric_dir) if metric_dir is not None else _METRIC_MODULE_DIR
     module = metric_dir / "msar_quality.py"
     if not module.is_file():
         raise HubError(f"{metric_dir}: no msar_quality.py metric module there")
     upload = _Upload()
     upload.add_folder(metric_dir)
+    package = Path(__file__).parent
+    for rel in _METRIC_VENDORED:
+        upload.files[f"msar_hf/{rel}"] = package / rel
+    upload.texts["msar_hf/__init__.py"] = _VENDORED_INIT
+    upload.texts["msar_hf/metrics/__init__.py"] = _VENDORED_INIT
     card = (metric_dir / "README.md").read_text() if (metric_dir / "README.md").is_file() else "# msar_quality\n"
     if card.startswith("---"):
         # The module's own front matter is for evaluate; the Space needs its own keys.
@@ -607,19 +642,21 @@ def metric_space_files(metric_dir: str | os.PathLike | None = None) -> _Upload:
         card = card[end + 4:].lstrip("\n") if end != -1 else card
     upload.texts["README.md"] = _METRIC_SPACE_FRONT_MATTER + card
     upload.texts["app.py"] = _METRIC_SPACE_APP
-    upload.texts["requirements.txt"] = _metric_requirements(metric_dir)
+    upload.texts["requirements.txt"] = "\n".join(_METRIC_SPACE_REQUIREMENTS) + "\n"
     return upload
 
 
-def _metric_requirements(metric_dir: Path) -> str:
-    own = metric_dir / "requirements.txt"
-    reqs = own.read_text().split() if own.is_file() else []
-    for pkg in ("evaluate>=0.4.6,<0.5", "gradio>=5,<7", "soundfile>=0.12,<1", "numpy", "scipy",
-                "pesq>=0.0.4,<0.1", "pystoi>=0.4,<0.5"):
-        if not any(r.split(">")[0].split("=")[0].split("<")[0] == pkg.split(">")[0].split("=")[0].split("<")[0]
-                   for r in reqs):
-            reqs.append(pkg)
-    return "\n".join(reqs) + "\n"
+def write_upload(upload: _Upload, folder: str | os.PathLike) -> Path:
+    """Write what a push would upload into ``folder`` (to inspect it, or to run a Space locally)."""
+    folder = Path(folder)
+    for rel, src in upload.files.items():
+        if rel not in upload.texts:
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, folder / rel)
+    for rel, text in upload.texts.items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_text(text)
+    return folder
 
 
 def push_metric(repo_id: str, private: bool = False, *, token: str | None = None,
@@ -716,5 +753,5 @@ def build_cache_snapshot(
 __all__ = [
     "EVAL_RESULTS_FILE", "HubError", "MSAR_TRAINING_SETS", "TrainingSet", "build_cache_snapshot",
     "dataset_card", "metric_space_files", "model_card", "push_dataset", "push_metric", "push_model",
-    "read_eval_results", "save_pretrained_for_hub", "write_model_card",
+    "read_eval_results", "save_pretrained_for_hub", "write_model_card", "write_upload",
 ]

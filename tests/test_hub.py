@@ -1,0 +1,418 @@
+"""Hub round trips, offline: cards, cache snapshots loaded by repo id (with and without msar
+installed), datasets, the metric Space, and pushes that fail with a clear message.
+
+Nothing here talks to the real Hub. Models are small and randomly initialised (perturbed away
+from the repair model's identity start) so that "the outputs are equal" means something.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import site
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from msar_hf.audio import load_audio, save_audio
+from msar_hf.hub import (
+    HubError,
+    build_cache_snapshot,
+    dataset_card,
+    metric_space_files,
+    model_card,
+    push_model,
+    save_pretrained_for_hub,
+    write_upload,
+)
+
+REPO = Path(__file__).parents[1]
+REPAIR_ID = "msar-test/repair-tiny"
+TTS_ID = "msar-test/tts-tiny"
+DATA_ID = "msar-test/kathleen-mini"
+TTS_TEXT = "Good morning, how are you?"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _noisy(speech: Path, noise: Path, snr_db: float = 5.0) -> tuple[torch.Tensor, torch.Tensor]:
+    clean, _ = load_audio(speech)
+    n, _ = load_audio(noise)
+    n = n.repeat(int(np.ceil(clean.numel() / n.numel())))[: clean.numel()]
+    return clean, clean + n * clean.pow(2).mean().sqrt() / n.pow(2).mean().sqrt() / 10 ** (snr_db / 20)
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("hub")
+
+
+@pytest.fixture(scope="module")
+def repair(work, speech_file, noise_files):
+    """(model, folder, measured metrics, damaged input) of a tiny repair model saved for the Hub."""
+    from msar_hf.metrics.quality import compute_all
+    from msar_hf.models.autoencoder import MsarAutoencoderConfig, MsarAutoencoderFeatureExtractor, MsarAutoencoderModel
+
+    torch.manual_seed(0)
+    config = MsarAutoencoderConfig(hidden_size=32, encoder_layers=1, lstm_layers=1, lstm_hidden_size=16)
+    model = MsarAutoencoderModel(config).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    clean, damaged = _noisy(speech_file, noise_files[0])
+    scores = compute_all(clean.numpy(), model.repair(damaged).numpy(), 16000, metrics=["pesq_wb", "stoi", "si_sdr"])
+    results = [{"dataset": "msar fixtures (kathleen + noise, 5 dB SNR)", "split": "test", "metric": k,
+                "name": k.upper(), "value": v, "command": "pytest tests/test_hub.py"} for k, v in scores.items()]
+    folder = save_pretrained_for_hub(model, work / "repair", REPAIR_ID, processor=MsarAutoencoderFeatureExtractor(),
+                                     datasets=[DATA_ID], eval_results=results)
+    return model, folder, scores, damaged
+
+
+@pytest.fixture(scope="module")
+def tts(work):
+    """(model, processor, folder) of a tiny synthesis model saved for the Hub."""
+    from msar_hf.models.multispeaker import (
+        MsarMultiSpeakerConfig,
+        MsarMultiSpeakerModel,
+        MsarMultiSpeakerProcessor,
+        MsarMultiSpeakerTokenizer,
+    )
+
+    tokenizer = MsarMultiSpeakerTokenizer()
+    torch.manual_seed(1)
+    config = MsarMultiSpeakerConfig(vocab_size=tokenizer.vocab_size, speaker_names=["kathleen", "awb"], hidden_size=32,
+                                    duration_predictor_hidden_size=32, decoder_hidden_size=32, vocoder_hidden_size=32,
+                                    vocoder_intermediate_size=64, vocoder_layers=2, encoder_conv_layers=1,
+                                    decoder_lstm_layers=1)
+    model = MsarMultiSpeakerModel(config).eval()
+    model.speaker_table.copy_(torch.nn.functional.normalize(torch.randn(2, 192), dim=-1))
+    processor = MsarMultiSpeakerProcessor(tokenizer)
+    folder = save_pretrained_for_hub(model, work / "tts", TTS_ID, processor=processor)
+    return model, processor, folder
+
+
+@pytest.fixture(scope="module")
+def cache(work, repair, tts) -> Path:
+    root = work / "hf-cache"
+    build_cache_snapshot(repair[1], REPAIR_ID, cache_dir=root)
+    build_cache_snapshot(tts[2], TTS_ID, cache_dir=root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def expected(work, repair, tts) -> Path:
+    """The original models' outputs, saved for the processes that load the published copies."""
+    model, _, _, damaged = repair
+    tts_model, processor, _ = tts
+    inputs = processor(TTS_TEXT, return_tensors="pt")
+    with torch.no_grad():
+        repaired = model(damaged).waveform
+        speech = tts_model(**inputs, speaker_ids=torch.tensor([1])).waveform
+    path = work / "expected.pt"
+    torch.save({"damaged": damaged, "repaired": repaired, "input_ids": inputs["input_ids"], "speech": speech}, path)
+    return path
+
+
+def _tree(folder: Path) -> dict[str, tuple[str, int]]:
+    """Every file under folder with its content hash and modification time."""
+    return {p.relative_to(folder).as_posix(): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+# --------------------------------------------------------------------------------------------
+# cards
+# --------------------------------------------------------------------------------------------
+def test_repair_card_front_matter_metrics_and_snippets(repair):
+    from huggingface_hub import ModelCard
+
+    _, folder, scores, _ = repair
+    card = ModelCard.load(folder / "README.md")
+    data = card.data
+    assert (data.license, data.library_name, data.pipeline_tag) == ("apache-2.0", "transformers", "audio-to-audio")
+    assert {"msar", "speech-enhancement", "audio-to-audio"} <= set(data.tags)
+    assert data.datasets == [DATA_ID]
+    measured = {r.metric_type: r.metric_value for r in data.eval_results}
+    assert measured == pytest.approx(scores)
+    assert all(r.task_type == "audio-to-audio" and r.dataset_split == "test" for r in data.eval_results)
+    text = card.text
+    assert f'AutoModel.from_pretrained("{REPAIR_ID}", trust_remote_code=True)' in text
+    assert f'pipeline("speech-repair", model="{REPAIR_ID}"' in text
+    assert f"msar repair damaged.wav -o repaired.wav --model {REPAIR_ID}" in text
+    assert "| speech/fsdd | CC-BY-SA-4.0 |" in text  # training sets with their licences
+    assert f"{scores['pesq_wb']:.3f}" in text and "pytest tests/test_hub.py" in text
+
+
+def test_saved_folders_carry_remote_code_and_auto_map(repair, tts):
+    _, folder, _, _ = repair
+    config = json.loads((folder / "config.json").read_text())
+    assert config["auto_map"]["AutoModel"] == "modeling_msar_autoencoder.MsarAutoencoderModel"
+    for name in ("modeling_msar_autoencoder.py", "configuration_msar_autoencoder.py",
+                 "feature_extraction_msar_autoencoder.py", "model.safetensors", "preprocessor_config.json"):
+        assert (folder / name).is_file(), name
+    tts_folder = tts[2]
+    tts_config = json.loads((tts_folder / "config.json").read_text())
+    assert tts_config["auto_map"]["AutoModel"] == tts_config["auto_map"]["AutoModelForTextToWaveform"]
+    for name in ("modeling_msar_multispeaker.py", "tokenization_msar_multispeaker.py", "model.safetensors"):
+        assert (tts_folder / name).is_file(), name
+    card = (tts_folder / "README.md").read_text()
+    assert "pipeline_tag: text-to-speech" in card and "model-index" not in card  # nothing measured, nothing claimed
+    assert f'AutoModelForTextToWaveform.from_pretrained("{TTS_ID}", trust_remote_code=True)' in card
+
+
+def test_card_refuses_a_folder_that_is_not_an_msar_model(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    with pytest.raises(HubError, match="not an msar model"):
+        model_card(tmp_path, "org/name")
+    with pytest.raises(HubError, match="no config.json"):
+        model_card(tmp_path / "missing", "org/name")
+
+
+# --------------------------------------------------------------------------------------------
+# offline cache
+# --------------------------------------------------------------------------------------------
+def test_cache_snapshot_layout_is_what_huggingface_hub_writes(repair, tmp_path):
+    from huggingface_hub import scan_cache_dir
+
+    folder = repair[1]
+    snapshot = build_cache_snapshot(folder, REPAIR_ID, cache_dir=tmp_path)
+    storage = tmp_path / "models--msar-test--repair-tiny"
+    assert snapshot.parent == storage / "snapshots"
+    assert (storage / "refs" / "main").read_text() == snapshot.name
+    weights = snapshot / "model.safetensors"
+    assert weights.is_symlink() and weights.resolve().parent == storage / "blobs"
+    assert weights.read_bytes() == (folder / "model.safetensors").read_bytes()
+    assert build_cache_snapshot(folder, REPAIR_ID, cache_dir=tmp_path) == snapshot  # same content, same commit
+    info = scan_cache_dir(tmp_path)
+    (repo,) = info.repos
+    assert repo.repo_id == REPAIR_ID and repo.nb_files == len(list(folder.iterdir()))
+    assert {r.commit_hash for r in repo.revisions} == {snapshot.name}
+
+
+def test_loads_by_repo_id_offline_with_msar_installed(monkeypatch, cache, repair, tts):
+    """(a) msar_hf importable: the Auto classes resolve to msar's own, from the cache."""
+    import huggingface_hub.constants
+    from transformers import AutoFeatureExtractor, AutoModel, AutoModelForTextToWaveform, AutoProcessor, pipeline
+
+    from msar_hf.models.autoencoder import MsarAutoencoderModel
+    from msar_hf.models.multispeaker import MsarMultiSpeakerModel
+    from msar_hf.repair import load_repair_model
+
+    assert huggingface_hub.constants.HF_HUB_OFFLINE
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    model, _, _, damaged = repair
+    with torch.no_grad():
+        reference = model(damaged).waveform
+        loaded = AutoModel.from_pretrained(REPAIR_ID).eval()
+        assert type(loaded) is MsarAutoencoderModel
+        assert torch.equal(loaded(damaged).waveform, reference)
+        assert torch.equal(load_repair_model(REPAIR_ID)(damaged).waveform, reference)
+        extractor = AutoFeatureExtractor.from_pretrained(REPAIR_ID)
+        assert torch.equal(loaded(**extractor(damaged.numpy(), sampling_rate=16000)).waveform, reference)
+    out = pipeline("speech-repair", model=REPAIR_ID)(damaged.numpy(), sampling_rate=16000)
+    assert np.array_equal(out["audio"], model.repair(damaged).numpy())
+
+    tts_model, processor, _ = tts
+    inputs = AutoProcessor.from_pretrained(TTS_ID)(TTS_TEXT, return_tensors="pt")
+    assert torch.equal(inputs["input_ids"], processor(TTS_TEXT, return_tensors="pt")["input_ids"])
+    tts_loaded = AutoModelForTextToWaveform.from_pretrained(TTS_ID).eval()
+    assert type(tts_loaded) is MsarMultiSpeakerModel
+    with torch.no_grad():
+        assert torch.equal(tts_loaded(**inputs, speaker_ids=torch.tensor([1])).waveform,
+                           tts_model(**inputs, speaker_ids=torch.tensor([1])).waveform)
+
+
+_ISOLATED = textwrap.dedent('''
+    import importlib.util, json, sys
+    sys.path.append(sys.argv[1])  # site-packages, without running its .pth files (no editable msar_hf)
+    assert importlib.util.find_spec("msar_hf") is None
+    try:
+        import msar_hf  # noqa: F401
+        raise SystemExit("msar_hf is importable")
+    except ModuleNotFoundError:
+        pass
+    import torch
+    torch.set_num_threads(1)
+    from transformers import AutoFeatureExtractor, AutoModel, AutoModelForTextToWaveform, AutoProcessor
+
+    expected = torch.load(sys.argv[2])
+    report = {}
+    with torch.no_grad():
+        model = AutoModel.from_pretrained("%(repair)s", trust_remote_code=True).eval()
+        report["repair_module"] = type(model).__module__
+        report["repair_equal"] = torch.equal(model(expected["damaged"]).waveform, expected["repaired"])
+        extractor = AutoFeatureExtractor.from_pretrained("%(repair)s", trust_remote_code=True)
+        inputs = extractor(expected["damaged"].numpy(), sampling_rate=16000, return_tensors="pt")
+        report["extractor_equal"] = torch.equal(model(**inputs).waveform, expected["repaired"])
+        for auto in (AutoModelForTextToWaveform, AutoModel):
+            tts = auto.from_pretrained("%(tts)s", trust_remote_code=True).eval()
+            processor = AutoProcessor.from_pretrained("%(tts)s", trust_remote_code=True)
+            tts_inputs = processor("%(text)s", return_tensors="pt")
+            report["tts_ids_equal"] = torch.equal(tts_inputs["input_ids"], expected["input_ids"])
+            speech = tts(**tts_inputs, speaker_ids=torch.tensor([1])).waveform
+            report[auto.__name__ + "_equal"] = torch.equal(speech, expected["speech"])
+        report["tts_module"] = type(tts).__module__
+
+    # the metric Space, run from its upload folder: evaluate.load of the module and app.score
+    import os
+    os.chdir(sys.argv[3])
+    sys.path.insert(0, sys.argv[3])
+    import app
+    report["space_scores"] = app.score(sys.argv[4], sys.argv[5])
+    print("REPORT " + json.dumps(report))
+''')
+
+
+def test_loads_by_repo_id_offline_without_msar(work, cache, expected, speech_file, repair):
+    """(b) a Python where msar_hf cannot be imported: trust_remote_code from the cache, same
+    outputs; the metric Space's app scores a pair there too."""
+    from msar_hf.metrics.quality import compute_all
+
+    space = write_upload(metric_space_files(), work / "metric-space")
+    estimate = save_audio(work / "estimate.wav", repair[0].repair(repair[3]), 16000)
+    script = work / "isolated.py"
+    script.write_text(_ISOLATED % {"repair": REPAIR_ID, "tts": TTS_ID, "text": TTS_TEXT})
+    home = work / "home"
+    home.mkdir(exist_ok=True)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "HF_HUB_OFFLINE": "1",
+           "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_CACHE": str(cache),
+           "HF_MODULES_CACHE": str(work / "modules"), "HF_HOME": str(home / "hf"), "OMP_NUM_THREADS": "1",
+           "GRADIO_ANALYTICS_ENABLED": "False", "MPLBACKEND": "Agg"}
+    run = subprocess.run(
+        [sys.executable, "-I", "-S", str(script), site.getsitepackages()[0], str(expected), str(space),
+         str(speech_file), str(estimate)],
+        cwd=work, env=env, capture_output=True, text=True, timeout=300,
+    )
+    lines = [ln for ln in run.stdout.splitlines() if ln.startswith("REPORT ")]
+    assert run.returncode == 0 and lines, run.stderr[-3000:]
+    report = json.loads(lines[-1][len("REPORT "):])
+    assert report["repair_module"].startswith("transformers_modules.")  # the copied remote code
+    assert report["tts_module"].startswith("transformers_modules.")
+    for key in ("repair_equal", "extractor_equal", "tts_ids_equal", "AutoModelForTextToWaveform_equal", "AutoModel_equal"):
+        assert report[key] is True, key
+    clean, _ = load_audio(speech_file)
+    estimate_audio, _ = load_audio(estimate)
+    direct = compute_all(clean.numpy(), estimate_audio.numpy(), 16000)
+    for name in ("q", "pesq_wb", "stoi", "si_sdr"):
+        assert report["space_scores"][name] == pytest.approx(direct[name], rel=1e-6, abs=1e-9), name
+
+
+def test_dataset_snapshot_download_offline(tmp_path, fixtures_dir):
+    import csv
+
+    from datasets import load_dataset
+    from huggingface_hub import snapshot_download
+
+    source = tmp_path / "kathleen-mini"
+    shutil.copytree(fixtures_dir / "speech" / "kathleen", source)
+    build_cache_snapshot(source, DATA_ID, cache_dir=tmp_path / "cache", repo_type="dataset")
+    path = Path(snapshot_download(DATA_ID, repo_type="dataset", local_files_only=True, cache_dir=tmp_path / "cache"))
+    assert path != source and (path / "metadata.csv").is_file()
+    ds = load_dataset("audiofolder", data_dir=str(path), split="train")
+    rows = {r["file_name"]: r for r in csv.DictReader(open(source / "metadata.csv"))}
+    assert len(ds) == len(rows) > 0
+    for item in ds:
+        name = "audio/" + Path(item["audio"].metadata.path).name
+        assert item["text"] == rows[name]["text"]
+        samples = item["audio"].get_all_samples()
+        original, _ = load_audio(source / name, sampling_rate=None)
+        assert torch.allclose(samples.data.reshape(-1), original, atol=1e-6)
+
+
+def test_dataset_card_lists_licences(fixtures_dir):
+    card = dataset_card(fixtures_dir / "noise", "org/noise")
+    assert "load_dataset(\"org/noise\")" in card
+    licences = re.findall(r"^\| (.+?) \| (\d+) \|$", card, re.M)
+    import csv
+
+    rows = list(csv.DictReader(open(fixtures_dir / "noise" / "metadata.csv")))
+    assert sum(int(n) for _, n in licences) == len(rows)
+    assert {lic for lic, _ in licences} == {r["license"] for r in rows}
+
+
+def test_metric_space_upload_has_what_a_gradio_space_needs():
+    upload = metric_space_files()
+    names = set(upload.files) | set(upload.texts)
+    assert {"msar_quality.py", "README.md", "app.py", "requirements.txt", "msar_hf/metrics/quality.py"} <= names
+    assert "sdk: gradio" in upload.texts["README.md"] and "app_file: app.py" in upload.texts["README.md"]
+    assert "gradio" in upload.texts["requirements.txt"] and "evaluate" in upload.texts["requirements.txt"]
+
+
+# --------------------------------------------------------------------------------------------
+# failed pushes
+# --------------------------------------------------------------------------------------------
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again when the block ends: nothing listens there
+
+
+def _push(args: list[str], tmp_path: Path, token: str | None, port: int) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
+    env.update({"HF_HOME": str(tmp_path / "hf-home"), "HF_ENDPOINT": f"http://127.0.0.1:{port}",
+                "HF_HUB_OFFLINE": "0", "HF_HUB_DISABLE_TELEMETRY": "1"})
+    if token:
+        env["HF_TOKEN"] = token
+    return subprocess.run([sys.executable, "-m", "msar_hf", "push", *args], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_push_without_token_fails_clearly_and_touches_nothing(repair, tmp_path):
+    folder = tmp_path / "model"
+    shutil.copytree(repair[1], folder)
+    (folder / "README.md").unlink()  # so a card would be generated for the upload
+    before = _tree(folder)
+    run = _push(["model", str(folder), "--repo", "someone/msar-repair"], tmp_path, None, _closed_port())
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == [
+        "msar: error: cannot push: no Hugging Face token found; run `hf auth login` or set HF_TOKEN "
+        "(a token with write access)"]
+    assert _tree(folder) == before  # no card written, nothing changed
+
+
+@pytest.mark.parametrize("kind", ["model", "dataset", "metric"])
+def test_push_without_network_fails_clearly_and_touches_nothing(kind, repair, fixtures_dir, tmp_path):
+    port = _closed_port()
+    if kind == "model":
+        target = tmp_path / "model"
+        shutil.copytree(repair[1], target)
+        (target / "README.md").unlink()
+        args = ["model", str(target)]
+    elif kind == "dataset":
+        target = tmp_path / "noise"
+        shutil.copytree(fixtures_dir / "noise", target)
+        args = ["dataset", str(target)]
+    else:
+        target = REPO / "msar_hf" / "metrics" / "msar_quality"
+        args = ["metric"]
+    before = _tree(target)
+    run = _push([*args, "--repo", f"someone/msar-{kind}", "--private"], tmp_path, "hf_not_a_real_token", port)
+    assert run.returncode == 2, run.stderr
+    (line,) = run.stderr.strip().splitlines()
+    assert line.startswith(f"msar: error: cannot reach the Hugging Face Hub at http://127.0.0.1:{port} ")
+    assert "Nothing was uploaded" in line and "Traceback" not in run.stderr
+    assert _tree(target) == before
+
+
+def test_push_refuses_bad_input_before_any_network(repair, tmp_path):
+    with pytest.raises(HubError, match="ORG/NAME"):
+        push_model(repair[1], "no-namespace")
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "msar_autoencoder"}))
+    with pytest.raises(HubError, match="no weights"):
+        push_model(tmp_path, "org/name")
+    with pytest.raises(HubError, match="HF_HUB_OFFLINE"):  # tests run offline (conftest)
+        push_model(repair[1], "org/name")
