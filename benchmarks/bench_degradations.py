@@ -46,6 +46,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", default=os.environ.get("MSAR_DATA_ROOT", "../shared/data"))
     parser.add_argument("--speech", default="speech/kathleen", help="speech folder under --data-root")
+    parser.add_argument("--babble-speech", default="speech/fsdd", help="babble talkers under --data-root")
     parser.add_argument("--clips", type=int, default=60)
     parser.add_argument("--repeats", type=int, default=2, help="passes over the clips per measurement")
     parser.add_argument("--config", default="recipes/configs/degradations.yaml")
@@ -80,12 +81,19 @@ def main() -> int:
             ("reverb/simulated", "reverb", {"simulated_fraction": 1.0}),
             ("codec/mp3", "codec", {"formats": {"mp3": 1.0}}),
             ("codec/opus", "codec", {"formats": {"opus": 1.0}}),
+            ("noise/file", "noise", {"kinds": {"file": 1.0}}),
+            ("noise/mixture", "noise", {"kinds": {"mixture": 1.0}}),
+            ("noise/modulated", "noise", {"kinds": {"modulated": 1.0}}),
+            ("noise/coloured", "noise", {"kinds": {"coloured": 1.0}}),
             ("noise/babble", "noise", {"kinds": {"babble": 1.0}}),
+            ("noise/impulsive", "noise", {"kinds": {"impulsive": 1.0}}),
+            ("noise/music", "noise", {"kinds": {"music": 1.0}}),
     ):
         sub = cfg.to_dict()
         sub[section].update(override)
         if name == "noise/babble":
-            sub["speech_dir"] = str(root / args.speech)
+            # babble from another corpus than the clean speech (other talkers)
+            sub["speech_dir"] = str(root / args.babble_speech)
         sub_deg = Degrader(DegradationConfig.from_dict(sub))
         sub_deg._room_pool = deg.room_pool  # same pool, not rebuilt
         rows[name] = _timed(lambda c, i, d=sub_deg, k=section: d.apply(k, c, seed=0, index=i), clips, args.repeats)

@@ -255,8 +255,9 @@ def test_reverberation_keeps_the_direct_path_aligned(rirs, degrader):
 # ---- the random chain -------------------------------------------------------------------------
 def test_same_seed_same_bytes_different_seed_different(config, speech):
     deg = Degrader(every_damage(config))
-    clip = torch.from_numpy(speech[: SR * 3])
+    clip = torch.from_numpy(speech[: SR * 3].copy())
     first, rec1 = deg(clip, seed=1234, index=7)
+    assert torch.equal(clip, torch.from_numpy(speech[: SR * 3]))  # the input is never modified
     again, rec2 = deg(clip, seed=1234, index=7)
     assert torch.equal(first, again) and rec1 == rec2
     assert [s["type"] for s in rec1["steps"] if s["type"] != "peak_normalise"] == list(DAMAGE_ORDER)

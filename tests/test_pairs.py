@@ -81,6 +81,17 @@ def test_pairs_are_reproducible_and_fresh_per_seed(corpus, config):
     assert torch.equal(batch["degraded"][1], a["degraded"])
 
 
+def test_damage_follows_the_example_through_shuffle_and_select(corpus, config):
+    base = make_pairs(corpus, config, seed=2)
+    view = corpus.shuffle(seed=0).select(range(5))
+    pairs = make_pairs(view, config, seed=2)
+    assert len(pairs) == 5 and view.cache_files == corpus.cache_files  # nothing rewritten
+    for i in range(5):
+        row = json.loads(pairs[i]["degradation"])["index"]
+        assert pairs[i]["text"] == corpus[row]["text"]
+        assert torch.equal(pairs[i]["degraded"], base[row]["degraded"])
+
+
 def test_crop_and_pad(corpus, config):
     pairs = make_pairs(corpus, config, seed=1, crop_seconds=1.5)
     for i in (0, len(corpus) - 1):  # a long kathleen prompt, a short FSDD digit (padded)

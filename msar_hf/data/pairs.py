@@ -3,7 +3,9 @@
 * :func:`make_pairs` damages examples on the fly (``Dataset.with_transform``, or a lazy
   ``IterableDataset.map`` for streamed corpora): nothing is written, and the damage of row ``i``
   is drawn from ``(seed, i)``, so passing ``seed=base_seed + epoch`` gives fresh damage every
-  epoch and any example can be reproduced from its record.
+  epoch and any example can be reproduced from its record. For a ``Dataset``, ``i`` is the row
+  of the underlying table, so the damage follows an example through ``shuffle``/``select``;
+  for an ``IterableDataset`` it is the position in the stream.
 * :func:`materialize` writes a fixed evaluation set with ``Dataset.map(num_proc=...)`` and
   ``save_to_disk`` (atomically: a temporary folder renamed into place).
 
@@ -106,7 +108,9 @@ def make_pairs(dataset, config: DegradationConfig | dict | str | None = None, se
         dataset: a ``Dataset``, ``IterableDataset`` or a ``DatasetDict`` of either.
         config: damage settings (see :class:`DegradationConfig`), ignored when ``degrader`` is given.
         seed: row ``i`` is damaged from ``(seed, i)``; use ``base + epoch`` for fresh damage per
-            epoch; ``None`` draws fresh damage at every access (not reproducible).
+            epoch; ``None`` draws fresh damage at every access (not reproducible). ``i`` is the
+            row in the underlying table (stable under ``shuffle``/``select``), or the stream
+            position for an ``IterableDataset``.
         crop_seconds: random crop (zero-padded when shorter) before damage; None keeps it whole.
         augment: speed/tempo/pitch-perturb the clean speech first (pseudo-speakers).
         degrader: reuse an existing :class:`Degrader` (noise files already loaded).
@@ -133,8 +137,29 @@ def make_pairs(dataset, config: DegradationConfig | dict | str | None = None, se
                 for i in range(size)]
         return {k: [row[k] for row in rows] for k in rows[0]} if rows else {k: [] for k in PAIR_KEYS}
 
-    indexed = dataset.add_column(INDEX_COLUMN, list(range(len(dataset))))
-    return indexed.with_transform(transform)
+    return _with_row_numbers(dataset).with_transform(transform)
+
+
+def _with_row_numbers(dataset):
+    """The dataset plus a column numbering the rows of its *underlying* table, so the damage
+    follows the example through ``shuffle``/``select`` and no data is copied.
+
+    ``Dataset.add_column`` would first ``flatten_indices()`` a shuffled or selected dataset,
+    rewriting every row (audio included) to disk; here the column joins the underlying table and
+    the index mapping is kept."""
+    import datasets
+    import pyarrow as pa
+
+    if getattr(dataset, "_indices", None) is None:
+        return dataset.add_column(INDEX_COLUMN, list(range(len(dataset))))
+    from datasets.arrow_dataset import update_metadata_with_features
+    from datasets.table import InMemoryTable, concat_tables
+
+    column = InMemoryTable.from_pydict({INDEX_COLUMN: pa.array(np.arange(dataset._data.num_rows))})
+    info = dataset.info.copy()
+    info.features = datasets.Features({**dataset.features, INDEX_COLUMN: datasets.Value("int64")})
+    table = update_metadata_with_features(concat_tables([dataset._data, column], axis=1), info.features)
+    return datasets.Dataset(table, info=info, split=dataset.split, indices_table=dataset._indices)
 
 
 def _example_function(degrader: Degrader, seed: int | None, crop_seconds: float | None,

@@ -43,16 +43,18 @@ def coloured_noise(num_samples: int, colour: str, rng: np.random.Generator) -> n
     blue -1, violet -2), shaped in the frequency domain."""
     if colour not in COLOUR_EXPONENTS:
         raise ValueError(f"unknown noise colour {colour!r}; use one of {sorted(COLOUR_EXPONENTS)}")
+    from scipy.fft import irfft, next_fast_len, rfft
+
     beta = COLOUR_EXPONENTS[colour]
-    white = rng.standard_normal(num_samples).astype(np.float32)
     if beta == 0.0 or num_samples < 4:
-        noise = white
+        noise = rng.standard_normal(num_samples).astype(np.float32)
     else:
-        spectrum = np.fft.rfft(white)
-        freqs = np.arange(spectrum.size, dtype=np.float64)
+        size = next_fast_len(num_samples, real=True)  # a clip length with large prime factors is slow
+        spectrum = rfft(rng.standard_normal(size).astype(np.float32))
+        freqs = np.arange(spectrum.size, dtype=np.float32)
         freqs[0] = freqs[1]  # no infinite DC gain for red spectra
-        spectrum *= freqs ** (-beta / 2.0)
-        noise = np.fft.irfft(spectrum, n=num_samples).astype(np.float32)
+        spectrum *= freqs ** np.float32(-beta / 2.0)
+        noise = irfft(spectrum, n=size)[:num_samples].astype(np.float32)
     return noise / np.float32(max(np.sqrt(power(noise)), 1e-12))
 
 
