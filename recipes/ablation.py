@@ -27,10 +27,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
-from recipes.args import RecipeArguments, expand_path, load_arguments  # noqa: E402
+from recipes.args import RecipeArguments, expand_path, load_arguments
 
 ARMS = {
     "1": ("1 base (conv, MSE, 1 speaker)", "recipes/configs/autoencoder_ablation_1_base.yaml"),

@@ -89,7 +89,7 @@ class SpeechPool:
             index = choices[int(rng.integers(len(choices)))]
             wave = load_clean(self.utterances[index].path)
             if parts:
-                gap = np.zeros(int(rng.uniform(0, 0.3) * SAMPLING_RATE), np.float32)
+                gap = np.zeros(round(rng.uniform(0, 0.3) * SAMPLING_RATE), np.float32)
                 parts.append(gap)
                 total += gap.size
             parts.append(wave)
@@ -129,7 +129,7 @@ class PairBatches(torch.utils.data.Dataset):
     """``dataset[step]`` -> this rank's batch for that step (use with ``batch_size=None``)."""
 
     def __init__(self, args: DataArguments, seed: int, rank: int = 0, world_size: int = 1,
-                 speaker_table: "SpeakerTable | None" = None):
+                 speaker_table: SpeakerTable | None = None):
         self.args = args
         self.seed = int(seed)
         self.rank, self.world_size = rank, world_size
@@ -137,7 +137,7 @@ class PairBatches(torch.utils.data.Dataset):
         self.degrader_config = degradation_config(args)
         self._degrader: Degrader | None = None  # built lazily: once per DataLoader worker
         self.speaker_table = speaker_table
-        self.length = int(round(args.crop_seconds * SAMPLING_RATE))
+        self.length = round(args.crop_seconds * SAMPLING_RATE)
 
     @property
     def degrader(self) -> Degrader:

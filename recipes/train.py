@@ -17,20 +17,19 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # repo root: `recipes` and `msar_hf`
 
-import torch  # noqa: E402
+import torch
 
-from recipes.args import RecipeArguments, parse_cli  # noqa: E402
+from recipes.args import RecipeArguments, parse_cli
 
 
 # ----------------------------------------------------------------------------------------------

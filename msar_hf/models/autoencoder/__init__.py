@@ -2,7 +2,11 @@
 
 from .configuration_msar_autoencoder import MsarAutoencoderConfig
 from .feature_extraction_msar_autoencoder import MsarAutoencoderFeatureExtractor
-from .modeling_msar_autoencoder import MsarAutoencoderModel, MsarAutoencoderOutput, MsarAutoencoderPreTrainedModel
+from .modeling_msar_autoencoder import (
+    MsarAutoencoderModel,
+    MsarAutoencoderOutput,
+    MsarAutoencoderPreTrainedModel,
+)
 
 __all__ = [
     "MsarAutoencoderConfig",

@@ -20,7 +20,7 @@ class MsarAutoencoderFeatureExtractor(SequenceFeatureExtractor):
     44.1 kHz podcast is the normal case, not a mistake. Multi-channel input (C, T) is downmixed.
     """
 
-    model_input_names = ["input_values", "attention_mask"]
+    model_input_names = ["input_values", "attention_mask"]  # noqa: RUF012 (transformers API)
 
     def __init__(self, feature_size: int = 1, sampling_rate: int = 16000, padding_value: float = 0.0, return_attention_mask: bool = True, **kwargs):
         super().__init__(feature_size=feature_size, sampling_rate=sampling_rate, padding_value=padding_value, **kwargs)

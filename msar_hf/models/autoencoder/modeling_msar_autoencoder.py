@@ -62,7 +62,7 @@ def _dft_bases(n_fft: int, device: str, dtype: torch.dtype) -> tuple[torch.Tenso
     scale[0] = scale[-1] = 1.0 / n_fft
     synthesis = np.concatenate([np.cos(angle) * scale[:, None], -np.sin(angle) * scale[:, None]]) * window
     with torch.inference_mode(False):  # cached tensors must also serve later autograd calls
-        as_t = lambda a: torch.tensor(a, dtype=dtype, device=device).unsqueeze(1)  # noqa: E731
+        as_t = lambda a: torch.tensor(a, dtype=dtype, device=device).unsqueeze(1)
         return as_t(analysis), as_t(synthesis), as_t((window**2)[None])
 
 
@@ -119,8 +119,8 @@ def multi_resolution_stft_loss(estimate: torch.Tensor, reference: torch.Tensor, 
     total = estimate.new_zeros(())
     for n_fft, hop, win in resolutions:
         window = torch.hann_window(win, device=estimate.device, dtype=estimate.dtype)
-        spec = lambda x: torch.stft(x, n_fft, hop, win, window, return_complex=True).abs().clamp_min(1e-7)  # noqa: E731
-        est, ref = spec(estimate), spec(reference)
+        est, ref = (torch.stft(x, n_fft, hop, win, window, return_complex=True).abs().clamp_min(1e-7)
+                    for x in (estimate, reference))
         convergence = torch.linalg.norm(ref - est, dim=(-2, -1)) / (torch.linalg.norm(ref, dim=(-2, -1)) + 1e-7)
         log_mag = (ref.log() - est.log()).abs().mean(dim=(-2, -1))
         total = total + convergence.mean() + log_mag.mean()
@@ -131,7 +131,7 @@ def compressed_spectrum_loss(estimate: torch.Tensor, reference: torch.Tensor, c:
     """MSE of power-compressed magnitudes + compressed complex spectra ((B, 2, F, frames) each)."""
     est_c = _compress(estimate, c)
     ref_c = _compress(reference, c)
-    mag = lambda s: s.pow(2).sum(1).add(1e-12).sqrt()  # noqa: E731
+    mag = lambda s: s.pow(2).sum(1).add(1e-12).sqrt()
     return F.mse_loss(mag(est_c), mag(ref_c)) + F.mse_loss(est_c, ref_c)
 
 
