@@ -192,3 +192,18 @@ def test_workers_give_the_same_numbers(folders):
     two = evaluate_folders(ref, {"d": folders["degraded"]}, folders["out"] / "2", workers=4, **kwargs)
     assert len(two.rows) == 2 and (folders["out"] / "2" / "plots" / "files" / "d" / "arctic_a0001.png").exists()
     assert [(r["file"], r["q"], r["pesq_wb"]) for r in one.rows] == [(r["file"], r["q"], r["pesq_wb"]) for r in two.rows]
+
+
+def test_unscorable_metric_is_a_note_not_a_crash(tmp_path, fixtures_dir, capsys):
+    ref, est = tmp_path / "ref", tmp_path / "est"
+    ref.mkdir(), est.mkdir()
+    digit = fixtures_dir / "speech" / "fsdd" / "audio" / "0_george_0.flac"  # 0.3 s, 8 kHz
+    shutil.copy(digit, ref / "digit.flac")
+    save_audio(est / "digit.wav", 0.5 * load_audio(digit)[0], 16000)
+    code = _run(["evaluate", "--ref", str(ref), "--est", f"half={est}", "--out", str(tmp_path / "out"),
+                 "--file-plots", "0", "--no-progress"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "1 pair(s) have a metric that could not be scored" in printed and "STOI" in printed
+    row = next(csv.DictReader((tmp_path / "out" / "per_file.csv").open()))
+    assert row["stoi"] == "" and float(row["q"]) > 0 and "STOI" in row["notes"]

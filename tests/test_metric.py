@@ -144,6 +144,14 @@ def test_pesq_without_speech_is_nan_with_a_warning():
         assert math.isnan(pesq_wb(np.zeros(32000), quiet))
 
 
+def test_too_short_for_stoi_is_nan_not_a_made_up_score(fixtures_dir):
+    # a real 0.3 s spoken digit: pystoi alone would return 1e-5 for a perfect copy
+    digit, _ = load_audio(fixtures_dir / "speech" / "fsdd" / "audio" / "0_george_0.flac")
+    with pytest.warns(RuntimeWarning, match="STOI needs"):
+        scores = compute_all(digit, digit, metrics=["stoi", "estoi", "mse"])
+    assert math.isnan(scores["stoi"]) and math.isnan(scores["estoi"]) and scores["mse"] == 0.0
+
+
 def test_other_rates_are_resampled(fsdd_file):
     waveform, rate = load_audio(fsdd_file, sampling_rate=None)
     assert rate == 8000

@@ -96,6 +96,11 @@ def evaluate(
     for system, keys in report.pairing.unexpected.items():
         for key in keys:
             typer.echo(f"unmatched: {system} file '{key}' has no reference")
+    noted = [r for r in report.rows if r.get("notes")]
+    if noted:
+        typer.echo(f"note: {len(noted)} pair(s) have a metric that could not be scored (NaN, left out of "
+                   f"the means), e.g. {noted[0]['system']}/{noted[0]['file']}: {noted[0]['notes']}; "
+                   "see the notes column of per_file.csv")
     typer.echo(f"report: {report.outputs['markdown']} (+ per_file.csv, summary.csv, report.json, plots/)")
     for failure in report.failures:
         typer.echo(f"msar: error: {failure['error']}", err=True)

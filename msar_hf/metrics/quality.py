@@ -261,10 +261,22 @@ def pesq_wb(reference: ArrayLike, estimate: ArrayLike, rate: int = SAMPLING_RATE
 
 def stoi(reference: ArrayLike, estimate: ArrayLike, rate: int = SAMPLING_RATE,
          extended: bool = False) -> float:
-    """STOI (or ESTOI with ``extended=True``) via ``pystoi``."""
+    """STOI (or ESTOI with ``extended=True``) via ``pystoi``.
+
+    NaN with a warning when the reference holds too little non-silent speech (pystoi needs 30
+    frames, ~0.4 s, and would otherwise return a made-up 1e-5).
+    """
     from pystoi import stoi as _stoi
 
-    return float(_stoi(_as_float64(reference), _as_float64(estimate), rate, extended=extended))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = float(_stoi(_as_float64(reference), _as_float64(estimate), rate, extended=extended))
+    if any("Not enough STFT frames" in str(w.message) for w in caught):
+        name = "ESTOI" if extended else "STOI"
+        warnings.warn(f"{name} needs ~0.4 s of non-silent reference speech; reporting NaN",
+                      RuntimeWarning, stacklevel=2)
+        return math.nan
+    return value
 
 
 def si_sdr(reference: ArrayLike, estimate: ArrayLike) -> float:
