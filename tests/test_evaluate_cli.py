@@ -155,6 +155,7 @@ def test_pairing_ignores_extensions_and_keeps_subfolders(tmp_path, speech_files)
     shutil.copy(speech_files[1], ref / "two.flac")
     save_audio(est / "a" / "one.wav", load_audio(speech_files[0])[0], 16000)
     save_audio(est / "one.wav", load_audio(speech_files[0])[0], 16000)  # not a/one: unmatched
+    (est / "a" / "._one.wav").write_bytes(b"\x00\x05\x16\x07")  # macOS fork: ignored
     pairing = pair_files(ref, {"s": est})
     assert pairing.keys("s") == ["a/one"]
     assert pairing.missing["s"] == ["two"] and pairing.unexpected["s"] == ["one"]

@@ -72,23 +72,27 @@ class Pairing:
         return sum(len(self.keys(s)) for s in self.estimates)
 
 
-def _index_folder(folder: Path, flag: str) -> dict[str, Path]:
+def _index_folder(folder: Path, label: str) -> dict[str, Path]:
+    """``{relative name without extension: file}`` of a folder's audio; ``label`` names it in errors."""
     from ..audio import find_audio_files
 
     if not folder.exists():
-        raise EvaluationInputError(f"{flag} {folder}: no such folder")
+        raise EvaluationInputError(f"{label}: no such folder")
     if not folder.is_dir():
-        raise EvaluationInputError(f"{flag} {folder}: is a file, not a folder")
+        raise EvaluationInputError(f"{label}: is a file, not a folder")
     index: dict[str, Path] = {}
     for path in find_audio_files([folder]):
-        key = path.relative_to(folder).with_suffix("").as_posix()
+        relative = path.relative_to(folder)
+        if any(part.startswith(".") for part in relative.parts):
+            continue  # hidden: macOS '._x.wav' forks, half-written temporary files
+        key = relative.with_suffix("").as_posix()
         if key in index:
             raise EvaluationInputError(
-                f"{flag} {folder}: '{index[key].name}' and '{path.name}' have the same name; "
+                f"{label}: '{index[key].name}' and '{path.name}' have the same name; "
                 "keep one file per name so pairs are unambiguous")
         index[key] = path
     if not index:
-        raise EvaluationInputError(f"{flag} {folder}: no audio files in this folder")
+        raise EvaluationInputError(f"{label}: no audio files in this folder")
     return index
 
 
@@ -109,8 +113,8 @@ def pair_files(reference_dir: str | os.PathLike, systems: dict[str, str | os.Pat
     """Match every system's files to the reference files by relative name without extension."""
     if not systems:
         raise EvaluationInputError("give at least one --est NAME=DIR")
-    references = _index_folder(Path(reference_dir), "--ref")
-    estimates = {name: _index_folder(Path(folder), f"--est {name}=") for name, folder in systems.items()}
+    references = _index_folder(Path(reference_dir), f"--ref {reference_dir}")
+    estimates = {name: _index_folder(Path(folder), f"--est {name}={folder}") for name, folder in systems.items()}
     pairing = Pairing(references, estimates)
     for name, index in estimates.items():
         pairing.missing[name] = sorted(set(references) - set(index))
