@@ -46,6 +46,7 @@ _COMMAND_MODULES = [
     "info",
     "push",
     "serve",
+    "repair",  # repair + export
     "evaluate",
     "synthesize",  # synthesize + voices
 ]

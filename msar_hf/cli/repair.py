@@ -1,0 +1,98 @@
+"""``msar repair`` (damaged recordings in, repaired out) and ``msar export --onnx``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("repair")(repair)
+    app.command("export")(export)
+
+
+def repair(
+    inputs: Annotated[list[Path], typer.Argument(help="Audio files or folders (folders are searched recursively).")],
+    output: Annotated[Optional[Path], typer.Option(
+        "-o", "--output",
+        help="Output file (one input file) or folder (several inputs or a folder; the tree is kept). "
+             "Default: ./repaired/")] = None,
+    speaker_ref: Annotated[Optional[Path], typer.Option(
+        "--speaker-ref", help="A clean clip of the speaker; conditions speaker-aware models "
+                              "(default: the input itself).")] = None,
+    model: Annotated[Optional[str], typer.Option(
+        "--model", help="Hub id (ORG/NAME, from the local cache offline) or save_pretrained folder. "
+                        "Default: the shipped model.")] = None,
+    device: Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:N, mps or auto.")] = "auto",
+    strength: Annotated[float, typer.Option(
+        "--strength", help="How much of the repair to apply: 0 = untouched, 1 = full.")] = 1.0,
+    output_rate: Annotated[Optional[int], typer.Option(
+        "--output-rate", help="Write at this rate in Hz (default: each input's own rate).")] = None,
+    chunk_seconds: Annotated[float, typer.Option(
+        "--chunk-seconds", help="Model chunk length in seconds (memory per model call).")] = 8.0,
+    shard: Annotated[Optional[str], typer.Option(
+        "--shard", help="INDEX/COUNT: repair only this process's share of the files "
+                        "(automatic under `accelerate launch`).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
+) -> None:
+    """Repair damaged speech: noise, reverberation, clipping, dropouts, band limits, codec damage."""
+    import torch
+
+    from ..errors import MsarError
+    from ..repair import current_shard, parse_shard, repair_paths
+
+    torch.set_grad_enabled(False)
+    index, count = current_shard(parse_shard(shard))
+
+    def show(report) -> None:
+        if report.error:
+            typer.echo(f"msar: error: {report.error}", err=True)
+            return
+        for w in report.warnings:
+            typer.echo(f"msar: warning: {report.input}: {w}", err=True)
+        if not quiet:
+            typer.echo(f"{report.input} -> {report.output} ({report.duration_s:.1f} s, "
+                       f"{report.seconds:.1f} s, x{report.duration_s / max(report.seconds, 1e-9):.0f} real time)")
+
+    from ..repair import Repairer
+
+    repairer = Repairer(model, device=device, strength=strength, speaker_ref=speaker_ref,
+                        output_rate=output_rate, chunk_seconds=chunk_seconds)
+    for note in repairer.notes:
+        typer.echo(f"msar: warning: {note}", err=True)
+    reports = repair_paths(inputs, output, model=repairer, shard=(index, count), progress=not quiet,
+                           on_report=show)
+    failed = [r for r in reports if r.error]
+    if count > 1 and not quiet:
+        typer.echo(f"process {index + 1}/{count}: {len(reports) - len(failed)} repaired, {len(failed)} failed")
+    if failed:
+        if len(reports) == 1:
+            raise typer.Exit(2)
+        raise MsarError(f"{len(failed)} of {len(reports)} files could not be repaired (see the errors above)")
+
+
+def export(
+    onnx: Annotated[Path, typer.Option("--onnx", help="Where to write the ONNX model (.onnx).")],
+    model: Annotated[Optional[str], typer.Option(
+        "--model", help="Hub id or save_pretrained folder (default: the shipped model).")] = None,
+    chunk_seconds: Annotated[float, typer.Option(
+        "--chunk-seconds", help="Chunk length of the graph (the runner chunks longer audio and "
+                                "cross-fades, as `msar repair` does).")] = 8.0,
+    opset: Annotated[int, typer.Option("--opset", help="ONNX opset version.")] = 17,
+    check: Annotated[bool, typer.Option(
+        "--check/--no-check", help="Run onnxruntime on a real-length input, compare with torch and "
+                                   "report both real-time factors (one thread).")] = True,
+) -> None:
+    """Export the repair model to ONNX (fixed-length chunks) and check it against torch."""
+    from ..export import export_onnx, measure_parity
+
+    path = export_onnx(onnx, model=model, chunk_seconds=chunk_seconds, opset=opset)
+    size = path.stat().st_size / 1e6
+    typer.echo(f"wrote {path} ({size:.1f} MB)")
+    if check:
+        result = measure_parity(path, model=model)
+        typer.echo(
+            f"onnxruntime vs torch on {result['seconds']:.0f} s of audio: max |diff| {result['max_abs_diff']:.2e}; "
+            f"RTF one thread: onnxruntime {result['rtf_onnxruntime']:.4f}, torch {result['rtf_torch']:.4f}")

@@ -1,0 +1,222 @@
+"""ONNX export of the repair model and an onnxruntime runner with the same chunked ``repair``.
+
+The exported graph is the model's core on a level-normalised batch of fixed-length chunks:
+
+    input_values (B, N) float32 at 16 kHz  [+ speaker_embeddings (B, 192) when the model is
+    speaker-conditioned]  ->  waveform (B, N)       N = chunk_seconds * 16000 (default 8 s)
+
+Why a fixed chunk: the model computes STFT padding and the overlap-add envelope from Python
+integers, which the TorchScript exporter freezes at the example's length, and the dynamo exporter
+cannot export the LSTM with a symbolic length (measured with torch 2.14). A fixed chunk is what
+``MsarAutoencoderModel.repair`` feeds the model anyway: :class:`OnnxRepairer` applies the same
+level gain, chunking and cross-fade outside the graph (zero-padding only the last chunk), so any
+length runs with flat memory, and recordings whose chunks are all full give torch's samples
+(checked by :func:`measure_parity` and ``tests/test_export.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import MsarError
+
+MODEL_RATE = 16000
+
+
+class _Core(torch.nn.Module):
+    """forward() without the model's own per-item level normalisation (the runner does it once)."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_values: torch.Tensor, speaker_embeddings: torch.Tensor | None = None) -> torch.Tensor:
+        return self.model(input_values, speaker_embeddings=speaker_embeddings, return_dict=True).waveform
+
+
+def _conditioned(model) -> bool:
+    return bool(getattr(model.config, "use_speaker_conditioning", False))
+
+
+def export_onnx(
+    path: str | os.PathLike,
+    model=None,
+    chunk_seconds: float = 8.0,
+    opset: int = 17,
+) -> Path:
+    """Write ``model`` (None = the shipped default) as an ONNX graph over ``chunk_seconds`` chunks.
+
+    The chunk is rounded down to the model's STFT hop. The file is written atomically.
+    """
+    import copy
+
+    from .repair import load_repair_model
+
+    path = Path(path)
+    if path.suffix.lower() != ".onnx":
+        raise MsarError(f"{path}: the ONNX model file must end in .onnx")
+    loaded = load_repair_model(model, "cpu")
+    # The graph must not renormalise each chunk: the runner applies one gain per recording.
+    model = copy.deepcopy(loaded).float().eval()
+    model.config.normalize_input = False
+    core = _Core(model).eval()
+    hop = int(model.config.hop_length)
+    length = max(int(chunk_seconds * MODEL_RATE) // hop, 8) * hop
+    generator = torch.Generator().manual_seed(0)
+    example = (0.05 * torch.randn(1, length, generator=generator),)
+    names = ["input_values"]
+    axes = {"input_values": {0: "batch"}, "waveform": {0: "batch"}}
+    if _conditioned(model):
+        emb = torch.nn.functional.normalize(torch.randn(1, model.config.speaker_embedding_dim, generator=generator), dim=-1)
+        example = (example[0], emb)
+        names.append("speaker_embeddings")
+        axes["speaker_embeddings"] = {0: "batch"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.onnx")
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            # The TorchScript-based exporter (see the module docstring for why not dynamo).
+            torch.onnx.export(core, example, str(tmp), input_names=names, output_names=["waveform"],
+                              dynamic_axes=axes, opset_version=opset, dynamo=False)
+        import onnx
+
+        onnx.checker.check_model(str(tmp))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+class OnnxRepairer:
+    """Runs an exported repair graph with onnxruntime, chunked like ``MsarAutoencoderModel.repair``.
+
+    Args:
+        path: the ``.onnx`` file.
+        threads: onnxruntime intra-op threads (1 = the project's real-time-factor setting).
+        target_rms: level the graph expects (the model config's ``target_rms``).
+    """
+
+    def __init__(self, path: str | os.PathLike, threads: int = 1, target_rms: float = 0.05):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        inputs = {i.name: i for i in self.session.get_inputs()}
+        self.chunk = int(inputs["input_values"].shape[1])
+        self.conditioned = "speaker_embeddings" in inputs
+        self.embedding_dim = int(inputs["speaker_embeddings"].shape[1]) if self.conditioned else 0
+        self.target_rms = target_rms
+
+    def forward(self, batch: np.ndarray, speaker_embeddings: np.ndarray | None = None) -> np.ndarray:
+        """(B, N) level-normalised chunks (N = the graph's chunk length) -> (B, N)."""
+        feeds = {"input_values": np.ascontiguousarray(batch, dtype=np.float32)}
+        if self.conditioned:
+            if speaker_embeddings is None:
+                speaker_embeddings = np.zeros((batch.shape[0], self.embedding_dim), dtype=np.float32)
+            emb = np.asarray(speaker_embeddings, dtype=np.float32).reshape(-1, self.embedding_dim)
+            feeds["speaker_embeddings"] = np.ascontiguousarray(np.broadcast_to(emb, (batch.shape[0], self.embedding_dim)))
+        return self.session.run(["waveform"], feeds)[0]
+
+    def repair(self, waveform: np.ndarray, speaker_embedding: np.ndarray | None = None, strength: float = 1.0,
+               overlap_seconds: float = 1.0, hop_length: int = 256) -> np.ndarray:
+        """(T,) 16 kHz audio -> (T,) repaired: the chunking and cross-fade of the torch ``repair``."""
+        x = np.asarray(waveform, dtype=np.float32)
+        length = x.shape[0]
+        if length == 0 or strength == 0.0:
+            return x.copy()
+        # One gain per recording, floored at -74 dBFS, as MsarAutoencoderModel._level_gain.
+        gain = self.target_rms / max(float(np.sqrt(np.mean(x.astype(np.float64) ** 2))), 2e-4)
+        chunk = self.chunk
+        overlap = min(int(overlap_seconds * MODEL_RATE) // hop_length, chunk // hop_length // 2) * hop_length
+        step = chunk - overlap
+        starts = list(range(0, max(length - overlap, 1), step)) if length > chunk else [0]
+        out = np.zeros(length, dtype=np.float32)
+        fade_in = np.linspace(0, 1, overlap + 2, dtype=np.float32)[1:-1]
+        piece = np.zeros((1, chunk), dtype=np.float32)
+        for i, start in enumerate(starts):
+            end = min(start + chunk, length)
+            piece[:] = 0.0  # the last chunk is zero-padded to the graph's fixed length
+            piece[0, : end - start] = x[start:end] * gain
+            repaired = self.forward(piece, speaker_embedding)[0, : end - start] / gain
+            weight = np.ones(end - start, dtype=np.float32)
+            n = min(overlap, end - start)
+            if i > 0 and n:
+                weight[:n] = fade_in[:n]
+            if i < len(starts) - 1 and n:
+                weight[-n:] *= fade_in[::-1][-n:]
+            out[start:end] += weight * repaired
+        if strength < 1.0:
+            out = strength * out + (1.0 - strength) * x
+        return out
+
+
+def _real_speech(seconds: float) -> np.ndarray:
+    """A real recording (shipped demo clip, else a test fixture) tiled to ``seconds``."""
+    from .audio import load_audio
+
+    here = Path(__file__).parent
+    candidates = [here / "demo" / "damaged_demo.flac",
+                  here.parent / "tests" / "fixtures" / "speech" / "kathleen" / "audio" / "arctic_a0001.flac"]
+    source = next((c for c in candidates if c.is_file()), None)
+    if source is None:
+        generator = np.random.default_rng(0)
+        base = 0.05 * generator.standard_normal(MODEL_RATE).astype(np.float32)
+    else:
+        base = load_audio(source)[0].numpy()
+    reps = int(np.ceil(seconds * MODEL_RATE / len(base)))
+    return np.tile(base, reps)[: int(seconds * MODEL_RATE)]
+
+
+def measure_parity(onnx_path: str | os.PathLike, model=None, chunks: int = 3, repeats: int = 2) -> dict:
+    """Run torch ``repair`` and onnxruntime on the same real audio, one thread each.
+
+    The audio is ``chunks`` full chunks long (e.g. 8 + 7 + 7 = 22 s for 8 s chunks with 1 s
+    overlap), so both sides see identical chunks. Returns max/mean absolute difference and both
+    real-time factors (best of ``repeats``).
+    """
+    from .repair import load_repair_model
+
+    torch_model = load_repair_model(model, "cpu").float()
+    runner = OnnxRepairer(onnx_path, threads=1, target_rms=torch_model.config.target_rms)
+    hop = torch_model.config.hop_length
+    overlap = min(MODEL_RATE // hop, runner.chunk // hop // 2) * hop
+    seconds = (runner.chunk + (chunks - 1) * (runner.chunk - overlap)) / MODEL_RATE
+    chunk_seconds = runner.chunk / MODEL_RATE
+    x = _real_speech(seconds)
+    emb = None
+    if _conditioned(torch_model) and runner.conditioned:
+        emb = np.zeros(torch_model.config.speaker_embedding_dim, dtype=np.float32)
+        emb[0] = 1.0  # a unit vector: exercises the conditioning path
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        t_torch, t_ort = [], []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            y_torch = torch_model.repair(torch.from_numpy(x), None if emb is None else torch.from_numpy(emb),
+                                         chunk_seconds=chunk_seconds).numpy()
+            t_torch.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            y_ort = runner.repair(x, emb, hop_length=hop)
+            t_ort.append(time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(threads)
+    diff = np.abs(y_torch - y_ort)
+    return {
+        "seconds": seconds,
+        "max_abs_diff": float(diff.max()),
+        "mean_abs_diff": float(diff.mean()),
+        "peak": float(np.abs(y_torch).max()),
+        "rtf_torch": min(t_torch) / seconds,
+        "rtf_onnxruntime": min(t_ort) / seconds,
+    }

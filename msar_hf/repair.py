@@ -1,0 +1,673 @@
+"""File-level repair: damaged recordings in, repaired recordings out (what ``msar repair`` runs).
+
+The model (:class:`msar_hf.models.autoencoder.MsarAutoencoderModel`) works on 16 kHz mono
+tensors; this module owns everything at the edges:
+
+* any format and rate :func:`msar_hf.audio.load_audio` reads; every channel repaired on its own
+  (stereo stays stereo); output at the input's rate unless asked, always the input's length;
+* long recordings streamed through the model in overlapping windows that are cross-faded, so
+  memory stays flat in duration (files soundfile can read are never loaded whole);
+* a speaker embedding from a reference clip, or from the input itself when the model is
+  speaker-conditioned (``msar_hf.speaker``, imported lazily; repair goes on without it when it is
+  unavailable);
+* a "no speech detected" warning (Silero VAD, which ships its weights inside its wheel), silent
+  windows passed through untouched, and typed one-line errors for unreadable files;
+* outputs written atomically, never over an input; folders walked recursively with their tree
+  kept; one model for all files; ``accelerate launch`` (or ``shard=(index, count)``) splits a big
+  folder across processes.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+
+from .audio import AUDIO_EXTENSIONS, find_audio_files, load_audio, resample, save_audio
+from .errors import (
+    AudioError,
+    CorruptAudioError,
+    MsarError,
+    NonFiniteSamplesError,
+    OverwriteInputError,
+    UnsupportedFormatError,
+)
+
+MODEL_RATE = 16000
+DEFAULT_MODEL_DIR = Path(__file__).parent / "pretrained" / "repair"
+DEFAULT_OUTPUT_DIR = Path("repaired")
+# Extensions save_audio writes; an input in any other readable format is written as WAV.
+WRITABLE_EXTENSIONS = (".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3", ".m4a", ".opus", ".aac")
+_SOUNDFILE_FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".aiff": "AIFF", ".aif": "AIFF"}
+_EXTENSION_ALIASES = {".oga": ".ogg"}
+
+# Streaming windows: 60 s of audio per model call keeps memory small and the per-window overhead
+# negligible; 1 s of context on each side (cross-faded over its middle half) hides the edges of
+# both the resampler and the model.
+WINDOW_SECONDS = 60.0
+CONTEXT_SECONDS = 1.0
+# Recordings longer than this are streamed from disk instead of loaded whole.
+STREAM_ABOVE_SECONDS = 120.0
+# Below -80 dBFS peak a window is digital silence: there is nothing to repair and a model would
+# only add its own noise floor, so it is passed through unchanged.
+SILENCE_PEAK = 1e-4
+# The model needs a few STFT frames of context; shorter windows are zero-padded, then cropped.
+MIN_MODEL_SAMPLES = 4000
+# Speaker embedding of the input itself: from its first 30 s (enough for ECAPA, bounded cost).
+SELF_EMBEDDING_SECONDS = 30.0
+# VAD: fraction of a window's duration that must be speech to count as "speech detected".
+SPEECH_FRACTION = 0.05
+
+
+@dataclass
+class RepairReport:
+    """What happened to one file."""
+
+    input: str
+    output: str | None
+    sampling_rate: int = 0
+    output_rate: int = 0
+    channels: int = 0
+    duration_s: float = 0.0
+    seconds: float = 0.0
+    speech_detected: bool | None = None
+    speaker: str = "none"
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------------------------
+# model and helpers, loaded once
+# --------------------------------------------------------------------------------------------
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """``auto``: the accelerate process's device when launched with accelerate, else CUDA/CPU."""
+    if device is None or str(device) == "auto":
+        if _distributed_env():
+            from accelerate import PartialState
+
+            return PartialState().device
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise MsarError(f"unknown device {device!r} (use cpu, cuda, cuda:N, mps or auto)") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise MsarError(f"device {device!r} requested but CUDA is not available on this machine")
+    return dev
+
+
+def load_repair_model(model=None, device: str | torch.device | None = "cpu"):
+    """The repair model in eval mode on ``device``.
+
+    Args:
+        model: None (the shipped default in ``msar_hf/pretrained/repair``), a local
+            ``save_pretrained`` folder, a Hub id (``org/name``, from the local cache when
+            offline), or an already loaded model.
+    """
+    dev = resolve_device(device)
+    if isinstance(model, torch.nn.Module):
+        return model.to(dev).eval()
+    from .models.autoencoder import MsarAutoencoderModel
+
+    source = DEFAULT_MODEL_DIR if model is None else model
+    local = Path(source)
+    if model is None and not (local / "config.json").is_file():
+        raise MsarError(f"the shipped repair model is missing ({local}); pass --model ORG/NAME or a folder")
+    if local.exists() and not (local / "config.json").is_file():
+        raise MsarError(f"{local}: not a model folder (no config.json); pass a save_pretrained folder or a Hub id")
+    try:
+        loaded = MsarAutoencoderModel.from_pretrained(str(source))
+    except (OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise MsarError(f"cannot load repair model {str(source)!r}: {first}") from exc
+    return loaded.to(dev).eval()
+
+
+_VAD = None
+
+
+def _vad_model():
+    """Silero VAD (weights inside the silero-vad wheel), loaded once per process."""
+    global _VAD
+    if _VAD is None:
+        from silero_vad import load_silero_vad
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.jit.load deprecation notice
+            _VAD = load_silero_vad()
+    return _VAD
+
+
+def speech_fraction(waveform: torch.Tensor, sampling_rate: int = MODEL_RATE) -> float:
+    """Fraction of a 16 kHz mono signal that Silero VAD marks as speech (0..1)."""
+    if waveform.numel() < 512:
+        return 0.0
+    from silero_vad import get_speech_timestamps
+
+    stamps = get_speech_timestamps(waveform.float().cpu(), _vad_model(), sampling_rate=sampling_rate)
+    return sum(s["end"] - s["start"] for s in stamps) / waveform.numel()
+
+
+class _SpeakerEmbedder:
+    """Lazily loads ``msar_hf.speaker.SpeakerEncoder``; remembers (once) that it is unavailable."""
+
+    def __init__(self) -> None:
+        self._encoder = None
+        self.unavailable: str | None = None
+
+    def encoder(self):
+        if self._encoder is None and self.unavailable is None:
+            try:
+                from .speaker import SpeakerEncoder
+
+                self._encoder = SpeakerEncoder.from_pretrained()
+            except Exception as exc:  # missing module, missing weights, broken install: repair goes on
+                self.unavailable = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        return self._encoder
+
+    def embed_waveform(self, waveform16: torch.Tensor) -> torch.Tensor | None:
+        enc = self.encoder()
+        if enc is None:
+            return None
+        emb = enc.embed(waveform16.float().unsqueeze(0))
+        return torch.as_tensor(emb).reshape(-1).float()
+
+    def embed_file(self, path: str | os.PathLike) -> torch.Tensor | None:
+        enc = self.encoder()
+        if enc is None:
+            return None
+        return torch.as_tensor(enc.embed_file(path)).reshape(-1).float()
+
+
+# --------------------------------------------------------------------------------------------
+# sources and sinks (whole-in-memory for short files, streamed for long ones)
+# --------------------------------------------------------------------------------------------
+class _ArraySource:
+    def __init__(self, waveform: torch.Tensor, rate: int, subtype: str | None):
+        self.waveform, self.rate, self.subtype = waveform, rate, subtype
+        self.channels, self.frames = waveform.shape
+
+    def read(self, start: int, stop: int) -> torch.Tensor:
+        return self.waveform[:, start:stop]
+
+    def close(self) -> None:
+        pass
+
+
+class _SoundFileSource:
+    """Reads windows of a file with libsndfile, checking each for NaN/Inf and truncation."""
+
+    def __init__(self, path: Path, handle):
+        self.path, self.handle = path, handle
+        self.rate, self.channels, self.frames = int(handle.samplerate), int(handle.channels), int(handle.frames)
+        self.subtype = handle.subtype
+
+    def read(self, start: int, stop: int) -> torch.Tensor:
+        self.handle.seek(start)
+        data = self.handle.read(stop - start, dtype="float32", always_2d=True)
+        if data.shape[0] < stop - start:
+            raise CorruptAudioError(self.path, f"truncated: the header declares {self.frames} samples but only "
+                                    f"{start + data.shape[0]} could be read")
+        if not np.isfinite(data).all():
+            raise NonFiniteSamplesError(self.path, f"contains NaN/Inf samples (near {start / self.rate:.1f} s)")
+        return torch.from_numpy(np.ascontiguousarray(data.T))
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def _open_source(path: Path) -> _ArraySource | _SoundFileSource:
+    """Long files soundfile can read are streamed; everything else goes through load_audio."""
+    try:
+        import soundfile as sf
+
+        info = sf.info(str(path))
+        if info.frames > STREAM_ABOVE_SECONDS * info.samplerate and path.stat().st_size > 0:
+            return _SoundFileSource(path, sf.SoundFile(str(path)))
+        subtype = info.subtype
+    except Exception:  # not readable by libsndfile (mp3/m4a/opus...) or broken: load_audio decides
+        subtype = None
+    waveform, rate = load_audio(path, sampling_rate=None, mono=False)
+    return _ArraySource(waveform, rate, subtype)
+
+
+class _ArraySink:
+    def __init__(self, path: Path, channels: int, frames: int, rate: int, inputs: Sequence[Path], subtype: str | None):
+        self.path, self.rate, self.inputs, self.subtype = path, rate, inputs, subtype
+        self.buffer = torch.zeros(channels, frames)
+        self.pos = 0
+
+    def write(self, block: torch.Tensor) -> None:
+        self.buffer[:, self.pos : self.pos + block.shape[-1]] = block
+        self.pos += block.shape[-1]
+
+    def commit(self) -> None:
+        save_audio(self.path, self.buffer, self.rate, inputs=self.inputs, subtype=self.subtype)
+
+    def abort(self) -> None:
+        pass
+
+
+class _SoundFileSink:
+    """Writes blocks to a temporary file beside the target, renamed into place on commit."""
+
+    def __init__(self, path: Path, channels: int, rate: int, subtype: str | None):
+        import soundfile as sf
+
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+        os.close(fd)
+        self.tmp = Path(tmp)
+        fmt = _SOUNDFILE_FORMATS[path.suffix.lower()]
+        if subtype is None and fmt != "OGG":
+            subtype = "PCM_16"
+        self.pcm = subtype is not None and subtype.startswith("PCM")
+        self.handle = sf.SoundFile(tmp, "w", samplerate=rate, channels=channels, format=fmt, subtype=subtype)
+
+    def write(self, block: torch.Tensor) -> None:
+        if self.pcm:
+            block = block.clamp(-1.0, 1.0)
+        self.handle.write(block.T.contiguous().numpy())
+
+    def commit(self) -> None:
+        self.handle.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        self.handle.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+def _output_subtype(source_subtype: str | None, output: Path) -> str | None:
+    """Keep the input's bit depth when the output format can hold it (24-bit stays 24-bit)."""
+    fmt = _SOUNDFILE_FORMATS.get(output.suffix.lower())
+    if source_subtype is None or fmt is None:
+        return None
+    allowed = {"WAV": {"PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE"}, "AIFF": {"PCM_16", "PCM_24", "PCM_32", "FLOAT"},
+               "FLAC": {"PCM_16", "PCM_24"}, "OGG": set()}[fmt]
+    return source_subtype if source_subtype in allowed else None
+
+
+# --------------------------------------------------------------------------------------------
+# the repairer: one model, many files
+# --------------------------------------------------------------------------------------------
+def _windows(frames: int, window: int, context: int) -> list[tuple[int, int, int | None]]:
+    """(start, stop, next_start) of overlapping windows covering [0, frames).
+
+    Window k's core is [k*window, (k+1)*window); it reads ``context`` more on each side, so two
+    neighbours share 2*context samples. A final core shorter than 2*context joins the one before.
+    """
+    count = max(1, math.ceil(frames / window))
+    if count > 1 and frames - (count - 1) * window < 2 * context:
+        count -= 1
+    cores = [k * window for k in range(count)]
+    out = []
+    for k, core in enumerate(cores):
+        start = max(0, core - context)
+        stop = frames if k == count - 1 else min(frames, cores[k + 1] + context)
+        out.append((start, stop, None if k == count - 1 else cores[k + 1] - context))
+    return out
+
+
+def _fit(x: torch.Tensor, length: int) -> torch.Tensor:
+    if x.shape[-1] >= length:
+        return x[..., :length]
+    return torch.nn.functional.pad(x, (0, length - x.shape[-1]))
+
+
+class Repairer:
+    """Repairs files with one loaded model (and speaker encoder, VAD), reused for every file.
+
+    Args:
+        model: see :func:`load_repair_model` (None = shipped default).
+        device: ``cpu``, ``cuda``, ``cuda:N``, ``mps`` or ``auto``.
+        strength: 0..1, how much of the repair to apply (0 = identity, 1 = full).
+        speaker_ref: a clip of the target speaker; its embedding conditions every file.
+        output_rate: write at this rate (Hz) instead of each input's own.
+        chunk_seconds: the model's chunk length (memory per model call).
+        detect_speech: warn when a file seems to contain no speech (Silero VAD).
+    """
+
+    def __init__(
+        self,
+        model=None,
+        device: str | torch.device | None = "cpu",
+        strength: float = 1.0,
+        speaker_ref: str | os.PathLike | None = None,
+        output_rate: int | None = None,
+        chunk_seconds: float = 8.0,
+        detect_speech: bool = True,
+    ):
+        if not 0.0 <= float(strength) <= 1.0:
+            raise MsarError(f"--strength must be between 0 and 1, got {strength}")
+        if output_rate is not None and not 4000 <= int(output_rate) <= 384000:
+            raise MsarError(f"--output-rate must be between 4000 and 384000 Hz, got {output_rate}")
+        if not chunk_seconds or chunk_seconds < 0.5:
+            raise MsarError(f"--chunk-seconds must be at least 0.5, got {chunk_seconds}")
+        self.strength = float(strength)
+        self.output_rate = None if output_rate is None else int(output_rate)
+        self.chunk_seconds = float(chunk_seconds)
+        self.detect_speech = detect_speech
+        self.model = load_repair_model(model, device)
+        cfg = self.model.config
+        if int(cfg.sampling_rate) != MODEL_RATE:
+            raise MsarError(f"the repair model works at {cfg.sampling_rate} Hz; msar expects {MODEL_RATE} Hz models")
+        self.conditioned = bool(getattr(cfg, "use_speaker_conditioning", False))
+        self._speaker = _SpeakerEmbedder()
+        self.notes: list[str] = []  # warnings that concern the run, not one file
+        self.reference: torch.Tensor | None = None
+        self.speaker_ref = speaker_ref
+        if speaker_ref is not None:
+            ref = Path(speaker_ref)
+            load_audio(ref)  # typed error (missing, empty, not audio...) before any work is done
+            if not self.conditioned:
+                self.notes.append(f"--speaker-ref {ref} ignored: this model is not speaker-conditioned")
+            else:
+                self.reference = self._speaker.embed_file(ref)
+                if self.reference is None:
+                    self.notes.append(f"speaker encoder unavailable ({self._speaker.unavailable}); "
+                                      "repairing without speaker conditioning")
+
+    # -- one channel of one window ---------------------------------------------------------
+    def _repair_window(self, x: torch.Tensor, rate: int, out_rate: int, out_len: int,
+                       embedding: torch.Tensor | None) -> tuple[torch.Tensor, bool]:
+        """(C, n) at ``rate`` -> (C, out_len) at ``out_rate``; second value: window was silent."""
+        if float(x.abs().max()) < SILENCE_PEAK:
+            return _fit(resample(x, rate, out_rate), out_len), True
+        x16 = resample(x, rate, MODEL_RATE)
+        n16 = x16.shape[-1]
+        if n16 < MIN_MODEL_SAMPLES:
+            x16 = torch.nn.functional.pad(x16, (0, MIN_MODEL_SAMPLES - n16))
+        device = self.model.device
+        emb = None if embedding is None else embedding.to(device)
+        with torch.inference_mode():
+            y16 = torch.stack([
+                torch.as_tensor(self.model.repair(ch.to(device), speaker_embedding=emb, strength=self.strength,
+                                                  chunk_seconds=self.chunk_seconds)).float().cpu()
+                for ch in x16
+            ])[:, :n16]
+        return _fit(resample(y16, MODEL_RATE, out_rate), out_len), False
+
+    def _embedding_for(self, source, report: RepairReport) -> torch.Tensor | None:
+        if not self.conditioned:
+            return None
+        if self.reference is not None:
+            report.speaker = f"reference {self.speaker_ref}"
+            return self.reference
+        if self.speaker_ref is not None or self._speaker.unavailable:
+            return None  # the run's note already says why
+        head = source.read(0, min(source.frames, int(SELF_EMBEDDING_SECONDS * source.rate)))
+        mono16 = resample(head.mean(0), source.rate, MODEL_RATE)
+        if float(mono16.abs().max()) < SILENCE_PEAK:
+            return None
+        try:
+            emb = self._speaker.embed_waveform(mono16)
+        except MsarError as exc:  # too short / silent for an embedding: repair without one
+            report.warnings.append(f"no speaker embedding ({exc}); repaired without speaker conditioning")
+            return None
+        if emb is None:
+            self.notes.append(f"speaker encoder unavailable ({self._speaker.unavailable}); "
+                              "repairing without speaker conditioning")
+            return None
+        report.speaker = "self"
+        return emb
+
+    # -- one file ----------------------------------------------------------------------------
+    def repair_file(self, input: str | os.PathLike, output: str | os.PathLike,
+                    inputs: Iterable[str | os.PathLike] = (), progress: bool = False) -> RepairReport:
+        """Repair ``input`` into ``output`` (format from its extension). Raises AudioError/MsarError.
+
+        ``inputs`` lists other files of the same run that must not be overwritten either.
+        """
+        start_time = time.perf_counter()
+        src_path, out_path = Path(input), Path(output)
+        protected = [src_path, *map(Path, inputs)]
+        _check_output(out_path, protected)
+        source = _open_source(src_path)
+        report = RepairReport(input=str(src_path), output=str(out_path), sampling_rate=source.rate,
+                              channels=source.channels, duration_s=source.frames / source.rate)
+        out_rate = self.output_rate or source.rate
+        report.output_rate = out_rate
+        out_frames = source.frames if out_rate == source.rate else round(source.frames * out_rate / source.rate)
+        subtype = _output_subtype(source.subtype, out_path)
+        if isinstance(source, _SoundFileSource) and out_path.suffix.lower() in _SOUNDFILE_FORMATS:
+            sink = _SoundFileSink(out_path, source.channels, out_rate, subtype)
+        else:
+            sink = _ArraySink(out_path, source.channels, out_frames, out_rate, protected, subtype)
+        try:
+            self._run(source, sink, out_rate, report, progress)
+            sink.commit()
+        except BaseException:
+            sink.abort()
+            raise
+        finally:
+            source.close()
+        report.seconds = time.perf_counter() - start_time
+        return report
+
+    def _run(self, source, sink, out_rate: int, report: RepairReport, progress: bool) -> None:
+        rate = source.rate
+        if source.frames / rate < 0.25:
+            report.warnings.append(f"very short ({1000 * source.frames / rate:.0f} ms): little context to repair")
+        embedding = self._embedding_for(source, report)
+        to_out = (lambda n: n) if out_rate == rate else (lambda n: round(n * out_rate / rate))
+        windows = _windows(source.frames, int(WINDOW_SECONDS * rate), int(CONTEXT_SECONDS * rate))
+        iterator = windows
+        if progress and len(windows) > 1:
+            from tqdm.auto import tqdm
+
+            iterator = tqdm(windows, desc=Path(report.input).name, unit="min", leave=False)
+        tail, silent_windows, speech = None, 0, False
+        for start, stop, next_start in iterator:
+            x = source.read(start, stop)
+            y, silent = self._repair_window(x, rate, out_rate, to_out(stop) - to_out(start), embedding)
+            silent_windows += silent
+            if self.detect_speech and not silent and not speech:
+                x16 = resample(x.mean(0), rate, MODEL_RATE)
+                speech = speech_fraction(x16) >= SPEECH_FRACTION
+            if tail is not None:  # cross-fade over the middle half of the shared context
+                n = tail.shape[-1]
+                ramp = ((torch.arange(n, dtype=torch.float32) + 0.5 - n / 4) / (n / 2)).clamp(0, 1)
+                y[:, :n] = tail * (1 - ramp) + y[:, :n] * ramp
+            if next_start is None:
+                sink.write(y)
+                tail = None
+            else:
+                split = to_out(next_start) - to_out(start)
+                sink.write(y[:, :split])
+                tail = y[:, split:].clone()
+        if silent_windows == len(windows):
+            report.warnings.append("silent input (peak below -80 dBFS): nothing to repair, written unchanged")
+            report.speech_detected = False
+        elif self.detect_speech:
+            report.speech_detected = speech
+            if not speech:
+                report.warnings.append("no speech detected: msar repairs speech, other sounds (music...) may be "
+                                       "altered; use --strength to apply less")
+
+
+# --------------------------------------------------------------------------------------------
+# planning outputs for files and folders
+# --------------------------------------------------------------------------------------------
+def _writable_suffix(path: Path) -> str:
+    suffix = _EXTENSION_ALIASES.get(path.suffix.lower(), path.suffix.lower())
+    return suffix if suffix in WRITABLE_EXTENSIONS else ".wav"
+
+
+def _same_path(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def _check_output(output: Path, inputs: Iterable[Path]) -> None:
+    for src in inputs:
+        if _same_path(output, src):
+            raise OverwriteInputError(output, "refusing to overwrite an input file; choose another output path")
+    suffix = output.suffix.lower()
+    if suffix not in WRITABLE_EXTENSIONS:
+        raise UnsupportedFormatError(output, f"cannot write '{suffix or 'no extension'}' files; "
+                                     f"use one of {', '.join(WRITABLE_EXTENSIONS)}")
+
+
+def _is_within(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def plan_outputs(inputs: Sequence[str | os.PathLike], output: str | os.PathLike | None = None) -> list[tuple[Path, Path]]:
+    """Pair every input file with its output path.
+
+    * one input file and ``output`` with an audio extension (and not an existing folder): that file;
+    * otherwise ``output`` (default ``./repaired``) is a folder: a file input keeps its name, a
+      folder input keeps its tree below the folder (below ``<folder name>/`` when several inputs
+      are given). Files already inside the output folder are skipped (re-running on ``.`` works).
+    Raises :class:`MsarError` for missing inputs, empty folders, clashing or input-overwriting outputs.
+    """
+    if not inputs:
+        raise MsarError("no input given")
+    paths = [Path(p) for p in inputs]
+    for p in paths:
+        if not p.exists():
+            raise AudioError(p, "no such file or folder")
+    out = Path(output) if output is not None else DEFAULT_OUTPUT_DIR
+    single_file = len(paths) == 1 and paths[0].is_file()
+    if single_file and not out.is_dir() and out.suffix:
+        return [(paths[0], out)]
+    if out.exists() and not out.is_dir():
+        raise MsarError(f"{out}: exists and is not a folder; with several inputs or a folder, -o must be a folder")
+    pairs: list[tuple[Path, Path]] = []
+    for p in paths:
+        if p.is_dir():
+            files = [f for f in find_audio_files([p]) if not _is_within(f, out)]
+            if not files:
+                raise MsarError(f"{p}: no audio files found (looked for {', '.join(AUDIO_EXTENSIONS)})")
+            base = out / p.resolve().name if len(paths) > 1 else out
+            pairs += [(f, (base / f.relative_to(p)).with_suffix(_writable_suffix(f))) for f in files]
+        else:
+            pairs.append((p, (out / p.name).with_suffix(_writable_suffix(p))))
+    seen: dict[Path, Path] = {}
+    all_inputs = [src for src, _ in pairs]
+    for src, dst in pairs:
+        key = dst.resolve()
+        if key in seen:
+            raise MsarError(f"{src} and {seen[key]} would both be written to {dst}; repair them separately")
+        seen[key] = src
+        _check_output(dst, all_inputs)
+    return pairs
+
+
+# --------------------------------------------------------------------------------------------
+# sharding across processes
+# --------------------------------------------------------------------------------------------
+def _distributed_env() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """``"I/N"`` -> (I, N) with 0 <= I < N."""
+    if text is None:
+        return None
+    try:
+        index, count = (int(v) for v in text.split("/"))
+    except ValueError as exc:
+        raise MsarError(f"--shard must look like INDEX/COUNT (e.g. 0/4), got {text!r}") from exc
+    if count < 1 or not 0 <= index < count:
+        raise MsarError(f"--shard {text}: need 0 <= INDEX < COUNT")
+    return index, count
+
+
+def current_shard(shard: tuple[int, int] | None = None) -> tuple[int, int]:
+    """Explicit ``shard``, else accelerate's process index/count when launched with accelerate."""
+    if shard is not None:
+        return shard
+    if _distributed_env():
+        from accelerate import PartialState
+
+        state = PartialState()
+        return state.process_index, state.num_processes
+    return 0, 1
+
+
+# --------------------------------------------------------------------------------------------
+# public entry points
+# --------------------------------------------------------------------------------------------
+def repair_file(
+    input: str | os.PathLike,
+    output: str | os.PathLike,
+    model=None,
+    speaker_ref: str | os.PathLike | None = None,
+    strength: float = 1.0,
+    output_rate: int | None = None,
+    device: str = "cpu",
+    chunk_seconds: float = 8.0,
+) -> RepairReport:
+    """Repair one file into ``output`` (see :class:`Repairer` for the arguments)."""
+    repairer = model if isinstance(model, Repairer) else Repairer(
+        model, device=device, strength=strength, speaker_ref=speaker_ref, output_rate=output_rate,
+        chunk_seconds=chunk_seconds)
+    return repairer.repair_file(input, output)
+
+
+def repair_paths(
+    inputs: Sequence[str | os.PathLike],
+    output: str | os.PathLike | None = None,
+    model=None,
+    speaker_ref: str | os.PathLike | None = None,
+    strength: float = 1.0,
+    output_rate: int | None = None,
+    device: str = "auto",
+    chunk_seconds: float = 8.0,
+    shard: tuple[int, int] | None = None,
+    progress: bool = True,
+    on_report: Callable[[RepairReport], None] | None = None,
+) -> list[RepairReport]:
+    """Repair files and folders (see :func:`plan_outputs` for where outputs go).
+
+    A file that cannot be read does not stop the others: its report carries ``error``. Under
+    ``accelerate launch`` (or with ``shard=(index, count)``) this process repairs every
+    ``count``-th file starting at ``index``; outputs never collide because the plan is the same
+    on every process.
+    """
+    pairs = plan_outputs(inputs, output)
+    index, count = current_shard(shard)
+    mine = pairs[index::count]
+    repairer = model if isinstance(model, Repairer) else Repairer(
+        model, device=device, strength=strength, speaker_ref=speaker_ref, output_rate=output_rate,
+        chunk_seconds=chunk_seconds)
+    all_inputs = [src for src, _ in pairs]
+    iterator = mine
+    if progress:
+        from tqdm.auto import tqdm
+
+        desc = "repair" if count == 1 else f"repair [{index + 1}/{count}]"
+        iterator = tqdm(mine, desc=desc, unit="file", position=index if count > 1 else None,
+                        disable=not mine)
+    reports = []
+    for src, dst in iterator:
+        try:
+            report = repairer.repair_file(src, dst, inputs=all_inputs, progress=progress)
+        except MsarError as exc:
+            report = RepairReport(input=str(src), output=None, error=str(exc))
+        reports.append(report)
+        if on_report is not None:
+            on_report(report)
+    return reports
