@@ -22,7 +22,15 @@ import torch
 pytest.importorskip("gradio")
 pytest.importorskip("gradio_client")
 
-from msar_hf.app import AppConfig, MsarApp, RepairBackend, RequestTimeout, _TimedRunner, launch_app  # noqa: E402
+from msar_hf.app import (  # noqa: E402
+    AppConfig,
+    MsarApp,
+    RepairBackend,
+    RequestTimeout,
+    SynthesisBackend,
+    _TimedRunner,
+    launch_app,
+)
 from msar_hf.audio import load_audio, save_audio  # noqa: E402
 
 MAX_FILE_SIZE = 400 * 1024
@@ -50,6 +58,28 @@ def tiny_repair_model(folder: Path) -> Path:
     return folder
 
 
+def tiny_tts_model(folder: Path) -> Path:
+    """A small randomly initialised synthesis model with two known voices."""
+    from msar_hf.models.multispeaker import (
+        MsarMultiSpeakerConfig,
+        MsarMultiSpeakerModel,
+        MsarMultiSpeakerProcessor,
+        MsarMultiSpeakerTokenizer,
+    )
+
+    tokenizer = MsarMultiSpeakerTokenizer()
+    torch.manual_seed(1)
+    config = MsarMultiSpeakerConfig(vocab_size=tokenizer.vocab_size, speaker_names=["kathleen", "awb"], hidden_size=32,
+                                    duration_predictor_hidden_size=32, decoder_hidden_size=32, vocoder_hidden_size=32,
+                                    vocoder_intermediate_size=64, vocoder_layers=2, encoder_conv_layers=1,
+                                    decoder_lstm_layers=1)
+    model = MsarMultiSpeakerModel(config).eval()
+    model.speaker_table.copy_(torch.nn.functional.normalize(torch.randn(2, 192), dim=-1))
+    model.save_pretrained(folder)
+    MsarMultiSpeakerProcessor(tokenizer).save_pretrained(folder)
+    return folder
+
+
 def make_damaged(speech: Path, noise: Path, out: Path, snr_db: float = 5.0) -> Path:
     """Real speech plus real noise at ``snr_db`` (the kind of file a user uploads)."""
     clean, rate = load_audio(speech)
@@ -62,11 +92,12 @@ def make_damaged(speech: Path, noise: Path, out: Path, snr_db: float = 5.0) -> P
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """(app, url) of a running server: concurrency 2, uploads up to 400 kB and 12 s."""
+    """(app, demo) of a running server: concurrency 2, uploads up to 400 kB and 12 s."""
     folder = tiny_repair_model(tmp_path_factory.mktemp("repair-model"))
+    tts_folder = tiny_tts_model(tmp_path_factory.mktemp("tts-model"))
     config = AppConfig(max_file_size=f"{MAX_FILE_SIZE}b", max_duration_s=MAX_DURATION_S, concurrency_limit=2,
                        queue_size=16, request_timeout_s=60)
-    app = MsarApp(config, repairer=RepairBackend(folder))
+    app = MsarApp(config, repairer=RepairBackend(folder), synthesizer=SynthesisBackend(tts_folder))
     demo = launch_app(app=app, port=free_port(), block=False)
     try:
         yield app, demo
@@ -193,11 +224,55 @@ def test_bad_file_gives_clear_message(client, tmp_path, content, problem):
     assert "Traceback" not in message and "/tmp" not in message
 
 
-def test_synthesis_without_model_says_so(client):
+def test_synthesize_a_known_voice(server, client):
+    from msar_hf.synthesis import synthesize
+
+    app, _ = server
+    assert app.synthesizer.voices == ["kathleen", "awb"]
+    audio = client.predict("Good morning, Doctor Smith.", "known speaker", "awb", None, api_name="/synthesize")
+    tts = app.synthesizer.tts
+    expected = synthesize(tts, "Good morning, Doctor Smith.", tts.model.speaker_table[1]).numpy()
+    got = _read(audio)
+    assert got.shape == expected.shape and got.shape[0] > 1600
+    assert np.abs(got - np.clip(expected, -1, 1)).max() <= 1.5 / 32767
+    other = _read(client.predict("Good morning, Doctor Smith.", "known speaker", "kathleen", None,
+                                 api_name="/synthesize"))
+    assert other.shape != got.shape or np.abs(other - got).max() > 1e-3  # another voice, other audio
+
+
+@pytest.mark.parametrize("args,message", [
+    (("   ", "known speaker", "awb", None), "type some text"),
+    (("x" * 700, "known speaker", "awb", None), "700 characters"),
+    (("Hello.", "known speaker", "nobody", None), "nobody is not in the list of choices"),  # Gradio checks
+    (("Hello.", "reference recording", None, None), "no reference recording of the voice was given"),
+    (("$$$ ???", "known speaker", "awb", None), "only punctuation or symbols"),
+])
+def test_synthesis_errors_are_one_line_messages(client, args, message):
     from gradio_client.exceptions import AppError
 
-    with pytest.raises(AppError, match="without a synthesis model"):
-        client.predict("Hello there.", "known speaker", None, None, api_name="/synthesize")
+    with pytest.raises(AppError) as info:
+        client.predict(*args, api_name="/synthesize")
+    assert message in str(info.value) and "Traceback" not in str(info.value)
+
+
+def test_synthesis_reference_too_short_names_the_file(client, tmp_path, speech_file):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    clip, rate = load_audio(speech_file)
+    short = save_audio(tmp_path / "my voice.wav", clip[: rate // 2], rate)
+    with pytest.raises(AppError, match=r"my voice\.wav: reference clip is 0\.50 s"):
+        client.predict("Hello there.", "reference recording", None, handle_file(str(short)), api_name="/synthesize")
+
+
+def test_missing_backends_say_so():
+    from msar_hf.errors import MsarError
+
+    bare = MsarApp(AppConfig())
+    with pytest.raises(MsarError, match="without a synthesis model"):
+        bare.synthesize("Hello there.", "known speaker", "awb")
+    with pytest.raises(MsarError, match="without a repair model"):
+        bare.repair("x.wav")
 
 
 def test_uploaded_and_result_files_deleted_when_server_stops(tmp_path, damaged):
