@@ -45,10 +45,8 @@ def _root(
 _COMMAND_MODULES = [
     "info",
     "push",
-    "serve",
-    "repair",  # repair + export
+    "embed",
     "evaluate",
-    "synthesize",  # synthesize + voices
 ]
 
 for _name in _COMMAND_MODULES:
