@@ -45,8 +45,11 @@ def _root(
 _COMMAND_MODULES = [
     "info",
     "push",
-    "embed",
+    "serve",
+    "repair",  # repair + export
     "evaluate",
+    "synthesize",  # synthesize + voices
+    "embed",
 ]
 
 for _name in _COMMAND_MODULES:
