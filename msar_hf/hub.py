@@ -672,6 +672,55 @@ def push_metric(repo_id: str, private: bool = False, *, token: str | None = None
     return _publish(upload, repo_id, "space", private, token, commit_message, space_sdk="gradio")
 
 
+_APP_SPACE_FRONT_MATTER = """\
+---
+title: msar
+emoji: 🎙️
+colorFrom: indigo
+colorTo: green
+sdk: gradio
+app_file: app.py
+pinned: false
+tags:
+- msar
+- audio
+- speech-enhancement
+- text-to-speech
+---
+
+# msar: repair and synthesize speech
+
+Upload or record a damaged recording to repair it (noise, reverberation, clipping, dropouts,
+band-limiting, codec artefacts), or type text and pick a voice to synthesize it. Runs msar's
+models on this Space's CPU. Limits and models are set with the Space variables MSAR_APP_*
+(see `app.py`).
+"""
+
+
+def app_space_files() -> _Upload:
+    """The files of the app Space: ``app.py``, ``requirements.txt``, ``packages.txt`` (Debian
+    packages) from ``msar_hf/space/``, a card, and the ``msar_hf`` package itself (with its shipped
+    weights), so the Space runs msar without a package index that has it."""
+    package = Path(__file__).parent
+    space = package / "space"
+    upload = _Upload()
+    for p in sorted(package.rglob("*")):
+        rel = p.relative_to(package)
+        if (p.is_file() and not any(part.startswith(".") or part == "__pycache__" for part in rel.parts)
+                and p.suffix not in (".pyc", ".pyo")):
+            upload.files[f"msar_hf/{rel.as_posix()}"] = p
+    for name in ("app.py", "requirements.txt", "packages.txt"):
+        upload.files[name] = space / name
+    upload.texts["README.md"] = _APP_SPACE_FRONT_MATTER
+    return upload
+
+
+def push_app(repo_id: str, private: bool = False, *, token: str | None = None,
+             commit_message: str = "Upload the msar app") -> str:
+    """Publish the msar web app as a Gradio Space (see :func:`app_space_files`). Returns its URL."""
+    return _publish(app_space_files(), repo_id, "space", private, token, commit_message, space_sdk="gradio")
+
+
 # --------------------------------------------------------------------------------------------
 # offline cache
 # --------------------------------------------------------------------------------------------
@@ -751,7 +800,7 @@ def build_cache_snapshot(
 
 
 __all__ = [
-    "EVAL_RESULTS_FILE", "HubError", "MSAR_TRAINING_SETS", "TrainingSet", "build_cache_snapshot",
+    "app_space_files", "push_app", "EVAL_RESULTS_FILE", "HubError", "MSAR_TRAINING_SETS", "TrainingSet", "build_cache_snapshot",
     "dataset_card", "metric_space_files", "model_card", "push_dataset", "push_metric", "push_model",
     "read_eval_results", "save_pretrained_for_hub", "write_model_card", "write_upload",
 ]

@@ -384,7 +384,17 @@ def test_push_without_token_fails_clearly_and_touches_nothing(repair, tmp_path):
     assert _tree(folder) == before  # no card written, nothing changed
 
 
-@pytest.mark.parametrize("kind", ["model", "dataset", "metric"])
+def test_app_space_upload_is_the_package_and_the_entry_point():
+    from msar_hf.hub import app_space_files
+
+    upload = app_space_files()
+    assert upload.files["app.py"] == REPO / "msar_hf" / "space" / "app.py"
+    assert {"requirements.txt", "packages.txt", "msar_hf/app.py", "msar_hf/audio.py", "msar_hf/__init__.py"} <= set(upload.files)
+    assert not [f for f in upload.files if "__pycache__" in f or f.endswith(".pyc")]
+    assert "sdk: gradio" in upload.texts["README.md"]
+
+
+@pytest.mark.parametrize("kind", ["model", "dataset", "metric", "app"])
 def test_push_without_network_fails_clearly_and_touches_nothing(kind, repair, fixtures_dir, tmp_path):
     port = _closed_port()
     if kind == "model":
@@ -396,9 +406,12 @@ def test_push_without_network_fails_clearly_and_touches_nothing(kind, repair, fi
         target = tmp_path / "noise"
         shutil.copytree(fixtures_dir / "noise", target)
         args = ["dataset", str(target)]
-    else:
+    elif kind == "metric":
         target = REPO / "msar_hf" / "metrics" / "msar_quality"
         args = ["metric"]
+    else:
+        target = REPO / "msar_hf" / "space"
+        args = ["app"]
     before = _tree(target)
     run = _push([*args, "--repo", f"someone/msar-{kind}", "--private"], tmp_path, "hf_not_a_real_token", port)
     assert run.returncode == 2, run.stderr

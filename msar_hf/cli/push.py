@@ -1,4 +1,4 @@
-"""``msar push model|dataset|metric|cache``: publish to the Hub, or install into the offline cache."""
+"""``msar push model|dataset|metric|app|cache``: publish to the Hub, or install into the offline cache."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import typer
 
 push_app = typer.Typer(
     name="push",
-    help="Publish a model, a dataset or the msar_quality metric to the Hugging Face Hub.",
+    help="Publish a model, a dataset, the msar_quality metric or the app to the Hugging Face Hub.",
     no_args_is_help=True,
 )
 
@@ -31,8 +31,11 @@ def push_model_cmd(
     license: Annotated[str, typer.Option("--license", help="Licence id written in a generated card.")] = "apache-2.0",
     dataset: Annotated[Optional[list[str]], typer.Option("--dataset", help="Hub dataset id it was trained on (repeatable).")] = None,
 ) -> None:
-    """Upload a model folder: config with auto_map, remote code, safetensors, processor files and
-    a model card (generated for the upload when the folder has no README.md)."""
+    """Upload a save_pretrained folder (config with auto_map, remote code, weights, processor).
+
+    A model card is generated for the upload when the folder has no README.md; the folder
+    itself is never changed.
+    """
     from ..hub import push_model
 
     url = push_model(path, repo, private, token=token, license=license, datasets=dataset or ())
@@ -67,6 +70,19 @@ def push_metric_cmd(
     typer.echo(f"pushed msar_quality -> {url}")
 
 
+@push_app.command("app")
+def push_app_cmd(
+    repo: Annotated[str, _REPO],
+    private: Annotated[bool, _PRIVATE] = False,
+    token: Annotated[Optional[str], _TOKEN] = None,
+) -> None:
+    """Publish the msar web app (msar serve) as a Gradio Space, with the msar package and its weights."""
+    from ..hub import push_app
+
+    url = push_app(repo, private, token=token)
+    typer.echo(f"pushed the msar app -> {url}")
+
+
 @push_app.command("cache")
 def push_cache_cmd(
     path: Annotated[Path, typer.Argument(help="A save_pretrained folder or a dataset folder.")],
@@ -74,8 +90,10 @@ def push_cache_cmd(
     repo_type: Annotated[str, typer.Option("--type", help="model, dataset or space.")] = "model",
     cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Default: HF_HUB_CACHE / HF_HOME.")] = None,
 ) -> None:
-    """Install a folder into the local Hugging Face cache as ORG/NAME, for machines without
-    network: afterwards from_pretrained("ORG/NAME") works with HF_HUB_OFFLINE=1."""
+    """Install a folder into the local Hugging Face cache as ORG/NAME (for offline machines).
+
+    Afterwards from_pretrained("ORG/NAME") and snapshot_download work with HF_HUB_OFFLINE=1.
+    """
     from ..hub import build_cache_snapshot
 
     snapshot = build_cache_snapshot(path, repo, cache_dir=cache_dir, repo_type=repo_type)
