@@ -401,3 +401,17 @@ def test_band_limit_on_8khz_audio_stays_below_nyquist(config, fsdd_file):
         out, _ = deg.apply("band_limit", x, seed=0, index=index)
         assert out.shape == x.shape and torch.isfinite(out).all()
     assert band_limit(x.numpy(), 8000, high_hz=3000).shape == x.shape
+
+
+def test_default_folders_missing_fall_back_to_synthetic_damage(tmp_path, monkeypatch, speech):
+    monkeypatch.setenv("MSAR_DATA_ROOT", str(tmp_path))  # a user's clone: no shared data
+    with pytest.warns(UserWarning, match="noise folder"):
+        deg = Degrader(DegradationConfig(reverb={"pool_size": 2}))
+    assert deg.noises == [] and deg.rirs == []
+    kinds = set()
+    for index in range(12):
+        out, record = deg.apply("noise", speech[:SR], seed=0, index=index)
+        kinds.add(record["steps"][0]["kind"])
+        assert torch.isfinite(out).all()
+    assert kinds <= {"modulated", "coloured", "impulsive", "music"}
+    assert deg.apply("reverb", speech[:SR], seed=0)[1]["steps"][0]["source"] == "simulated"
