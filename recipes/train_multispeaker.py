@@ -410,8 +410,93 @@ def export(cfg: dict, export_dir: Path | None = None) -> Path:
     register_auto_classes()
     model.save_pretrained(target)
     MsarMultiSpeakerProcessor(MsarMultiSpeakerTokenizer()).save_pretrained(target)
+    write_model_card(target, cfg, model)
     print(f"exported -> {target}")
     return target
+
+
+def _trained(stage_dir: Path) -> str:
+    ckpt = _latest_checkpoint(stage_dir)
+    if ckpt is None:
+        return "not trained"
+    state = Progress()
+    custom = sorted(ckpt.glob("custom_checkpoint_*.pkl"))
+    if custom:
+        state.load_state_dict(torch.load(custom[0], weights_only=False))
+    return f"{state.step} steps, {state.seconds / 60:.0f} min on one CPU thread"
+
+
+def write_model_card(target: Path, cfg: dict, model) -> Path:
+    """README.md with the data, their licences, the training budget and how to train longer."""
+    c = model.config
+    n_params = sum(p.numel() for p in model.parameters()) / 1e6
+    voc = sum(p.numel() for p in model.vocoder.parameters()) / 1e6
+    card = f"""---
+license: cc-by-sa-4.0
+library_name: transformers
+pipeline_tag: text-to-speech
+tags: [text-to-speech, multi-speaker, msar]
+---
+
+# msar multi-speaker TTS (small CPU-trained default)
+
+English text (espeak-ng phonemes) + a voice -> 16 kHz speech. {n_params:.1f} M parameters
+({n_params - voc:.1f} M acoustic model, {voc:.1f} M vocoder). Architecture: convolution + BiLSTM
+text encoder, monotonic alignment search + duration predictor, BiLSTM acoustic decoder
+(log-mel, 80 bins, 16 ms hop), Vocos-style vocoder (ConvNeXt -> STFT magnitude/phase ->
+inverse STFT); Griffin-Lim (`waveform_stage="griffin_lim"`) is a labelled fallback.
+Waveform stage shipped: **{c.waveform_stage}**.
+
+```python
+import msar_hf, torch
+from transformers import pipeline
+tts = pipeline("text-to-speech", model="msar_hf/pretrained/multispeaker")
+out = tts("Hello there.", forward_params={{"speaker_ids": torch.tensor([0])}})   # {c.speaker_names[0] if c.speaker_names else ''}
+# any voice: forward_params={{"speaker_embeddings": msar_hf.speaker.SpeakerEncoder.from_pretrained().embed_file("ref.wav")}}
+```
+
+Voices (`config.speaker_names`, `msar voices`): {", ".join(c.speaker_names)}.
+Any other voice zero-shot from a reference clip (ECAPA embedding, `msar synthesize --voice`):
+expect it to resemble the nearest training voice; only {len(c.speaker_names)} voices were seen.
+
+## Training data and licences
+
+| data | use | licence / origin |
+|---|---|---|
+| kathleen: CMU ARCTIC prompts read by a US-English woman | training (minus {cfg['data']['heldout_prompts']} held-out prompts) | CC0-1.0, rhasspy/dataset-voice-cathy |
+| Debian flite voices {", ".join(cfg['data']['flite'])} reading the same prompts | training (minus held-out prompts) | flite and its CMU ARCTIC voices: CMU free licence (BSD-style); audio rendered locally |
+| festival `ked` diphone voice | zero-shot evaluation only, never trained on | festival/festvox licence (free); audio rendered locally |
+| FSDD spoken digits ({cfg['data']['fsdd_per_speaker']} takes per speaker, 6 speakers, 8 kHz) | training | CC-BY-SA-4.0, Jakobovski/free-spoken-digit-dataset |
+| speaker embeddings | conditioning | msar's speaker encoder (`msar_hf/pretrained/speaker_encoder`) |
+
+The FSDD share-alike licence is why these weights are released under CC-BY-SA-4.0.
+Phonemes come from espeak-ng (GPL-3.0) through `phonemizer` (GPL-3.0) at run time.
+
+## Training
+
+`recipes/train_multispeaker.py` with `recipes/configs/multispeaker.yaml` (seed {cfg['seed']}):
+vocoder {_trained(cfg['output_dir'] / 'vocoder')}; acoustic model {_trained(cfg['output_dir'] / 'acoustic')}
+(shared 2-core machine). This is a small budget: quality is limited by it. Train longer by raising
+`max_minutes` in the config and re-running the same commands (they resume from the newest
+checkpoint):
+
+```
+python recipes/train_multispeaker.py --stage prepare     # render voices, cache features
+python recipes/train_multispeaker.py --stage embed       # speaker embeddings
+accelerate launch recipes/train_multispeaker.py --stage vocoder
+accelerate launch recipes/train_multispeaker.py --stage acoustic
+python recipes/train_multispeaker.py --stage export --export-dir msar_hf/pretrained/multispeaker
+python benchmarks/bench_tts.py                           # -> benchmarks/results/tts_eval.md
+```
+
+## Evaluation
+
+See `benchmarks/results/tts_eval.md` (held-out prompts per voice vs the real recordings:
+pocketsphinx WER, MCD, CosSim pitch/loudness, Q, speaker similarity, RTF).
+"""
+    path = target / "README.md"
+    path.write_text(card)
+    return path
 
 
 def register_auto_classes() -> None:

@@ -138,6 +138,18 @@ def test_monotonic_alignment_search_finds_the_planted_path():
 # ----------------------------------------------------------------------------------------------
 # model
 # ----------------------------------------------------------------------------------------------
+def test_bilstm_ignores_padding():
+    from msar_hf.models.multispeaker.modeling_msar_multispeaker import BiLSTM
+
+    torch.manual_seed(0)
+    lstm = BiLSTM(6, 5, num_layers=2).eval()
+    x = torch.randn(2, 9, 6)
+    batch = lstm(x, torch.tensor([9, 4]))
+    alone = lstm(x[1:, :4], torch.tensor([4]))
+    assert torch.allclose(batch[1, :4], alone[0], atol=1e-6)
+    assert torch.allclose(batch[0], lstm(x[:1], torch.tensor([9]))[0], atol=1e-6)
+
+
 def _batch(model, tokenizer, pairs):
     wavs = [load_audio(p)[0] for p, _ in pairs]
     mels = [model.compute_mel(w)[0] for w in wavs]
