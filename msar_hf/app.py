@@ -22,10 +22,11 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -37,6 +38,13 @@ SAMPLING_RATE = 16000
 
 class RequestTimeout(MsarError):
     """A request took longer than the configured per-request timeout."""
+
+
+#: AppConfig fields settable from MSAR_APP_<NAME> environment variables, with their types.
+_ENV_FIELDS: dict[str, type] = {
+    "repair_model": str, "synthesis_model": str, "max_file_size": str, "max_duration_s": float,
+    "max_text_chars": int, "concurrency_limit": int, "queue_size": int, "request_timeout_s": float,
+}
 
 
 @dataclass
@@ -55,16 +63,11 @@ class AppConfig:
     cache_cleanup: tuple[int, int] = (300, 900)  # (every s, older than s): Gradio deletes its files
     title: str = "msar: repair and synthesize speech"
 
-    _ENV = {
-        "repair_model": str, "synthesis_model": str, "max_file_size": str, "max_duration_s": float,
-        "max_text_chars": int, "concurrency_limit": int, "queue_size": int, "request_timeout_s": float,
-    }
-
     @classmethod
-    def from_env(cls, **overrides: Any) -> "AppConfig":
+    def from_env(cls, **overrides: Any) -> AppConfig:
         """Defaults, then ``MSAR_APP_<FIELD>`` environment variables, then ``overrides``."""
         values: dict[str, Any] = {}
-        for name, kind in cls._ENV.items():
+        for name, kind in _ENV_FIELDS.items():
             raw = os.environ.get(f"MSAR_APP_{name.upper()}")
             if raw:
                 try:
@@ -118,7 +121,7 @@ class SharedSpeakerEncoder:
                     from .speaker import SpeakerEncoder
 
                     self._encoder = SpeakerEncoder.from_pretrained(self._source)
-                except Exception as exc:  # missing weights or module: callers decide what that means
+                except Exception as exc:  # noqa: BLE001  (missing weights or module: callers decide)
                     self.unavailable = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         if self._encoder is None:
             return None
@@ -203,7 +206,7 @@ class _TimedRunner:
         def work() -> None:
             try:
                 future.set_result(fn(*args, **kwargs))
-            except BaseException as exc:  # handed to the waiting request
+            except BaseException as exc:  # noqa: BLE001  (handed to the waiting request as is)
                 future.set_exception(exc)
             finally:
                 self._slots.release()
@@ -464,7 +467,16 @@ def launch_app(config: AppConfig | None = None, *, host: str = "127.0.0.1", port
 
 
 __all__ = [
-    "AppConfig", "METRIC_HEADERS", "MsarApp", "RepairBackend", "RequestTimeout", "SharedSpeakerEncoder",
+    "METRIC_HEADERS",
+    "AppConfig",
+    "MsarApp",
+    "RepairBackend",
+    "RequestTimeout",
+    "SharedSpeakerEncoder",
     "SynthesisBackend",
-    "before_after_images", "build_app", "launch_app", "metric_rows", "spectrogram_image",
+    "before_after_images",
+    "build_app",
+    "launch_app",
+    "metric_rows",
+    "spectrogram_image",
 ]

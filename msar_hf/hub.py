@@ -25,9 +25,10 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from .errors import MsarError
 
@@ -279,32 +280,33 @@ def model_card(
 def _card_body(kind: _ModelKind, repo_id: str, config: dict, results: Sequence[Mapping[str, Any]],
                training_sets: Sequence[TrainingSet], description: str | None) -> str:
     lines = [f"# {kind.title}: `{repo_id}`", "", description or kind.summary, ""]
-    lines += ["This model is part of **msar** (MultiSpeaker Audio Repair). It is an ordinary "
-              "transformers model with remote code (`trust_remote_code=True`): the modelling files "
-              "ship next to the weights, so loading it does not need msar installed.", ""]
+    lines += [("This model is part of **msar** (MultiSpeaker Audio Repair). It is an ordinary "
+               "transformers model with remote code (`trust_remote_code=True`): the modelling files "
+               "ship next to the weights, so loading it does not need msar installed."), ""]
     lines += ["## Usage", "", kind.usage.format(repo_id=repo_id), ""]
     if results:
         lines += ["## Measured quality", "", "| dataset | split | metric | value |", "|---|---|---|---|"]
         for r in results:
-            lines.append(f"| {r['dataset']} | {r.get('split', '')} | {r.get('name', r['metric'])} | "
-                         f"{float(r['value']):.3f} |")
+            name = r.get("name", r["metric"])
+            lines.append(f"| {r['dataset']} | {r.get('split', '')} | {name} | {float(r['value']):.3f} |")
         commands = sorted({r["command"] for r in results if r.get("command")})
         if commands:
             lines += ["", "Measured with:", ""] + [f"    {c}" for c in commands]
         lines.append("")
     else:
-        lines += ["## Measured quality", "", "No measurements were recorded with these weights "
-                  f"(`{EVAL_RESULTS_FILE}` is absent).", ""]
+        lines += ["## Measured quality", "",
+                  f"No measurements were recorded with these weights (`{EVAL_RESULTS_FILE}` is absent).", ""]
     if training_sets:
         lines += ["## Training data", "", "| set | licence | origin | what |", "|---|---|---|---|"]
         lines += [f"| {t.name} | {t.license} | {t.origin} | {t.what} |" for t in training_sets]
-        lines += ["", "CC-BY material requires attribution: the per-file licence and origin rows "
-                  "(`metadata.csv`) travel with the data sets.", ""]
+        lines += ["", ("CC-BY material requires attribution: the per-file licence and origin rows "
+                       "(`metadata.csv`) travel with the data sets."), ""]
     arch = {k: config[k] for k in ("model_type", "architectures", "sampling_rate", "hidden_size",
                                    "bottleneck", "speaker_embedding_dim") if k in config}
     lines += ["## Configuration", "", "```json", json.dumps(arch, indent=2), "```", ""]
-    lines += ["## Limitations", "", "English speech at 16 kHz. Quality on recording conditions far from "
-              "the training data (other languages, music, very long reverberation) is not measured.", ""]
+    lines += ["## Limitations", "", ("English speech at 16 kHz. Quality on recording conditions far from "
+                                     "the training data (other languages, music, very long reverberation) "
+                                     "is not measured."), ""]
     return "\n".join(lines)
 
 
@@ -508,15 +510,15 @@ def dataset_card(folder: str | os.PathLike, repo_id: str) -> str:
     lines = ["---", f"license: {licence}", "tags:", "- msar", "- audio", "- speech",
              "task_categories:", "- audio-to-audio", "- text-to-speech", "---", "",
              f"# {repo_id.split('/')[-1]}", "",
-             f"{len(audio)} audio files, {len(list(folder.rglob('*.parquet')))} parquet files, "
-             f"{rows} metadata rows. Published with `msar push dataset`.", "",
+             (f"{len(audio)} audio files, {len(list(folder.rglob('*.parquet')))} parquet files, "
+              f"{rows} metadata rows. Published with `msar push dataset`."), "",
              "```python", "from datasets import load_dataset", "",
              f'ds = load_dataset("{repo_id}")', "```", ""]
     if licences:
         lines += ["## Licences", "", "| licence | files |", "|---|---|"]
         lines += [f"| {k} | {v} |" for k, v in sorted(licences.items())]
-        lines += ["", "Each file's licence and origin are in `metadata.csv`; keep those rows with anything "
-                  "derived from a CC-BY file.", ""]
+        lines += ["", ("Each file's licence and origin are in `metadata.csv`; keep those rows with "
+                       "anything derived from a CC-BY file."), ""]
     if origins:
         lines += ["## Origins", ""] + [f"- {o}" for o in sorted(origins)] + [""]
     return "\n".join(lines)
@@ -800,7 +802,21 @@ def build_cache_snapshot(
 
 
 __all__ = [
-    "app_space_files", "push_app", "EVAL_RESULTS_FILE", "HubError", "MSAR_TRAINING_SETS", "TrainingSet", "build_cache_snapshot",
-    "dataset_card", "metric_space_files", "model_card", "push_dataset", "push_metric", "push_model",
-    "read_eval_results", "save_pretrained_for_hub", "write_model_card", "write_upload",
+    "EVAL_RESULTS_FILE",
+    "MSAR_TRAINING_SETS",
+    "HubError",
+    "TrainingSet",
+    "app_space_files",
+    "build_cache_snapshot",
+    "dataset_card",
+    "metric_space_files",
+    "model_card",
+    "push_app",
+    "push_dataset",
+    "push_metric",
+    "push_model",
+    "read_eval_results",
+    "save_pretrained_for_hub",
+    "write_model_card",
+    "write_upload",
 ]

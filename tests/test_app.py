@@ -6,12 +6,10 @@ the weights) and checks that what comes back is exactly what the model computes.
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +20,7 @@ import torch
 pytest.importorskip("gradio")
 pytest.importorskip("gradio_client")
 
-from msar_hf.app import (  # noqa: E402
+from msar_hf.app import (
     AppConfig,
     MsarApp,
     RepairBackend,
@@ -31,7 +29,7 @@ from msar_hf.app import (  # noqa: E402
     _TimedRunner,
     launch_app,
 )
-from msar_hf.audio import load_audio, save_audio  # noqa: E402
+from msar_hf.audio import load_audio, save_audio
 
 MAX_FILE_SIZE = 400 * 1024
 MAX_DURATION_S = 12.0
@@ -202,7 +200,7 @@ def test_too_long_recording_refused_with_message(client, tmp_path):
     from gradio_client.exceptions import AppError
 
     quiet = tmp_path / "long take.flac"  # small file, long duration
-    t = np.arange(int(16000 * 13)) / 16000
+    t = np.arange(16000 * 13) / 16000
     save_audio(quiet, torch.tensor(0.01 * np.sin(2 * np.pi * 220 * t), dtype=torch.float32), 16000)
     assert quiet.stat().st_size < MAX_FILE_SIZE
     with pytest.raises(AppError, match=r"long take\.flac is 13\.0 s long; this server accepts recordings up to 12 s"):

@@ -19,8 +19,8 @@ import torch
 pytest.importorskip("gradio")
 sync_api = pytest.importorskip("playwright.sync_api")
 
-from msar_hf.app import AppConfig, MsarApp, RepairBackend, launch_app  # noqa: E402
-from msar_hf.audio import load_audio, save_audio  # noqa: E402
+from msar_hf.app import AppConfig, MsarApp, RepairBackend, launch_app
+from msar_hf.audio import load_audio, save_audio
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed (make setup)")

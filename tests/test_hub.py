@@ -66,7 +66,11 @@ def work(tmp_path_factory) -> Path:
 def repair(work, speech_file, noise_files):
     """(model, folder, measured metrics, damaged input) of a tiny repair model saved for the Hub."""
     from msar_hf.metrics.quality import compute_all
-    from msar_hf.models.autoencoder import MsarAutoencoderConfig, MsarAutoencoderFeatureExtractor, MsarAutoencoderModel
+    from msar_hf.models.autoencoder import (
+        MsarAutoencoderConfig,
+        MsarAutoencoderFeatureExtractor,
+        MsarAutoencoderModel,
+    )
 
     torch.manual_seed(0)
     config = MsarAutoencoderConfig(hidden_size=32, encoder_layers=1, lstm_layers=1, lstm_hidden_size=16)
@@ -206,7 +210,13 @@ def test_cache_snapshot_layout_is_what_huggingface_hub_writes(repair, tmp_path):
 def test_loads_by_repo_id_offline_with_msar_installed(monkeypatch, cache, repair, tts):
     """(a) msar_hf importable: the Auto classes resolve to msar's own, from the cache."""
     import huggingface_hub.constants
-    from transformers import AutoFeatureExtractor, AutoModel, AutoModelForTextToWaveform, AutoProcessor, pipeline
+    from transformers import (
+        AutoFeatureExtractor,
+        AutoModel,
+        AutoModelForTextToWaveform,
+        AutoProcessor,
+        pipeline,
+    )
 
     from msar_hf.models.autoencoder import MsarAutoencoderModel
     from msar_hf.models.multispeaker import MsarMultiSpeakerModel
@@ -277,6 +287,7 @@ _ISOLATED = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow  # a fresh interpreter importing transformers, evaluate and gradio: ~12 s of CPU
 def test_loads_by_repo_id_offline_without_msar(work, cache, expected, speech_file, repair):
     """(b) a Python where msar_hf cannot be imported: trust_remote_code from the cache, same
     outputs; the metric Space's app scores a pair there too."""
@@ -295,7 +306,7 @@ def test_loads_by_repo_id_offline_without_msar(work, cache, expected, speech_fil
     run = subprocess.run(
         [sys.executable, "-I", "-S", str(script), site.getsitepackages()[0], str(expected), str(space),
          str(speech_file), str(estimate)],
-        cwd=work, env=env, capture_output=True, text=True, timeout=300,
+        cwd=work, env=env, capture_output=True, text=True, timeout=300, check=False,
     )
     lines = [ln for ln in run.stdout.splitlines() if ln.startswith("REPORT ")]
     assert run.returncode == 0 and lines, run.stderr[-3000:]
@@ -323,7 +334,8 @@ def test_dataset_snapshot_download_offline(tmp_path, fixtures_dir):
     path = Path(snapshot_download(DATA_ID, repo_type="dataset", local_files_only=True, cache_dir=tmp_path / "cache"))
     assert path != source and (path / "metadata.csv").is_file()
     ds = load_dataset("audiofolder", data_dir=str(path), split="train")
-    rows = {r["file_name"]: r for r in csv.DictReader(open(source / "metadata.csv"))}
+    with open(source / "metadata.csv", newline="") as fh:
+        rows = {r["file_name"]: r for r in csv.DictReader(fh)}
     assert len(ds) == len(rows) > 0
     for item in ds:
         name = "audio/" + Path(item["audio"].metadata.path).name
@@ -336,10 +348,11 @@ def test_dataset_snapshot_download_offline(tmp_path, fixtures_dir):
 def test_dataset_card_lists_licences(fixtures_dir):
     card = dataset_card(fixtures_dir / "noise", "org/noise")
     assert "load_dataset(\"org/noise\")" in card
-    licences = re.findall(r"^\| (.+?) \| (\d+) \|$", card, re.M)
+    licences = re.findall(r"^\| (.+?) \| (\d+) \|$", card, re.MULTILINE)
     import csv
 
-    rows = list(csv.DictReader(open(fixtures_dir / "noise" / "metadata.csv")))
+    with open(fixtures_dir / "noise" / "metadata.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
     assert sum(int(n) for _, n in licences) == len(rows)
     assert {lic for lic, _ in licences} == {r["license"] for r in rows}
 
@@ -368,7 +381,7 @@ def _push(args: list[str], tmp_path: Path, token: str | None, port: int) -> subp
     if token:
         env["HF_TOKEN"] = token
     return subprocess.run([sys.executable, "-m", "msar_hf", "push", *args], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, check=False)
 
 
 def test_push_without_token_fails_clearly_and_touches_nothing(repair, tmp_path):
@@ -379,8 +392,8 @@ def test_push_without_token_fails_clearly_and_touches_nothing(repair, tmp_path):
     run = _push(["model", str(folder), "--repo", "someone/msar-repair"], tmp_path, None, _closed_port())
     assert run.returncode == 2
     assert run.stderr.strip().splitlines() == [
-        "msar: error: cannot push: no Hugging Face token found; run `hf auth login` or set HF_TOKEN "
-        "(a token with write access)"]
+        ("msar: error: cannot push: no Hugging Face token found; run `hf auth login` or set HF_TOKEN "
+         "(a token with write access)")]
     assert _tree(folder) == before  # no card written, nothing changed
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -27,9 +27,9 @@ def push_model_cmd(
     path: Annotated[Path, typer.Argument(help="A folder written by save_pretrained (msar_hf/pretrained/repair, ...).")],
     repo: Annotated[str, _REPO],
     private: Annotated[bool, _PRIVATE] = False,
-    token: Annotated[Optional[str], _TOKEN] = None,
+    token: Annotated[str | None, _TOKEN] = None,
     license: Annotated[str, typer.Option("--license", help="Licence id written in a generated card.")] = "apache-2.0",
-    dataset: Annotated[Optional[list[str]], typer.Option("--dataset", help="Hub dataset id it was trained on (repeatable).")] = None,
+    dataset: Annotated[list[str] | None, typer.Option("--dataset", help="Hub dataset id it was trained on (repeatable).")] = None,
 ) -> None:
     """Upload a save_pretrained folder (config with auto_map, remote code, weights, processor).
 
@@ -47,7 +47,7 @@ def push_dataset_cmd(
     path: Annotated[Path, typer.Argument(help="A dataset folder (audiofolder with metadata.csv, or parquet files).")],
     repo: Annotated[str, _REPO],
     private: Annotated[bool, _PRIVATE] = False,
-    token: Annotated[Optional[str], _TOKEN] = None,
+    token: Annotated[str | None, _TOKEN] = None,
 ) -> None:
     """Upload a dataset folder with a card listing its licences."""
     from ..hub import push_dataset
@@ -59,9 +59,9 @@ def push_dataset_cmd(
 @push_app.command("metric")
 def push_metric_cmd(
     repo: Annotated[str, _REPO],
-    path: Annotated[Optional[Path], typer.Argument(help="The metric module folder (default: the shipped msar_quality).")] = None,
+    path: Annotated[Path | None, typer.Argument(help="The metric module folder (default: the shipped msar_quality).")] = None,
     private: Annotated[bool, _PRIVATE] = False,
-    token: Annotated[Optional[str], _TOKEN] = None,
+    token: Annotated[str | None, _TOKEN] = None,
 ) -> None:
     """Publish the msar_quality metric as a Gradio Space (module, card, app.py, requirements.txt)."""
     from ..hub import push_metric
@@ -74,7 +74,7 @@ def push_metric_cmd(
 def push_app_cmd(
     repo: Annotated[str, _REPO],
     private: Annotated[bool, _PRIVATE] = False,
-    token: Annotated[Optional[str], _TOKEN] = None,
+    token: Annotated[str | None, _TOKEN] = None,
 ) -> None:
     """Publish the msar web app (msar serve) as a Gradio Space, with the msar package and its weights."""
     from ..hub import push_app
@@ -88,7 +88,7 @@ def push_cache_cmd(
     path: Annotated[Path, typer.Argument(help="A save_pretrained folder or a dataset folder.")],
     repo: Annotated[str, _REPO],
     repo_type: Annotated[str, typer.Option("--type", help="model, dataset or space.")] = "model",
-    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Default: HF_HUB_CACHE / HF_HOME.")] = None,
+    cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Default: HF_HUB_CACHE / HF_HOME.")] = None,
 ) -> None:
     """Install a folder into the local Hugging Face cache as ORG/NAME (for offline machines).
 

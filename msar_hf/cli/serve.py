@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -15,13 +15,13 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on (0.0.0.0 for every interface).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 7860,
     share: Annotated[bool, typer.Option("--share/--no-share", help="Also open a public gradio.live link (needs network).")] = False,
-    repair_model: Annotated[Optional[str], typer.Option("--repair-model", help="Repair model folder or Hub id (default: shipped).")] = None,
-    synthesis_model: Annotated[Optional[str], typer.Option("--synthesis-model", help="Synthesis model folder (default: shipped).")] = None,
-    max_file_size: Annotated[Optional[str], typer.Option("--max-file-size", help="Largest upload, e.g. 20mb.")] = None,
-    max_duration: Annotated[Optional[float], typer.Option("--max-duration", help="Longest recording in seconds.")] = None,
-    concurrency: Annotated[Optional[int], typer.Option("--concurrency", help="Requests computed at once.")] = None,
-    queue_size: Annotated[Optional[int], typer.Option("--queue-size", help="Requests allowed to wait.")] = None,
-    timeout: Annotated[Optional[float], typer.Option("--timeout", help="Per-request time limit in seconds.")] = None,
+    repair_model: Annotated[str | None, typer.Option("--repair-model", help="Repair model folder or Hub id (default: shipped).")] = None,
+    synthesis_model: Annotated[str | None, typer.Option("--synthesis-model", help="Synthesis model folder (default: shipped).")] = None,
+    max_file_size: Annotated[str | None, typer.Option("--max-file-size", help="Largest upload, e.g. 20mb.")] = None,
+    max_duration: Annotated[float | None, typer.Option("--max-duration", help="Longest recording in seconds.")] = None,
+    concurrency: Annotated[int | None, typer.Option("--concurrency", help="Requests computed at once.")] = None,
+    queue_size: Annotated[int | None, typer.Option("--queue-size", help="Requests allowed to wait.")] = None,
+    timeout: Annotated[float | None, typer.Option("--timeout", help="Per-request time limit in seconds.")] = None,
 ) -> None:
     """Serve the msar page: upload or record audio to repair it, or type text to synthesize it.
 
