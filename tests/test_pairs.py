@@ -71,6 +71,16 @@ def test_make_pairs_on_a_dataset(corpus, config):
     assert np.allclose(first, decode_audio(corpus[0]["audio"], SR))
 
 
+def test_pairs_pickle_for_spawned_dataloader_workers(corpus, config):
+    import pickle
+
+    pairs = make_pairs(corpus.select(range(2)), config, seed=0, crop_seconds=1.0)
+    revived = pickle.loads(pickle.dumps(pairs))  # what a 'spawn' DataLoader worker receives
+    batch = next(iter(torch.utils.data.DataLoader(revived, batch_size=2)))
+    assert batch["degraded"].shape == (2, SR)
+    assert torch.equal(batch["degraded"][1], pairs[1]["degraded"])
+
+
 def test_pairs_are_reproducible_and_fresh_per_seed(corpus, config):
     a = make_pairs(corpus, config, seed=3)[2]
     b = make_pairs(corpus, config, seed=3)[2]

@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -126,18 +125,10 @@ def make_pairs(dataset, config: DegradationConfig | dict | str | None = None, se
     if columns is not None and audio_column not in columns:
         raise MsarError(f"dataset has no audio column '{audio_column}' (columns: {columns})")
     degrader = degrader or Degrader(config, sampling_rate)
-    one = _example_function(degrader, seed, crop_seconds, audio_column, augment)
-
+    one = PairFunction(degrader, seed, crop_seconds, audio_column, augment)
     if _is_iterable(dataset):
         return dataset.map(one, with_indices=True, remove_columns=[audio_column])
-
-    def transform(batch: dict[str, list]) -> dict[str, list]:
-        size = len(batch[INDEX_COLUMN])
-        rows = [one({k: v[i] for k, v in batch.items() if k != INDEX_COLUMN}, batch[INDEX_COLUMN][i])
-                for i in range(size)]
-        return {k: [row[k] for row in rows] for k in rows[0]} if rows else {k: [] for k in PAIR_KEYS}
-
-    return _with_row_numbers(dataset).with_transform(transform)
+    return _with_row_numbers(dataset).with_transform(PairTransform(one))
 
 
 def _with_row_numbers(dataset):
@@ -162,22 +153,41 @@ def _with_row_numbers(dataset):
     return datasets.Dataset(table, info=info, split=dataset.split, indices_table=dataset._indices)
 
 
-def _example_function(degrader: Degrader, seed: int | None, crop_seconds: float | None,
-                      audio_column: str, augment: bool, as_tensors: bool = True) -> Callable:
-    def one(example: dict, index: int) -> dict:
-        clean, degraded, record = pair_example(degrader, example[audio_column], seed, int(index),
-                                               crop_seconds, augment)
-        if as_tensors:
+class PairFunction:
+    """``(example, index) -> pair`` for ``map``; a class rather than a closure so it pickles
+    (DataLoader workers started with 'spawn', ``num_proc``) and carries the Degrader's config
+    only."""
+
+    def __init__(self, degrader: Degrader, seed: int | None, crop_seconds: float | None,
+                 audio_column: str, augment: bool, as_tensors: bool = True) -> None:
+        self.degrader, self.seed, self.crop_seconds = degrader, seed, crop_seconds
+        self.audio_column, self.augment, self.as_tensors = audio_column, augment, as_tensors
+
+    def __call__(self, example: dict, index: int) -> dict:
+        clean, degraded, record = pair_example(self.degrader, example[self.audio_column], self.seed,
+                                               int(index), self.crop_seconds, self.augment)
+        if self.as_tensors:
             clean_out, degraded_out = torch.from_numpy(clean), torch.from_numpy(degraded)
         else:
-            sr = degrader.sampling_rate
+            sr = self.degrader.sampling_rate
             clean_out = {"array": clean, "sampling_rate": sr}
             degraded_out = {"array": degraded, "sampling_rate": sr}
-        rest = {k: v for k, v in example.items() if k not in (audio_column, INDEX_COLUMN, *PAIR_KEYS)}
+        rest = {k: v for k, v in example.items() if k not in (self.audio_column, INDEX_COLUMN, *PAIR_KEYS)}
         return {"clean": clean_out, "degraded": degraded_out, "degradation": json.dumps(record),
                 "speaker_id": example.get("speaker_id"), "text": example.get("text") or "", **rest}
 
-    return one
+
+class PairTransform:
+    """The batch transform ``with_transform`` runs: one :class:`PairFunction` call per row."""
+
+    def __init__(self, one: PairFunction) -> None:
+        self.one = one
+
+    def __call__(self, batch: dict[str, list]) -> dict[str, list]:
+        size = len(batch[INDEX_COLUMN])
+        rows = [self.one({k: v[i] for k, v in batch.items() if k != INDEX_COLUMN}, batch[INDEX_COLUMN][i])
+                for i in range(size)]
+        return {k: [row[k] for row in rows] for k in rows[0]} if rows else {k: [] for k in PAIR_KEYS}
 
 
 def materialize(dataset, config: DegradationConfig | dict | str | None, seed: int,
@@ -202,7 +212,7 @@ def materialize(dataset, config: DegradationConfig | dict | str | None, seed: in
     if output_dir.exists() and any(output_dir.iterdir()) and not overwrite:
         raise MsarError(f"{output_dir}: output folder exists and is not empty (pass overwrite=True)")
     degrader = Degrader(config, sampling_rate)
-    one = _example_function(degrader, seed, crop_seconds, audio_column, augment, as_tensors=False)
+    one = PairFunction(degrader, seed, crop_seconds, audio_column, augment, as_tensors=False)
 
     features = {k: v for k, v in dataset.features.items() if k != audio_column}
     features.update({"clean": datasets.Audio(sampling_rate=sampling_rate),
