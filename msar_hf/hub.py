@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
@@ -189,14 +190,46 @@ def _read_config(folder: Path) -> dict:
         raise HubError(f"{path}: cannot be read as JSON ({exc})") from exc
 
 
+_METRIC_NAMES = {"pesq_wb": "PESQ-WB", "stoi": "STOI", "estoi": "ESTOI", "si_sdr": "SI-SDR (dB)",
+                 "q": "Q (lower is better)", "lsd": "log-spectral distance (dB)"}
+#: metrics reported per damage type (all of _METRIC_NAMES are reported overall)
+_PER_TYPE_METRICS = ("pesq_wb", "si_sdr")
+
+
+def _entries_from_recipe_eval(data: dict) -> list[dict]:
+    """Entries from ``recipes/eval.py --json`` output: the model's mean scores on the fixed dev
+    set overall and per damage type, with the untouched input's scores beside them."""
+    scores, inputs = data["model_scores"], data.get("input", {})
+    dataset = f"msar repair dev set ({data.get('items', '?')} items, held-out noises and rooms)"
+    command = (f"python recipes/eval.py --model {data.get('model', 'MODEL')} --json {EVAL_RESULTS_FILE}"
+               + (f" --strength {data['strength']}" if data.get("strength", 1.0) != 1.0 else ""))
+    entries = []
+    groups = [("all damage types", scores.get("overall", {}), inputs.get("overall", {}), tuple(_METRIC_NAMES))]
+    groups += [(kind, values, inputs.get("per_type", {}).get(kind, {}), _PER_TYPE_METRICS)
+               for kind, values in scores.get("per_type", {}).items()]
+    for config, values, before, metrics in groups:
+        for metric in metrics:
+            value = values.get(metric)
+            if value is None or not math.isfinite(value):
+                continue
+            entry = {"dataset": dataset, "dataset_type": "msar-repair-dev", "config": config, "split": "dev",
+                     "metric": metric, "name": _METRIC_NAMES[metric], "value": float(value), "command": command}
+            if before.get(metric) is not None and math.isfinite(before[metric]):
+                entry["input_value"] = float(before[metric])
+            entries.append(entry)
+    return entries
+
+
 def read_eval_results(folder: str | os.PathLike) -> list[dict]:
     """Measured metrics recorded next to the weights (``eval_results.json``), or ``[]``.
 
-    The file holds a list (or ``{"results": [...]}``) of entries::
+    Two layouts are read: what ``recipes/eval.py --json`` writes (dev-set scores of the model
+    and of the untouched input, overall and per damage type), or a list (or
+    ``{"results": [...]}``) of entries::
 
         {"task": "audio-to-audio", "dataset": "msar held-out noisy speech", "dataset_type": "msar-eval",
-         "split": "test", "metric": "pesq", "name": "PESQ-WB", "value": 2.41,
-         "command": "python recipes/evaluate.py ..."}
+         "config": "noise", "split": "test", "metric": "pesq_wb", "name": "PESQ-WB", "value": 2.41,
+         "input_value": 1.80, "command": "python recipes/eval.py ..."}
     """
     path = Path(folder) / EVAL_RESULTS_FILE
     if not path.is_file():
@@ -205,9 +238,11 @@ def read_eval_results(folder: str | os.PathLike) -> list[dict]:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise HubError(f"{path}: cannot be read as JSON ({exc})") from exc
+    if isinstance(data, dict) and isinstance(data.get("model_scores"), dict):
+        return _entries_from_recipe_eval(data)
     entries = data.get("results", []) if isinstance(data, dict) else data
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-        raise HubError(f"{path}: expected a list of metric entries")
+        raise HubError(f"{path}: expected recipes/eval.py output or a list of metric entries")
     for e in entries:
         missing = {"dataset", "metric", "value"} - set(e)
         if missing:
@@ -257,6 +292,7 @@ def model_card(
             dataset_type=r.get("dataset_type", r["dataset"]),
             dataset_name=r["dataset"],
             dataset_split=r.get("split"),
+            dataset_config=r.get("config"),
             metric_type=r["metric"],
             metric_name=r.get("name", r["metric"]),
             metric_value=float(r["value"]),
@@ -285,10 +321,13 @@ def _card_body(kind: _ModelKind, repo_id: str, config: dict, results: Sequence[M
                "ship next to the weights, so loading it does not need msar installed."), ""]
     lines += ["## Usage", "", kind.usage.format(repo_id=repo_id), ""]
     if results:
-        lines += ["## Measured quality", "", "| dataset | split | metric | value |", "|---|---|---|---|"]
+        lines += ["## Measured quality", "", "| dataset | subset | metric | untouched input | this model |",
+                  "|---|---|---|---|---|"]
         for r in results:
             name = r.get("name", r["metric"])
-            lines.append(f"| {r['dataset']} | {r.get('split', '')} | {name} | {float(r['value']):.3f} |")
+            before = f"{float(r['input_value']):.3f}" if r.get("input_value") is not None else ""
+            subset = " ".join(str(x) for x in (r.get("config"), r.get("split")) if x)
+            lines.append(f"| {r['dataset']} | {subset} | {name} | {before} | {float(r['value']):.3f} |")
         commands = sorted({r["command"] for r in results if r.get("command")})
         if commands:
             lines += ["", "Measured with:", ""] + [f"    {c}" for c in commands]
@@ -308,6 +347,30 @@ def _card_body(kind: _ModelKind, repo_id: str, config: dict, results: Sequence[M
                                      "the training data (other languages, music, very long reverberation) "
                                      "is not measured."), ""]
     return "\n".join(lines)
+
+
+def completed_card(folder: str | os.PathLike, repo_id: str, **kwargs: Any) -> str:
+    """The card to publish for a folder: its own ``README.md`` completed, or a new one.
+
+    An author's card keeps its text and its metadata; what the Hub needs and the card lacks is
+    added from :func:`model_card` (library_name, pipeline_tag, tags, datasets, and the
+    ``model-index`` of the measurements in ``eval_results.json`` when the card has none).
+    """
+    from huggingface_hub import ModelCard
+
+    generated = model_card(folder, repo_id, **kwargs)
+    readme = Path(folder) / "README.md"
+    if not readme.is_file():
+        return str(generated)
+    card = ModelCard.load(readme)
+    data, new = card.data, generated.data
+    for key in ("license", "library_name", "pipeline_tag", "datasets"):
+        if getattr(data, key, None) in (None, [], "") and getattr(new, key, None):
+            setattr(data, key, getattr(new, key))
+    data.tags = list(dict.fromkeys([*(data.tags or []), *(new.tags or [])]))
+    if not data.eval_results and new.eval_results:
+        data.eval_results, data.model_name = new.eval_results, new.model_name
+    return str(card)
 
 
 def write_model_card(folder: str | os.PathLike, repo_id: str, **kwargs: Any) -> Path:
@@ -460,8 +523,9 @@ def push_model(dir_or_model: Any, repo_id: str, private: bool = False, *, token:
     """Publish a model: a ``save_pretrained`` folder or a live msar model.
 
     The folder is uploaded as it is (config with ``auto_map``, remote-code files, safetensors,
-    feature extractor / tokenizer / processor files). When it has no ``README.md`` a model card
-    is generated for the upload only: the local folder is never modified. A live model is first
+    feature extractor / tokenizer / processor files) with its card completed by
+    :func:`completed_card` (or generated when it has none), for the upload only: the local
+    folder is never modified. A live model is first
     saved (with :func:`save_pretrained_for_hub`) into a temporary folder.
 
     Returns the repository URL. Raises :class:`HubError` on any failure.
@@ -483,8 +547,8 @@ def push_model(dir_or_model: Any, repo_id: str, private: bool = False, *, token:
                        "trust_remote_code; save it with msar_hf.hub.save_pretrained_for_hub")
     upload = _Upload()
     upload.add_folder(folder)
-    if "README.md" not in upload.files:
-        upload.texts["README.md"] = str(model_card(folder, repo_id, **card_kwargs))
+    # the folder's own card, completed with what the Hub needs (never written back locally)
+    upload.texts["README.md"] = completed_card(folder, repo_id, **card_kwargs)
     return _publish(upload, repo_id, "model", private, token, commit_message)
 
 
@@ -808,6 +872,7 @@ __all__ = [
     "TrainingSet",
     "app_space_files",
     "build_cache_snapshot",
+    "completed_card",
     "dataset_card",
     "metric_space_files",
     "model_card",

@@ -178,6 +178,33 @@ def test_saved_folders_carry_remote_code_and_auto_map(repair, tts):
     assert f'AutoModelForTextToWaveform.from_pretrained("{TTS_ID}", trust_remote_code=True)' in card
 
 
+def test_card_reads_recipe_eval_output_and_completes_an_authors_card(tmp_path):
+    """eval_results.json as recipes/eval.py writes it; an existing card keeps its text and licence."""
+    from huggingface_hub import ModelCard
+
+    from msar_hf.hub import completed_card
+
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "msar_autoencoder"}))
+    scores = {"overall": {"pesq_wb": 2.2, "si_sdr": 8.5, "q": 0.21, "stoi": float("nan")},
+              "per_type": {"noise": {"pesq_wb": 1.9, "si_sdr": 7.0}, "clean": {"pesq_wb": 4.5, "si_sdr": 31.0}}}
+    inputs = {"overall": {"pesq_wb": 1.7, "si_sdr": 6.0, "q": 0.3}, "per_type": {"noise": {"pesq_wb": 1.3}}}
+    (tmp_path / "eval_results.json").write_text(json.dumps(
+        {"model": "msar_hf/pretrained/repair", "strength": 1.0, "items": 48, "input": inputs, "model_scores": scores}))
+    (tmp_path / "README.md").write_text("---\nlicense: cc-by-4.0\ntags: [mine]\n---\n\n# My card\n\nMy words.\n")
+    before = (tmp_path / "README.md").read_text()
+    card = ModelCard(completed_card(tmp_path, "org/repair"))
+    assert card.text.strip() == "# My card\n\nMy words."
+    assert card.data.license == "cc-by-4.0" and card.data.pipeline_tag == "audio-to-audio"
+    assert card.data.tags[0] == "mine" and "msar" in card.data.tags
+    got = {(r.dataset_config, r.metric_type): r.metric_value for r in card.data.eval_results}
+    assert got == {("all damage types", "pesq_wb"): 2.2, ("all damage types", "si_sdr"): 8.5,
+                   ("all damage types", "q"): 0.21, ("noise", "pesq_wb"): 1.9, ("noise", "si_sdr"): 7.0,
+                   ("clean", "pesq_wb"): 4.5, ("clean", "si_sdr"): 31.0}  # NaN STOI left out
+    assert (tmp_path / "README.md").read_text() == before
+    table = model_card(tmp_path, "org/repair").text
+    assert "| msar repair dev set (48 items, held-out noises and rooms) | noise dev | PESQ-WB | 1.300 | 1.900 |" in table
+
+
 def test_card_refuses_a_folder_that_is_not_an_msar_model(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
     with pytest.raises(HubError, match="not an msar model"):
