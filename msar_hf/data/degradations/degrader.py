@@ -10,7 +10,6 @@ others. Noise files, RIRs and babble clips are loaded once per Degrader; a pickl
 from __future__ import annotations
 
 import fnmatch
-import logging
 import os
 import warnings
 from pathlib import Path
@@ -24,8 +23,6 @@ from . import augment as aug
 from . import channel, dropouts, level, noise, room
 from ._signal import as_numpy, lerp, loop_to_length, power
 from .config import DAMAGE_ORDER, DegradationConfig, resolve_folder
-
-logger = logging.getLogger(__name__)
 
 MP3_KBPS = (8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160)  # MPEG-2/2.5 layer III rates
 
