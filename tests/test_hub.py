@@ -112,9 +112,16 @@ def tts(work):
 
 @pytest.fixture(scope="module")
 def cache(work, repair, tts) -> Path:
+    """A Hugging Face cache holding both models, installed by ``msar push cache``."""
+    from typer.testing import CliRunner
+
+    from msar_hf.cli import app
+
     root = work / "hf-cache"
-    build_cache_snapshot(repair[1], REPAIR_ID, cache_dir=root)
-    build_cache_snapshot(tts[2], TTS_ID, cache_dir=root)
+    for folder, repo_id in ((repair[1], REPAIR_ID), (tts[2], TTS_ID)):
+        result = CliRunner().invoke(app, ["push", "cache", str(folder), "--repo", repo_id, "--cache-dir", str(root)])
+        assert result.exit_code == 0, result.output
+        assert f"cached {folder} as {repo_id}" in result.output
     return root
 
 
