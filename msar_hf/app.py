@@ -325,6 +325,7 @@ class MsarApp:
     config: AppConfig
     repairer: Repairer | None = None
     synthesizer: Synthesizer | None = None
+    notes: list[str] = field(default_factory=list)  # shown on the page (e.g. a missing model)
     _runner: _TimedRunner = field(init=False)
 
     def __post_init__(self) -> None:
@@ -396,6 +397,8 @@ class MsarApp:
                        analytics_enabled=False) as demo:
             gr.Markdown(f"# {self.config.title}\nRecordings up to {self.config.max_duration_s:g} s and "
                         f"{self.config.max_file_size}. Everything runs on this server.")
+            for note in self.notes:
+                gr.Markdown(f"**Note:** {note}", elem_classes=["msar-note"])
             with gr.Tab("Repair"):
                 with gr.Row():
                     with gr.Column():
@@ -405,7 +408,8 @@ class MsarApp:
                                              label="clean reference (optional: shows metrics)")
                         strength = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="repair strength",
                                              elem_id="repair-strength")
-                        run_repair = gr.Button("Repair", variant="primary", elem_id="repair-button")
+                        run_repair = gr.Button("Repair", variant="primary", elem_id="repair-button",
+                                               interactive=self.repairer is not None)
                     with gr.Column():
                         repaired = gr.Audio(type="numpy", format="wav", label="repaired", interactive=False,
                                             elem_id="repair-output")
@@ -437,19 +441,38 @@ class MsarApp:
         return demo
 
 
+def _load_backend(kind: type, model: str | None, what: str, speaker_encoder: SharedSpeakerEncoder,
+                  notes: list[str]) -> Any:
+    """A backend, or None (with a note) when the *default* model is missing; a model the user
+    named explicitly must load."""
+    try:
+        return kind(model, speaker_encoder)
+    except MsarError as exc:
+        if model is not None:
+            raise
+        notes.append(f"{what} is unavailable on this server: {exc}")
+        return None
+
+
 def build_app(config: AppConfig | None = None, *, repairer: Repairer | None = None,
-              synthesizer: Synthesizer | None = None, load_models: bool = True) -> MsarApp:
+              synthesizer: Synthesizer | None = None, load_models: bool = True, repair: bool = True,
+              synthesis: bool = True) -> MsarApp:
     """The app with its backends: given ones, else msar's models (``config.*_model``).
 
-    With ``load_models=False`` a missing backend stays missing (its button reports it).
+    ``repair=False`` / ``synthesis=False`` leave that tab without a model. When a default (not
+    named) model is missing the app starts without it and says so on the page; when no model
+    at all can be served, :class:`MsarError`. With ``load_models=False`` nothing is loaded.
     """
     config = config or AppConfig.from_env()
     speaker_encoder = SharedSpeakerEncoder()
-    if load_models and repairer is None:
-        repairer = RepairBackend(config.repair_model, speaker_encoder)
-    if load_models and synthesizer is None:
-        synthesizer = SynthesisBackend(config.synthesis_model, speaker_encoder)
-    return MsarApp(config, repairer, synthesizer)
+    notes: list[str] = []
+    if load_models and repair and repairer is None:
+        repairer = _load_backend(RepairBackend, config.repair_model, "Repair", speaker_encoder, notes)
+    if load_models and synthesis and synthesizer is None:
+        synthesizer = _load_backend(SynthesisBackend, config.synthesis_model, "Synthesis", speaker_encoder, notes)
+    if load_models and repairer is None and synthesizer is None:
+        raise MsarError("nothing to serve: " + ("; ".join(notes) or "both tabs were turned off"))
+    return MsarApp(config, repairer, synthesizer, notes=notes)
 
 
 def launch_app(config: AppConfig | None = None, *, host: str = "127.0.0.1", port: int | None = None,

@@ -263,6 +263,19 @@ def test_synthesis_reference_too_short_names_the_file(client, tmp_path, speech_f
         client.predict("Hello there.", "reference recording", None, handle_file(str(short)), api_name="/synthesize")
 
 
+def test_build_app_loads_named_models_and_refuses_nothing_to_serve(tmp_path):
+    from msar_hf.app import build_app
+    from msar_hf.errors import MsarError
+
+    folder = tiny_repair_model(tmp_path / "model")
+    app = build_app(AppConfig(repair_model=str(folder)), synthesis=False)
+    assert isinstance(app.repairer, RepairBackend) and app.synthesizer is None and app.notes == []
+    with pytest.raises(MsarError, match="not a model folder"):  # a model the user names must load
+        build_app(AppConfig(repair_model=str(tmp_path)), synthesis=False)
+    with pytest.raises(MsarError, match="nothing to serve"):
+        build_app(AppConfig(), repair=False, synthesis=False)
+
+
 def test_missing_backends_say_so():
     from msar_hf.errors import MsarError
 

@@ -1,4 +1,4 @@
-"""End to end in a real browser: Debian's chromium, headless, driven by Playwright.
+"""End to end in a real browser: ``msar serve`` + Debian's chromium, headless, driven by Playwright.
 
 Nothing is downloaded: Playwright is pointed at ``/usr/bin/chromium`` (``make setup`` installs the
 Debian package), so ``playwright install`` is never needed. A real damaged recording (fixture
@@ -8,22 +8,29 @@ playable: the <audio> element's source loads and reports a duration.
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 import torch
 
+from msar_hf.audio import load_audio, save_audio
+
 pytest.importorskip("gradio")
 sync_api = pytest.importorskip("playwright.sync_api")
 
-from msar_hf.app import AppConfig, MsarApp, RepairBackend, launch_app
-from msar_hf.audio import load_audio, save_audio
-
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed (make setup)")
+pytestmark = [
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed (make setup)"),
+    pytest.mark.slow,  # a fresh `msar serve` process (~12 s of imports) plus a browser
+]
 BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
@@ -35,18 +42,42 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
+    """``msar serve`` in its own process, as a user starts it, with a small repair model."""
     from msar_hf.models.autoencoder import MsarAutoencoderConfig, MsarAutoencoderModel
 
     torch.manual_seed(0)
     model = MsarAutoencoderModel(MsarAutoencoderConfig(hidden_size=32, encoder_layers=1, lstm_layers=1,
                                                        lstm_hidden_size=16, use_speaker_conditioning=False)).eval()
-    folder = tmp_path_factory.mktemp("model")
-    model.save_pretrained(folder)
-    demo = launch_app(app=MsarApp(AppConfig(), repairer=RepairBackend(folder)), port=_free_port(), block=False)
+    work = tmp_path_factory.mktemp("serve")
+    model.save_pretrained(work / "model")
+    port = _free_port()
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_TEMP_DIR": str(work / "gradio"),
+           "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    log = (work / "serve.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "msar_hf", "serve", "--port", str(port), "--repair-model",
+                             str(work / "model"), "--no-synthesis", "--max-duration", "30"],
+                            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=work)
+    url = f"http://127.0.0.1:{port}/"
     try:
-        yield demo.local_url
+        deadline = time.monotonic() + 180
+        while True:
+            assert proc.poll() is None, (work / "serve.log").read_text()[-3000:]
+            try:
+                if httpx.get(url, timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "msar serve did not come up"
+            time.sleep(0.5)
+        yield url
     finally:
-        demo.close(verbose=False)
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
 
 
 @pytest.fixture

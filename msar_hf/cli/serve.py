@@ -22,12 +22,14 @@ def serve(
     concurrency: Annotated[int | None, typer.Option("--concurrency", help="Requests computed at once.")] = None,
     queue_size: Annotated[int | None, typer.Option("--queue-size", help="Requests allowed to wait.")] = None,
     timeout: Annotated[float | None, typer.Option("--timeout", help="Per-request time limit in seconds.")] = None,
+    repair: Annotated[bool, typer.Option("--repair/--no-repair", help="Serve the Repair tab.")] = True,
+    synthesis: Annotated[bool, typer.Option("--synthesis/--no-synthesis", help="Serve the Synthesize tab.")] = True,
 ) -> None:
     """Serve the msar page: upload or record audio to repair it, or type text to synthesize it.
 
     Limits default to the MSAR_APP_* environment variables, then to msar_hf.app.AppConfig.
     """
-    from ..app import AppConfig, launch_app
+    from ..app import AppConfig, build_app, launch_app
 
     config = AppConfig.from_env(
         repair_model=repair_model, synthesis_model=synthesis_model, max_file_size=max_file_size,
@@ -35,4 +37,7 @@ def serve(
         request_timeout_s=timeout,
     )
     typer.echo(f"msar serve: loading models, then serving on http://{host}:{port} (Ctrl+C stops)")
-    launch_app(config, host=host, port=port, share=share, block=True)
+    app = build_app(config, repair=repair, synthesis=synthesis)
+    for note in app.notes:
+        typer.echo(f"msar serve: {note}", err=True)
+    launch_app(app=app, host=host, port=port, share=share, block=True)
