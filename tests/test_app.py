@@ -263,6 +263,47 @@ def test_synthesis_reference_too_short_names_the_file(client, tmp_path, speech_f
         client.predict("Hello there.", "reference recording", None, handle_file(str(short)), api_name="/synthesize")
 
 
+def _conditioned_model(folder: Path):
+    from msar_hf.models.autoencoder import MsarAutoencoderConfig, MsarAutoencoderModel
+
+    torch.manual_seed(2)
+    model = MsarAutoencoderModel(MsarAutoencoderConfig(hidden_size=32, encoder_layers=1, lstm_layers=1,
+                                                       lstm_hidden_size=16, use_speaker_conditioning=True)).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    model.save_pretrained(folder)
+    return model
+
+
+def test_repair_goes_on_without_speaker_encoder(tmp_path, speech_file):
+    from msar_hf.app import SharedSpeakerEncoder
+
+    model = _conditioned_model(tmp_path / "model")
+    encoder = SharedSpeakerEncoder(source=tmp_path / "no-encoder-here")
+    backend = RepairBackend(tmp_path / "model", encoder)
+    waveform, _ = load_audio(speech_file)
+    out = backend(waveform, 1.0)
+    assert encoder.unavailable and "no-encoder-here" in encoder.unavailable
+    assert torch.equal(out, model.repair(waveform))  # unconditioned, as msar repair does
+
+
+@pytest.mark.skipif(not (Path(__file__).parents[1] / "msar_hf/pretrained/speaker_encoder").is_dir(),
+                    reason="the shipped speaker encoder is not in this checkout")
+def test_repair_is_conditioned_on_the_recordings_own_speaker(tmp_path, speech_file):
+    from msar_hf.app import SharedSpeakerEncoder
+    from msar_hf.speaker import SpeakerEncoder
+
+    model = _conditioned_model(tmp_path / "model")
+    backend = RepairBackend(tmp_path / "model", SharedSpeakerEncoder())
+    waveform, _ = load_audio(speech_file)
+    embedding = torch.nn.functional.normalize(
+        torch.as_tensor(SpeakerEncoder.from_pretrained().embed(waveform.unsqueeze(0))).reshape(-1).float(), dim=0)
+    out = backend(waveform, 1.0)
+    assert torch.allclose(out, model.repair(waveform, speaker_embedding=embedding), atol=1e-5)
+    assert not torch.allclose(out, model.repair(waveform), atol=1e-4)  # the embedding mattered
+
+
 def test_build_app_loads_named_models_and_refuses_nothing_to_serve(tmp_path):
     from msar_hf.app import build_app
     from msar_hf.errors import MsarError
