@@ -49,8 +49,8 @@ _ENV_FIELDS: dict[str, type] = {
 
 @dataclass
 class AppConfig:
-    """What a deployment may tune. Every field has an ``MSAR_APP_*`` environment variable (see
-    :meth:`from_env`), so a Space is configured without code."""
+    """What a deployment may tune. The models and limits also read ``MSAR_APP_<FIELD>``
+    environment variables (see :meth:`from_env`), so a Space is configured without code."""
 
     repair_model: str | None = None  # folder or Hub id; None = the shipped default
     synthesis_model: str | None = None  # folder or Hub id; None = the shipped default
