@@ -108,8 +108,10 @@ def test_evaluate_writes_tables_and_plots(folders, capsys):
         (lambda f: ["--ref", str(f["ref"]), "--est", f"bad name={f['clean']}"], "must be letters"),
         (lambda f: ["--ref", str(f["ref"]), "--est", f"a={f['clean']}", "--est", f"a={f['degraded']}"], "given twice"),
         (lambda f: ["--ref", str(f["clean"] / "sub"), "--est", f"a={f['clean']}"], "no file matches a reference"),
+        (lambda f: ["--ref", str(f["ref"]), "--est", f"a={f['clean']}", "--pitch-tracker", "yin"], "choose one of dio"),
     ],
-    ids=["missing-ref", "ref-is-file", "empty-est", "bad-name", "duplicate-name", "nothing-matches"],
+    ids=["missing-ref", "ref-is-file", "empty-est", "bad-name", "duplicate-name", "nothing-matches",
+         "bad-tracker"],
 )
 def test_bad_folders_give_one_line_and_exit_2(folders, capsys, make_args, expected):
     (folders["ref"].parent / "empty").mkdir()

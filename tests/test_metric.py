@@ -75,6 +75,18 @@ def test_pitch_shift_lowers_pitch_similarity(speech):
     assert 1.05 < ratio < 1.15
 
 
+def test_harvest_tracker_is_more_robust_to_real_noise(speech, noise_files):
+    noise, _ = load_audio(noise_files[0])  # a real coffee-shop recording
+    noise = np.resize(noise.numpy().astype(np.float64), len(speech))
+    noisy = speech + noise * np.sqrt(np.mean(speech**2) / np.mean(noise**2) / 10 ** (5 / 10))  # 5 dB
+    dio = compute_all(speech, noisy, metrics=["cossim_pitch"])["cossim_pitch"]
+    harvest = compute_all(speech, noisy, metrics=["cossim_pitch"], pitch_tracker="harvest")["cossim_pitch"]
+    assert 0 < dio < harvest < 1
+    assert compute_all(speech, speech, metrics=["cossim_pitch"], pitch_tracker="harvest")["cossim_pitch"] == 1.0
+    with pytest.raises(ValueError, match="pitch tracker"):
+        compute_all(speech, speech, pitch_tracker="crepe")
+
+
 def test_gain_change_keeps_loudness_shape_but_raises_mse(speech):
     gain = 10 ** (6 / 20)
     scores = compute_all(speech, gain * speech, metrics=["q"])

@@ -42,6 +42,8 @@ def evaluate(
                                               help="Add speaker similarity (ECAPA cosine).")] = False,
     file_plots: Annotated[int, typer.Option("--file-plots", help="Per-file spectrogram/contour figures "
                                             "for the first N files of each system; -1 = all.")] = 20,
+    pitch_tracker: Annotated[str, typer.Option("--pitch-tracker", help="F0 tracker: dio (fast) or harvest "
+                                               "(robust to noise, ~30x slower).")] = "dio",
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
 ) -> None:
     """Score each system's files against the references with the msar_quality metric.
@@ -75,9 +77,11 @@ def evaluate(
         ["msar evaluate", "--ref", shlex.quote(str(ref)), *[f"--est {shlex.quote(e)}" for e in est],
          "--out", shlex.quote(str(out))]
         + (["--align"] if align else []) + ([f"--workers {workers}"] if workers != 1 else [])
-        + (["--speaker-sim"] if encoder is not None else []) + ([f"--file-plots {file_plots}"] if file_plots != 20 else []))
+        + (["--speaker-sim"] if encoder is not None else []) + ([f"--file-plots {file_plots}"] if file_plots != 20 else [])
+        + ([f"--pitch-tracker {pitch_tracker}"] if pitch_tracker != "dio" else []))
     report = evaluate_folders(ref, systems, out, align=align, workers=workers, speaker_encoder=encoder,
-                              file_plots=file_plots, command=command, progress=progress)
+                              file_plots=file_plots, pitch_tracker=pitch_tracker, command=command,
+                              progress=progress)
 
     # a terminal gets its own width; pipes and logs get one wide enough for every column
     console = Console() if sys.stdout.isatty() else Console(width=200)

@@ -11,7 +11,8 @@ better)::
   :func:`match_length` makes the estimate as long as the reference (trim or zero-pad: audio an
   estimate drops counts as error). :func:`align_estimate` (off by default) first removes a constant
   delay found by cross-correlation.
-* **CosSim_pitch**: cosine similarity of F0 contours (10 ms hop, WORLD DIO + StoneMask) over the
+* **CosSim_pitch**: cosine similarity of F0 contours (10 ms hop, WORLD DIO + StoneMask, or
+  Harvest on request: see :func:`pitch_contour`) over the
   frames voiced in the reference; frames where the estimate is unvoiced count as 0 Hz.
   Cosine is blind to a constant F0 *ratio* (an octave error on every frame scores 1): it
   measures the contour's shape and voicing, as the founding document defines it.
@@ -42,6 +43,8 @@ WINDOW_SECONDS = 0.032
 LOUDNESS_FLOOR_DB = -80.0
 F0_FLOOR_HZ = 60.0
 F0_CEIL_HZ = 800.0
+PITCH_TRACKERS = ("dio", "harvest")
+DIO_SPEED = 2  # DIO analyses a 2x decimated signal: 8 kHz still holds every F0 up to 800 Hz
 
 Q_WEIGHTS = {"mse": 0.5, "pitch": 0.3, "loudness": 0.2}
 
@@ -126,19 +129,28 @@ def mse(reference: ArrayLike, estimate: ArrayLike) -> float:
     return float(np.mean((ref - est) ** 2))
 
 
-def pitch_contour(waveform: ArrayLike, rate: int = SAMPLING_RATE) -> np.ndarray:
-    """F0 in Hz every 10 ms (0 where unvoiced), WORLD's DIO refined by StoneMask (pyworld).
+def pitch_contour(waveform: ArrayLike, rate: int = SAMPLING_RATE, tracker: str = "dio") -> np.ndarray:
+    """F0 in Hz every 10 ms (0 where unvoiced) with WORLD (pyworld), 60-800 Hz.
 
-    Why DIO + StoneMask rather than Harvest: on one core Harvest ran at ~6x real time per signal
-    on a 3.3 s fixture (two signals per pair: ~3x), which alone misses the metric's 20x
-    throughput target; DIO + StoneMask ran at ~200x. StoneMask refines DIO's estimate to the
-    instantaneous frequency, and the cosine below is dominated by voicing and contour shape.
+    ``tracker="dio"`` (default): DIO on a 2x decimated signal (``speed=2``) refined to the
+    instantaneous frequency by StoneMask on the full-rate signal. ``tracker="harvest"``: Harvest,
+    far more robust to noise but slow. Measured on one core (benchmarks/bench_metric.py and the
+    comparison in the metric card): Harvest scores a pair (two signals) at ~2.5x real time, which
+    alone misses the metric's 20x target; DIO at speed 1 ~80x, at speed 2 ~4x faster still, and
+    speed 2's pitch cosines correlate 0.995 with speed 1's over 90 noisy pairs. Harvest stays
+    available for studies where pitch fidelity under noise matters more than speed.
     """
     import pyworld
 
     x = _as_float64(waveform)
+    if tracker == "harvest":
+        f0, _ = pyworld.harvest(x, rate, f0_floor=F0_FLOOR_HZ, f0_ceil=F0_CEIL_HZ,
+                                frame_period=HOP_SECONDS * 1000.0)
+        return f0
+    if tracker != "dio":
+        raise ValueError(f"unknown pitch tracker {tracker!r}; choose one of {PITCH_TRACKERS}")
     f0, times = pyworld.dio(x, rate, f0_floor=F0_FLOOR_HZ, f0_ceil=F0_CEIL_HZ,
-                            frame_period=HOP_SECONDS * 1000.0)
+                            frame_period=HOP_SECONDS * 1000.0, speed=DIO_SPEED)
     return pyworld.stonemask(x, f0, times, rate)
 
 
@@ -344,7 +356,7 @@ class QualityAnalysis:
 
 def analyze(reference: ArrayLike, estimate: ArrayLike, rate: int = SAMPLING_RATE, *,
             align: bool = False, metrics: Iterable[str] | None = None,
-            speaker_encoder: SpeakerEncoder | None = None) -> QualityAnalysis:
+            speaker_encoder: SpeakerEncoder | None = None, pitch_tracker: str = "dio") -> QualityAnalysis:
     """Compute the metrics of one (reference, estimate) pair and keep the contours.
 
     Args:
@@ -353,6 +365,8 @@ def analyze(reference: ArrayLike, estimate: ArrayLike, rate: int = SAMPLING_RATE
         metrics: subset of :data:`ALL_METRICS` to compute (default all). Asking for ``q``
             computes its three components too.
         speaker_encoder: adds ``speaker_similarity`` when given.
+        pitch_tracker: ``"dio"`` (fast, default) or ``"harvest"`` (robust, slow); see
+            :func:`pitch_contour`. Pitch cosines from different trackers are not comparable.
     """
     ref, est = _as_float64(reference), _as_float64(estimate)
     if len(ref) == 0 or len(est) == 0:
@@ -363,6 +377,8 @@ def analyze(reference: ArrayLike, estimate: ArrayLike, rate: int = SAMPLING_RATE
         ref = resample(torch.from_numpy(ref), rate, SAMPLING_RATE).double().numpy()
         est = resample(torch.from_numpy(est), rate, SAMPLING_RATE).double().numpy()
         rate = SAMPLING_RATE
+    if pitch_tracker not in PITCH_TRACKERS:
+        raise ValueError(f"unknown pitch tracker {pitch_tracker!r}; choose one of {PITCH_TRACKERS}")
     wanted = set(ALL_METRICS if metrics is None else metrics)
     unknown = wanted - set(ALL_METRICS)
     if unknown:
@@ -382,7 +398,7 @@ def analyze(reference: ArrayLike, estimate: ArrayLike, rate: int = SAMPLING_RATE
     if "mse" in wanted:
         scores["mse"] = mse(ref, est)
     if "cossim_pitch" in wanted:
-        ref_f0, est_f0 = pitch_contour(ref, rate), pitch_contour(est, rate)
+        ref_f0, est_f0 = pitch_contour(ref, rate, pitch_tracker), pitch_contour(est, rate, pitch_tracker)
         scores["cossim_pitch"] = pitch_cosine(ref_f0, est_f0)
     if wanted & {"cossim_loudness", "lsd"}:
         # one STFT per signal serves both loudness and log-spectral distance
@@ -412,11 +428,11 @@ def analyze(reference: ArrayLike, estimate: ArrayLike, rate: int = SAMPLING_RATE
 
 def compute_all(reference: ArrayLike, estimate: ArrayLike, rate: int = SAMPLING_RATE, *,
                 align: bool = False, metrics: Iterable[str] | None = None,
-                speaker_encoder: SpeakerEncoder | None = None) -> dict[str, float]:
+                speaker_encoder: SpeakerEncoder | None = None, pitch_tracker: str = "dio") -> dict[str, float]:
     """Every metric of one pair as ``{name: value}``: q, mse, cossim_pitch, cossim_loudness,
     pesq_wb, stoi, estoi, si_sdr, lsd (+ speaker_similarity, shift_ms when asked for).
 
     See :func:`analyze` for the arguments.
     """
     return analyze(reference, estimate, rate, align=align, metrics=metrics,
-                   speaker_encoder=speaker_encoder).scores
+                   speaker_encoder=speaker_encoder, pitch_tracker=pitch_tracker).scores

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import AudioError, MsarError
-from .quality import ALL_METRICS, Q_WEIGHTS, SpeakerEncoder
+from .quality import ALL_METRICS, PITCH_TRACKERS, Q_WEIGHTS, SpeakerEncoder
 
 # Display names and direction of every column (for tables and plots).
 METRIC_LABELS = {
@@ -146,6 +146,7 @@ class _Task:
     reference: Path
     estimates: list[tuple[str, Path, Path | None]]  # (system, estimate file, per-file plot or None)
     align: bool
+    pitch_tracker: str = "dio"
 
 
 def _score_reference(task: _Task, encoder: SpeakerEncoder | None = None) -> list[dict[str, Any]]:
@@ -168,7 +169,8 @@ def _score_reference(task: _Task, encoder: SpeakerEncoder | None = None) -> list
             continue
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", RuntimeWarning)
-            result = analyze(ref, est, rate, align=task.align, speaker_encoder=encoder)
+            result = analyze(ref, est, rate, align=task.align, speaker_encoder=encoder,
+                             pitch_tracker=task.pitch_tracker)
         row.update(duration_s=len(ref) / rate, length_diff_s=(len(est) - len(ref)) / rate)
         row.update(result.scores)
         notes = sorted({str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)
@@ -237,6 +239,7 @@ def evaluate_folders(
     workers: int = 1,
     speaker_encoder: SpeakerEncoder | None = None,
     file_plots: int = 20,
+    pitch_tracker: str = "dio",
     command: str | None = None,
     progress: bool = True,
 ) -> EvaluationReport:
@@ -252,11 +255,15 @@ def evaluate_folders(
             ``workers > 1`` needs the usual ``if __name__ == "__main__":`` guard.
         speaker_encoder: adds a ``speaker_similarity`` column (must pickle when ``workers > 1``).
         file_plots: per-file figures for the first N files (by name) of each system; < 0 = all.
+        pitch_tracker: ``"dio"`` (fast) or ``"harvest"`` (robust to noise, ~30x slower); see
+            ``quality.pitch_contour``.
         command: the command line to record in ``report.json`` / ``report.md``.
         progress: show a progress bar (stderr).
     """
     from tqdm.auto import tqdm
 
+    if pitch_tracker not in PITCH_TRACKERS:
+        raise EvaluationInputError(f"--pitch-tracker {pitch_tracker}: choose one of {', '.join(PITCH_TRACKERS)}")
     pairing = pair_files(reference_dir, systems)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -275,7 +282,7 @@ def evaluate_folders(
                     drawn[system] += 1
                 ests.append((system, pairing.estimates[system][key], plot))
         if ests:
-            tasks.append(_Task(key, pairing.references[key], ests, align))
+            tasks.append(_Task(key, pairing.references[key], ests, align, pitch_tracker))
 
     results: list[dict[str, Any]] = []
     bar = tqdm(total=pairing.num_pairs, desc="msar evaluate", unit="pair", disable=not progress)
@@ -306,7 +313,7 @@ def evaluate_folders(
     # systems with no scorable file still appear, empty
     summary = {s: summary.get(s, {m: mean_ci95([]) for m in metrics}) for s in systems}
     report = EvaluationReport(rows, summary, metrics, pairing, failures, {})
-    report.outputs = _write_outputs(report, Path(reference_dir), systems, out, align, command)
+    report.outputs = _write_outputs(report, Path(reference_dir), systems, out, align, pitch_tracker, command)
     return report
 
 
@@ -373,7 +380,7 @@ def machine_description() -> str:
 
 
 def _write_outputs(report: EvaluationReport, reference_dir: Path, systems: dict, out: Path,
-                   align: bool, command: str | None) -> dict[str, Path]:
+                   align: bool, pitch_tracker: str, command: str | None) -> dict[str, Path]:
     metrics = report.metrics
     outputs: dict[str, Path] = {}
 
@@ -413,6 +420,7 @@ def _write_outputs(report: EvaluationReport, reference_dir: Path, systems: dict,
         "reference_dir": str(reference_dir),
         "systems": {k: str(v) for k, v in systems.items()},
         "align": align,
+        "pitch_tracker": pitch_tracker,
         "formula": "Q = 0.5*MSE + 0.3*(1 - CosSim_pitch) + 0.2*(1 - CosSim_loudness) (lower is better)",
         "metrics": metrics,
         "summary": report.summary,
@@ -440,7 +448,8 @@ def _markdown(report: EvaluationReport, info: dict, out: Path) -> str:
         f"- git rev: `{info['git_rev']}`, machine: {info['machine']}",
         f"- reference: `{info['reference_dir']}`; systems: "
         + ", ".join(f"**{k}** `{v}`" for k, v in info["systems"].items()),
-        f"- {info['formula']}; values are mean ± 95% confidence interval over files"
+        f"- {info['formula']}; values are mean ± 95% confidence interval over files; "
+        f"pitch tracker: {info['pitch_tracker']}"
         + ("; estimates aligned by cross-correlation" if info["align"] else ""),
         "",
         "| " + " | ".join(head) + " |",

@@ -37,6 +37,7 @@ Args:
     metrics: subset of ("q", "mse", "cossim_pitch", "cossim_loudness", "pesq_wb", "stoi",
         "estoi", "si_sdr", "lsd") to compute (default all).
     return_per_example: also return "per_example", a list of per-pair dicts (default False).
+    pitch_tracker: "dio" (fast, default) or "harvest" (robust to noise, much slower).
 Returns:
     dict with the mean of each metric over pairs: q, mse, cossim_pitch, cossim_loudness,
     pesq_wb, stoi, estoi, si_sdr, lsd (+ shift_ms with align), and "num_examples".
@@ -68,12 +69,12 @@ class MsarQuality(evaluate.Metric):
         )
 
     def _compute(self, predictions, references, sampling_rate: int = SAMPLING_RATE, align: bool = False,
-                 metrics=None, return_per_example: bool = False):
+                 metrics=None, return_per_example: bool = False, pitch_tracker: str = "dio"):
         if len(predictions) != len(references):
             raise ValueError(f"{len(predictions)} predictions but {len(references)} references")
         per_example = [
             compute_all(np.asarray(ref, dtype=np.float64), np.asarray(est, dtype=np.float64),
-                        sampling_rate, align=align, metrics=metrics)
+                        sampling_rate, align=align, metrics=metrics, pitch_tracker=pitch_tracker)
             for est, ref in zip(predictions, references)
         ]
         names = [k for k in (*ALL_METRICS, "shift_ms") if per_example and k in per_example[0]]
