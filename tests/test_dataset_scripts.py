@@ -285,6 +285,48 @@ def test_transcribe_fills_missing_text_with_pocketsphinx(tmp_path, capsys):
     assert rc == 2 and "missing transcript: 2" in err
 
 
+def _tiny_ctc_model(folder: Path) -> Path:
+    """A randomly initialised, 0.1M-parameter wav2vec2 CTC checkpoint (no download), standing in
+    for a user's Whisper/wav2vec2 folder: it exercises the transformers pipeline path."""
+    from transformers import (
+        Wav2Vec2Config,
+        Wav2Vec2CTCTokenizer,
+        Wav2Vec2FeatureExtractor,
+        Wav2Vec2ForCTC,
+        Wav2Vec2Processor,
+    )
+
+    folder.mkdir(parents=True)
+    vocab = {c: i for i, c in enumerate(["<pad>", "<unk>", "|", *"abcdefghijklmnopqrstuvwxyz'"])}
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    tokenizer = Wav2Vec2CTCTokenizer(str(folder / "vocab.json"), unk_token="<unk>", pad_token="<pad>",
+                                     word_delimiter_token="|")
+    extractor = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0)
+    torch.manual_seed(0)
+    config = Wav2Vec2Config(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                            intermediate_size=64, conv_dim=(16, 16), conv_stride=(5, 320), conv_kernel=(10, 320),
+                            num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2, pad_token_id=0)
+    Wav2Vec2ForCTC(config).save_pretrained(folder)
+    Wav2Vec2Processor(feature_extractor=extractor, tokenizer=tokenizer).save_pretrained(folder)
+    return folder
+
+
+def test_transcribe_with_a_transformers_asr_model(tmp_path, capsys):
+    model = _tiny_ctc_model(tmp_path / "tiny-ctc")
+    root = _audiofolder(tmp_path / "untranscribed", with_text=False, n=2)
+    out = tmp_path / "ds"
+    rc, _, _ = _run("prepare_audiofolder", [str(root), "--output-dir", str(out), "--transcribe",
+                                            "--asr-model", str(model)], capsys)
+    assert rc == 0
+    rows = [r for d in _load(out).values() for r in d.select_columns(["text", "text_source"])]
+    assert len(rows) == 2 and {r["text_source"] for r in rows} == {str(model)}
+    assert all(r["text"] for r in rows)  # untrained, so gibberish, but the pipeline ran
+    # a model that cannot be loaded is one line, before any work
+    rc, _, err = _run("prepare_audiofolder", [str(root), "--output-dir", str(tmp_path / "d2"), "--transcribe",
+                                              "--asr-model", str(tmp_path / "no-such-model")], capsys)
+    assert rc == 2 and "cannot load ASR model" in err and not (tmp_path / "d2").exists()
+
+
 def test_bad_input_is_one_line_exit_2(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     for name, arg in [("prepare_vctk", tmp_path / "nope"), ("prepare_fsdd", tmp_path / "empty"),

@@ -471,8 +471,8 @@ def build_dataset_dict(utterances: Iterable[Utterance], config: BuildConfig,
             index = split_by_speaker(row_groups, config.validation_fraction, config.test_fraction, config.seed)
         else:
             index = split_by_utterance(kept.num_rows, config.validation_fraction, config.test_fraction, config.seed)
-        dataset = DatasetDict({name: kept.select(idx).flatten_indices(cache_file_name=str(Path(tmp) / f"{name}.arrow"))
-                               for name, idx in index.items()})
+        # select() only records indices; save_to_disk writes each split's rows once.
+        dataset = DatasetDict({name: kept.select(idx) for name, idx in index.items()})
         return BuildResult(dataset=dataset, skips=skips, config=config, split_by=split_by,
                            speaker_groups={s: groups[s] for s in kept_speakers},
                            seconds=time.perf_counter() - start, tmp_dir=tmp)
