@@ -7,6 +7,7 @@ must be skipped and counted, never dropped silently.
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import json
 import shutil
@@ -24,10 +25,8 @@ SPEECH = Path(__file__).resolve().parent / "fixtures" / "speech"
 KATHLEEN = sorted((SPEECH / "kathleen" / "audio").glob("*.flac"))
 ARCTIC = sorted((SPEECH / "arctic_samples" / "audio").glob("*.flac"))
 FSDD_8K = SPEECH / "fsdd" / "audio" / "7_george_0.flac"
-TEXTS = {}
+TEXTS = {}  # clip stem -> transcript, from the fixtures' metadata.csv files
 for meta in SPEECH.glob("*/metadata.csv"):
-    import csv
-
     with meta.open() as f:
         for row in csv.DictReader(f):
             TEXTS[Path(row["file_name"]).stem] = row["text"]
@@ -357,12 +356,8 @@ def test_quality_measures_on_real_speech():
     noise = torch.randn(speech.numel(), generator=gen)
     snr = [corpora.estimate_snr(speech + noise * speech.std() * 10 ** (-db / 20), rate) for db in (0, 10, 30)]
     assert snr[0] < snr[1] < snr[2] and snr[0] < 12 and snr[2] > 30
-    config = corpora.BuildConfig(min_snr=15.0, max_clip_ratio=0.01)
-    noisy = speech + noise * speech.std() * 10 ** (-0 / 20)
-    assert corpora.estimate_snr(noisy, rate) < 15.0
     trimmed = corpora.trim_silence(torch.cat([torch.zeros(rate), speech, torch.zeros(rate)]), rate)
     assert speech.numel() - 0.3 * rate < trimmed.numel() < speech.numel() + 0.2 * rate
-    assert config.min_snr == 15.0
 
 
 def test_quality_filters_count_rejects(tmp_path):
