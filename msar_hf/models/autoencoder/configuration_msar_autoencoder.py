@@ -40,6 +40,8 @@ class MsarAutoencoderConfig(PreTrainedConfig):
             ``complex`` = compressed complex-spectrum MSE, ``mse`` = waveform MSE,
             ``loudness`` = L1 between frame loudness curves in dB (aligned with the Q loudness term).
         mrstft_resolutions: (n_fft, hop, win) triples of the multi-resolution STFT loss.
+        mrstft_dynamic_range_db: magnitudes in that loss are floored this many dB below the
+            reference's loudest bin (None: the classic absolute 1e-7 floor).
     """
 
     model_type = "msar_autoencoder"
@@ -64,10 +66,11 @@ class MsarAutoencoderConfig(PreTrainedConfig):
         normalize_input: bool = True,
         loss_mrstft: float = 1.0,
         loss_sisdr: float = 0.02,
-        loss_complex: float = 1.0,
+        loss_complex: float = 2.0,
         loss_mse: float = 0.0,
         loss_loudness: float = 0.0,
         mrstft_resolutions: list | None = None,
+        mrstft_dynamic_range_db: float | None = 60.0,
         initializer_range: float = 0.02,
         **kwargs,
     ):
@@ -101,6 +104,7 @@ class MsarAutoencoderConfig(PreTrainedConfig):
             if mrstft_resolutions is not None
             else [[512, 128, 512], [1024, 256, 1024], [256, 64, 256]]
         )
+        self.mrstft_dynamic_range_db = mrstft_dynamic_range_db
         self.initializer_range = initializer_range
         super().__init__(**kwargs)
 
