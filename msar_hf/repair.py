@@ -63,8 +63,11 @@ SILENCE_PEAK = 1e-4
 MIN_MODEL_SAMPLES = 4000
 # Speaker embedding of the input itself: from its first 30 s (enough for ECAPA, bounded cost).
 SELF_EMBEDDING_SECONDS = 30.0
-# VAD: fraction of a window's duration that must be speech to count as "speech detected".
+# VAD: fraction of a window's duration that must be speech to count as "speech detected"; below
+# 1 s of audio the VAD misses too many single words to justify a warning.
 SPEECH_FRACTION = 0.05
+MIN_VAD_SECONDS = 1.0
+VAD_SECONDS = 20.0  # of each window, until speech is found (the VAD costs ~RTF 0.02)
 
 
 @dataclass
@@ -80,6 +83,7 @@ class RepairReport:
     seconds: float = 0.0
     speech_detected: bool | None = None
     speaker: str = "none"
+    streamed: bool = False
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
 
@@ -94,9 +98,7 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     """``auto``: the accelerate process's device when launched with accelerate, else CUDA/CPU."""
     if device is None or str(device) == "auto":
         if _distributed_env():
-            from accelerate import PartialState
-
-            return PartialState().device
+            return _accelerate_state().device
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         dev = torch.device(device)
@@ -155,7 +157,9 @@ def speech_fraction(waveform: torch.Tensor, sampling_rate: int = MODEL_RATE) -> 
         return 0.0
     from silero_vad import get_speech_timestamps
 
-    stamps = get_speech_timestamps(waveform.float().cpu(), _vad_model(), sampling_rate=sampling_rate)
+    # 100 ms minimum (default 250 ms) so single short words (FSDD digits) still count as speech.
+    stamps = get_speech_timestamps(waveform.float().cpu(), _vad_model(), sampling_rate=sampling_rate,
+                                   min_speech_duration_ms=100)
     return sum(s["end"] - s["start"] for s in stamps) / waveform.numel()
 
 
@@ -392,7 +396,7 @@ class Repairer:
             x16 = torch.nn.functional.pad(x16, (0, MIN_MODEL_SAMPLES - n16))
         device = self.model.device
         emb = None if embedding is None else embedding.to(device)
-        with torch.inference_mode():
+        with torch.no_grad():  # not inference_mode: the cross-fade later writes into these tensors
             y16 = torch.stack([
                 torch.as_tensor(self.model.repair(ch.to(device), speaker_embedding=emb, strength=self.strength,
                                                   chunk_seconds=self.chunk_seconds)).float().cpu()
@@ -437,7 +441,8 @@ class Repairer:
         _check_output(out_path, protected)
         source = _open_source(src_path)
         report = RepairReport(input=str(src_path), output=str(out_path), sampling_rate=source.rate,
-                              channels=source.channels, duration_s=source.frames / source.rate)
+                              channels=source.channels, duration_s=source.frames / source.rate,
+                              streamed=isinstance(source, _SoundFileSource))
         out_rate = self.output_rate or source.rate
         report.output_rate = out_rate
         out_frames = source.frames if out_rate == source.rate else round(source.frames * out_rate / source.rate)
@@ -459,7 +464,7 @@ class Repairer:
 
     def _run(self, source, sink, out_rate: int, report: RepairReport, progress: bool) -> None:
         rate = source.rate
-        if source.frames / rate < 0.25:
+        if source.frames / rate < 0.2:
             report.warnings.append(f"very short ({1000 * source.frames / rate:.0f} ms): little context to repair")
         embedding = self._embedding_for(source, report)
         to_out = (lambda n: n) if out_rate == rate else (lambda n: round(n * out_rate / rate))
@@ -469,13 +474,14 @@ class Repairer:
             from tqdm.auto import tqdm
 
             iterator = tqdm(windows, desc=Path(report.input).name, unit="min", leave=False)
+        detect = self.detect_speech and source.frames >= MIN_VAD_SECONDS * rate
         tail, silent_windows, speech = None, 0, False
         for start, stop, next_start in iterator:
             x = source.read(start, stop)
             y, silent = self._repair_window(x, rate, out_rate, to_out(stop) - to_out(start), embedding)
             silent_windows += silent
-            if self.detect_speech and not silent and not speech:
-                x16 = resample(x.mean(0), rate, MODEL_RATE)
+            if detect and not silent and not speech:
+                x16 = resample(x[:, : int(VAD_SECONDS * rate)].mean(0), rate, MODEL_RATE)
                 speech = speech_fraction(x16) >= SPEECH_FRACTION
             if tail is not None:  # cross-fade over the middle half of the shared context
                 n = tail.shape[-1]
@@ -491,7 +497,7 @@ class Repairer:
         if silent_windows == len(windows):
             report.warnings.append("silent input (peak below -80 dBFS): nothing to repair, written unchanged")
             report.speech_detected = False
-        elif self.detect_speech:
+        elif detect:
             report.speech_detected = speech
             if not speech:
                 report.warnings.append("no speech detected: msar repairs speech, other sounds (music...) may be "
@@ -539,7 +545,8 @@ def plan_outputs(inputs: Sequence[str | os.PathLike], output: str | os.PathLike 
     * one input file and ``output`` with an audio extension (and not an existing folder): that file;
     * otherwise ``output`` (default ``./repaired``) is a folder: a file input keeps its name, a
       folder input keeps its tree below the folder (below ``<folder name>/`` when several inputs
-      are given). Files already inside the output folder are skipped (re-running on ``.`` works).
+      are given). When the output folder lies inside an input folder, the files already in it are
+      skipped (re-running ``msar repair .`` does not repair its own outputs).
     Raises :class:`MsarError` for missing inputs, empty folders, clashing or input-overwriting outputs.
     """
     if not inputs:
@@ -557,7 +564,9 @@ def plan_outputs(inputs: Sequence[str | os.PathLike], output: str | os.PathLike 
     pairs: list[tuple[Path, Path]] = []
     for p in paths:
         if p.is_dir():
-            files = [f for f in find_audio_files([p]) if not _is_within(f, out)]
+            files = find_audio_files([p])
+            if out.resolve() != p.resolve() and _is_within(out, p):
+                files = [f for f in files if not _is_within(f, out)]  # outputs of an earlier run
             if not files:
                 raise MsarError(f"{p}: no audio files found (looked for {', '.join(AUDIO_EXTENSIONS)})")
             base = out / p.resolve().name if len(paths) > 1 else out
@@ -582,6 +591,17 @@ def _distributed_env() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def _accelerate_state(cpu: bool | None = None):
+    """accelerate's PartialState; ``cpu=True`` (default without CUDA) gives gloo CPU ranks.
+
+    Without ``cpu=True`` a ``--multi_gpu`` launch on a machine with no GPU silently becomes
+    ``num_processes == 1`` in every process (each would repair every file).
+    """
+    from accelerate import PartialState
+
+    return PartialState(cpu=not torch.cuda.is_available() if cpu is None else cpu)
+
+
 def parse_shard(text: str | None) -> tuple[int, int] | None:
     """``"I/N"`` -> (I, N) with 0 <= I < N."""
     if text is None:
@@ -595,15 +615,16 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
     return index, count
 
 
-def current_shard(shard: tuple[int, int] | None = None) -> tuple[int, int]:
+def current_shard(shard: tuple[int, int] | None = None, cpu: bool | None = None) -> tuple[int, int]:
     """Explicit ``shard``, else accelerate's process index/count when launched with accelerate."""
     if shard is not None:
         return shard
     if _distributed_env():
-        from accelerate import PartialState
-
-        state = PartialState()
-        return state.process_index, state.num_processes
+        state = _accelerate_state(cpu)
+        if state.num_processes == int(os.environ["WORLD_SIZE"]):
+            return state.process_index, state.num_processes
+        # a launcher accelerate did not recognise: torchrun's RANK/WORLD_SIZE still shard the work
+        return int(os.environ.get("RANK", "0")), int(os.environ["WORLD_SIZE"])
     return 0, 1
 
 

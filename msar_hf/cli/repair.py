@@ -44,7 +44,10 @@ def repair(
     from ..repair import current_shard, parse_shard, repair_paths
 
     torch.set_grad_enabled(False)
-    index, count = current_shard(parse_shard(shard))
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # "Loading weights" bars: msar shows its own progress
+    index, count = current_shard(parse_shard(shard), cpu=True if device == "cpu" else None)
 
     def show(report) -> None:
         if report.error:

@@ -1,0 +1,365 @@
+"""`msar repair` and msar_hf.repair on real fixtures.
+
+Two small models made here (the shipped default is tested at the end when present):
+* ``identity_model``: a fresh MsarAutoencoderModel, which starts as the identity (mask 1,
+  mapping 0). Any difference between input and output is then the I/O path's fault, so the
+  plumbing (rates, channels, windows, cross-fades, lengths, formats) is checked to 1e-4.
+* ``random_model``: the same with perturbed weights, a real non-identity repair function, for
+  strength, per-channel processing and the bad-input paths.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from msar_hf.audio import load_audio, resample, save_audio
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL = dict(hidden_size=64, lstm_hidden_size=64, lstm_layers=1, encoder_layers=1)
+TOL = 1e-4  # 16-bit output quantisation is 3e-5
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _model(path: Path, perturb: float = 0.0, **config) -> Path:
+    from msar_hf.models.autoencoder import MsarAutoencoderConfig, MsarAutoencoderModel
+
+    torch.manual_seed(0)
+    model = MsarAutoencoderModel(MsarAutoencoderConfig(**{**SMALL, **config}))
+    if perturb:
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(perturb * torch.randn_like(p))
+    model.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def identity_model(tmp_path_factory) -> Path:
+    return _model(tmp_path_factory.mktemp("identity_model"), use_speaker_conditioning=False)
+
+
+@pytest.fixture(scope="module")
+def random_model(tmp_path_factory) -> Path:
+    return _model(tmp_path_factory.mktemp("random_model"), perturb=0.05, use_speaker_conditioning=False)
+
+
+def msar(capsys, *args) -> tuple[int, str, str]:
+    """Run the CLI in-process; returns (exit code, stdout, stderr)."""
+    from msar_hf.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return int(exc.value.code or 0), captured.out, captured.err
+
+
+def _lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def _round_trip(x: torch.Tensor, rate: int) -> torch.Tensor:
+    return resample(resample(x, rate, 16000), 16000, rate)[..., : x.shape[-1]]
+
+
+# --------------------------------------------------------------------------------------------
+def test_one_file_identity_model_gives_back_the_input(tmp_path, capsys, identity_model, speech_file):
+    out = tmp_path / "out.wav"
+    code, stdout, err = msar(capsys, "repair", speech_file, "-o", out, "--model", identity_model, "--device", "cpu", "-q")
+    assert code == 0, err
+    x, rate = load_audio(speech_file, sampling_rate=None)
+    y, out_rate = load_audio(out, sampling_rate=None)
+    assert out_rate == rate == 16000 and y.shape == x.shape
+    assert float((y - x).abs().max()) < TOL
+
+
+def test_default_output_is_a_repaired_folder_not_beside_the_input(tmp_path, capsys, monkeypatch, identity_model, speech_file):
+    (tmp_path / "in").mkdir()
+    shutil.copy(speech_file, tmp_path / "in" / "take.flac")
+    monkeypatch.chdir(tmp_path)
+    code, stdout, err = msar(capsys, "repair", "in/take.flac", "--model", identity_model, "--device", "cpu")
+    assert code == 0, err
+    assert (tmp_path / "repaired" / "take.flac").is_file()
+    assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["take.flac"]
+    assert "repaired/take.flac" in stdout
+
+
+def test_folder_tree_formats_rates_and_bit_depth_are_kept(tmp_path, capsys, identity_model, speech_files, fsdd_file):
+    src = tmp_path / "recordings"
+    x, _ = load_audio(speech_files[0])
+    x22 = resample(load_audio(speech_files[1])[0], 16000, 22050)
+    save_audio(src / "a.flac", x, 16000)
+    save_audio(src / "day2" / "b.wav", x22, 22050, subtype="PCM_24")
+    save_audio(src / "day2" / "deep" / "c.ogg", load_audio(speech_files[2])[0], 16000)
+    shutil.copy(fsdd_file, src / "day2" / "deep" / "phone.flac")
+    (src / "notes.txt").write_text("not audio, not listed")
+    out = tmp_path / "out"
+    code, stdout, err = msar(capsys, "repair", src, "-o", out, "--model", identity_model, "--device", "cpu", "-q")
+    assert code == 0, err
+    made = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert made == ["a.flac", "day2/b.wav", "day2/deep/c.ogg", "day2/deep/phone.flac"]
+    assert sf.info(out / "day2" / "b.wav").subtype == "PCM_24"
+    for rel in made:
+        x, rate = load_audio(src / rel, sampling_rate=None)
+        y, out_rate = load_audio(out / rel, sampling_rate=None)
+        assert out_rate == rate and y.shape == x.shape, rel
+        if rel.endswith((".wav", ".flac")):  # lossless: the resampling round trip, nothing else
+            assert float((y - _round_trip(x, rate)).abs().max()) < TOL, rel
+
+
+def test_8khz_telephone_audio_is_repaired_at_16k_and_written_back_at_8k(tmp_path, capsys, random_model, fsdd_file):
+    x, rate = load_audio(fsdd_file, sampling_rate=None)
+    assert rate == 8000
+    code, _, err = msar(capsys, "repair", fsdd_file, "-o", tmp_path / "back.wav", "--model", random_model,
+                        "--device", "cpu", "-q")
+    assert code == 0, err
+    y, out_rate = load_audio(tmp_path / "back.wav", sampling_rate=None)
+    assert out_rate == 8000 and y.shape == x.shape
+    # not wiped: the repaired call keeps its level and follows the input closely
+    level = 20 * np.log10(float(y.pow(2).mean().sqrt()) / float(x.pow(2).mean().sqrt()))
+    assert abs(level) < 6.0
+    assert float(torch.corrcoef(torch.stack([x, y]))[0, 1]) > 0.5
+    code, _, err = msar(capsys, "repair", fsdd_file, "-o", tmp_path / "wide.wav", "--output-rate", 16000,
+                        "--model", random_model, "--device", "cpu", "-q")
+    assert code == 0, err
+    wide, wide_rate = load_audio(tmp_path / "wide.wav", sampling_rate=None)
+    assert wide_rate == 16000 and wide.shape[-1] == 2 * x.shape[-1]
+
+
+@pytest.mark.parametrize("rate", [8000, 44100])
+def test_strength_zero_is_identity_and_strength_mixes(tmp_path, capsys, random_model, speech_file, rate):
+    x = resample(load_audio(speech_file)[0], 16000, rate)
+    src = save_audio(tmp_path / "in.wav", x, rate)
+    x = load_audio(src, sampling_rate=None)[0]
+    outs = {}
+    for strength in ("0", "0.5", "1"):
+        out = tmp_path / f"s{strength}.wav"
+        code, _, err = msar(capsys, "repair", src, "-o", out, "--strength", strength, "--model", random_model,
+                            "--device", "cpu", "-q")
+        assert code == 0, err
+        outs[strength] = load_audio(out, sampling_rate=None)[0]
+    assert float((outs["0"] - _round_trip(x, rate)).abs().max()) < TOL
+    assert float((outs["1"] - outs["0"]).abs().max()) > 0.01  # the random model does change the audio
+    assert float((outs["0.5"] - 0.5 * (outs["0"] + outs["1"])).abs().max()) < 2 * TOL
+    code, _, err = msar(capsys, "repair", src, "-o", tmp_path / "bad.wav", "--strength", "1.5", "--model", random_model)
+    assert code == 2 and len(_lines(err)) == 1 and "strength" in err
+
+
+def test_stereo_channels_are_repaired_separately(tmp_path, capsys, random_model, speech_files):
+    from msar_hf.models.autoencoder import MsarAutoencoderModel
+
+    left, right = load_audio(speech_files[0])[0], load_audio(speech_files[3])[0]
+    n = min(left.shape[-1], right.shape[-1])
+    stereo = torch.stack([left[:n], right[:n]])
+    src = save_audio(tmp_path / "stereo.wav", stereo, 16000)
+    stereo = load_audio(src, sampling_rate=None, mono=False)[0]
+    code, _, err = msar(capsys, "repair", src, "-o", tmp_path / "out.wav", "--model", random_model, "--device", "cpu", "-q")
+    assert code == 0, err
+    y, rate = load_audio(tmp_path / "out.wav", sampling_rate=None, mono=False)
+    assert rate == 16000 and y.shape == stereo.shape
+    model = MsarAutoencoderModel.from_pretrained(random_model).eval()
+    for ch in range(2):
+        expected = model.repair(stereo[ch]).clamp(-1, 1)
+        assert float((y[ch] - expected).abs().max()) < TOL
+    assert float((y[0] - y[1]).abs().mean()) > 0.01
+
+
+def test_unreadable_inputs_exit_2_with_one_line_and_write_nothing(tmp_path, capsys, identity_model, speech_file):
+    x, _ = load_audio(speech_file)
+    cases = {"missing.wav": None, "empty.wav": b"", "notes.wav": b"this is a text file, not audio\n" * 20}
+    for name, data in cases.items():
+        if data is not None:
+            (tmp_path / name).write_bytes(data)
+    nan = x.numpy().copy()
+    nan[1000:1010] = np.nan
+    sf.write(tmp_path / "nan.wav", nan, 16000, subtype="FLOAT")
+    whole = save_audio(tmp_path / "whole.wav", x, 16000).read_bytes()
+    (tmp_path / "truncated.wav").write_bytes(whole[: len(whole) // 2])
+    for name in [*cases, "nan.wav", "truncated.wav"]:
+        out = tmp_path / "out" / f"repaired_{name}"
+        code, _, err = msar(capsys, "repair", tmp_path / name, "-o", out, "--model", identity_model, "--device", "cpu", "-q")
+        assert code == 2, (name, err)
+        assert len(_lines(err)) == 1 and name in err and "Traceback" not in err, (name, err)
+        assert not out.exists(), name
+    assert not any((tmp_path / "out").glob(".*")) if (tmp_path / "out").exists() else True  # no temp files left
+
+
+def test_difficult_valid_inputs_keep_their_length_with_clear_warnings(tmp_path, capsys, random_model, speech_file):
+    x, _ = load_audio(speech_file)
+    t = torch.arange(4 * 16000) / 16000
+    notes = [220.0, 277.2, 329.6, 440.0, 392.0, 329.6, 293.7, 261.6]
+    note = torch.tensor(notes)[(t / 0.5).long().clamp(max=len(notes) - 1)]  # a plucked-chord melody
+    music = sum(torch.sin(2 * torch.pi * k * note * t) / k for k in (1, 2, 3)) * torch.exp(-3 * (t % 0.5)) * 0.2
+    inputs = {
+        "silent.wav": torch.zeros(2 * 16000),
+        "short.wav": x[4000:5600],  # 0.1 s
+        "clipped.wav": (x * 30).clamp(-1, 1),  # full-scale clipping everywhere
+        "music.wav": music,
+        "speech.wav": x,
+    }
+    for name, wave in inputs.items():
+        src = save_audio(tmp_path / name, wave, 16000)
+        out = tmp_path / "out" / name
+        code, _, err = msar(capsys, "repair", src, "-o", out, "--model", random_model, "--device", "cpu", "-q")
+        assert code == 0, (name, err)
+        y, rate = load_audio(out, sampling_rate=None)
+        assert rate == 16000 and y.shape[-1] == wave.shape[-1] and torch.isfinite(y).all(), name
+        warnings = [line for line in _lines(err) if "warning" in line]
+        if name == "silent.wav":
+            assert len(warnings) == 1 and "silent" in warnings[0]
+            assert float(y.abs().max()) == 0.0
+        elif name == "music.wav":
+            assert len(warnings) == 1 and "no speech detected" in warnings[0]
+        elif name == "short.wav":
+            assert len(warnings) == 1 and "very short" in warnings[0]
+        else:
+            assert warnings == [], (name, warnings)
+
+
+def test_inputs_are_never_overwritten(tmp_path, capsys, monkeypatch, identity_model, speech_file):
+    folder = tmp_path / "takes"
+    folder.mkdir()
+    src = folder / "a.flac"
+    shutil.copy(speech_file, src)
+    before = src.read_bytes()
+    code, _, err = msar(capsys, "repair", src, "-o", src, "--model", identity_model, "-q")
+    assert code == 2 and len(_lines(err)) == 1 and "overwrite" in err
+    code, _, err = msar(capsys, "repair", folder, "-o", folder, "--model", identity_model, "-q")
+    assert code == 2 and len(_lines(err)) == 1 and "overwrite" in err
+    assert src.read_bytes() == before and sorted(p.name for p in folder.iterdir()) == ["a.flac"]
+    # an output folder inside the input folder: repaired files are not picked up as inputs next time
+    monkeypatch.chdir(folder)
+    for _ in range(2):
+        code, _, err = msar(capsys, "repair", ".", "--model", identity_model, "--device", "cpu", "-q")
+        assert code == 0, err
+    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.flac")) == ["a.flac", "repaired/a.flac"]
+    assert src.read_bytes() == before
+
+
+def test_plan_outputs_and_windows(tmp_path, speech_file):
+    from msar_hf.errors import MsarError
+    from msar_hf.repair import _windows, plan_outputs
+
+    fixtures = REPO / "tests" / "fixtures" / "speech"
+    for day in ("monday", "tuesday"):
+        (tmp_path / day).mkdir()
+        shutil.copy(speech_file, tmp_path / day / "take.flac")
+    with pytest.raises(MsarError, match="both be written"):  # two inputs, one output name
+        plan_outputs([tmp_path / "monday" / "take.flac", tmp_path / "tuesday" / "take.flac"], tmp_path / "out")
+    pairs = plan_outputs([fixtures / "kathleen", fixtures / "fsdd"], "out")
+    assert ("out/kathleen/audio/arctic_a0001.flac" in {d.as_posix() for _, d in pairs})
+    assert ("out/fsdd/audio/7_george_0.flac" in {d.as_posix() for _, d in pairs})
+    # windows cover every sample, neighbours share 2 * context, a short last core joins the previous one
+    for frames in (10, 999, 1000, 1001, 5050, 5150):
+        w = _windows(frames, 1000, 100)
+        assert w[0][0] == 0 and w[-1][1] == frames and w[-1][2] is None
+        for (a, b, nxt), (a2, _, _) in zip(w, w[1:]):
+            assert nxt == a2 and b - a2 == 200
+    assert len(_windows(5050, 1000, 100)) == 5 and len(_windows(5250, 1000, 100)) == 6
+
+
+def test_long_recording_is_streamed_with_flat_memory(tmp_path, identity_model, speech_file):
+    """10 minutes of real speech: exact output (identity model), peak RSS no higher than for 3 minutes."""
+    x, _ = load_audio(speech_file)
+    tiled = x.repeat(int(np.ceil(600 * 16000 / x.shape[-1])))
+    short = save_audio(tmp_path / "short.wav", tiled[: 180 * 16000], 16000)
+    long = save_audio(tmp_path / "long.wav", tiled[: 600 * 16000], 16000)
+    script = f"""
+import json, resource, torch
+torch.set_num_threads(1)
+from msar_hf.repair import Repairer
+peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+r = Repairer({str(identity_model)!r}, device="cpu")
+first = r.repair_file({str(short)!r}, {str(tmp_path / 'short_out.wav')!r})  # 3 windows: the allocator's high-water mark
+after_short = peak()
+report = r.repair_file({str(long)!r}, {str(tmp_path / 'long_out.wav')!r})
+print(json.dumps({{"growth_mb": peak() - after_short, "streamed": first.streamed and report.streamed,
+                  "warnings": report.warnings}}))
+"""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["streamed"] and result["warnings"] == []
+    # 7 more minutes held in memory would add >= 27 MB per float32 copy
+    assert result["growth_mb"] < 12, result
+    y, rate = load_audio(tmp_path / "long_out.wav", sampling_rate=None)
+    reference = load_audio(long, sampling_rate=None)[0]
+    assert rate == 16000 and y.shape == reference.shape
+    assert float((y - reference).abs().max()) < TOL  # window seams and cross-fades are exact
+
+
+@pytest.mark.slow
+def test_two_cpu_ranks_shard_a_folder_with_accelerate_launch(tmp_path, identity_model, speech_files, fsdd_file):
+    src = tmp_path / "many"
+    for i, f in enumerate([*speech_files, fsdd_file]):
+        (src / f"part{i % 2}").mkdir(parents=True, exist_ok=True)
+        shutil.copy(f, src / f"part{i % 2}" / f.name)
+    inputs = sorted(p.relative_to(src).as_posix() for p in src.rglob("*.flac"))
+    out = tmp_path / "out"
+    cmd = [str(Path(sys.executable).parent / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "-m", "msar_hf.cli", "repair", str(src), "-o", str(out), "--model", str(identity_model), "--device", "cpu"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summaries = sorted(line for line in proc.stdout.splitlines() if line.startswith("process "))
+    half = len(inputs) // 2
+    assert summaries == [f"process 1/2: {len(inputs) - half} repaired, 0 failed", f"process 2/2: {half} repaired, 0 failed"]
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.flac")) == inputs
+    done = [line.split(" -> ")[0] for line in proc.stdout.splitlines() if " -> " in line]
+    assert len(done) == len(set(done)) == len(inputs)  # every file once, by one rank
+
+
+def test_speaker_reference_conditions_a_speaker_aware_model(tmp_path, speech_files):
+    from msar_hf.errors import MsarError
+    from msar_hf.repair import Repairer
+
+    conditioned = _model(tmp_path / "conditioned", perturb=0.05, use_speaker_conditioning=True)
+    with pytest.raises(MsarError, match="missing.wav"):
+        Repairer(conditioned, speaker_ref=tmp_path / "missing.wav")
+    repairer = Repairer(conditioned, speaker_ref=speech_files[1])
+    report = repairer.repair_file(speech_files[0], tmp_path / "out.wav")
+    if repairer.reference is None:  # no usable speaker encoder: said once, repair still done
+        assert any("speaker encoder unavailable" in n for n in repairer.notes)
+        assert report.speaker == "none"
+    else:
+        assert repairer.reference.shape == (192,) and report.speaker.startswith("reference")
+        # the embedding changes the output of a conditioned model
+        plain = Repairer(conditioned).repair_file(speech_files[0], tmp_path / "self.wav")
+        assert plain.speaker == "self"
+        a, b = load_audio(tmp_path / "out.wav")[0], load_audio(tmp_path / "self.wav")[0]
+        assert float((a - b).abs().max()) > 1e-3
+    assert load_audio(tmp_path / "out.wav")[0].shape == load_audio(speech_files[0])[0].shape
+
+
+def test_shipped_model_repairs_the_demo_clip(tmp_path, capsys):
+    from msar_hf.metrics.quality import si_sdr
+    from msar_hf.repair import DEFAULT_MODEL_DIR
+
+    if not (DEFAULT_MODEL_DIR / "config.json").is_file():
+        pytest.skip("the shipped repair model is not in this checkout yet")
+    demo = REPO / "msar_hf" / "demo"
+    code, _, err = msar(capsys, "repair", demo / "damaged_demo.flac", "-o", tmp_path / "demo.wav", "--device", "cpu", "-q")
+    assert code == 0, err
+    clean = load_audio(demo / "clean_demo.flac")[0].numpy()
+    damaged = load_audio(demo / "damaged_demo.flac")[0].numpy()
+    repaired = load_audio(tmp_path / "demo.wav")[0].numpy()
+    assert repaired.shape == damaged.shape
+    assert si_sdr(clean, repaired) > si_sdr(clean, damaged) + 3.0
