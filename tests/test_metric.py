@@ -76,13 +76,14 @@ def test_pitch_shift_lowers_pitch_similarity(speech):
 
 
 def test_harvest_tracker_is_more_robust_to_real_noise(speech, noise_files):
+    clip = speech[:32000]  # 2 s: Harvest is slow
     noise, _ = load_audio(noise_files[0])  # a real coffee-shop recording
-    noise = np.resize(noise.numpy().astype(np.float64), len(speech))
-    noisy = speech + noise * np.sqrt(np.mean(speech**2) / np.mean(noise**2) / 10 ** (5 / 10))  # 5 dB
-    dio = compute_all(speech, noisy, metrics=["cossim_pitch"])["cossim_pitch"]
-    harvest = compute_all(speech, noisy, metrics=["cossim_pitch"], pitch_tracker="harvest")["cossim_pitch"]
-    assert 0 < dio < harvest < 1
-    assert compute_all(speech, speech, metrics=["cossim_pitch"], pitch_tracker="harvest")["cossim_pitch"] == 1.0
+    noise = np.resize(noise.numpy().astype(np.float64), len(clip))
+    noisy = clip + noise * np.sqrt(np.mean(clip**2) / np.mean(noise**2) / 10 ** (5 / 10))  # 5 dB
+    dio = compute_all(clip, noisy, metrics=["cossim_pitch"])["cossim_pitch"]
+    harvest = compute_all(clip, noisy, metrics=["cossim_pitch"], pitch_tracker="harvest")["cossim_pitch"]
+    assert 0 < dio < 0.8 and 0.9 < harvest < 1  # measured: 0.66 vs 0.94
+    assert compute_all(clip, clip, metrics=["cossim_pitch"], pitch_tracker="harvest")["cossim_pitch"] == 1.0
     with pytest.raises(ValueError, match="pitch tracker"):
         compute_all(speech, speech, pitch_tracker="crepe")
 

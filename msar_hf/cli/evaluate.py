@@ -43,7 +43,7 @@ def evaluate(
     file_plots: Annotated[int, typer.Option("--file-plots", help="Per-file spectrogram/contour figures "
                                             "for the first N files of each system; -1 = all.")] = 20,
     pitch_tracker: Annotated[str, typer.Option("--pitch-tracker", help="F0 tracker: dio (fast) or harvest "
-                                               "(robust to noise, ~30x slower).")] = "dio",
+                                               "(robust to noise; the full set ~10x slower).")] = "dio",
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
 ) -> None:
     """Score each system's files against the references with the msar_quality metric.

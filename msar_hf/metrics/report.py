@@ -255,7 +255,7 @@ def evaluate_folders(
             ``workers > 1`` needs the usual ``if __name__ == "__main__":`` guard.
         speaker_encoder: adds a ``speaker_similarity`` column (must pickle when ``workers > 1``).
         file_plots: per-file figures for the first N files (by name) of each system; < 0 = all.
-        pitch_tracker: ``"dio"`` (fast) or ``"harvest"`` (robust to noise, ~30x slower); see
+        pitch_tracker: ``"dio"`` (fast) or ``"harvest"`` (robust to noise, full set ~10x slower); see
             ``quality.pitch_contour``.
         command: the command line to record in ``report.json`` / ``report.md``.
         progress: show a progress bar (stderr).
