@@ -101,8 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         md.append(f"| {r['name']} | {r['script']} | {r['utterances']} | {r['speakers']} | {r['audio_hours']:.3f} | "
                   f"{r['split_by']} | {r['wall_s']} | {r['cpu_s']} | {r['build_s_in_process']} | "
                   f"{r['x_realtime_per_cpu_s']} | {skipped} |")
-    md += ["", f"Total wall time: {total_wall:.1f} s. CPU s includes starting Python and importing torch/datasets "
-           "(about 5 s per script); 'build s' is the build alone (decode, filter, split), from build_report.json."]
+    md += ["", (f"Total wall time: {total_wall:.1f} s. CPU s includes starting Python and importing torch/datasets "
+                "(about 5 s per script); 'build s' is the build alone (decode, filter, split), from build_report.json.")]
     json_path, md_path = write_results("datasets_build", {
         "num_proc": args.num_proc, "load_average_at_start": load, "sets": rows, "total_wall_s": round(total_wall, 2),
     }, "\n".join(md))
