@@ -1,0 +1,102 @@
+"""`msar export --onnx`: the ONNX graph and its onnxruntime runner give torch's samples."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from msar_hf.audio import load_audio
+
+SMALL = dict(hidden_size=64, lstm_hidden_size=64, lstm_layers=1, encoder_layers=1)
+CHUNK_SECONDS = 2.0
+
+
+@pytest.fixture(scope="module")
+def conditioned_model(tmp_path_factory):
+    """A small speaker-conditioned model with perturbed weights (not the identity it starts as)."""
+    from msar_hf.models.autoencoder import MsarAutoencoderConfig, MsarAutoencoderModel
+
+    torch.manual_seed(0)
+    model = MsarAutoencoderModel(MsarAutoencoderConfig(**SMALL, use_speaker_conditioning=True))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    path = tmp_path_factory.mktemp("conditioned")
+    model.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, conditioned_model):
+    from msar_hf.export import export_onnx
+
+    path = tmp_path_factory.mktemp("onnx") / "repair.onnx"
+    return export_onnx(path, model=conditioned_model, chunk_seconds=CHUNK_SECONDS)
+
+
+def test_graph_matches_torch_on_real_speech(exported, conditioned_model, speech_files):
+    from msar_hf.export import OnnxRepairer
+    from msar_hf.models.autoencoder import MsarAutoencoderModel
+
+    model = MsarAutoencoderModel.from_pretrained(conditioned_model).eval()
+    runner = OnnxRepairer(exported, threads=1, target_rms=model.config.target_rms)
+    assert runner.chunk == int(CHUNK_SECONDS * 16000) and runner.conditioned
+    batch = torch.stack([load_audio(f)[0][: runner.chunk] for f in speech_files[:2]])
+    gain = model.config.target_rms / batch.pow(2).mean(-1, keepdim=True).sqrt()
+    emb = torch.nn.functional.normalize(torch.randn(2, 192, generator=torch.Generator().manual_seed(1)), dim=-1)
+    model.config.normalize_input = False  # the graph is the model without its own level step
+    with torch.no_grad():
+        expected = model(batch * gain, speaker_embeddings=emb).waveform.numpy()
+    got = runner.forward((batch * gain).numpy(), emb.numpy())
+    assert got.shape == expected.shape
+    assert np.abs(got - expected).max() < 1e-4 * np.abs(expected).max()
+    # the embedding is a live input of the graph
+    other = runner.forward((batch * gain).numpy(), -emb.numpy())
+    assert np.abs(other - got).max() > 1e-3
+
+
+def test_runner_repair_matches_torch_repair_at_any_length(exported, conditioned_model, speech_file):
+    from msar_hf.export import OnnxRepairer
+    from msar_hf.models.autoencoder import MsarAutoencoderModel
+
+    model = MsarAutoencoderModel.from_pretrained(conditioned_model).eval()
+    runner = OnnxRepairer(exported, threads=1, target_rms=model.config.target_rms)
+    speech = load_audio(speech_file)[0]
+    emb = np.zeros(192, dtype=np.float32)
+    emb[3] = 1.0
+    # 2 s chunks overlapping by 1 s (rounded down to the STFT hop): 4 full chunks -> torch's samples
+    hop = model.config.hop_length
+    overlap = 16000 // hop * hop
+    x = speech.repeat(3)[: runner.chunk + 3 * (runner.chunk - overlap)]
+    expected = model.repair(x, torch.from_numpy(emb), chunk_seconds=CHUNK_SECONDS).numpy()
+    got = runner.repair(x.numpy(), emb, hop_length=model.config.hop_length)
+    assert got.shape == expected.shape
+    assert np.abs(got - expected).max() < 1e-4 * np.abs(expected).max()
+    # any other length: the zero-padded last chunk differs only near the end
+    x = speech[: 16000 * 3 + 1234]
+    expected = model.repair(x, torch.from_numpy(emb), chunk_seconds=CHUNK_SECONDS).numpy()
+    got = runner.repair(x.numpy(), emb, hop_length=model.config.hop_length)
+    assert got.shape == expected.shape
+    assert np.abs(got[:32000] - expected[:32000]).max() < 1e-4 * np.abs(expected).max()
+    # strength 0 is the input, whatever the graph does
+    assert np.array_equal(runner.repair(x.numpy(), emb, strength=0.0), x.numpy())
+
+
+def test_export_cli_writes_onnx_and_reports_both_rtfs(tmp_path, capsys, conditioned_model):
+    from msar_hf.cli import main
+
+    out = tmp_path / "model.onnx"
+    with pytest.raises(SystemExit) as exc:
+        main(["export", "--onnx", str(out), "--model", str(conditioned_model), "--chunk-seconds", "2"])
+    captured = capsys.readouterr()
+    assert int(exc.value.code or 0) == 0, captured.err
+    assert out.is_file() and out.stat().st_size > 100_000
+    line = next(line for line in captured.out.splitlines() if "RTF" in line)
+    diff = float(line.split("max |diff| ")[1].split(";")[0])
+    rtf_ort = float(line.split("onnxruntime ")[-1].split(",")[0])
+    rtf_torch = float(line.split("torch ")[-1])
+    assert diff < 1e-4 and 0 < rtf_ort < 1 and 0 < rtf_torch < 1
+    with pytest.raises(SystemExit) as exc:
+        main(["export", "--onnx", str(tmp_path / "model.bin"), "--model", str(conditioned_model)])
+    assert exc.value.code == 2 and "must end in .onnx" in capsys.readouterr().err
