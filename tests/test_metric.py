@@ -151,10 +151,19 @@ def test_alignment_removes_a_constant_delay(speech):
     assert delay == -40 and np.array_equal(est[40:], speech[40:])
 
 
-def test_pesq_without_speech_is_nan_with_a_warning():
-    quiet = 1e-4 * np.random.default_rng(0).standard_normal(32000)
-    with pytest.warns(RuntimeWarning, match="PESQ could not score"):
-        assert math.isnan(pesq_wb(np.zeros(32000), quiet))
+def test_pesq_errors_are_nan_with_a_warning(speech):
+    with pytest.warns(RuntimeWarning, match="PESQ could not score"):  # PESQ's BufferTooShortError
+        assert math.isnan(pesq_wb(speech[4000:5000], speech[4000:5000]))
+    with pytest.warns(RuntimeWarning, match="digitally silent reference"):  # its C code would crash
+        assert math.isnan(pesq_wb(np.zeros(32000), speech[:32000]))
+
+
+def test_silent_estimate_scores_worst_and_pesq_is_nan(speech):
+    with pytest.warns(RuntimeWarning, match="digitally silent estimate"):
+        scores = compute_all(speech, np.zeros_like(speech))
+    assert scores["cossim_pitch"] == 0.0 and scores["cossim_loudness"] == 0.0
+    assert scores["q"] == pytest.approx(0.5 * np.mean(speech**2) + 0.3 + 0.2)
+    assert math.isnan(scores["pesq_wb"]) and scores["stoi"] < 0.05
 
 
 def test_too_short_for_stoi_is_nan_not_a_made_up_score(fixtures_dir):

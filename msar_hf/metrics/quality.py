@@ -263,8 +263,14 @@ def pesq_wb(reference: ArrayLike, estimate: ArrayLike, rate: int = SAMPLING_RATE
 
     if rate != SAMPLING_RATE:
         raise ValueError(f"PESQ-WB needs {SAMPLING_RATE} Hz audio, got {rate} Hz")
+    ref, est = _as_float64(reference), _as_float64(estimate)
+    for name, x in (("reference", ref), ("estimate", est)):
+        if not np.any(x):  # the C code divides by the signal's power: NaN, then a crash
+            warnings.warn(f"PESQ cannot score a digitally silent {name}; reporting NaN",
+                          RuntimeWarning, stacklevel=2)
+            return math.nan
     try:
-        return float(pesq(rate, _as_float64(reference), _as_float64(estimate), "wb"))
+        return float(pesq(rate, ref, est, "wb"))
     except PesqError as exc:
         warnings.warn(f"PESQ could not score this pair ({type(exc).__name__}: {exc}); reporting NaN",
                       RuntimeWarning, stacklevel=2)
