@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -98,7 +98,7 @@ class SpeakerEncoder:
         savedir: str | os.PathLike | None = None,
         cache_dir: str | os.PathLike | None = None,
         revision: str | None = None,
-    ) -> "SpeakerEncoder":
+    ) -> SpeakerEncoder:
         """Load a SpeechBrain speaker model.
 
         Args:
@@ -127,7 +127,7 @@ class SpeakerEncoder:
             # Hub folders name their own repo in `pretrained_path`; point it here so a local copy
             # never reaches for the network.
             overrides = ({"pretrained_path": str(path.resolve())}
-                         if re.search(r"^pretrained_path\s*:", hparams.read_text(), re.M) else {})
+                         if re.search(r"^pretrained_path\s*:", hparams.read_text(), re.MULTILINE) else {})
             try:
                 model = EncoderClassifier.from_hparams(source=str(path.resolve()), overrides=overrides,
                                                        savedir=savedir, run_opts=run_opts)
@@ -206,6 +206,9 @@ class SpeakerEncoder:
 
     @staticmethod
     def _as_items(waveforms, lengths) -> list[torch.Tensor]:
+        if isinstance(waveforms, (list, tuple)) and lengths is None and all(
+                getattr(x, "ndim", np.ndim(x)) == 1 for x in waveforms):
+            return [torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x).float() for x in waveforms]
         w = torch.as_tensor(np.asarray(waveforms) if not torch.is_tensor(waveforms) else waveforms)
         if w.ndim == 1:
             w = w.unsqueeze(0)
@@ -224,7 +227,7 @@ class SpeakerEncoder:
         problem string (batch mode for the CLI and dataset scripts).
 
         Args:
-            waveforms: (B, T) or (T,) float 16 kHz audio (tensor or array).
+            waveforms: (B, T) or (T,) float 16 kHz audio (tensor or array), or a list of 1-D clips.
             lengths: (B,) valid samples per row (the rest is padding); default: all of T.
             names: labels for the problem strings (default ``<waveform i>``).
         """

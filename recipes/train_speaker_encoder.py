@@ -115,7 +115,8 @@ def _render(engine: str, voice: str, text: str, out: Path, rng: np.random.Genera
 
 def _espeak_variants(exclude: list[str]) -> list[str]:
     out = subprocess.run(["espeak-ng", "--voices=variant"], capture_output=True, text=True, check=True).stdout
-    names = [line.split()[-1].split("/")[-1] for line in out.splitlines()[1:] if line.strip()]
+    # Columns: Pty Language Age/Gender VoiceName File [Other languages]; File is "!v/<variant>".
+    names = [line.split()[4].split("/")[-1] for line in out.splitlines()[1:] if len(line.split()) > 4]
     return sorted(set(names) - set(exclude))
 
 
@@ -136,16 +137,16 @@ def _voice_jobs(cfg: dict, texts: list[str]) -> tuple[list[dict], list[tuple]]:
     d, cache = cfg["data"], cfg["cache_dir"] / "clips"
     heldout_people = set(d["heldout_people"])
     voices = [("flite", v, p) for v, p in d["flite"].items()] + [("festival", v, p) for v, p in d["festival"].items()]
-    variants = _espeak_variants(d["espeak_exclude"])
-    rng_v = np.random.default_rng(cfg["seed"])
-    order = list(rng_v.permutation(len(variants)))
+    heldout = d["espeak_heldout"]  # variant -> accent: fixed, so the verification list never drifts
+    variants = [v for v in _espeak_variants(d["espeak_exclude"]) if v not in heldout]
+    order = np.random.default_rng(cfg["seed"]).permutation(len(variants))
     accents = d["espeak_accents"]
+    # Each variant gets one accent, so a speaker is one voice and two speakers never share a voice.
     for rank, idx in enumerate(order):
-        held = rank < d["espeak_heldout_variants"]
-        # Each variant gets one accent, so a speaker is one voice, and two speakers never share a voice.
         voices.append(("espeak", f"{accents[rank % len(accents)]}+{variants[idx]}", f"espeak-{variants[idx]}"))
-        if held:
-            heldout_people.add(f"espeak-{variants[idx]}")
+    for variant, accent in heldout.items():
+        voices.append(("espeak", f"{accent}+{variant}", f"espeak-{variant}"))
+        heldout_people.add(f"espeak-{variant}")
     rows, jobs = [], []
     for engine, voice, person in voices:
         split = "verify" if person in heldout_people else "train"
