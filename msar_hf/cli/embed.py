@@ -8,15 +8,20 @@ from typing import Annotated
 import typer
 
 
+_HELP = ("Write a speaker embedding for every audio file. Unusable files (unreadable, shorter than "
+         "0.5 s, silent) get a zero embedding, valid=false and the reason in the problem column; they "
+         "are listed on stderr and the command still succeeds unless --strict is given.")
+
+
 def register(app: typer.Typer) -> None:
-    app.command("embed")(embed)
+    app.command("embed", help=_HELP)(embed)
 
 
 def embed(
     inputs: Annotated[list[Path], typer.Argument(help="Audio files or folders (searched recursively).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Parquet file to write (file, embedding, valid, problem).")],
     model: Annotated[str | None, typer.Option(
-        "--model", help="SpeechBrain speaker model: local folder or Hub id [default: msar's shipped encoder].")] = None,
+        "--model", help="SpeechBrain speaker model: local folder or Hub id (default: msar's shipped encoder).")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Files per forward pass.")] = 8,
     device: Annotated[str, typer.Option("--device", help="torch device.")] = "cpu",
     strict: Annotated[bool, typer.Option(
@@ -24,9 +29,9 @@ def embed(
 ) -> None:
     """Write a speaker embedding for every audio file.
 
-    Unusable files (unreadable, shorter than 0.5 s, silent) get a zero embedding, valid=false and
-    the reason in `problem`; they are listed on stderr and the command still succeeds unless
-    --strict is given.
+    Unusable files (unreadable, shorter than 0.5 s, silent) get a zero embedding, valid=false
+    and the reason in the problem column; they are listed on stderr and the command still
+    succeeds unless --strict is given.
     """
     import os
     import tempfile
