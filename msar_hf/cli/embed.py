@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-
 _HELP = ("Write a speaker embedding for every audio file. Unusable files (unreadable, shorter than "
          "0.5 s, silent) get a zero embedding, valid=false and the reason in the problem column; they "
          "are listed on stderr and the command still succeeds unless --strict is given.")
