@@ -253,6 +253,26 @@ def test_synthesis_errors_are_one_line_messages(client, args, message):
     assert message in str(info.value) and "Traceback" not in str(info.value)
 
 
+@pytest.mark.skipif(not (Path(__file__).parents[1] / "msar_hf/pretrained/speaker_encoder").is_dir(),
+                    reason="the shipped speaker encoder is not in this checkout")
+def test_synthesize_in_the_voice_of_a_reference_recording(server, client, speech_file):
+    from gradio_client import handle_file
+
+    from msar_hf.speaker import SpeakerEncoder
+    from msar_hf.synthesis import synthesize
+
+    app, _ = server
+    text = "Good morning, Doctor Smith."
+    audio = client.predict(text, "reference recording", None, handle_file(str(speech_file)), api_name="/synthesize")
+    reference, _ = load_audio(speech_file)
+    embedding = torch.nn.functional.normalize(
+        torch.as_tensor(SpeakerEncoder.from_pretrained().embed(reference.unsqueeze(0))).reshape(-1).float(), dim=0)
+    expected = synthesize(app.synthesizer.tts, text, embedding).numpy()
+    got = _read(audio)
+    assert got.shape == expected.shape
+    assert np.abs(got - np.clip(expected, -1, 1)).max() <= 2.5 / 32767
+
+
 def test_synthesis_reference_too_short_names_the_file(client, tmp_path, speech_file):
     from gradio_client import handle_file
     from gradio_client.exceptions import AppError
