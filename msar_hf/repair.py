@@ -24,9 +24,9 @@ import os
 import tempfile
 import time
 import warnings
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -176,7 +176,7 @@ class _SpeakerEmbedder:
                 from .speaker import SpeakerEncoder
 
                 self._encoder = SpeakerEncoder.from_pretrained()
-            except Exception as exc:  # missing module, missing weights, broken install: repair goes on
+            except Exception as exc:  # noqa: BLE001  (missing module or weights, broken install: repair goes on)
                 self.unavailable = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         return self._encoder
 
@@ -240,7 +240,7 @@ def _open_source(path: Path) -> _ArraySource | _SoundFileSource:
         if info.frames > STREAM_ABOVE_SECONDS * info.samplerate and path.stat().st_size > 0:
             return _SoundFileSource(path, sf.SoundFile(str(path)))
         subtype = info.subtype
-    except Exception:  # not readable by libsndfile (mp3/m4a/opus...) or broken: load_audio decides
+    except Exception:  # noqa: BLE001  (not readable by libsndfile, e.g. mp3/m4a/opus, or broken: load_audio decides)
         subtype = None
     waveform, rate = load_audio(path, sampling_rate=None, mono=False)
     return _ArraySource(waveform, rate, subtype)

@@ -8,7 +8,7 @@ import torch
 
 from msar_hf.audio import load_audio
 
-SMALL = dict(hidden_size=64, lstm_hidden_size=64, lstm_layers=1, encoder_layers=1)
+SMALL = {"hidden_size": 64, "lstm_hidden_size": 64, "lstm_layers": 1, "encoder_layers": 1}
 CHUNK_SECONDS = 2.0
 
 

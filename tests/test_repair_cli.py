@@ -10,6 +10,7 @@ Two small models made here (the shipped default is tested at the end when presen
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -25,7 +26,7 @@ import torch
 from msar_hf.audio import load_audio, resample, save_audio
 
 REPO = Path(__file__).resolve().parents[1]
-SMALL = dict(hidden_size=64, lstm_hidden_size=64, lstm_layers=1, encoder_layers=1)
+SMALL = {"hidden_size": 64, "lstm_hidden_size": 64, "lstm_layers": 1, "encoder_layers": 1}
 TOL = 1e-4  # 16-bit output quantisation is 3e-5
 
 
@@ -81,7 +82,7 @@ def _round_trip(x: torch.Tensor, rate: int) -> torch.Tensor:
 # --------------------------------------------------------------------------------------------
 def test_one_file_identity_model_gives_back_the_input(tmp_path, capsys, identity_model, speech_file):
     out = tmp_path / "out.wav"
-    code, stdout, err = msar(capsys, "repair", speech_file, "-o", out, "--model", identity_model, "--device", "cpu", "-q")
+    code, _, err = msar(capsys, "repair", speech_file, "-o", out, "--model", identity_model, "--device", "cpu", "-q")
     assert code == 0, err
     x, rate = load_audio(speech_file, sampling_rate=None)
     y, out_rate = load_audio(out, sampling_rate=None)
@@ -110,7 +111,7 @@ def test_folder_tree_formats_rates_and_bit_depth_are_kept(tmp_path, capsys, iden
     shutil.copy(fsdd_file, src / "day2" / "deep" / "phone.flac")
     (src / "notes.txt").write_text("not audio, not listed")
     out = tmp_path / "out"
-    code, stdout, err = msar(capsys, "repair", src, "-o", out, "--model", identity_model, "--device", "cpu", "-q")
+    code, _, err = msar(capsys, "repair", src, "-o", out, "--model", identity_model, "--device", "cpu", "-q")
     assert code == 0, err
     made = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert made == ["a.flac", "day2/b.wav", "day2/deep/c.ogg", "day2/deep/phone.flac"]
@@ -269,7 +270,7 @@ def test_plan_outputs_and_windows(tmp_path, speech_file):
     for frames in (10, 999, 1000, 1001, 5050, 5150):
         w = _windows(frames, 1000, 100)
         assert w[0][0] == 0 and w[-1][1] == frames and w[-1][2] is None
-        for (a, b, nxt), (a2, _, _) in zip(w, w[1:]):
+        for (a, b, nxt), (a2, _, _) in itertools.pairwise(w):
             assert nxt == a2 and b - a2 == 200
     assert len(_windows(5050, 1000, 100)) == 5 and len(_windows(5250, 1000, 100)) == 6
 
@@ -293,7 +294,8 @@ print(json.dumps({{"growth_mb": peak() - after_short, "streamed": first.streamed
                   "warnings": report.warnings}}))
 """
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["streamed"] and result["warnings"] == []
@@ -317,7 +319,7 @@ def test_two_cpu_ranks_shard_a_folder_with_accelerate_launch(tmp_path, identity_
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
            "-m", "msar_hf.cli", "repair", str(src), "-o", str(out), "--model", str(identity_model), "--device", "cpu"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=400)
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=400, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summaries = sorted(line for line in proc.stdout.splitlines() if line.startswith("process "))
     half = len(inputs) // 2

