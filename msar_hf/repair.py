@@ -278,6 +278,9 @@ class _SoundFileSink:
         if subtype is None and fmt != "OGG":
             subtype = "PCM_16"
         self.pcm = subtype is not None and subtype.startswith("PCM")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a finished output gets the usual rights
         self.handle = sf.SoundFile(tmp, "w", samplerate=rate, channels=channels, format=fmt, subtype=subtype)
 
     def write(self, block: torch.Tensor) -> None:

@@ -38,33 +38,39 @@ def repair(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
 ) -> None:
     """Repair damaged speech: noise, reverberation, clipping, dropouts, band limits, codec damage."""
+    import sys
+
     import torch
-
-    from ..errors import MsarError
-    from ..repair import current_shard, parse_shard, repair_paths
-
-    torch.set_grad_enabled(False)
+    from tqdm.auto import tqdm
     from transformers.utils import logging as hf_logging
 
+    from ..errors import MsarError
+    from ..repair import Repairer, current_shard, parse_shard, repair_paths
+
+    torch.set_grad_enabled(False)
     hf_logging.disable_progress_bar()  # "Loading weights" bars: msar shows its own progress
     index, count = current_shard(parse_shard(shard), cpu=True if device == "cpu" else None)
-
-    def show(report) -> None:
-        if report.error:
-            typer.echo(f"msar: error: {report.error}", err=True)
-            return
-        for w in report.warnings:
-            typer.echo(f"msar: warning: {report.input}: {w}", err=True)
-        if not quiet:
-            typer.echo(f"{report.input} -> {report.output} ({report.duration_s:.1f} s, "
-                       f"{report.seconds:.1f} s, x{report.duration_s / max(report.seconds, 1e-9):.0f} real time)")
-
-    from ..repair import Repairer
-
     repairer = Repairer(model, device=device, strength=strength, speaker_ref=speaker_ref,
                         output_rate=output_rate, chunk_seconds=chunk_seconds)
-    for note in repairer.notes:
-        typer.echo(f"msar: warning: {note}", err=True)
+    shown_notes = 0
+
+    def say(line: str, err: bool = False) -> None:
+        tqdm.write(line, file=sys.stderr if err else sys.stdout)  # keeps the progress bar intact
+
+    def show(report) -> None:
+        nonlocal shown_notes
+        for note in repairer.notes[shown_notes:]:  # run-wide notes, e.g. no speaker encoder
+            say(f"msar: warning: {note}", err=True)
+        shown_notes = len(repairer.notes)
+        if report.error:
+            say(f"msar: error: {report.error}", err=True)
+            return
+        for w in report.warnings:
+            say(f"msar: warning: {report.input}: {w}", err=True)
+        if not quiet:
+            say(f"{report.input} -> {report.output} ({report.duration_s:.1f} s audio in {report.seconds:.1f} s, "
+                f"x{report.duration_s / max(report.seconds, 1e-9):.0f} real time)")
+
     reports = repair_paths(inputs, output, model=repairer, shard=(index, count), progress=not quiet,
                            on_report=show)
     failed = [r for r in reports if r.error]
