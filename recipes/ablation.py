@@ -89,7 +89,10 @@ def _table(rows: dict[str, dict], per_type: dict[str, dict], arms_meta: dict) ->
     for name, meta in arms_meta.items():
         out.append(f"- {name}: `{meta['config']}`, {meta['steps']} steps x {meta['batch_size']} crops of "
                    f"{meta['crop_seconds']} s, {meta['parameters'] / 1e6:.2f} M parameters, speakers: {meta['speakers']}"
-                   + (f", trained in {meta['train_minutes']:.1f} min" if meta.get("train_minutes") else ""))
+                   + (f", {meta['train_minutes']:.1f} min of training wall time" if meta.get("train_minutes") else ""))
+    out.append("")
+    out.append("Wall times are on the shared 2-core machine under varying load (other jobs running); "
+               "budgets are equal in steps and audio seen, not in seconds.")
     return "\n".join(out)
 
 
@@ -158,11 +161,11 @@ def main(argv: list[str] | None = None) -> int:
         args = load_arguments(config, budget + [f"training.output_dir={out_dir}"])
         if args.eval != dev_args:
             raise SystemExit(f"{config}: eval section differs from arm {arms[0]}'s: arms must share one dev set")
-        started = time.time()
         final = out_dir / "final"
         if not ns.eval_only:
             final = _train_arm(args)
-        train_minutes = (time.time() - started) / 60 if not ns.eval_only else None
+        summary = out_dir / "train_summary.json"
+        train_minutes = json.loads(summary.read_text())["train_seconds"] / 60 if summary.exists() else None
         model = MsarAutoencoderModel.from_pretrained(final).eval()
         refs = dev_reference_embeddings(args) if args.data.speaker_conditioning else None
         t1 = time.time()

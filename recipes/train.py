@@ -116,11 +116,12 @@ def _resume_point(resume: str | None, output_dir: Path) -> tuple[int, Path | Non
     return int(m.group(1)), path
 
 
-def _save_checkpoint(accelerator, output_dir: Path, step: int, keep: int) -> None:
+def _save_checkpoint(accelerator, output_dir: Path, step: int, keep: int, train_seconds: float) -> None:
     path = output_dir / "checkpoints" / f"checkpoint-{step}"
     accelerator.save_state(str(path))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
+        (path / "progress.json").write_text(json.dumps({"step": step, "train_seconds": round(train_seconds, 1)}))
         (path / "done").write_text(str(step))  # a crash mid-save never leaves a "latest" checkpoint
         for _, old in _checkpoints(output_dir)[:-keep]:
             shutil.rmtree(old, ignore_errors=True)
@@ -167,9 +168,13 @@ def train(args: RecipeArguments, resume: str | None = None) -> dict:
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
 
     start_step, checkpoint = _resume_point(resume, output_dir)
+    earlier_seconds = 0.0  # wall time of earlier launches, so a resumed run reports its total
     if checkpoint is not None:
         accelerator.load_state(str(checkpoint))
         accelerator.print(f"resumed from {checkpoint} (step {start_step})")
+        progress_file = checkpoint / "progress.json"
+        if progress_file.exists():
+            earlier_seconds = float(json.loads(progress_file.read_text()).get("train_seconds", 0.0))
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / "recipe_args.json").write_text(json.dumps(args.to_dict(), indent=2))
@@ -217,7 +222,7 @@ def train(args: RecipeArguments, resume: str | None = None) -> dict:
                 accelerator.print(f"step {step} loss {loss:.4f} lr {logs['train/lr']:.2e} "
                                   f"({time.time() - began:.0f}s)", flush=True)
         if t.checkpoint_every and step % t.checkpoint_every == 0 and step < t.max_steps:
-            _save_checkpoint(accelerator, output_dir, step, t.keep_checkpoints)
+            _save_checkpoint(accelerator, output_dir, step, t.keep_checkpoints, earlier_seconds + time.time() - began)
         if t.eval_every and step % t.eval_every == 0 and spec.validate is not None:
             if accelerator.is_main_process:
                 scores = spec.validate(accelerator.unwrap_model(model), args, val_state)
@@ -227,7 +232,7 @@ def train(args: RecipeArguments, resume: str | None = None) -> dict:
         out_of_time = bool(t.max_minutes) and (time.time() - began) / 60 > t.max_minutes
         out_of_steps = bool(t.stop_after_steps) and step - start_step >= t.stop_after_steps
         if (out_of_time or out_of_steps) and step < t.max_steps:
-            _save_checkpoint(accelerator, output_dir, step, t.keep_checkpoints)
+            _save_checkpoint(accelerator, output_dir, step, t.keep_checkpoints, earlier_seconds + time.time() - began)
             accelerator.print(f"stopping at step {step} ({'time' if out_of_time else 'step'} budget of this "
                               "launch); continue with --resume")
             stopped_early = True
@@ -237,11 +242,14 @@ def train(args: RecipeArguments, resume: str | None = None) -> dict:
 
     result = {"step": step, "loss": losses[-1] if losses else None, "losses": losses}
     if not stopped_early and step >= t.max_steps:
-        _save_checkpoint(accelerator, output_dir, step, t.keep_checkpoints)
+        _save_checkpoint(accelerator, output_dir, step, t.keep_checkpoints, earlier_seconds + time.time() - began)
         if accelerator.is_main_process:
             final = output_dir / "final"
             spec.save(accelerator.unwrap_model(model), args, final)
             result["final_dir"] = str(final)
+            summary = {"steps": step, "train_seconds": round(earlier_seconds + time.time() - began, 1),
+                       "processes": accelerator.num_processes, "final_loss": result["loss"]}
+            (output_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
             accelerator.print(f"saved {final}")
     accelerator.wait_for_everyone()
     accelerator.end_training()
