@@ -182,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
         f"({', '.join(dev_args.types)}), speakers never trained on "
         f"({', '.join(str(expand_path(s['dir']).name) + (' ' + ','.join(s['include_speakers']) if s.get('include_speakers') else '') for s in dev_args.speech)}), "
         f"held-out noises {list(dev_args.noise_include)} and rooms {list(dev_args.rir_include)}.\n\n![ablation](ablation.png)\n")
+    if ns.eval_only:
+        markdown += ("\nThe arms were trained earlier by this same command without `--eval-only` (same budget "
+                     "flags); this run only re-scored the saved models.\n")
     payload = {"arms": meta, "overall": rows, "per_type": per_type, "budget": budget,
                "dev_set": {"items": len(items), **json.loads(json.dumps(dev_args.__dict__))}}
     write_results(ns.out, payload, markdown)
