@@ -95,6 +95,9 @@ def export(
                                    "report both real-time factors (one thread).")] = True,
 ) -> None:
     """Export the repair model to ONNX (fixed-length chunks) and check it against torch."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
     from ..export import export_onnx, measure_parity
 
     path = export_onnx(onnx, model=model, chunk_seconds=chunk_seconds, opset=opset)
