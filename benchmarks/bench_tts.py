@@ -151,7 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default=str(REPO / "recipes" / "configs" / "multispeaker.yaml"))
     parser.add_argument("--prompts", type=int, default=50, help="held-out prompts per voice")
     parser.add_argument("--wer-prompts", type=int, default=50, help="of which transcribed for WER (pocketsphinx is slow)")
-    parser.add_argument("--stages", default="vocoder,griffin_lim", help="waveform stages to score")
+    parser.add_argument("--stages", default="vocoder,griffin_lim",
+                        help="waveform stages to score; 'STAGE+repair' renders STAGE then the repair autoencoder")
+    parser.add_argument("--repair-model", default=None, help="repair model for '+repair' stages (default: the shipped one)")
     parser.add_argument("--output-name", default="tts_eval")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -165,6 +167,10 @@ def main(argv: list[str] | None = None) -> int:
 
     cfg = load_config(args.config)
     tts = load_tts(args.model)
+    if not (cfg["cache_dir"] / "features.pt").exists():  # fresh clone: render the voices, cache the test set
+        from train_multispeaker import prepare
+
+        prepare(cfg)
     encoder = SpeakerEncoder.from_pretrained()
     items = torch.load(cfg["cache_dir"] / "features.pt")
     seen = [v for v in tts.speaker_names if not v.startswith("fsdd_")]
@@ -200,8 +206,15 @@ def main(argv: list[str] | None = None) -> int:
     zs_embedding = encoder.embed(torch.from_numpy(reference).float()[None])[0]
     del ref_wav
 
+    repairer = None
+    if any(st.endswith("+repair") for st in args.stages.split(",")):
+        from msar_hf.repair import load_repair_model
+
+        repairer = load_repair_model(args.repair_model)
+
     rows = []
-    for stage in args.stages.split(","):
+    for stage_name in args.stages.split(","):
+        stage, _, post = stage_name.partition("+")
         for v in voices:
             emb = zs_embedding if v == zero_shot else tts.model.speaker_table[tts.speaker_names.index(v)]
             synth_seconds = audio_seconds = 0.0
@@ -213,8 +226,12 @@ def main(argv: list[str] | None = None) -> int:
                 with torch.inference_mode():
                     inputs = tts.processor(it["text"], return_tensors="pt")
                     out = tts.model(**inputs, speaker_embeddings=emb[None], waveform_stage=stage)
+                wav = out.waveform[0, : int(out.waveform_lengths[0])]
+                if post == "repair":
+                    with torch.inference_mode():
+                        wav = repairer.repair(wav, speaker_embedding=emb)
                 synth_seconds += time.perf_counter() - t0
-                wav = out.waveform[0, : int(out.waveform_lengths[0])].numpy()
+                wav = wav.numpy()
                 audio_seconds += len(wav) / RATE
                 ref = real_wav(it)
                 per["mcd"].append(mcd(ref, wav))
@@ -229,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
             sim = {o: float((sims_t @ centroids[o]).mean()) for o in voices}
             others = {o: s for o, s in sim.items() if o != v}
             row = {
-                "stage": stage, "voice": v, "kind": "zero-shot (5 s reference)" if v == zero_shot else "seen",
+                "stage": stage_name, "voice": v, "kind": "zero-shot (5 s reference)" if v == zero_shot else "seen",
                 "prompts": len(tests[v]), "wer": 100.0 * errors / total, "wer_real": real_wer[v],
                 **{key: float(np.nanmean(vals)) for key, vals in per.items()},
                 "spk_sim_target": sim[v], "spk_sim_best_other": max(others.values()),

@@ -311,8 +311,9 @@ def train(cfg: dict, stage: str) -> None:
         clips = [it["wav"] for it in items]
         seg = t["segment_frames"] * cfg["model"].get("hop_length", 256)
         clips = [c for c in clips if len(c) > seg]
-        model = MsarMultiSpeakerModel(build_config(cfg, []))
-        params = list(model.vocoder.parameters())
+        full = MsarMultiSpeakerModel(build_config(cfg, []))
+        model = full.vocoder  # only the vocoder is trained and checkpointed here
+        params = list(model.parameters())
     n_params = sum(p.numel() for p in params)
     accelerator.print(f"{stage}: {n_params / 1e6:.2f} M trainable parameters, {len(items)} utterances")
 
@@ -325,7 +326,6 @@ def train(cfg: dict, stage: str) -> None:
     if ckpt is not None:
         accelerator.load_state(str(ckpt))
         accelerator.print(f"resumed from {ckpt} (step {progress.step}, {progress.seconds / 60:.1f} min trained)")
-    unwrapped = accelerator.unwrap_model(model)
     model.train()
 
     def save() -> None:
@@ -352,14 +352,14 @@ def train(cfg: dict, stage: str) -> None:
             wav = torch.stack([(c[o : o + seg].float() / 32767) for c in epoch_rng.choices(clips, k=t["batch_size"]) for o in [epoch_rng.randrange(len(c) - seg)]])
             wav = wav * (10 ** (epoch_rng.uniform(-12, 0) / 20))  # level variety: the vocoder must not assume one gain
             with torch.no_grad():
-                mel = unwrapped.compute_mel(wav)
-            pred = unwrapped.vocoder(mel)
+                mel = full.compute_mel(wav)
+            pred = model(mel)
             n = min(pred.shape[-1], wav.shape[-1])
             pred, ref = pred[:, :n], wav[:, :n]
-            mel_loss = (unwrapped.compute_mel(pred) - unwrapped.compute_mel(ref)).abs().mean()
+            mel_loss = (full.compute_mel(pred) - full.compute_mel(ref)).abs().mean()
             stft_loss = _stft_loss(pred, ref)
             loss = mel_loss + 2.0 * stft_loss
-            terms = {"mel": float(mel_loss), "stft": float(stft_loss)}
+            terms = {"mel": float(mel_loss.detach()), "stft": float(stft_loss.detach())}
         optimizer.zero_grad()
         accelerator.backward(loss)
         accelerator.clip_grad_norm_(params, 1.0)
@@ -401,8 +401,7 @@ def export(cfg: dict, export_dir: Path | None = None) -> Path:
     model.load_state_dict({k: v for k, v in acoustic.items() if not k.startswith("vocoder.")}, strict=False)
     vocoder_ckpt = _latest_checkpoint(cfg["output_dir"] / "vocoder")
     if vocoder_ckpt is not None:
-        vocoder = _load_weights(vocoder_ckpt)
-        model.vocoder.load_state_dict({k[len("vocoder."):]: v for k, v in vocoder.items() if k.startswith("vocoder.")})
+        model.vocoder.load_state_dict(_load_weights(vocoder_ckpt))
     else:
         model.config.waveform_stage = "griffin_lim"
     model.speaker_table.copy_(table)
