@@ -71,11 +71,15 @@ def _train_arm(args: RecipeArguments) -> Path:
     return final
 
 
+def _fmt(key: str, value: float) -> str:
+    return f"{value:.5f}" if key == "mse" else f"{value:.2f}" if key == "si_sdr" else f"{value:.4f}" if key == "q" else f"{value:.3f}"
+
+
 def _table(rows: dict[str, dict], per_type: dict[str, dict], arms_meta: dict) -> str:
     head = "| system | " + " | ".join(f"{label} {'↓' if d == 'lower' else '↑'}" for _, label, d in COLUMNS) + " |"
     lines = [head, "|" + "---|" * (len(COLUMNS) + 1)]
     for name, scores in rows.items():
-        lines.append(f"| {name} | " + " | ".join(f"{scores.get(k, float('nan')):.3f}" for k, _, _ in COLUMNS) + " |")
+        lines.append(f"| {name} | " + " | ".join(_fmt(k, scores.get(k, float("nan"))) for k, _, _ in COLUMNS) + " |")
     types = list(next(iter(per_type.values())).keys())
     out = ["Mean over the damaged dev items (every type except `clean`):", "", *lines, "",
            "PESQ-WB per damage type (`clean` = undamaged input: do-no-harm check):", "",
@@ -102,18 +106,23 @@ def _chart(rows: dict[str, dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(COLUMNS), figsize=(3.0 * len(COLUMNS), 3.6))
+    fig, axes = plt.subplots(2, 4, figsize=(13, 6.5))
     names = list(rows)
     colours = plt.cm.viridis(np.linspace(0.1, 0.9, len(names)))
-    for ax, (key, label, direction) in zip(axes, COLUMNS):
-        values = [rows[n].get(key, np.nan) for n in names]
+    for ax, (key, label, direction) in zip(axes.flat, COLUMNS):
+        values = np.array([rows[n].get(key, np.nan) for n in names], dtype=float)
         ax.bar(range(len(names)), values, color=colours)
+        # Zoomed to the data: the arms differ by a few percent, invisible on a zero-based axis.
+        lo, hi = np.nanmin(values), np.nanmax(values)
+        pad = 0.25 * (hi - lo) if hi > lo else 0.05 * abs(hi) + 1e-6
+        ax.set_ylim(lo - pad, hi + pad)
         ax.set_title(f"{label} ({'lower' if direction == 'lower' else 'higher'} is better)", fontsize=9)
         ax.set_xticks(range(len(names)))
         ax.set_xticklabels([n.split(" ")[0] for n in names], fontsize=8)
-    fig.legend([plt.Rectangle((0, 0), 1, 1, color=c) for c in colours], names, loc="lower center",
-               ncol=len(names), fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    axes.flat[-1].axis("off")
+    axes.flat[-1].legend([plt.Rectangle((0, 0), 1, 1, color=c) for c in colours], names, loc="center",
+                         fontsize=8, frameon=False, title="y axes do not start at 0", title_fontsize=8)
+    fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)

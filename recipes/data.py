@@ -22,8 +22,7 @@ import torch
 
 from msar_hf.audio import load_audio
 from msar_hf.data.degradations import DegradationConfig, Degrader
-
-from .args import DataArguments, expand_path
+from recipes.args import DataArguments, expand_path
 
 SAMPLING_RATE = 16000
 

@@ -9,15 +9,19 @@ do-no-harm check, and ``mixed``, the full random chain). Items are a pure functi
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script (python recipes/eval.py): make `recipes` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 import torch
 
 from msar_hf.data.degradations import DegradationConfig, Degrader
-
-from .args import EvalArguments
-from .data import SAMPLING_RATE, SpeechPool, target_gain
+from recipes.args import EvalArguments
+from recipes.data import SAMPLING_RATE, SpeechPool, target_gain
 
 
 @dataclass
@@ -130,9 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import json
     import time
-    from pathlib import Path
 
-    from .args import load_arguments
+    from recipes.args import load_arguments
 
     parser = argparse.ArgumentParser(description="Evaluate a repair model on the fixed dev set.")
     parser.add_argument("--model", required=True, help="save_pretrained folder")
@@ -171,10 +174,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from recipes.eval import main as _main  # run as a package module so relative imports resolve
-
-    sys.exit(_main())
+    sys.exit(main())
