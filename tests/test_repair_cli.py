@@ -300,8 +300,9 @@ print(json.dumps({{"growth_mb": peak() - after_short, "streamed": first.streamed
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["streamed"] and result["warnings"] == []
-    # 7 more minutes held in memory would add >= 27 MB per float32 copy
-    assert result["growth_mb"] < 12, result
+    # 7 more minutes held in memory would add >= 27 MB per float32 copy (the whole-file path adds
+    # ~120 MB); allocator noise between runs was measured at 2-10 MB
+    assert result["growth_mb"] < 20, result
     y, rate = load_audio(tmp_path / "long_out.wav", sampling_rate=None)
     reference = load_audio(long, sampling_rate=None)[0]
     assert rate == 16000 and y.shape == reference.shape
