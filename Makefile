@@ -40,10 +40,21 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: setup
-	$(VENV)/bin/msar repair msar_hf/demo/damaged_demo.flac -o demo_output/repaired_demo.wav
-	$(VENV)/bin/msar info msar_hf/demo/damaged_demo.flac demo_output/repaired_demo.wav
+	rm -rf demo_output && mkdir -p demo_output/reference demo_output/damaged
+	cp msar_hf/demo/clean_demo.flac demo_output/reference/demo.flac
+	cp msar_hf/demo/damaged_demo.flac demo_output/damaged/demo.flac
+	$(VENV)/bin/msar repair demo_output/damaged/demo.flac -o demo_output/repaired/demo.wav
+	$(VENV)/bin/msar info demo_output/damaged/demo.flac demo_output/repaired/demo.wav
+	$(VENV)/bin/msar evaluate --ref demo_output/reference --est damaged=demo_output/damaged \
+	  --est repaired=demo_output/repaired --out demo_output/report
+	@echo "listen: demo_output/damaged/demo.flac -> demo_output/repaired/demo.wav; report: demo_output/report/"
 
-bench: setup
+# The public baselines (RNNoise, NSNet2, DeepFilterNet3, ...) are only needed by the benchmark.
+$(VENV)/.bench-installed: $(VENV)/.installed
+	$(PIP) install -q -e ".[bench]"
+	touch $@
+
+bench: setup $(VENV)/.bench-installed
 	$(PY) benchmarks/run_all.py
 
 lint: setup

@@ -238,6 +238,10 @@ def save_audio(
             from torchcodec.encoders import AudioEncoder
 
             AudioEncoder(data.clamp(-1.0, 1.0), sample_rate=sampling_rate).to_file(str(tmp))
+        # mkstemp creates 0600 files; give the output the permissions a plain open() would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -132,6 +133,9 @@ def test_save_is_atomic_and_never_overwrites_inputs(tmp_path, speech_file):
     back, _ = load_audio(out)
     assert _snr_db(wav.numpy(), back.numpy()) > 60
     assert sorted(p.name for p in out.parent.iterdir()) == ["out.wav"]  # no temp files left
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's private 0600
     with pytest.raises(UnsupportedFormatError):
         save_audio(tmp_path / "out.xyz", wav, rate)
     with pytest.raises(NonFiniteSamplesError):
