@@ -61,9 +61,14 @@ def test_synthesize_known_speaker(model_dir, tmp_path, capsys):
 def test_griffin_lim_fallback_is_labelled(model_dir, tmp_path, capsys):
     out = tmp_path / "gl.wav"
     assert run(["synthesize", "Hello there.", "--speaker", "kathleen", "-o", str(out), "--model", str(model_dir),
-                "--griffin-lim", "--quiet"]) == 0
+                "--waveform", "griffin-lim", "--quiet"]) == 0
     assert "Griffin-Lim (fallback" in capsys.readouterr().out
     assert out.exists()
+    assert run(["synthesize", "Hello there.", "--speaker", "kathleen", "-o", str(tmp_path / "v.wav"),
+                "--model", str(model_dir), "--waveform", "vocoder", "--quiet"]) == 0
+    assert "neural vocoder" in capsys.readouterr().out
+    assert run(["synthesize", "Hello.", "--speaker", "kathleen", "--model", str(model_dir), "--waveform", "wavenet"]) == 2
+    assert "--waveform must be one of" in capsys.readouterr().err
 
 
 def test_voices_lists_speakers(model_dir, capsys):

@@ -31,7 +31,7 @@ def synthesize(
     speaker: Annotated[Optional[str], typer.Option("--speaker", help="A known voice by name (see `msar voices`).")] = None,
     text_file: Annotated[Optional[Path], typer.Option("--text-file", help="Read the text from a UTF-8 file (any length; streamed sentence by sentence).")] = None,
     model: Annotated[Optional[Path], typer.Option("--model", help="Model folder (default: the shipped one).")] = None,
-    griffin_lim: Annotated[bool, typer.Option("--griffin-lim", help="Use the Griffin-Lim fallback instead of the neural vocoder.")] = False,
+    waveform: Annotated[str, typer.Option("--waveform", help="Waveform stage: 'vocoder' (neural), 'griffin-lim' (fallback) or 'auto' (the model's default, chosen by benchmarks/bench_tts.py).")] = "auto",
     pace: Annotated[float, typer.Option("--pace", min=0.5, max=2.0, help="Duration scale (>1 slower).")] = 1.0,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
@@ -58,7 +58,10 @@ def synthesize(
     torch.set_num_threads(max(1, torch.get_num_threads()))
     tts = load_tts(model)
     embedding = resolve_voice(tts, voice=voice, speaker=speaker)
-    stage = "griffin_lim" if griffin_lim else tts.model.config.waveform_stage
+    stages = {"auto": tts.model.config.waveform_stage, "vocoder": "vocoder", "griffin-lim": "griffin_lim"}
+    if waveform not in stages:
+        raise MsarError(f"--waveform must be one of {', '.join(stages)}, not {waveform!r}")
+    stage = stages[waveform]
     chunks = list(stream_speech(tts, content, embedding, source=source, progress=not quiet,
                                 waveform_stage=stage, length_scale=pace))
     wav = torch.cat(chunks)
@@ -67,9 +70,9 @@ def synthesize(
         wav = wav * (0.9 / peak)
     inputs = [p for p in (voice, text_file) if p is not None]
     save_audio(output, wav, tts.sampling_rate, inputs=inputs)
-    label = "Griffin-Lim (fallback, not the neural vocoder)" if stage == "griffin_lim" else "neural vocoder"
+    label = "Griffin-Lim (fallback, not the neural vocoder)" if stage == "griffin_lim" else "neural vocoder (Vocos-style)"
     who = f"speaker {speaker}" if speaker else f"voice of {voice}"
-    typer.echo(f"wrote {output} ({wav.shape[-1] / tts.sampling_rate:.1f} s, {len(chunks)} sentences, {who}, waveform: {label})")
+    typer.echo(f"wrote {output} ({wav.shape[-1] / tts.sampling_rate:.1f} s, {len(chunks)} sentence{'s' if len(chunks) != 1 else ''}, {who}, waveform: {label})")
 
 
 def voices(
