@@ -1,0 +1,39 @@
+"""The shipped save_pretrained folders carry copies of the model code (remote code for
+`trust_remote_code` users). They must never drift from the package's own sources."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import msar_hf
+
+PACKAGE = Path(msar_hf.__file__).parent
+SHIPPED = {
+    "repair": PACKAGE / "models" / "autoencoder",
+    "multispeaker": PACKAGE / "models" / "multispeaker",
+}
+
+
+@pytest.mark.parametrize("folder", sorted(SHIPPED))
+def test_shipped_remote_code_matches_the_package(folder):
+    shipped = PACKAGE / "pretrained" / folder
+    if not (shipped / "config.json").exists():
+        pytest.skip(f"no shipped {folder} model in this checkout")
+    copies = sorted(shipped.glob("*.py"))
+    assert copies, f"{shipped} has no remote-code files"
+    for copy in copies:
+        source = SHIPPED[folder] / copy.name
+        assert source.exists(), f"{copy} has no counterpart in {SHIPPED[folder]}"
+        assert copy.read_text() == source.read_text(), (
+            f"{copy} differs from {source}: re-save the shipped model (save_pretrained) after changing model code"
+        )
+
+
+def test_shipped_weights_stay_small():
+    sizes = {p.relative_to(PACKAGE): p.stat().st_size for p in (PACKAGE / "pretrained").rglob("*") if p.is_file()}
+    budgets = {"repair": 20e6, "speaker_encoder": 10e6, "multispeaker": 60e6}
+    for name, budget in budgets.items():
+        total = sum(s for p, s in sizes.items() if p.parts[1] == name)
+        assert total <= budget, f"pretrained/{name} is {total / 1e6:.1f} MB (budget {budget / 1e6:.0f} MB)"
