@@ -114,7 +114,7 @@ def mcd(ref: np.ndarray, est: np.ndarray) -> float:
 def mfcc(wav: np.ndarray) -> np.ndarray:
     import torchaudio
 
-    tf = torchaudio.transforms.MFCC(sample_rate=RATE, n_mfcc=20, melkwargs=dict(n_fft=512, hop_length=HOP, n_mels=40))
+    tf = torchaudio.transforms.MFCC(sample_rate=RATE, n_mfcc=20, melkwargs={"n_fft": 512, "hop_length": HOP, "n_mels": 40})
     return tf(torch.from_numpy(wav.astype(np.float32))).T.numpy()
 
 

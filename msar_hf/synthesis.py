@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import torch
 
@@ -168,8 +168,9 @@ class TTS:
 
 def load_tts(model_dir: str | Path | None = None) -> TTS:
     """Load the TTS model + processor from ``model_dir`` (default: the shipped one)."""
-    from . import models  # noqa: F401  (registers the Auto* classes)
     from transformers import AutoModelForTextToWaveform, AutoProcessor
+
+    from . import models  # noqa: F401  (registers the Auto* classes)
 
     path = Path(model_dir) if model_dir is not None else DEFAULT_MODEL_DIR
     if not (path / "config.json").exists():
@@ -256,6 +257,17 @@ def synthesize(tts: TTS, text: str, speaker_embedding: torch.Tensor, **kwargs) -
 
 
 __all__ = [
-    "DEFAULT_MODEL_DIR", "ReferenceAudioError", "TTS", "TextError", "UnknownSpeakerError", "check_reference",
-    "check_text", "load_tts", "normalize_text", "resolve_voice", "split_sentences", "stream_speech", "synthesize",
+    "DEFAULT_MODEL_DIR",
+    "TTS",
+    "ReferenceAudioError",
+    "TextError",
+    "UnknownSpeakerError",
+    "check_reference",
+    "check_text",
+    "load_tts",
+    "normalize_text",
+    "resolve_voice",
+    "split_sentences",
+    "stream_speech",
+    "synthesize",
 ]

@@ -113,7 +113,7 @@ def manifest_rows(cfg: dict) -> list[dict]:
     rows = []
     for r in prompts:
         uid = Path(r["file_name"]).stem
-        rows.append(dict(voice="kathleen", utt=uid, text=r["text"], path=r["path"], split="test" if uid in held else "train"))
+        rows.append({"voice": "kathleen", "utt": uid, "text": r["text"], "path": r["path"], "split": "test" if uid in held else "train"})
     for voice in list(cfg["data"]["flite"]) + list(cfg["data"]["festival"]):
         for r in voice_prompts(cfg, voice):
             uid = Path(r["file_name"]).stem
@@ -121,7 +121,7 @@ def manifest_rows(cfg: dict) -> list[dict]:
             if voice == cfg["data"]["zero_shot_voice"]:
                 split = "zero_shot_test" if uid in held else "zero_shot_reference"
             path = cfg["cache_dir"] / "voices" / voice / f"{uid}.wav"
-            rows.append(dict(voice=voice, utt=uid, text=r["text"], path=str(path), split=split))
+            rows.append({"voice": voice, "utt": uid, "text": r["text"], "path": str(path), "split": split})
     fsdd = _read_metadata(cfg["data_root"] / "speech" / "fsdd")
     per: dict[str, int] = {}
     for r in sorted(fsdd, key=lambda r: r["file_name"]):
@@ -130,7 +130,7 @@ def manifest_rows(cfg: dict) -> list[dict]:
         if take >= cfg["data"]["fsdd_per_speaker"] // 10:  # the first takes of every digit
             continue
         per[spk] = per.get(spk, 0) + 1
-        rows.append(dict(voice=spk, utt=Path(r["file_name"]).stem, text=r["text"], path=r["path"], split="train"))
+        rows.append({"voice": spk, "utt": Path(r["file_name"]).stem, "text": r["text"], "path": r["path"], "split": "train"})
     return rows
 
 
@@ -249,7 +249,7 @@ def collate(items: list[dict], idx: list[int], pad_mel: float) -> dict:
         mel[k, : s["mel"].shape[0]] = s["mel"].float()
         mel_att[k, : s["mel"].shape[0]] = 1
     emb = torch.stack([s["emb"] for s in sel])
-    return dict(input_ids=ids, attention_mask=att, labels=mel, labels_attention_mask=mel_att, speaker_embeddings=emb)
+    return {"input_ids": ids, "attention_mask": att, "labels": mel, "labels_attention_mask": mel_att, "speaker_embeddings": emb}
 
 
 # ============================================================================================
@@ -298,8 +298,6 @@ def train(cfg: dict, stage: str) -> None:
     accelerator = Accelerator(cpu=True)
     out = cfg["output_dir"] / stage
     out.mkdir(parents=True, exist_ok=True)
-    rng = random.Random(cfg["seed"])
-
     if stage == "acoustic":
         items, names, table = load_training_items(cfg)
         model = MsarMultiSpeakerModel(build_config(cfg, names))
@@ -335,7 +333,7 @@ def train(cfg: dict, stage: str) -> None:
 
             shutil.rmtree(old)
 
-    log = open(out / "train_log.jsonl", "a")
+    log = open(out / "train_log.jsonl", "a")  # noqa: SIM115  (open for the whole loop, closed below)
     bar = tqdm(initial=progress.step, desc=stage, mininterval=30)
     batches: list = []
     epoch_rng = random.Random(cfg["seed"] + progress.step)
@@ -376,6 +374,7 @@ def train(cfg: dict, stage: str) -> None:
             last_save = progress.seconds
     if progress.seconds > last_save:
         save()
+    log.close()
     accelerator.print(f"{stage}: stopped at step {progress.step}, {progress.seconds / 60:.1f} min trained")
 
 
@@ -393,7 +392,11 @@ def _load_weights(folder: Path) -> dict:
 
 def export(cfg: dict, export_dir: Path | None = None, waveform_stage: str | None = None) -> Path:
     """Combine the newest acoustic and vocoder checkpoints into one save_pretrained folder."""
-    from msar_hf.models.multispeaker import MsarMultiSpeakerModel, MsarMultiSpeakerProcessor, MsarMultiSpeakerTokenizer
+    from msar_hf.models.multispeaker import (
+        MsarMultiSpeakerModel,
+        MsarMultiSpeakerProcessor,
+        MsarMultiSpeakerTokenizer,
+    )
 
     _, names, table = load_training_items(cfg)
     model = MsarMultiSpeakerModel(build_config(cfg, names))
@@ -518,7 +521,12 @@ pocketsphinx WER, MCD, CosSim pitch/loudness, Q, speaker similarity, RTF):
 
 def register_auto_classes() -> None:
     """So save_pretrained writes ``auto_map`` and copies the model code (trust_remote_code)."""
-    from msar_hf.models.multispeaker import MsarMultiSpeakerConfig, MsarMultiSpeakerModel, MsarMultiSpeakerProcessor, MsarMultiSpeakerTokenizer
+    from msar_hf.models.multispeaker import (
+        MsarMultiSpeakerConfig,
+        MsarMultiSpeakerModel,
+        MsarMultiSpeakerProcessor,
+        MsarMultiSpeakerTokenizer,
+    )
 
     MsarMultiSpeakerConfig.register_for_auto_class()
     MsarMultiSpeakerModel.register_for_auto_class("AutoModelForTextToWaveform")

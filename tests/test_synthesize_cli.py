@@ -12,8 +12,8 @@ from msar_hf.audio import load_audio, save_audio
 from msar_hf.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
-TINY = dict(hidden_size=32, duration_predictor_hidden_size=32, decoder_hidden_size=32, vocoder_hidden_size=32,
-            vocoder_intermediate_size=64, vocoder_layers=2, encoder_conv_layers=1, decoder_lstm_layers=1)
+TINY = {"hidden_size": 32, "duration_predictor_hidden_size": 32, "decoder_hidden_size": 32, "vocoder_hidden_size": 32,
+        "vocoder_intermediate_size": 64, "vocoder_layers": 2, "encoder_conv_layers": 1, "decoder_lstm_layers": 1}
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -25,12 +25,12 @@ def _read_text_file(path: Path) -> str:
 
 
 def synthesize(
-    text: Annotated[Optional[str], typer.Argument(help="What to say (or use --text-file).")] = None,
+    text: Annotated[str | None, typer.Argument(help="What to say (or use --text-file).")] = None,
     output: Annotated[Path, typer.Option("-o", "--output", help="Output audio file (.wav, .flac, ...).")] = Path("speech.wav"),
-    voice: Annotated[Optional[Path], typer.Option("--voice", help="Reference clip (>= 1 s of speech): speak in this voice (zero-shot).")] = None,
-    speaker: Annotated[Optional[str], typer.Option("--speaker", help="A known voice by name (see `msar voices`).")] = None,
-    text_file: Annotated[Optional[Path], typer.Option("--text-file", help="Read the text from a UTF-8 file (any length; streamed sentence by sentence).")] = None,
-    model: Annotated[Optional[Path], typer.Option("--model", help="Model folder (default: the shipped one).")] = None,
+    voice: Annotated[Path | None, typer.Option("--voice", help="Reference clip (>= 1 s of speech): speak in this voice (zero-shot).")] = None,
+    speaker: Annotated[str | None, typer.Option("--speaker", help="A known voice by name (see `msar voices`).")] = None,
+    text_file: Annotated[Path | None, typer.Option("--text-file", help="Read the text from a UTF-8 file (any length; streamed sentence by sentence).")] = None,
+    model: Annotated[Path | None, typer.Option("--model", help="Model folder (default: the shipped one).")] = None,
     waveform: Annotated[str, typer.Option("--waveform", help="Waveform stage: 'vocoder' (neural), 'griffin-lim' (fallback) or 'auto' (the model's default, chosen by benchmarks/bench_tts.py).")] = "auto",
     pace: Annotated[float, typer.Option("--pace", min=0.5, max=2.0, help="Duration scale (>1 slower).")] = 1.0,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
@@ -76,7 +76,7 @@ def synthesize(
 
 
 def voices(
-    model: Annotated[Optional[Path], typer.Option("--model", help="Model folder (default: the shipped one).")] = None,
+    model: Annotated[Path | None, typer.Option("--model", help="Model folder (default: the shipped one).")] = None,
 ) -> None:
     """List the known voices (use with `msar synthesize --speaker NAME`)."""
     from ..synthesis import load_tts

@@ -156,7 +156,7 @@ class BiLSTM(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        B, T, _ = x.shape
+        T = x.shape[1]
         t = torch.arange(T, device=x.device)[None, :]
         lengths = lengths.to(x.device)[:, None]
         rev = torch.where(t < lengths, lengths - 1 - t, t)  # reverse the valid part, keep padding
@@ -285,7 +285,7 @@ class MelFrontend(nn.Module):
         super().__init__()
         self.floor = config.mel_floor
         self.griffin_lim_iters = config.griffin_lim_iters
-        kw = dict(n_fft=config.n_fft, win_length=config.win_length, hop_length=config.hop_length)
+        kw = {"n_fft": config.n_fft, "win_length": config.win_length, "hop_length": config.hop_length}
         self.mel = torchaudio.transforms.MelSpectrogram(
             sample_rate=config.sampling_rate, f_min=config.f_min, f_max=config.f_max, n_mels=config.num_mel_bins,
             power=1.0, center=True, norm="slaney", mel_scale="slaney", **kw,
@@ -477,4 +477,4 @@ class MsarMultiSpeakerModel(MsarMultiSpeakerPreTrainedModel):
         )
 
 
-__all__ = ["MsarMultiSpeakerModel", "MsarMultiSpeakerPreTrainedModel", "MsarMultiSpeakerOutput", "monotonic_alignment_search"]
+__all__ = ["MsarMultiSpeakerModel", "MsarMultiSpeakerOutput", "MsarMultiSpeakerPreTrainedModel", "monotonic_alignment_search"]

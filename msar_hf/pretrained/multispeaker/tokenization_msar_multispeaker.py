@@ -89,7 +89,7 @@ class MsarMultiSpeakerTokenizer(PreTrainedTokenizer):
     """
 
     vocab_files_names = VOCAB_FILES_NAMES
-    model_input_names = ["input_ids", "attention_mask"]
+    model_input_names = ["input_ids", "attention_mask"]  # noqa: RUF012  (transformers' class-attribute API)
 
     def __init__(
         self,
