@@ -439,8 +439,12 @@ def _stage_note(stage: str) -> str:
 
 
 def _results_table() -> str:
-    results = REPO / "benchmarks" / "results" / "tts_eval.md"
-    return results.read_text().split("\n", 1)[1].strip() if results.exists() else "(not measured yet)"
+    tables = []
+    for name in ("tts_eval", "tts_repair_integration"):  # the second: rendering through the repair model
+        results = REPO / "benchmarks" / "results" / f"{name}.md"
+        if results.exists():
+            tables.append(f"`benchmarks/results/{name}.md`:\n\n" + results.read_text().split("\n", 1)[1].strip())
+    return "\n\n".join(tables) or "(not measured yet)"
 
 
 def write_model_card(target: Path, cfg: dict, model) -> Path:
