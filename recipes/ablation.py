@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from recipes.args import RecipeArguments, expand_path, load_arguments
+from recipes.eval import dev_reference_embeddings
 
 ARMS = {
     "1": ("1 base (conv, MSE, 1 speaker)", "recipes/configs/autoencoder_ablation_1_base.yaml"),
@@ -42,22 +43,6 @@ ARMS = {
 COLUMNS = [("mse", "MSE", "lower"), ("cossim_pitch", "CosSim pitch", "higher"),
            ("cossim_loudness", "CosSim loudness", "higher"), ("q", "Q", "lower"),
            ("pesq_wb", "PESQ-WB", "higher"), ("stoi", "STOI", "higher"), ("si_sdr", "SI-SDR (dB)", "higher")]
-
-
-def dev_reference_embeddings(args: RecipeArguments) -> dict[str, torch.Tensor]:
-    """One reference embedding per dev speaker: the mean of the embeddings of that speaker's last
-    three utterances (a "reference clip" of the same voice, as ``msar repair --speaker-ref``)."""
-    from msar_hf.speaker import SpeakerEncoder
-    from recipes.data import SpeechPool, load_clean
-
-    pool = SpeechPool(args.eval.speech)
-    encoder = SpeakerEncoder.from_pretrained(args.data.speaker_encoder)
-    refs = {}
-    for speaker in pool.speakers:
-        utts = [u for u in pool.utterances if u.speaker == speaker][-3:]
-        emb = encoder.embed_batch([torch.from_numpy(load_clean(u.path)) for u in utts]).embeddings
-        refs[speaker] = torch.nn.functional.normalize(emb.mean(0), dim=0)
-    return refs
 
 
 def _train_arm(args: RecipeArguments) -> Path:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from msar_hf.data.degradations import DegradationConfig, Degrader
-from recipes.args import EvalArguments
+from recipes.args import EvalArguments, RecipeArguments
 from recipes.data import SAMPLING_RATE, SpeechPool, target_gain
 
 
@@ -123,6 +123,22 @@ def evaluate_model(model, items: list[DevItem], metrics: list | None = None, spe
 def evaluate_input(items: list[DevItem], metrics: list | None = None) -> dict:
     """Scores of the untouched (damaged) input: the bar a model must clear."""
     return score(items, [it.degraded for it in items], metrics)
+
+
+def dev_reference_embeddings(args: RecipeArguments) -> dict[str, torch.Tensor]:
+    """One reference embedding per dev speaker: the mean of the embeddings of that speaker's last
+    three utterances (a "reference clip" of the same voice, as ``msar repair --speaker-ref``)."""
+    from msar_hf.speaker import SpeakerEncoder
+    from recipes.data import load_clean
+
+    pool = SpeechPool(args.eval.speech)
+    encoder = SpeakerEncoder.from_pretrained(args.data.speaker_encoder)
+    refs = {}
+    for speaker in pool.speakers:
+        utts = [u for u in pool.utterances if u.speaker == speaker][-3:]
+        emb = encoder.embed_batch([torch.from_numpy(load_clean(u.path)) for u in utts]).embeddings
+        refs[speaker] = torch.nn.functional.normalize(emb.mean(0), dim=0)
+    return refs
 
 
 def main(argv: list[str] | None = None) -> int:

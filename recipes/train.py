@@ -64,13 +64,11 @@ def _autoencoder_batches(args: RecipeArguments, seed: int, rank: int, world: int
 
 
 def _autoencoder_validate(model, args: RecipeArguments, state: dict) -> dict:
-    from recipes.eval import build_dev_set, evaluate_model
+    from recipes.eval import build_dev_set, dev_reference_embeddings, evaluate_model
 
     if "dev_items" not in state:
         state["dev_items"] = build_dev_set(args.eval)
         if args.data.speaker_conditioning:
-            from recipes.ablation import dev_reference_embeddings
-
             state["dev_speakers"] = dev_reference_embeddings(args)
     result = evaluate_model(model, state["dev_items"], args.eval.metrics, state.get("dev_speakers"))
     return result["overall"]
