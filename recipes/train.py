@@ -257,7 +257,10 @@ def train(args: RecipeArguments, resume: str | None = None) -> dict:
 def main(argv: list[str] | None = None) -> None:
     args, ns = parse_cli(argv)
     result = train(args, ns.resume)
-    print(json.dumps({k: v for k, v in result.items() if k != "losses"}))
+    # One write of one line: every rank prints its result to the same pipe, and print() may split
+    # text and newline into two writes that interleave with the other rank's.
+    sys.stdout.write(json.dumps({k: v for k, v in result.items() if k != "losses"}) + "\n")
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":
