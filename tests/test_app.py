@@ -20,6 +20,8 @@ import torch
 pytest.importorskip("gradio")
 pytest.importorskip("gradio_client")
 
+from tiny_models import tiny_multispeaker
+
 from msar_hf.app import (
     AppConfig,
     MsarApp,
@@ -58,23 +60,9 @@ def tiny_repair_model(folder: Path) -> Path:
 
 def tiny_tts_model(folder: Path) -> Path:
     """A small randomly initialised synthesis model with two known voices."""
-    from msar_hf.models.multispeaker import (
-        MsarMultiSpeakerConfig,
-        MsarMultiSpeakerModel,
-        MsarMultiSpeakerProcessor,
-        MsarMultiSpeakerTokenizer,
-    )
-
-    tokenizer = MsarMultiSpeakerTokenizer()
-    torch.manual_seed(1)
-    config = MsarMultiSpeakerConfig(vocab_size=tokenizer.vocab_size, speaker_names=["kathleen", "awb"], hidden_size=32,
-                                    duration_predictor_hidden_size=32, decoder_hidden_size=32, vocoder_hidden_size=32,
-                                    vocoder_intermediate_size=64, vocoder_layers=2, encoder_conv_layers=1,
-                                    decoder_lstm_layers=1)
-    model = MsarMultiSpeakerModel(config).eval()
-    model.speaker_table.copy_(torch.nn.functional.normalize(torch.randn(2, 192), dim=-1))
+    model, processor = tiny_multispeaker(seed=1)
     model.save_pretrained(folder)
-    MsarMultiSpeakerProcessor(tokenizer).save_pretrained(folder)
+    processor.save_pretrained(folder)
     return folder
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny_models import tiny_multispeaker
 
 from msar_hf.audio import load_audio, save_audio
 from msar_hf.hub import (
@@ -90,22 +91,7 @@ def repair(work, speech_file, noise_files):
 @pytest.fixture(scope="module")
 def tts(work):
     """(model, processor, folder) of a tiny synthesis model saved for the Hub."""
-    from msar_hf.models.multispeaker import (
-        MsarMultiSpeakerConfig,
-        MsarMultiSpeakerModel,
-        MsarMultiSpeakerProcessor,
-        MsarMultiSpeakerTokenizer,
-    )
-
-    tokenizer = MsarMultiSpeakerTokenizer()
-    torch.manual_seed(1)
-    config = MsarMultiSpeakerConfig(vocab_size=tokenizer.vocab_size, speaker_names=["kathleen", "awb"], hidden_size=32,
-                                    duration_predictor_hidden_size=32, decoder_hidden_size=32, vocoder_hidden_size=32,
-                                    vocoder_intermediate_size=64, vocoder_layers=2, encoder_conv_layers=1,
-                                    decoder_lstm_layers=1)
-    model = MsarMultiSpeakerModel(config).eval()
-    model.speaker_table.copy_(torch.nn.functional.normalize(torch.randn(2, 192), dim=-1))
-    processor = MsarMultiSpeakerProcessor(tokenizer)
+    model, processor = tiny_multispeaker(seed=1)
     folder = save_pretrained_for_hub(model, work / "tts", TTS_ID, processor=processor)
     return model, processor, folder
 

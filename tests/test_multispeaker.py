@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_models import tiny_multispeaker
 
 import msar_hf.models  # noqa: F401  (Auto* registration)
 from msar_hf.audio import load_audio
 from msar_hf.errors import MsarError
 from msar_hf.models.multispeaker import (
-    MsarMultiSpeakerConfig,
     MsarMultiSpeakerModel,
     MsarMultiSpeakerProcessor,
     MsarMultiSpeakerTokenizer,
@@ -38,8 +38,6 @@ from msar_hf.synthesis import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
-TINY = {"hidden_size": 32, "duration_predictor_hidden_size": 32, "decoder_hidden_size": 32, "vocoder_hidden_size": 32,
-        "vocoder_intermediate_size": 64, "vocoder_layers": 2, "encoder_conv_layers": 1, "decoder_lstm_layers": 1}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -56,10 +54,7 @@ def tokenizer() -> MsarMultiSpeakerTokenizer:
 
 
 def tiny_model(tokenizer, speakers=("kathleen", "awb"), seed=0) -> MsarMultiSpeakerModel:
-    torch.manual_seed(seed)
-    model = MsarMultiSpeakerModel(MsarMultiSpeakerConfig(vocab_size=tokenizer.vocab_size, speaker_names=list(speakers), **TINY))
-    model.speaker_table.copy_(torch.nn.functional.normalize(torch.randn(len(speakers), 192), dim=-1))
-    return model.eval()
+    return tiny_multispeaker(speakers, seed)[0]
 
 
 def kathleen(fixtures_dir: Path, n: int = 2) -> list[tuple[Path, str]]:

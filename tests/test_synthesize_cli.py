@@ -7,36 +7,26 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_models import tiny_multispeaker
 
 from msar_hf.audio import load_audio, save_audio
 from msar_hf.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
-TINY = {"hidden_size": 32, "duration_predictor_hidden_size": 32, "decoder_hidden_size": 32, "vocoder_hidden_size": 32,
-        "vocoder_intermediate_size": 64, "vocoder_layers": 2, "encoder_conv_layers": 1, "decoder_lstm_layers": 1}
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
     import msar_hf.models  # noqa: F401
-    from msar_hf.models.multispeaker import (
-        MsarMultiSpeakerConfig,
-        MsarMultiSpeakerModel,
-        MsarMultiSpeakerProcessor,
-        MsarMultiSpeakerTokenizer,
-    )
 
     sys.path.insert(0, str(REPO / "recipes"))
     from train_multispeaker import register_auto_classes
 
-    torch.manual_seed(0)
-    tok = MsarMultiSpeakerTokenizer()
-    model = MsarMultiSpeakerModel(MsarMultiSpeakerConfig(vocab_size=tok.vocab_size, speaker_names=["kathleen", "awb"], **TINY))
-    model.speaker_table.copy_(torch.nn.functional.normalize(torch.randn(2, 192), dim=-1))
+    model, processor = tiny_multispeaker(seed=0)
     path = tmp_path_factory.mktemp("tts")
     register_auto_classes()
     model.save_pretrained(path)
-    MsarMultiSpeakerProcessor(tok).save_pretrained(path)
+    processor.save_pretrained(path)
     return path
 
 
