@@ -27,6 +27,37 @@ DATA_ROOT_ENV = "MSAR_DATA_ROOT"
 DEFAULT_DATA_ROOT = "../shared/data"
 
 
+REPO = Path(__file__).resolve().parent.parent
+
+
+def cache_root() -> Path:
+    """Where recipes keep rendered/derived data: ``$MSAR_CACHE_DIR``, else ``<repo>/../data_cache``."""
+    return Path(os.environ.get("MSAR_CACHE_DIR") or REPO.parent / "data_cache")
+
+
+def load_plain_config(path: str | os.PathLike, cache_subdir: str) -> dict:
+    """A plain-dict YAML config (the speaker-encoder and TTS recipes) with its null paths resolved.
+
+    ``data_root`` falls back to ``$MSAR_DATA_ROOT``, then ``<repo>/../shared/data``; ``cache_dir``
+    to ``cache_root()/<cache_subdir>``; relative ``output_dir``/``export_dir`` are taken from the repo.
+    """
+    cfg = yaml.safe_load(Path(path).read_text())
+    cfg["data_root"] = Path(cfg.get("data_root") or os.environ.get(DATA_ROOT_ENV) or REPO.parent / "shared" / "data")
+    cfg["cache_dir"] = Path(cfg.get("cache_dir") or cache_root() / cache_subdir)
+    for key in ("output_dir", "export_dir"):
+        p = Path(cfg[key])
+        cfg[key] = p if p.is_absolute() else REPO / p
+    return cfg
+
+
+def read_metadata(folder: Path) -> list[dict]:
+    """Rows of an audiofolder's ``metadata.csv``, each with its absolute ``path``."""
+    import csv
+
+    with open(folder / "metadata.csv", newline="") as f:
+        return [dict(row, path=str(folder / row["file_name"])) for row in csv.DictReader(f)]
+
+
 def expand_path(value: str | os.PathLike | None) -> Path | None:
     """``${MSAR_DATA_ROOT}``, ``~`` and other environment variables expanded."""
     if value is None:

@@ -19,7 +19,6 @@ log-mels, ECAPA embeddings from ``msar_hf.speaker.SpeakerEncoder``) are cached i
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import os
@@ -31,11 +30,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run from a clone without `pip install -e .`
     sys.path.insert(0, str(REPO))
+
+from recipes.args import load_plain_config, read_metadata  # after the sys.path line above
 
 RATE = 16000
 
@@ -45,14 +45,7 @@ RATE = 16000
 # ============================================================================================
 def load_config(path: str | os.PathLike) -> dict:
     """The YAML config with its null paths resolved from the environment (see the config file)."""
-    cfg = yaml.safe_load(Path(path).read_text())
-    cache_root = Path(os.environ.get("MSAR_CACHE_DIR") or REPO.parent / "data_cache")
-    cfg["data_root"] = Path(cfg.get("data_root") or os.environ.get("MSAR_DATA_ROOT") or REPO.parent / "shared" / "data")
-    cfg["cache_dir"] = Path(cfg.get("cache_dir") or cache_root / "tts")
-    for key in ("output_dir", "export_dir"):
-        p = Path(cfg[key])
-        cfg[key] = p if p.is_absolute() else REPO / p
-    return cfg
+    return load_plain_config(path, "tts")
 
 
 def build_config(cfg: dict, speaker_names: list[str]):
@@ -64,10 +57,6 @@ def build_config(cfg: dict, speaker_names: list[str]):
 # ============================================================================================
 # data
 # ============================================================================================
-def _read_metadata(folder: Path) -> list[dict]:
-    with open(folder / "metadata.csv", newline="") as f:
-        return [dict(row, path=str(folder / row["file_name"])) for row in csv.DictReader(f)]
-
 
 def render_voices(cfg: dict) -> None:
     """Render every Debian voice reading kathleen's ARCTIC prompts (skips what exists)."""
@@ -91,14 +80,14 @@ def render_voices(cfg: dict) -> None:
 
 def heldout_prompt_ids(cfg: dict) -> list[str]:
     """The ARCTIC prompt ids held out of every voice (seeded, stable)."""
-    prompts = sorted(Path(r["file_name"]).stem for r in _read_metadata(cfg["data_root"] / "speech" / "kathleen"))
+    prompts = sorted(Path(r["file_name"]).stem for r in read_metadata(cfg["data_root"] / "speech" / "kathleen"))
     return sorted(random.Random(cfg["seed"]).sample(prompts, cfg["data"]["heldout_prompts"]))
 
 
 def voice_prompts(cfg: dict, voice: str) -> list[dict]:
     """The prompts a voice reads: all of them, or for the zero-shot voice only the held-out
     prompts plus a few others to take its reference clips from."""
-    prompts = _read_metadata(cfg["data_root"] / "speech" / "kathleen")
+    prompts = read_metadata(cfg["data_root"] / "speech" / "kathleen")
     if voice != cfg["data"]["zero_shot_voice"]:
         return prompts
     held = set(heldout_prompt_ids(cfg))
@@ -109,7 +98,7 @@ def voice_prompts(cfg: dict, voice: str) -> list[dict]:
 def manifest_rows(cfg: dict) -> list[dict]:
     """Every utterance: voice, utterance id, text, path, split (train / test / zero_shot)."""
     held = set(heldout_prompt_ids(cfg))
-    prompts = _read_metadata(cfg["data_root"] / "speech" / "kathleen")
+    prompts = read_metadata(cfg["data_root"] / "speech" / "kathleen")
     rows = []
     for r in prompts:
         uid = Path(r["file_name"]).stem
@@ -122,7 +111,7 @@ def manifest_rows(cfg: dict) -> list[dict]:
                 split = "zero_shot_test" if uid in held else "zero_shot_reference"
             path = cfg["cache_dir"] / "voices" / voice / f"{uid}.wav"
             rows.append({"voice": voice, "utt": uid, "text": r["text"], "path": str(path), "split": split})
-    fsdd = _read_metadata(cfg["data_root"] / "speech" / "fsdd")
+    fsdd = read_metadata(cfg["data_root"] / "speech" / "fsdd")
     per: dict[str, int] = {}
     for r in sorted(fsdd, key=lambda r: r["file_name"]):
         spk = f"fsdd_{r['speaker_id']}"

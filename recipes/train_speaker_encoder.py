@@ -40,11 +40,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run from a clone without `pip install -e .`
     sys.path.insert(0, str(REPO))
+
+from recipes.args import cache_root, load_plain_config, read_metadata  # after the sys.path line above
 
 RATE = 16000
 
@@ -54,24 +55,14 @@ RATE = 16000
 # ============================================================================================
 def load_config(path: str | os.PathLike) -> dict:
     """The YAML config with its null paths resolved from the environment (see the config file)."""
-    cfg = yaml.safe_load(Path(path).read_text())
-    cache_root = Path(os.environ.get("MSAR_CACHE_DIR") or REPO.parent / "data_cache")
-    cfg["data_root"] = Path(cfg.get("data_root") or os.environ.get("MSAR_DATA_ROOT") or REPO.parent / "shared" / "data")
-    cfg["cache_dir"] = Path(cfg.get("cache_dir") or cache_root / "speaker")
-    cfg["voices_dir"] = Path(cfg.get("voices_dir") or cache_root / "voices")
-    for key in ("output_dir", "export_dir"):
-        p = Path(cfg[key])
-        cfg[key] = p if p.is_absolute() else REPO / p
+    cfg = load_plain_config(path, "speaker")
+    cfg["voices_dir"] = Path(cfg.get("voices_dir") or cache_root() / "voices")
     return cfg
 
 
 # ============================================================================================
 # data: real speakers, rendered voices, held-out verification list
 # ============================================================================================
-def _read_metadata(folder: Path) -> list[dict]:
-    with open(folder / "metadata.csv", newline="") as f:
-        return [dict(row, path=str(folder / row["file_name"])) for row in csv.DictReader(f)]
-
 
 def _trim(x: np.ndarray, top_db: float = 35.0) -> np.ndarray:
     import librosa
@@ -205,15 +196,15 @@ def prepare_data(cfg: dict, workers: int = 2) -> Path:
     if not (speech / "kathleen" / "metadata.csv").exists():
         raise MsarError(f"{speech}: no shared speech corpora here; set data_root or $MSAR_DATA_ROOT")
     rng = np.random.default_rng(cfg["seed"])
-    kathleen = _read_metadata(speech / "kathleen")
+    kathleen = read_metadata(speech / "kathleen")
     texts = [r["text"] for r in kathleen]
     rows = [dict(path=r["path"], speaker="kathleen", source="kathleen", split="train") for r in kathleen]
-    fsdd = _read_metadata(speech / "fsdd")
+    fsdd = read_metadata(speech / "fsdd")
     rows += [dict(path=r["path"], speaker=f"fsdd-{r['speaker_id']}", source="fsdd", split="train")
              for r in fsdd if r["speaker_id"] != cfg["data"]["fsdd_heldout"]]
     for corpus in ("arctic_samples", "ljspeech_samples"):
         rows += [dict(path=r["path"], speaker=r["speaker_id"], source=corpus, split="verify")
-                 for r in _read_metadata(speech / corpus)]
+                 for r in read_metadata(speech / corpus)]
 
     voice_rows, jobs = _voice_jobs(cfg, texts)
     if jobs:
