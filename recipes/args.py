@@ -59,11 +59,12 @@ def read_metadata(folder: Path) -> list[dict]:
 
 
 def expand_path(value: str | os.PathLike | None) -> Path | None:
-    """``${MSAR_DATA_ROOT}``, ``~`` and other environment variables expanded."""
+    """``${MSAR_DATA_ROOT}``, ``${MSAR_CACHE_DIR}`` (see :func:`cache_root`), ``~`` and other
+    environment variables expanded."""
     if value is None:
         return None
     env_root = os.environ.get(DATA_ROOT_ENV, DEFAULT_DATA_ROOT)
-    text = str(value).replace("${" + DATA_ROOT_ENV + "}", env_root)
+    text = str(value).replace("${" + DATA_ROOT_ENV + "}", env_root).replace("${MSAR_CACHE_DIR}", str(cache_root()))
     return Path(os.path.expanduser(os.path.expandvars(text)))
 
 
@@ -179,14 +180,32 @@ def _set(tree: dict, dotted: str, value: Any) -> None:
     tree[keys[-1]] = value
 
 
+def _deep_merge(base: dict, update: dict) -> dict:
+    merged = dict(base)
+    for key, value in update.items():
+        merged[key] = _deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+    return merged
+
+
+def _read_config(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    """A recipe YAML; ``base: other.yaml`` (relative to this file) is read first and deep-merged
+    under it, so a fine-tuning stage states only what it changes."""
+    if not path.is_file():
+        raise SystemExit(f"{path}: recipe config not found")
+    if path.resolve() in seen:
+        raise SystemExit(f"{path}: 'base' chain loops back to itself")
+    raw = yaml.safe_load(path.read_text()) or {}
+    base = raw.pop("base", None)
+    if base is None:
+        return raw
+    return _deep_merge(_read_config(path.parent / base, seen + (path.resolve(),)), raw)
+
+
 def load_arguments(config_path: str | os.PathLike | None, overrides: list[str] | None = None) -> RecipeArguments:
-    """Read a recipe YAML and apply ``section.key=value`` overrides."""
+    """Read a recipe YAML (with its ``base`` chain) and apply ``section.key=value`` overrides."""
     raw: dict = {}
     if config_path is not None:
-        path = Path(config_path)
-        if not path.is_file():
-            raise SystemExit(f"{path}: recipe config not found")
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = _read_config(Path(config_path))
     for item in overrides or []:
         if "=" not in item:
             raise SystemExit(f"--set {item!r}: expected section.key=value")

@@ -63,6 +63,32 @@ def test_arguments_overrides_and_unknown_keys(tmp_path):
         load_arguments(tmp_path / "missing.yaml")
 
 
+def test_base_config_is_deep_merged_under_a_stage_config(tmp_path, monkeypatch):
+    _write_config(tmp_path)
+    stage = tmp_path / "stage2.yaml"
+    stage.write_text(yaml.safe_dump({
+        "base": "tiny.yaml",
+        "model": {"init_from": "runs/x/final"},
+        "data": {"degradation_overrides": {"p_mild": 0.5}, "speech": [{"dir": "${MSAR_CACHE_DIR}/voices/clips"}]},
+        "training": {"max_steps": 3}}))
+    monkeypatch.setenv("MSAR_CACHE_DIR", str(tmp_path / "cache"))
+    args = load_arguments(stage)
+    assert args.model.init_from == "runs/x/final"
+    assert args.model.config["hidden_size"] == 16  # inherited
+    assert args.data.degradation_overrides == {"reverb": {"simulated_fraction": 0.0}, "codec": {"p": 0.0}, "p_mild": 0.5}
+    assert args.data.batch_size == 2 and args.training.max_steps == 3 and args.training.warmup_steps == 2
+    from recipes.args import expand_path
+
+    assert expand_path(args.data.speech[0]["dir"]) == tmp_path / "cache" / "voices" / "clips"
+    loop = tmp_path / "loop.yaml"
+    loop.write_text(yaml.safe_dump({"base": "loop.yaml"}))
+    with pytest.raises(SystemExit, match="loops"):
+        load_arguments(loop)
+    # the shipped fine-tuning stage resolves against the shipped stage-1 config
+    shipped = load_arguments(REPO / "recipes" / "configs" / "autoencoder_finetune.yaml")
+    assert shipped.model.config["bottleneck"] == "lstm" and shipped.data.degradation_overrides["p_mild"] == 0.45
+
+
 def test_pair_batches_are_a_function_of_seed_and_step(tmp_path):
     from recipes.data import PairBatches
 
