@@ -4,11 +4,13 @@
     python recipes/train_multispeaker.py --config recipes/configs/multispeaker.yaml --stage prepare
     accelerate launch recipes/train_multispeaker.py --config ... --stage vocoder    # resumable
     accelerate launch recipes/train_multispeaker.py --config ... --stage acoustic   # resumable
+    accelerate launch recipes/train_multispeaker.py --config ... --stage vocoder_gta  # resumable
     python recipes/train_multispeaker.py --config ... --stage export
 
 Why not ``recipes/train.py``: the shared loop trains waveform-to-waveform repair on crops of
 degraded pairs; TTS needs whole utterances with text, per-utterance speaker embeddings, length
-bucketing and two models trained in turn (vocoder on real mels, acoustic model on text).
+bucketing and two models trained in turn (vocoder on real mels, acoustic model on text), then
+the vocoder fine-tuned on the acoustic model's ground-truth-aligned mels (``vocoder_gta``).
 
 Data (``prepare``): kathleen (real) + Debian voices reading the same ARCTIC prompts (rendered
 into ``cache_dir``) + FSDD digits. The same ``heldout_prompts`` prompts are held out of every
@@ -241,6 +243,57 @@ def collate(items: list[dict], idx: list[int], pad_mel: float) -> dict:
     return {"input_ids": ids, "attention_mask": att, "labels": mel, "labels_attention_mask": mel_att, "speaker_embeddings": emb}
 
 
+def gta_mels(cfg: dict) -> Path:
+    """Ground-truth-aligned (GTA) mels: the trained acoustic model's predicted log-mels, run
+    teacher-forced on the real durations, so they line up frame by frame with the real audio.
+
+    Why: the vocoder learnt on real mels, but at synthesis it gets the acoustic model's smoother
+    predicted mels (Tacotron 2 / HiFi-GAN fine-tuning). Durations come from monotonic alignment
+    search against the real mel, exactly as in the acoustic training forward; the model is in
+    eval mode (no dropout), as at synthesis. Only ``vocoder_gta.clips_per_voice`` of the clips
+    whose waveforms the cache holds are computed; the file holds the mels only (the audio stays
+    in features.pt) and is rebuilt when the newest acoustic checkpoint changes.
+    """
+    from msar_hf.models.multispeaker import MsarMultiSpeakerModel
+
+    t = cfg["vocoder_gta"]
+    ckpt = _latest_checkpoint(cfg["output_dir"] / "acoustic")
+    if ckpt is None:
+        raise SystemExit("vocoder_gta needs a trained acoustic model: run --stage acoustic first")
+    path = cfg["cache_dir"] / "gta_mels.pt"
+    if path.exists():
+        cached = torch.load(path)
+        if cached["acoustic_checkpoint"] == str(ckpt.resolve()):
+            return path
+    items, names, table = load_training_items(cfg)
+    rng = random.Random(cfg["seed"])
+    by_voice: dict[str, list[dict]] = {}
+    for it in items:
+        if it["wav"] is not None:
+            by_voice.setdefault(it["voice"], []).append(it)
+    chosen = [it for v in sorted(by_voice) for it in rng.sample(by_voice[v], min(len(by_voice[v]), t["clips_per_voice"]))]
+    model = MsarMultiSpeakerModel(build_config(cfg, names))
+    model.load_state_dict({k: v for k, v in _load_weights(ckpt).items() if not k.startswith("vocoder.")}, strict=False)
+    model.speaker_table.copy_(table)
+    model.eval()
+    pad_mel = math.log(model.config.mel_floor)
+    mels: dict = {}
+    start = time.time()
+    with torch.inference_mode():
+        for idx in length_batches(chosen, t["max_frames_per_batch"], rng):
+            batch = collate(chosen, idx, pad_mel)
+            pred = model(**batch).spectrogram
+            for k, i in enumerate(idx):
+                n = chosen[i]["mel"].shape[0]
+                mels[(chosen[i]["voice"], chosen[i]["utt"])] = pred[k, :n].half()
+    torch.save({"acoustic_checkpoint": str(ckpt.resolve()), "mels": mels}, path)
+    real = torch.cat([it["mel"].float() for it in chosen])
+    pred = torch.cat([mels[(it["voice"], it["utt"])].float() for it in chosen])
+    print(f"GTA mels of {len(mels)} clips from {ckpt.name} in {time.time() - start:.0f} s -> {path} "
+          f"(mean |GTA - real| {float((pred - real).abs().mean()):.3f} nat)", flush=True)
+    return path
+
+
 # ============================================================================================
 # training
 # ============================================================================================
@@ -263,7 +316,11 @@ def _latest_checkpoint(folder: Path) -> Path | None:
 
 
 def _stft_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Multi-resolution STFT loss (spectral convergence + log magnitude)."""
+    """Multi-resolution STFT loss (spectral convergence + log magnitude).
+
+    No discriminator (multi-period / multi-resolution GAN): on one shared CPU thread it would
+    more than double a step's cost, and both stages keep the same losses.
+    """
     loss = 0.0
     for n_fft, hop in ((512, 128), (1024, 256), (2048, 512)):
         win = torch.hann_window(n_fft)
@@ -273,8 +330,31 @@ def _stft_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return loss / 3
 
 
+def aligned_crop(mel: torch.Tensor, wav: torch.Tensor, frames: int, hop: int, rng: random.Random) -> tuple[torch.Tensor, torch.Tensor]:
+    """A random ``frames + 1``-frame crop of a clip's (GTA) mel and the waveform it lines up with.
+
+    Mel frame f is centred on sample f * hop (``compute_mel`` pads by half a window), so frames
+    f .. f + frames cover samples f * hop .. (f + frames) * hop, the vocoder's output for them.
+    ``wav`` is int16; the crop is float in [-1, 1].
+    """
+    f = rng.randrange(min(mel.shape[0], len(wav) // hop + 1) - frames)
+    return mel[f : f + frames + 1].float(), wav[f * hop : (f + frames) * hop].float() / 32767
+
+
+def _vocoder_clips(cfg: dict, stage: str, seg: int) -> list[tuple[torch.Tensor | None, torch.Tensor]]:
+    """(input mel or None, int16 waveform) pairs the vocoder crops from: for ``vocoder`` the
+    cached real waveforms (their mels are computed per crop), for ``vocoder_gta`` the clips with
+    GTA mels (see :func:`gta_mels`) and the real waveforms they line up with."""
+    items = [it for it in torch.load(cfg["cache_dir"] / "features.pt") if it["split"] == "train" and it["wav"] is not None]
+    if stage == "vocoder":
+        return [(None, it["wav"]) for it in items if len(it["wav"]) > seg]
+    mels = torch.load(gta_mels(cfg))["mels"]
+    return [(mels[(it["voice"], it["utt"])], it["wav"]) for it in items if (it["voice"], it["utt"]) in mels and len(it["wav"]) > seg]
+
+
 def train(cfg: dict, stage: str) -> None:
-    """Train the vocoder (on real mels) or the acoustic model (on text); resumable."""
+    """Train the vocoder (on real mels), the acoustic model (on text), or fine-tune the vocoder
+    on ground-truth-aligned predicted mels (``vocoder_gta``); resumable."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
     from tqdm import tqdm
@@ -294,13 +374,19 @@ def train(cfg: dict, stage: str) -> None:
         params = [p for n, p in model.named_parameters() if not n.startswith("vocoder.")]
         pad_mel = math.log(model.config.mel_floor)
     else:
-        items = [it for it in torch.load(cfg["cache_dir"] / "features.pt") if it["split"] == "train" and it["wav"] is not None]
-        clips = [it["wav"] for it in items]
-        seg = t["segment_frames"] * cfg["model"].get("hop_length", 256)
-        clips = [c for c in clips if len(c) > seg]
+        hop = cfg["model"].get("hop_length", 256)
+        seg = t["segment_frames"] * hop
+        clips = _vocoder_clips(cfg, stage, seg)
+        items = clips
         full = MsarMultiSpeakerModel(build_config(cfg, []))
         model = full.vocoder  # only the vocoder is trained and checkpointed here
         params = list(model.parameters())
+        if stage == "vocoder_gta" and _latest_checkpoint(out) is None:  # first run: start from the trained vocoder
+            start_from = _latest_checkpoint(cfg["output_dir"] / "vocoder")
+            if start_from is None:
+                raise SystemExit("vocoder_gta fine-tunes the vocoder: run --stage vocoder first")
+            model.load_state_dict(_load_weights(start_from))
+            print(f"vocoder_gta: starting from {start_from}", flush=True)
     n_params = sum(p.numel() for p in params)
     accelerator.print(f"{stage}: {n_params / 1e6:.2f} M trainable parameters, {len(items)} utterances")
 
@@ -336,10 +422,15 @@ def train(cfg: dict, stage: str) -> None:
             loss_out = model(**batch)
             loss, terms = loss_out.loss, {k: float(v) for k, v in loss_out.loss_terms.items()}
         else:
-            wav = torch.stack([(c[o : o + seg].float() / 32767) for c in epoch_rng.choices(clips, k=t["batch_size"]) for o in [epoch_rng.randrange(len(c) - seg)]])
-            wav = wav * (10 ** (epoch_rng.uniform(-12, 0) / 20))  # level variety: the vocoder must not assume one gain
-            with torch.no_grad():
-                mel = full.compute_mel(wav)
+            if stage == "vocoder":
+                wav = torch.stack([(c[o : o + seg].float() / 32767) for _, c in epoch_rng.choices(clips, k=t["batch_size"]) for o in [epoch_rng.randrange(len(c) - seg)]])
+                wav = wav * (10 ** (epoch_rng.uniform(-12, 0) / 20))  # level variety: the vocoder must not assume one gain
+                with torch.no_grad():
+                    mel = full.compute_mel(wav)
+            else:  # no level variety: the acoustic model always predicts mels at the training level
+                crops = [aligned_crop(gta, c, t["segment_frames"], hop, epoch_rng) for gta, c in epoch_rng.choices(clips, k=t["batch_size"])]
+                mel = torch.stack([m for m, _ in crops])
+                wav = torch.stack([w for _, w in crops])
             pred = model(mel)
             n = min(pred.shape[-1], wav.shape[-1])
             pred, ref = pred[:, :n], wav[:, :n]
@@ -391,7 +482,8 @@ def export(cfg: dict, export_dir: Path | None = None, waveform_stage: str | None
     model = MsarMultiSpeakerModel(build_config(cfg, names))
     acoustic = _load_weights(_latest_checkpoint(cfg["output_dir"] / "acoustic"))
     model.load_state_dict({k: v for k, v in acoustic.items() if not k.startswith("vocoder.")}, strict=False)
-    vocoder_ckpt = _latest_checkpoint(cfg["output_dir"] / "vocoder")
+    # the GTA fine-tune when there is one (it is what synthesis feeds the vocoder), else the vocoder stage
+    vocoder_ckpt = _latest_checkpoint(cfg["output_dir"] / "vocoder_gta") or _latest_checkpoint(cfg["output_dir"] / "vocoder")
     if vocoder_ckpt is not None:
         model.vocoder.load_state_dict(_load_weights(vocoder_ckpt))
     else:
@@ -530,7 +622,7 @@ def register_auto_classes() -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=str(REPO / "recipes" / "configs" / "multispeaker.yaml"))
-    parser.add_argument("--stage", required=True, choices=["prepare", "embed", "vocoder", "acoustic", "export"])
+    parser.add_argument("--stage", required=True, choices=["prepare", "embed", "vocoder", "acoustic", "vocoder_gta", "export"])
     parser.add_argument("--export-dir", default=None, help="where export writes (default: output_dir/export)")
     parser.add_argument("--waveform-stage", choices=["vocoder", "griffin_lim"], default=None,
                         help="export: the default waveform stage (default: vocoder when trained)")

@@ -304,3 +304,75 @@ def test_long_text_streams_sentence_by_sentence(tokenizer, tmp_path):
     assert len(chunks) == len(split_sentences(normalize_text(text)))
     wav = synthesize(tts, text, tts.model.speaker_table[0])
     assert wav.shape[0] == sum(c.shape[0] for c in chunks) and wav.abs().max() <= 0.9 + 1e-6
+
+
+# ----------------------------------------------------------------------------------------------
+# recipe: vocoder fine-tuning on ground-truth-aligned mels
+# ----------------------------------------------------------------------------------------------
+def test_aligned_crop_pairs_mel_frames_with_their_samples(tokenizer, speech_file):
+    """The crop's mel frames are the frames of its own samples (interior frames: no edge padding)."""
+    import random
+
+    sys.path.insert(0, str(REPO / "recipes"))
+    from train_multispeaker import aligned_crop
+
+    model = tiny_model(tokenizer)
+    wav, _ = load_audio(speech_file)
+    wav16 = (wav.clamp(-1, 1) * 32767).short()
+    mel = model.compute_mel(wav16.float() / 32767)[0]
+    for seed in range(3):
+        crop_mel, crop_wav = aligned_crop(mel, wav16, 20, model.config.hop_length, random.Random(seed))
+        assert crop_mel.shape[0] == 21 and crop_wav.shape[0] == 20 * model.config.hop_length
+        own = model.compute_mel(crop_wav)[0]
+        assert torch.allclose(own[3:-3], crop_mel[3:-3], atol=1e-4)
+
+
+def test_vocoder_gta_stage_caches_aligned_mels_and_resumes(tokenizer, fixtures_dir, tmp_path, capsys):
+    from safetensors.torch import load_file, save_file
+
+    sys.path.insert(0, str(REPO / "recipes"))
+    import train_multispeaker as recipe
+    from tiny_models import TINY_MULTISPEAKER
+
+    cfg = {"seed": 0, "cache_dir": tmp_path / "cache", "output_dir": tmp_path / "runs", "model": dict(TINY_MULTISPEAKER),
+           "vocoder_gta": {"segment_frames": 8, "batch_size": 2, "lr": 1e-3, "warmup_steps": 1, "max_steps": 3,
+                           "max_minutes": 5, "checkpoint_every": 2, "clips_per_voice": 3, "max_frames_per_batch": 1, "threads": 1}}
+    cfg["cache_dir"].mkdir()
+    model = tiny_model(tokenizer, speakers=("kathleen",))
+    items, emb = [], {}
+    for path, text in kathleen(fixtures_dir, 3):
+        wav, _ = load_audio(path)
+        ids = tokenizer(text)["input_ids"]
+        items.append({"voice": "kathleen", "utt": path.stem, "text": text, "path": str(path), "split": "train",
+                      "ids": torch.tensor(ids, dtype=torch.int16), "mel": model.compute_mel(wav)[0].half(),
+                      "wav": (wav.clamp(-1, 1) * 32767).short()})
+        emb[("kathleen", path.stem)] = model.speaker_table[0].clone()
+    torch.save(items, cfg["cache_dir"] / "features.pt")
+    torch.save(emb, cfg["cache_dir"] / "embeddings.pt")
+    for stage, weights in (("acoustic", model.state_dict()), ("vocoder", model.vocoder.state_dict())):
+        (cfg["output_dir"] / stage / "step_7").mkdir(parents=True)
+        save_file({k: v.contiguous() for k, v in weights.items()}, str(cfg["output_dir"] / stage / "step_7" / "model.safetensors"))
+
+    recipe.train(cfg, "vocoder_gta")
+    # GTA mels: one per clip, as long as the real mel, and what the acoustic model predicts
+    # teacher-forced (monotonic alignment search on the real mel) for that clip
+    gta = torch.load(cfg["cache_dir"] / "gta_mels.pt")["mels"]
+    assert len(gta) == 3
+    with torch.no_grad():
+        for it in items:
+            batch = recipe.collate([dict(it, emb=emb[("kathleen", it["utt"])])], [0], -11.5)
+            expected = model(**batch).spectrogram[0]
+            got = gta[("kathleen", it["utt"])].float()
+            assert got.shape == it["mel"].shape
+            assert torch.allclose(got, expected, atol=2e-2)
+            assert not torch.allclose(got, it["mel"].float(), atol=0.1)
+    # trained from the vocoder checkpoint, checkpointed, and resumable
+    out = cfg["output_dir"] / "vocoder_gta"
+    first = load_file(str(out / "step_3" / "model.safetensors"))
+    start = model.vocoder.state_dict()
+    assert set(first) == set(start) and any(not torch.equal(first[k], start[k]) for k in first)
+    capsys.readouterr()
+    cfg["vocoder_gta"]["max_steps"] = 5
+    recipe.train(cfg, "vocoder_gta")
+    assert f"resumed from {out / 'step_3'} (step 3" in capsys.readouterr().out
+    assert sorted(p.name for p in out.glob("step_*")) == ["step_4", "step_5"]  # checkpoint_every 2, newest two kept
