@@ -391,9 +391,19 @@ def train(cfg: dict, stage: str) -> None:
     accelerator.print(f"{stage}: {n_params / 1e6:.2f} M trainable parameters, {len(items)} utterances")
 
     optimizer = torch.optim.AdamW(params, lr=t["lr"], betas=(0.8, 0.99), weight_decay=1e-6)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / t["warmup_steps"]))
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     progress = Progress()
+
+    def lr_factor(step: int) -> float:
+        warm = min(1.0, (step + 1) / t["warmup_steps"])
+        if not t.get("lr_cosine_over_minutes"):
+            return warm
+        # cosine decay (to 10 %) over the stage's wall-time budget, since the stage stops at
+        # max_minutes rather than at a step count: the last minutes at a low rate settle the loss
+        done = min(1.0, progress.seconds / (60 * t["max_minutes"]))
+        return warm * (0.1 + 0.45 * (1 + math.cos(math.pi * done)))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     accelerator.register_for_checkpointing(progress)
     ckpt = _latest_checkpoint(out)
     if ckpt is not None:
@@ -447,7 +457,7 @@ def train(cfg: dict, stage: str) -> None:
         progress.seconds = base_seconds + time.time() - start
         bar.update(1)
         if progress.step % 25 == 0:
-            log.write(json.dumps({"step": progress.step, "minutes": round(progress.seconds / 60, 2), "loss": float(loss), **terms}) + "\n")
+            log.write(json.dumps({"step": progress.step, "minutes": round(progress.seconds / 60, 2), "loss": float(loss.detach()), "lr": scheduler.get_last_lr()[0], **terms}) + "\n")
             log.flush()
         if progress.step % t["checkpoint_every"] == 0:
             save()
@@ -511,12 +521,28 @@ def _trained(stage_dir: Path) -> str:
     return f"{state.step} steps, {state.seconds / 60:.0f} min on one CPU thread"
 
 
+def _mean_seen_wer() -> dict[str, float]:
+    """Mean WER over the seen voices per waveform stage, from benchmarks/results/tts_eval.json."""
+    results = REPO / "benchmarks" / "results" / "tts_eval.json"
+    if not results.exists():
+        return {}
+    by_stage: dict[str, list[float]] = {}
+    for row in json.loads(results.read_text())["rows"]:
+        if row["kind"] == "seen":
+            by_stage.setdefault(row["stage"], []).append(row["wer"])
+    return {stage: sum(w) / len(w) for stage, w in by_stage.items()}
+
+
 def _stage_note(stage: str) -> str:
+    wer = _mean_seen_wer()
+    measured = (f" (`benchmarks/results/tts_eval.md`: mean word error rate over the seen voices {wer['vocoder']:.1f} % "
+                f"neural vocoder, {wer['griffin_lim']:.1f} % Griffin-Lim)") if {"vocoder", "griffin_lim"} <= set(wer) else ""
     if stage == "griffin_lim":
-        return (" - the labelled fallback, chosen by the measured comparison below: at this training budget the "
-                "neural vocoder (in the same weights; `waveform_stage=\"vocoder\"`, `msar synthesize --waveform "
-                "vocoder`) has better MCD and is 3-5x faster but its word error rate is 6-20 points worse.")
-    return "."
+        return (" - the labelled fallback, chosen by the measured comparison below" + measured + ": at this training "
+                "budget the neural vocoder (in the same weights; `waveform_stage=\"vocoder\"`, `msar synthesize "
+                "--waveform vocoder`) has better MCD and is 3-5x faster but is less intelligible.")
+    return (" - the neural stage; measured against Griffin-Lim below" + measured + "; Griffin-Lim stays a labelled "
+            "fallback (`waveform_stage=\"griffin_lim\"`, `msar synthesize --waveform griffin-lim`).")
 
 
 def _results_table() -> str:
@@ -546,7 +572,8 @@ English text (espeak-ng phonemes) + a voice -> 16 kHz speech. {n_params:.1f} M p
 ({n_params - voc:.1f} M acoustic model, {voc:.1f} M vocoder). Architecture: convolution + BiLSTM
 text encoder, monotonic alignment search + duration predictor, BiLSTM acoustic decoder
 (log-mel, 80 bins, 16 ms hop), Vocos-style vocoder (ConvNeXt -> STFT magnitude/phase ->
-inverse STFT); Griffin-Lim (`waveform_stage="griffin_lim"`) is a labelled fallback.
+inverse STFT) trained on real mels, then fine-tuned on the acoustic model's ground-truth-aligned
+mels; Griffin-Lim (`waveform_stage="griffin_lim"`) is a labelled fallback.
 Waveform stage shipped: **{c.waveform_stage}**{_stage_note(c.waveform_stage)}
 
 ```python
@@ -578,8 +605,9 @@ Phonemes come from espeak-ng (GPL-3.0) through `phonemizer` (GPL-3.0) at run tim
 ## Training
 
 `recipes/train_multispeaker.py` with `recipes/configs/multispeaker.yaml` (seed {cfg['seed']}):
-vocoder {_trained(cfg['output_dir'] / 'vocoder')}; acoustic model {_trained(cfg['output_dir'] / 'acoustic')}
-(shared 2-core machine). This is a small budget: quality is limited by it. Train longer by raising
+vocoder {_trained(cfg['output_dir'] / 'vocoder')} on real mels; acoustic model {_trained(cfg['output_dir'] / 'acoustic')};
+vocoder fine-tuned {_trained(cfg['output_dir'] / 'vocoder_gta')} on ground-truth-aligned mels
+(the acoustic model's predictions teacher-forced on the real durations) (shared 2-core machine). This is a small budget: quality is limited by it. Train longer by raising
 `max_minutes` in the config and re-running the same commands (they resume from the newest
 checkpoint):
 
@@ -588,6 +616,7 @@ python recipes/train_multispeaker.py --stage prepare     # render voices, cache 
 python recipes/train_multispeaker.py --stage embed       # speaker embeddings
 accelerate launch recipes/train_multispeaker.py --stage vocoder
 accelerate launch recipes/train_multispeaker.py --stage acoustic
+accelerate launch recipes/train_multispeaker.py --stage vocoder_gta   # after the acoustic model
 python recipes/train_multispeaker.py --stage export --export-dir msar_hf/pretrained/multispeaker
 python benchmarks/bench_tts.py                           # -> benchmarks/results/tts_eval.md
 ```

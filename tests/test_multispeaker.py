@@ -336,7 +336,7 @@ def test_vocoder_gta_stage_caches_aligned_mels_and_resumes(tokenizer, fixtures_d
 
     cfg = {"seed": 0, "cache_dir": tmp_path / "cache", "output_dir": tmp_path / "runs", "model": dict(TINY_MULTISPEAKER),
            "vocoder_gta": {"segment_frames": 8, "batch_size": 2, "lr": 1e-3, "warmup_steps": 1, "max_steps": 3,
-                           "max_minutes": 5, "checkpoint_every": 2, "clips_per_voice": 3, "max_frames_per_batch": 1, "threads": 1}}
+                           "max_minutes": 5, "lr_cosine_over_minutes": True, "checkpoint_every": 2, "clips_per_voice": 3, "max_frames_per_batch": 1, "threads": 1}}
     cfg["cache_dir"].mkdir()
     model = tiny_model(tokenizer, speakers=("kathleen",))
     items, emb = [], {}
