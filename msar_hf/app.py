@@ -331,15 +331,21 @@ class MsarApp:
     def __post_init__(self) -> None:
         self._runner = _TimedRunner(self.config.concurrency_limit, self.config.request_timeout_s)
 
+    @property
+    def default_strength(self) -> float:
+        """The repair model's own default mix (its config's ``default_strength``), else 1."""
+        model = getattr(self.repairer, "model", None)
+        return float(getattr(getattr(model, "config", None), "default_strength", 1.0))
+
     # -- repair -------------------------------------------------------------------------------
-    def repair(self, audio_path: str | None, reference_path: str | None = None, strength: float = 1.0):
+    def repair(self, audio_path: str | None, reference_path: str | None = None, strength: float | None = None):
         """Returns (repaired audio, before image, after image, metric rows)."""
         if self.repairer is None:
             raise MsarError("this server was started without a repair model")
         damaged = _load_upload(audio_path, "recording to repair", self.config.max_duration_s)
         reference = (_load_upload(reference_path, "clean reference", self.config.max_duration_s)
                      if reference_path else None)
-        strength = float(strength if strength is not None else 1.0)
+        strength = float(strength if strength is not None else self.default_strength)
         if not 0.0 <= strength <= 1.0:
             raise MsarError(f"strength must be between 0 and 1, got {strength}")
 
@@ -406,7 +412,7 @@ class MsarApp:
                                            label="damaged recording", elem_id="repair-input")
                         reference = gr.Audio(sources=["upload"], type="filepath", elem_id="repair-reference",
                                              label="clean reference (optional: shows metrics)")
-                        strength = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="repair strength",
+                        strength = gr.Slider(0.0, 1.0, value=self.default_strength, step=0.05, label="repair strength",
                                              elem_id="repair-strength")
                         run_repair = gr.Button("Repair", variant="primary", elem_id="repair-button",
                                                interactive=self.repairer is not None)

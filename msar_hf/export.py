@@ -87,6 +87,12 @@ def export_onnx(
                               dynamic_axes=axes, opset_version=opset, dynamo=False)
         import onnx
 
+        # The level the graph expects and the model's default wet/dry mix travel inside the file,
+        # so OnnxRepairer(path) alone repairs like the torch model.
+        graph = onnx.load(str(tmp))
+        for key in ("target_rms", "default_strength"):
+            graph.metadata_props.add(key=key, value=repr(float(getattr(model.config, key, 1.0))))
+        onnx.save(graph, str(tmp))
         onnx.checker.check_model(str(tmp))
         os.replace(tmp, path)
     finally:
@@ -100,10 +106,13 @@ class OnnxRepairer:
     Args:
         path: the ``.onnx`` file.
         threads: onnxruntime intra-op threads (1 = the project's real-time-factor setting).
-        target_rms: level the graph expects (the model config's ``target_rms``).
+        target_rms: level the graph expects; None = the value stored in the file at export
+            (the model config's ``target_rms``), else 0.05.
+        default_strength: the wet/dry mix ``repair`` uses when given none; None = the file's.
     """
 
-    def __init__(self, path: str | os.PathLike, threads: int = 1, target_rms: float = 0.05):
+    def __init__(self, path: str | os.PathLike, threads: int = 1, target_rms: float | None = None,
+                 default_strength: float | None = None):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -115,7 +124,10 @@ class OnnxRepairer:
         self.chunk = int(inputs["input_values"].shape[1])
         self.conditioned = "speaker_embeddings" in inputs
         self.embedding_dim = int(inputs["speaker_embeddings"].shape[1]) if self.conditioned else 0
-        self.target_rms = target_rms
+        stored = self.session.get_modelmeta().custom_metadata_map
+        self.target_rms = float(stored.get("target_rms", 0.05)) if target_rms is None else float(target_rms)
+        self.default_strength = (float(stored.get("default_strength", 1.0)) if default_strength is None
+                                 else float(default_strength))
 
     def forward(self, batch: np.ndarray, speaker_embeddings: np.ndarray | None = None) -> np.ndarray:
         """(B, N) level-normalised chunks (N = the graph's chunk length) -> (B, N)."""
@@ -127,9 +139,11 @@ class OnnxRepairer:
             feeds["speaker_embeddings"] = np.ascontiguousarray(np.broadcast_to(emb, (batch.shape[0], self.embedding_dim)))
         return self.session.run(["waveform"], feeds)[0]
 
-    def repair(self, waveform: np.ndarray, speaker_embedding: np.ndarray | None = None, strength: float = 1.0,
+    def repair(self, waveform: np.ndarray, speaker_embedding: np.ndarray | None = None, strength: float | None = None,
                overlap_seconds: float = 1.0, hop_length: int = 256) -> np.ndarray:
         """(T,) 16 kHz audio -> (T,) repaired: the chunking and cross-fade of the torch ``repair``."""
+        if strength is None:
+            strength = self.default_strength
         x = np.asarray(waveform, dtype=np.float32)
         length = x.shape[0]
         if length == 0 or strength == 0.0:

@@ -340,7 +340,8 @@ class Repairer:
     Args:
         model: see :func:`load_repair_model` (None = shipped default).
         device: ``cpu``, ``cuda``, ``cuda:N``, ``mps`` or ``auto``.
-        strength: 0..1, how much of the repair to apply (0 = identity, 1 = full).
+        strength: 0..1, how much of the repair to apply (0 = identity, 1 = full); None = the
+            model's ``config.default_strength``.
         speaker_ref: a clip of the target speaker; its embedding conditions every file.
         output_rate: write at this rate (Hz) instead of each input's own.
         chunk_seconds: the model's chunk length (memory per model call).
@@ -351,23 +352,23 @@ class Repairer:
         self,
         model=None,
         device: str | torch.device | None = "cpu",
-        strength: float = 1.0,
+        strength: float | None = None,
         speaker_ref: str | os.PathLike | None = None,
         output_rate: int | None = None,
         chunk_seconds: float = 8.0,
         detect_speech: bool = True,
     ):
-        if not 0.0 <= float(strength) <= 1.0:
+        if strength is not None and not 0.0 <= float(strength) <= 1.0:
             raise MsarError(f"--strength must be between 0 and 1, got {strength}")
         if output_rate is not None and not 4000 <= int(output_rate) <= 384000:
             raise MsarError(f"--output-rate must be between 4000 and 384000 Hz, got {output_rate}")
         if not chunk_seconds or chunk_seconds < 0.5:
             raise MsarError(f"--chunk-seconds must be at least 0.5, got {chunk_seconds}")
-        self.strength = float(strength)
         self.output_rate = None if output_rate is None else int(output_rate)
         self.chunk_seconds = float(chunk_seconds)
         self.detect_speech = detect_speech
         self.model = load_repair_model(model, device)
+        self.strength = float(getattr(self.model.config, "default_strength", 1.0) if strength is None else strength)
         cfg = self.model.config
         if int(cfg.sampling_rate) != MODEL_RATE:
             raise MsarError(f"the repair model works at {cfg.sampling_rate} Hz; msar expects {MODEL_RATE} Hz models")
@@ -639,7 +640,7 @@ def repair_file(
     output: str | os.PathLike,
     model=None,
     speaker_ref: str | os.PathLike | None = None,
-    strength: float = 1.0,
+    strength: float | None = None,
     output_rate: int | None = None,
     device: str = "cpu",
     chunk_seconds: float = 8.0,
@@ -656,7 +657,7 @@ def repair_paths(
     output: str | os.PathLike | None = None,
     model=None,
     speaker_ref: str | os.PathLike | None = None,
-    strength: float = 1.0,
+    strength: float | None = None,
     output_rate: int | None = None,
     device: str = "auto",
     chunk_seconds: float = 8.0,

@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", required=True, help="save_pretrained folder")
     parser.add_argument("--config", default="recipes/configs/autoencoder.yaml", help="recipe YAML (its eval section)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="eval.KEY=VALUE")
-    parser.add_argument("--strength", type=float, default=1.0)
+    parser.add_argument("--strength", type=float, default=None, help="default: the model's default_strength")
     parser.add_argument("--json", default=None, help="write the scores here")
     ns = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     items = build_dev_set(args.eval)
     reference = evaluate_input(items, args.eval.metrics)
     began = time.time()
-    if ns.strength != 1.0:
+    if ns.strength is not None:
         original = model.repair
         model.repair = lambda w, **kw: original(w, strength=ns.strength, **kw)  # type: ignore[method-assign]
     scored = evaluate_model(model, items, args.eval.metrics)
@@ -182,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| {t} | " + " | ".join(f"{a[m]:.3f} -> {b[m]:.3f}" for m in ("pesq_wb", "q", "stoi", "si_sdr")) + " |")
     print("\n".join(lines))
     if ns.json:
-        payload = {"model": ns.model, "strength": ns.strength, "items": len(items),
+        strength = ns.strength if ns.strength is not None else getattr(model.config, "default_strength", 1.0)
+        payload = {"model": ns.model, "strength": strength, "items": len(items),
                    "dev_set": json.loads(json.dumps(args.eval.__dict__)), "input": reference, "model_scores": scored,
                    "eval_seconds_incl_metrics": round(seconds, 1)}
         Path(ns.json).write_text(json.dumps(payload, indent=2, default=float))

@@ -144,6 +144,11 @@ def test_strength_mixes_repair_and_input(speech_file):
     assert torch.allclose(half, 0.5 * full + 0.5 * speech, atol=1e-6)
     with pytest.raises(ValueError):
         model.repair(speech, strength=1.5)
+    # no strength given: the config's default mix (saved with the model)
+    model.config.default_strength = 0.5
+    assert torch.equal(model.repair(speech), half)
+    with pytest.raises(ValueError, match="default_strength"):
+        MsarAutoencoderConfig(**SMALL, default_strength=1.5)
 
 
 def test_causal_variant_does_not_look_ahead(speech_file):

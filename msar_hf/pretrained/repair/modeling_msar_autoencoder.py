@@ -398,7 +398,7 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
         self,
         waveform,
         speaker_embedding=None,
-        strength: float = 1.0,
+        strength: float | None = None,
         chunk_seconds: float = 8.0,
         progress: bool = False,
         overlap_seconds: float = 1.0,
@@ -408,7 +408,8 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
         Args:
             waveform: (T,) tensor or numpy array at ``config.sampling_rate``.
             speaker_embedding: (D,) L2-normalised embedding of the speaker, or None (zeros).
-            strength: 0..1, how much of the repair to apply (1 = full, 0 = return the input).
+            strength: 0..1, how much of the repair to apply (1 = full, 0 = return the input);
+                None = ``config.default_strength``.
             chunk_seconds: audio is processed in chunks of this length, overlapping by
                 ``overlap_seconds`` and cross-faded, so memory stays flat in duration.
             progress: show a tqdm bar over chunks.
@@ -416,6 +417,8 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
         Returns:
             (T,) repaired audio of the same type (tensor or numpy) and length as the input.
         """
+        if strength is None:
+            strength = getattr(self.config, "default_strength", 1.0)
         if not 0.0 <= float(strength) <= 1.0:
             raise ValueError(f"strength must be in [0, 1], got {strength}")
         is_numpy = isinstance(waveform, np.ndarray)
