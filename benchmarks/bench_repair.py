@@ -46,12 +46,14 @@ RTF_TARGET = 0.05
 RSS_TARGET_MB = 1024
 
 
-def build_msar(model_ref: str | None):
+def build_msar(model_ref: str | None, strength: float | None = None, name: str = "msar", model=None):
+    """msar as a benchmark system; ``strength`` None = the model's own ``default_strength``."""
     from baselines import Baseline
 
     from msar_hf.repair import _SpeakerEmbedder, load_repair_model
 
-    model = load_repair_model(model_ref, "cpu")
+    model = model if model is not None else load_repair_model(model_ref, "cpu")
+    strength = float(getattr(model.config, "default_strength", 1.0) if strength is None else strength)
     conditioned = bool(getattr(model.config, "use_speaker_conditioning", False))
     embedder = _SpeakerEmbedder() if conditioned else None
 
@@ -59,20 +61,21 @@ def build_msar(model_ref: str | None):
         wave = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
         emb = embedder.embed_waveform(wave) if embedder is not None else None
         with torch.no_grad():
-            return np.asarray(model.repair(wave, speaker_embedding=emb), dtype=np.float32)
+            return np.asarray(model.repair(wave, speaker_embedding=emb, strength=strength), dtype=np.float32)
 
-    name = "msar"
     source = model_ref or "msar_hf/pretrained/repair (shipped default)"
-    return Baseline(name, f"msar repair model: {source}", "msar-hf", enhance)
+    return Baseline(name, f"msar repair model: {source}, strength {strength:g}", "msar-hf", enhance)
 
 
-def dev_set(config: str, items_per_type: int, seconds: float):
+def dev_set(config: str, items_per_type: int, seconds: float, seed: int | None = None):
     from recipes.args import load_arguments
     from recipes.eval import build_dev_set
 
     args = load_arguments(config, [])
     args.eval.items_per_type = items_per_type
     args.eval.seconds = seconds
+    if seed is not None:
+        args.eval.seed = seed
     return build_dev_set(args.eval), args.eval
 
 
@@ -160,7 +163,7 @@ def targets(table: dict, rtf: dict, long: dict | None) -> list[tuple[str, bool |
     out = []
     if "msar" not in table:
         return out
-    others = [s for s in table if s not in ("msar", "noisy")]
+    others = [s for s in table if s != "noisy" and not s.startswith("msar")]  # msar@S rows are ours
     for kind in BEAT_ALL:
         if kind not in table["msar"]:
             continue
@@ -211,7 +214,7 @@ def plot(table: dict, kinds: list[str], path: Path) -> None:
     plt.close(fig)
 
 
-def markdown(table, kinds, rtf, versions, missing, long, checks, n_items, dev, name) -> str:
+def markdown(table, kinds, rtf, versions, missing, long, checks, n_items, dev, name, descriptions=None) -> str:
     systems = list(table)
     intro = (f"{n_items} items of {dev.seconds:g} s ({dev.items_per_type} per type, seed {dev.seed}): unseen "
              "speakers, held-out noises and rooms (`recipes/eval.py`). Means per type; `overall` = every damaged "
@@ -227,10 +230,12 @@ def markdown(table, kinds, rtf, versions, missing, long, checks, n_items, dev, n
             cells = [f"**{v:.3f}**" if v == best else f"{v:.3f}" for v in vals]
             lines.append(f"| {kind} | " + " | ".join(cells) + " |")
         lines.append("")
-    lines += ["## Speed and versions", "", "| system | RTF (1 thread) | package version |", "|---|---|---|"]
-    lines += [f"| {s} | {rtf[s]:.4f} | {versions[s]} |" for s in systems]
+    descriptions = descriptions or {}
+    lines += ["## Systems, speed and versions", "", "| system | what | RTF (1 thread) | package version |",
+              "|---|---|---|---|"]
+    lines += [f"| {s} | {descriptions.get(s, '')} | {rtf[s]:.4f} | {versions[s]} |" for s in systems]
     for system, why in missing.items():
-        lines.append(f"| {system} | unavailable: {why} | |")
+        lines.append(f"| {system} | unavailable: {why} | | |")
     lines.append("")
     if long:
         rss = "n/a" if long.get("peak_rss_mb") is None else f"{long['peak_rss_mb']:.0f} MB"
@@ -253,9 +258,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="recipe YAML whose eval section defines the dev set")
     parser.add_argument("--items-per-type", type=int, default=6)
     parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--seed", type=int, default=None,
+                        help="dev-set seed (default: the config's, 1234); a fresh seed gives items no choice was tuned on")
     parser.add_argument("--systems", nargs="*", default=None, help="baselines to run (default: all available)")
     parser.add_argument("--long-minutes", type=float, default=60.0, help="long-file RSS test length (0 = skip)")
     parser.add_argument("--no-msar", action="store_true", help="baselines only")
+    parser.add_argument("--strength", type=float, default=None, help="msar's mix (default: the model's default_strength)")
+    parser.add_argument("--extra-strength", type=float, action="append", default=[],
+                        help="also score msar at this strength, as system msar@S (repeatable)")
     parser.add_argument("--name", default="repair_benchmark", help="results file name (benchmarks/results/NAME.*)")
     args = parser.parse_args(argv)
 
@@ -264,11 +274,13 @@ def main(argv: list[str] | None = None) -> int:
     from common import RESULTS, write_results
 
     print("building the dev set...", flush=True)
-    items, dev = dev_set(args.config, args.items_per_type, args.seconds)
+    items, dev = dev_set(args.config, args.items_per_type, args.seconds, args.seed)
     kinds = list(dict.fromkeys(it.kind for it in items))
     systems, missing = load_baselines(args.systems)
     if not args.no_msar:
-        systems.append(build_msar(args.model))
+        systems.append(build_msar(args.model, args.strength))
+        for s in args.extra_strength:
+            systems.append(build_msar(args.model, s, name=f"msar@{s:g}", model=None))
     print(f"{len(items)} items x {len(systems)} systems; unavailable: {missing or 'none'}", flush=True)
     audio_seconds = sum(it.degraded.size / 16000 for it in items)
     outputs, seconds = run_systems(systems, items)
@@ -295,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
         "torch_threads": torch.get_num_threads(),
     }
     _, md_path = write_results(args.name, payload,
-                                       markdown(table, kinds, rtf, versions, missing, long, checks, len(items), dev, args.name))
+                                       markdown(table, kinds, rtf, versions, missing, long, checks, len(items), dev, args.name,
+                                                {s.name: s.description for s in systems}))
     plot(table, [*kinds, "overall"], RESULTS / f"{args.name}.png")
     print(md_path.read_text())
     return 0
