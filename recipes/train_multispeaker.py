@@ -550,7 +550,8 @@ def _results_table() -> str:
     for name in ("tts_eval", "tts_repair_integration"):  # the second: rendering through the repair model
         results = REPO / "benchmarks" / "results" / f"{name}.md"
         if results.exists():
-            tables.append(f"`benchmarks/results/{name}.md`:\n\n" + results.read_text().split("\n", 1)[1].strip())
+            tables.append(f"`benchmarks/results/{name}.md` (its Git line names the revision of the weights it measured):\n\n"
+                          + results.read_text().split("\n", 1)[1].strip())
     return "\n\n".join(tables) or "(not measured yet)"
 
 
