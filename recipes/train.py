@@ -254,7 +254,34 @@ def train(args: RecipeArguments, resume: str | None = None) -> dict:
     return result
 
 
+# Recipes with their own config format, chosen by a top-level ``recipe:`` key in the YAML, so that
+# ``accelerate launch recipes/train.py --config recipes/configs/<any>.yaml`` trains every msar model.
+OTHER_RECIPES = {"multispeaker": "recipes.train_multispeaker", "speaker_encoder": "recipes.train_speaker_encoder"}
+
+
+def _other_recipe(argv: list[str]) -> str | None:
+    import argparse
+
+    import yaml
+
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--config")
+    config = parser.parse_known_args(argv)[0].config
+    if not config or not Path(config).is_file():
+        return None
+    recipe = (yaml.safe_load(Path(config).read_text()) or {}).get("recipe")
+    if recipe is not None and recipe not in OTHER_RECIPES:
+        raise SystemExit(f"{config}: unknown recipe {recipe!r} (known: {sorted(OTHER_RECIPES)})")
+    return recipe
+
+
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    recipe = _other_recipe(argv)
+    if recipe is not None:  # e.g. --config recipes/configs/multispeaker.yaml [--stage acoustic]
+        import importlib
+
+        sys.exit(importlib.import_module(OTHER_RECIPES[recipe]).main(argv))
     args, ns = parse_cli(argv)
     result = train(args, ns.resume)
     # One write of one line: every rank prints its result to the same pipe, and print() may split

@@ -649,10 +649,31 @@ def register_auto_classes() -> None:
     MsarMultiSpeakerProcessor.register_for_auto_class()
 
 
+def run_all_stages(cfg: dict, args: argparse.Namespace) -> None:
+    """prepare -> embed -> vocoder -> acoustic -> vocoder_gta -> export, each resumable: cached
+    features and embeddings are reused (delete them to rebuild), training stages continue from
+    their newest checkpoint and stop at their max_minutes, so re-running finishes the job."""
+    if (cfg["cache_dir"] / "features.pt").is_file():
+        print(f"prepare: reusing {cfg['cache_dir'] / 'features.pt'}")
+    else:
+        prepare(cfg)
+    if (cfg["cache_dir"] / "embeddings.pt").is_file():
+        print(f"embed: reusing {cfg['cache_dir'] / 'embeddings.pt'}")
+    else:
+        embed(cfg, args.speaker_model)
+    for stage in ("vocoder", "acoustic", "vocoder_gta"):
+        train(cfg, stage)
+    from accelerate import PartialState
+
+    if PartialState().is_main_process:
+        export(cfg, Path(args.export_dir) if args.export_dir else None, args.waveform_stage)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=str(REPO / "recipes" / "configs" / "multispeaker.yaml"))
-    parser.add_argument("--stage", required=True, choices=["prepare", "embed", "vocoder", "acoustic", "vocoder_gta", "export"])
+    parser.add_argument("--stage", default="all", choices=["all", "prepare", "embed", "vocoder", "acoustic", "vocoder_gta", "export"],
+                        help="one stage, or all of them in order (the default; cached data is reused, training stages resume)")
     parser.add_argument("--export-dir", default=None, help="where export writes (default: output_dir/export)")
     parser.add_argument("--waveform-stage", choices=["vocoder", "griffin_lim"], default=None,
                         help="export: the default waveform stage (default: vocoder when trained)")
@@ -660,7 +681,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cfg = load_config(args.config)
     cfg["cache_dir"].mkdir(parents=True, exist_ok=True)
-    if args.stage == "prepare":
+    if args.stage == "all":
+        run_all_stages(cfg, args)
+    elif args.stage == "prepare":
         prepare(cfg)
     elif args.stage == "embed":
         embed(cfg, args.speaker_model)

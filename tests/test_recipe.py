@@ -158,3 +158,37 @@ def test_two_cpu_ranks_with_accelerate_launch(tmp_path):
     assert (final / "model.safetensors").exists() and (final / "preprocessor_config.json").exists()
     assert (tmp_path / "out" / "checkpoints" / "checkpoint-2" / "done").exists()
     assert np.isfinite(results[0]["loss"])
+
+
+def test_train_py_hands_other_recipe_configs_to_their_scripts(capsys, tmp_path):
+    from recipes.train import main
+
+    for config, flag in (("multispeaker.yaml", "--stage"), ("speaker_encoder.yaml", "--prepare-only")):
+        with pytest.raises(SystemExit) as exc:
+            main(["--config", str(REPO / "recipes" / "configs" / config), "--help"])
+        assert exc.value.code == 0 and flag in capsys.readouterr().out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("recipe: nope\n")
+    with pytest.raises(SystemExit, match="unknown recipe 'nope'"):
+        main(["--config", str(bad)])
+
+
+def test_multispeaker_all_stages_run_in_order_and_reuse_cached_data(tmp_path, monkeypatch):
+    import argparse
+
+    import recipes.train_multispeaker as recipe
+
+    calls = []
+    monkeypatch.setattr(recipe, "prepare", lambda cfg: calls.append("prepare"))
+    monkeypatch.setattr(recipe, "embed", lambda cfg, model=None: calls.append("embed"))
+    monkeypatch.setattr(recipe, "train", lambda cfg, stage: calls.append(stage))
+    monkeypatch.setattr(recipe, "export", lambda cfg, target, stage: calls.append(f"export:{stage}"))
+    cfg = {"cache_dir": tmp_path}
+    args = argparse.Namespace(speaker_model=None, export_dir=None, waveform_stage="vocoder")
+    recipe.run_all_stages(cfg, args)
+    assert calls == ["prepare", "embed", "vocoder", "acoustic", "vocoder_gta", "export:vocoder"]
+    calls.clear()
+    (tmp_path / "features.pt").write_bytes(b"x")
+    (tmp_path / "embeddings.pt").write_bytes(b"x")
+    recipe.run_all_stages(cfg, args)  # a re-run: cached data reused, training stages resume
+    assert calls == ["vocoder", "acoustic", "vocoder_gta", "export:vocoder"]
