@@ -61,6 +61,10 @@ STREAM_ABOVE_SECONDS = 120.0
 SILENCE_PEAK = 1e-4
 # The model needs a few STFT frames of context; shorter windows are zero-padded, then cropped.
 MIN_MODEL_SAMPLES = 4000
+# Repaired peaks above the knee (-1 dBFS) are soft-limited to the ceiling (-0.18 dBFS): restoring
+# clipped peaks (or any boost) can exceed 1.0, which integer PCM would clip again.
+LIMIT_KNEE = 0.891
+LIMIT_CEILING = 0.98
 # Speaker embedding of the input itself: from its first 30 s (enough for ECAPA, bounded cost).
 SELF_EMBEDDING_SECONDS = 30.0
 # VAD: fraction of a window's duration that must be speech to count as "speech detected"; below
@@ -328,6 +332,22 @@ def _windows(frames: int, window: int, context: int) -> list[tuple[int, int, int
     return out
 
 
+def soft_limit(y: torch.Tensor, knee: float = LIMIT_KNEE, ceiling: float = LIMIT_CEILING) -> torch.Tensor:
+    """Samples above ``knee`` in magnitude are bent smoothly into (knee, ceiling); the rest are untouched.
+
+    ``knee + (ceiling - knee) * tanh((|y| - knee) / (ceiling - knee))`` meets the identity at the
+    knee with slope 1, so there is no corner, and never reaches the ceiling. By hand: a per-sample
+    curve needs no look-ahead, so it works window by window on streamed recordings (a whole-file
+    gain would not).
+    """
+    over = y.abs() > knee
+    if not bool(over.any()):
+        return y
+    headroom = ceiling - knee
+    bent = knee + headroom * torch.tanh((y.abs() - knee) / headroom)
+    return torch.where(over, torch.sign(y) * bent, y)
+
+
 def _fit(x: torch.Tensor, length: int) -> torch.Tensor:
     if x.shape[-1] >= length:
         return x[..., :length]
@@ -479,7 +499,13 @@ class Repairer:
 
             iterator = tqdm(windows, desc=Path(report.input).name, unit="min", leave=False)
         detect = self.detect_speech and source.frames >= MIN_VAD_SECONDS * rate
-        tail, silent_windows, speech = None, 0, False
+        tail, silent_windows, speech, peak = None, 0, False, 0.0
+
+        def write(block: torch.Tensor) -> None:
+            nonlocal peak
+            peak = max(peak, float(block.abs().max())) if block.numel() else peak
+            sink.write(soft_limit(block))
+
         for start, stop, next_start in iterator:
             x = source.read(start, stop)
             y, silent = self._repair_window(x, rate, out_rate, to_out(stop) - to_out(start), embedding)
@@ -492,12 +518,15 @@ class Repairer:
                 ramp = ((torch.arange(n, dtype=torch.float32) + 0.5 - n / 4) / (n / 2)).clamp(0, 1)
                 y[:, :n] = tail * (1 - ramp) + y[:, :n] * ramp
             if next_start is None:
-                sink.write(y)
+                write(y)
                 tail = None
             else:
                 split = to_out(next_start) - to_out(start)
-                sink.write(y[:, :split])
+                write(y[:, :split])
                 tail = y[:, split:].clone()
+        if peak > 1.0:
+            report.warnings.append(f"repaired peaks reached {20 * math.log10(peak):+.1f} dBFS (restored clipped peaks?): "
+                                   "peaks above -1 dBFS were soft-limited so the output does not clip")
         if silent_windows == len(windows):
             report.warnings.append("silent input (peak below -80 dBFS): nothing to repair, written unchanged")
             report.speech_detected = False
