@@ -8,7 +8,7 @@ import platform
 import subprocess
 import sys
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
@@ -29,7 +29,7 @@ def provenance() -> dict:
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "git_rev": rev,
         "machine": f"{platform.node()} | {cpu} | {os.cpu_count()} cores | {platform.system()} {platform.release()}",
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 

@@ -18,9 +18,9 @@ import math
 import os
 import struct
 import tempfile
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import torch
@@ -31,8 +31,8 @@ from .errors import (
     CorruptAudioError,
     EmptyAudioFileError,
     NonFiniteSamplesError,
-    NotAudioError,
     NoSamplesError,
+    NotAudioError,
     OverwriteInputError,
     UnsupportedFormatError,
 )

@@ -45,7 +45,11 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run from a clone without `pip install -e .`
     sys.path.insert(0, str(REPO))
 
-from recipes.args import cache_root, load_plain_config, read_metadata  # after the sys.path line above
+from recipes.args import (  # after the sys.path line above
+    cache_root,
+    load_plain_config,
+    read_metadata,
+)
 
 RATE = 16000
 

@@ -18,8 +18,8 @@ from msar_hf.errors import (
     CorruptAudioError,
     EmptyAudioFileError,
     NonFiniteSamplesError,
-    NotAudioError,
     NoSamplesError,
+    NotAudioError,
     OverwriteInputError,
     UnsupportedFormatError,
 )

@@ -30,9 +30,14 @@ __all__ = [
 ]
 
 # multi-speaker text-to-speech (issue 6): AutoConfig/AutoModel/AutoModelForTextToWaveform/AutoTokenizer/AutoProcessor
-from transformers import AutoModelForTextToWaveform, AutoProcessor, AutoTokenizer  # noqa: E402
+from transformers import AutoModelForTextToWaveform, AutoProcessor, AutoTokenizer
 
-from .multispeaker import MsarMultiSpeakerConfig, MsarMultiSpeakerModel, MsarMultiSpeakerProcessor, MsarMultiSpeakerTokenizer  # noqa: E402
+from .multispeaker import (
+    MsarMultiSpeakerConfig,
+    MsarMultiSpeakerModel,
+    MsarMultiSpeakerProcessor,
+    MsarMultiSpeakerTokenizer,
+)
 
 AutoConfig.register(MsarMultiSpeakerConfig.model_type, MsarMultiSpeakerConfig, exist_ok=True)
 AutoModel.register(MsarMultiSpeakerConfig, MsarMultiSpeakerModel, exist_ok=True)
