@@ -61,8 +61,8 @@ STREAM_ABOVE_SECONDS = 120.0
 SILENCE_PEAK = 1e-4
 # The model needs a few STFT frames of context; shorter windows are zero-padded, then cropped.
 MIN_MODEL_SAMPLES = 4000
-# Repaired peaks above the knee (-1 dBFS) are soft-limited to the ceiling (-0.18 dBFS): restoring
-# clipped peaks (or any boost) can exceed 1.0, which integer PCM would clip again.
+# Restoring clipped peaks (or any boost) can exceed 1.0, which integer PCM would clip again: in a
+# written block that would, samples above the knee (-1 dBFS) are soft-limited to the ceiling.
 LIMIT_KNEE = 0.891
 LIMIT_CEILING = 0.98
 # Speaker embedding of the input itself: from its first 30 s (enough for ECAPA, bounded cost).
@@ -502,9 +502,12 @@ class Repairer:
         tail, silent_windows, speech, peak = None, 0, False, 0.0
 
         def write(block: torch.Tensor) -> None:
+            # Only a block that would pass full scale is limited: valid audio that fits (e.g. the
+            # input itself at strength 0) is written untouched.
             nonlocal peak
-            peak = max(peak, float(block.abs().max())) if block.numel() else peak
-            sink.write(soft_limit(block))
+            block_peak = float(block.abs().max()) if block.numel() else 0.0
+            peak = max(peak, block_peak)
+            sink.write(soft_limit(block) if block_peak > 1.0 else block)
 
         for start, stop, next_start in iterator:
             x = source.read(start, stop)

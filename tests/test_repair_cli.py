@@ -406,3 +406,9 @@ def test_restored_peaks_above_full_scale_are_soft_limited_not_clipped(tmp_path, 
     bent = soft_limit(grid)
     assert torch.equal(bent[grid.abs() <= LIMIT_KNEE], grid[grid.abs() <= LIMIT_KNEE])
     assert bool((bent.diff() >= 0).all()) and float(bent.abs().max()) <= LIMIT_CEILING
+    # audio that fits is never limited: strength 0 on a near-full-scale input gives the input back
+    src2 = save_audio(tmp_path / "hot.wav", 0.99 * x / x.abs().max(), 16000, subtype="FLOAT")
+    code, _, err = msar(capsys, "repair", src2, "-o", tmp_path / "hot_out.wav", "--model", tmp_path / "boost",
+                        "--strength", "0", "-q")
+    assert code == 0 and "soft-limited" not in err
+    assert torch.equal(load_audio(tmp_path / "hot_out.wav", sampling_rate=None)[0], load_audio(src2, sampling_rate=None)[0])
