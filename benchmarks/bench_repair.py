@@ -279,9 +279,12 @@ def main(argv: list[str] | None = None) -> int:
     kinds = list(dict.fromkeys(it.kind for it in items))
     systems, missing = load_baselines(args.systems)
     if not args.no_msar:
-        systems.append(build_msar(args.model, args.strength))
+        from msar_hf.repair import load_repair_model
+
+        model = load_repair_model(args.model, "cpu")  # once: the msar@S rows share it
+        systems.append(build_msar(args.model, args.strength, model=model))
         for s in args.extra_strength:
-            systems.append(build_msar(args.model, s, name=f"msar@{s:g}", model=None))
+            systems.append(build_msar(args.model, s, name=f"msar@{s:g}", model=model))
     print(f"{len(items)} items x {len(systems)} systems; unavailable: {missing or 'none'}", flush=True)
     audio_seconds = sum(it.degraded.size / 16000 for it in items)
     outputs, seconds = run_systems(systems, items)
