@@ -82,7 +82,8 @@ class DataArguments:
     """Training pairs: clean speech corpora, damaged on the fly by the degradation engine.
 
     ``speech`` entries: ``{dir: audiofolder with metadata.csv (file_name, speaker_id),
-    include_speakers: [...], exclude_speakers: [...], weight: sampling weight}``.
+    include_speakers: [...], exclude_speakers: [...], weight: sampling weight,
+    bandwidth_hz: highest frequency the recordings hold (default: Nyquist)}``.
     Short clips (FSDD digits) are concatenated per speaker to fill ``crop_seconds``.
     """
 
@@ -93,6 +94,10 @@ class DataArguments:
     batch_size: int = 12
     num_workers: int = 0
     augment: bool = False  # speed/tempo/pitch pseudo-speakers (Degrader.augment)
+    # The loss ignores each target above its real bandwidth (a speech entry's bandwidth_hz, e.g.
+    # 4000 for 8 kHz FSDD; lowered by slow speed perturbation), so narrow-band recordings do
+    # not teach the model to empty the top band of every voice.
+    band_aware_loss: bool = False
     speaker_conditioning: bool = False  # feed reference-utterance embeddings to the model
     speaker_dropout: float = 0.2  # share of items trained with the zero ("none") embedding
     speaker_encoder: str | None = None  # SpeechBrain folder/Hub id; None = msar's shipped default

@@ -66,13 +66,17 @@ class SpeechPool:
     def __init__(self, entries: list[dict]):
         self.utterances: list[Utterance] = []
         self.corpora: list[dict[str, list[int]]] = []  # per corpus: speaker -> utterance indices
+        self.corpus_of: list[int] = []  # per utterance: index of its corpus
+        self.bandwidths: list[float] = []  # per corpus: highest frequency its recordings hold (Hz)
         weights = []
-        for entry in entries:
+        for k, entry in enumerate(entries):
             by_speaker: dict[str, list[int]] = {}
             for utt in read_corpus(entry):
                 by_speaker.setdefault(utt.speaker, []).append(len(self.utterances))
                 self.utterances.append(utt)
+                self.corpus_of.append(k)
             self.corpora.append(by_speaker)
+            self.bandwidths.append(float(entry.get("bandwidth_hz") or SAMPLING_RATE / 2))
             weights.append(float(entry.get("weight", 1.0)))
         self.weights = np.asarray(weights) / np.sum(weights)
         self.speakers = sorted({u.speaker for u in self.utterances})
@@ -155,11 +159,17 @@ class PairBatches(torch.utils.data.Dataset):
     def item(self, index: int) -> dict:
         rng = np.random.default_rng([self.seed, index, 7])
         clean, speaker, used = self.pool.draw(rng, self.length)
+        bandwidth = self.pool.bandwidths[self.pool.corpus_of[used[0]]]
         if self.args.augment:
-            clean = self.degrader.augment(clean, self.seed, index)[0].numpy()
-            clean = np.pad(clean, (0, max(0, self.length - clean.size)))[: self.length]
+            clean, aug = self.degrader.augment(clean, self.seed, index)
+            clean = np.pad(clean.numpy(), (0, max(0, self.length - clean.numel())))[: self.length]
+            for step in aug["steps"]:
+                if step["type"] == "speed":  # slower playback moves the top of the band down
+                    bandwidth *= min(1.0, step["factor"])
         degraded, record = self.degrader(clean, self.seed, index)
         out = {"input_values": degraded, "labels": torch.from_numpy(clean * target_gain(record))}
+        if self.args.band_aware_loss:
+            out["labels_bandwidth"] = torch.tensor(bandwidth)
         if self.speaker_table is not None:
             out["speaker_embeddings"] = self.speaker_table.reference(rng, speaker, exclude=used,
                                                                     dropout=self.args.speaker_dropout)

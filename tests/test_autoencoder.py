@@ -86,6 +86,36 @@ def test_forward_shapes_and_loss_on_real_speech(speech_files, noise_files):
     assert losses[-1] < losses[0]
 
 
+def test_band_aware_loss_ignores_the_estimate_above_the_targets_band(fsdd_file, speech_file):
+    """An 8 kHz recording as target: with its bandwidth given, content the model puts above 4 kHz
+    costs nothing (it is not taught to empty that band); without it, it does. Below the band the
+    loss still sees every difference."""
+    from msar_hf.models.autoencoder.modeling_msar_autoencoder import band_limit, stft
+
+    target = load_audio(fsdd_file, sampling_rate=16000)[0][None]  # upsampled: nothing above 4 kHz
+    model = MsarAutoencoderModel(MsarAutoencoderConfig(**SMALL))
+    full_band = load_audio(speech_file)[0][: target.shape[-1]][None]
+    # kathleen above 4.3 kHz (a margin, so STFT window leakage stays out of the <= 4 kHz bins)
+    top = full_band - band_limit(full_band, torch.tensor([4300.0]), 16000)
+    estimate = target + 0.5 * top * target.std() / top.std()
+    bandwidth = torch.tensor([4000.0])
+
+    def loss(est, bw):
+        spectrum = stft(est, model.config.n_fft, model.config.hop_length)
+        return float(sum(model.compute_loss(est, spectrum, target, bw).values()))
+
+    exact = loss(target, bandwidth)
+    cost_full = loss(estimate, None) - loss(target, None)
+    cost_band = loss(estimate, bandwidth) - exact  # only STFT window leakage below 4 kHz is left
+    assert cost_full > 0.2 and abs(cost_band) < 0.25 * cost_full
+    low = band_limit(0.3 * full_band[:, : target.shape[-1]], torch.tensor([3000.0]), 16000)
+    assert loss(target + low, bandwidth) > exact + 0.2  # in-band errors still count
+    # and the forward pass takes it per item
+    out = model(torch.cat([estimate, estimate]), labels=torch.cat([target, target]),
+                labels_bandwidth=torch.tensor([4000.0, 8000.0]))
+    assert torch.isfinite(out.loss)
+
+
 def test_speaker_embedding_and_attention_mask(speech_file):
     clean = load_audio(speech_file)[0][:16000]
     model = _perturbed(MsarAutoencoderConfig(**SMALL))

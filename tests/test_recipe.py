@@ -107,6 +107,25 @@ def test_pair_batches_are_a_function_of_seed_and_step(tmp_path):
     assert sum(damaged) >= 2
 
 
+def test_band_aware_batches_carry_each_targets_bandwidth(tmp_path):
+    """bandwidth_hz of a speech entry reaches the batch (and slow speed perturbation lowers it),
+    only when band_aware_loss is on."""
+    from recipes.data import PairBatches
+
+    cfg = yaml.safe_load(_write_config(tmp_path).read_text())
+    cfg["data"]["speech"][1]["bandwidth_hz"] = 3800
+    cfg["data"].update(band_aware_loss=True, augment=True)
+    cfg["data"]["degradation_overrides"]["augment"] = {"speed_p": 1.0, "speed": [0.8, 0.9], "tempo_p": 0.0, "pitch_p": 0.0}
+    (tmp_path / "band.yaml").write_text(yaml.safe_dump(cfg))
+    data = PairBatches(load_arguments(tmp_path / "band.yaml").data, seed=3)
+    widths = torch.cat([data[s]["labels_bandwidth"] for s in range(6)])
+    assert widths.shape == (12,)
+    # every target was slowed by 0.8-0.9: kathleen keeps 6.4-7.2 kHz of band, FSDD 3.0-3.4 kHz
+    assert all(6400 <= w <= 7200 or 3040 <= w <= 3420 for w in widths.tolist())
+    assert (widths < 4000).any() and (widths > 6000).any()
+    assert "labels_bandwidth" not in PairBatches(load_arguments(_write_config(tmp_path)).data, seed=3)[0]
+
+
 def test_target_follows_deliberate_gain():
     from recipes.data import target_gain
 
