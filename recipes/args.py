@@ -98,6 +98,9 @@ class DataArguments:
     # 4000 for 8 kHz FSDD; lowered by slow speed perturbation), so narrow-band recordings do
     # not teach the model to empty the top band of every voice.
     band_aware_loss: bool = False
+    # Low-pass the damaged input of narrow-band corpora (bandwidth_hz < Nyquist) to that band, as
+    # if the damage had happened in the original recording.
+    band_limit_narrowband_input: bool = False
     speaker_conditioning: bool = False  # feed reference-utterance embeddings to the model
     speaker_dropout: float = 0.2  # share of items trained with the zero ("none") embedding
     speaker_encoder: str | None = None  # SpeechBrain folder/Hub id; None = msar's shipped default

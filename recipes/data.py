@@ -22,6 +22,7 @@ import torch
 
 from msar_hf.audio import load_audio
 from msar_hf.data.degradations import DegradationConfig, Degrader
+from msar_hf.models.autoencoder.modeling_msar_autoencoder import band_limit
 from recipes.args import DataArguments, expand_path
 
 SAMPLING_RATE = 16000
@@ -159,7 +160,7 @@ class PairBatches(torch.utils.data.Dataset):
     def item(self, index: int) -> dict:
         rng = np.random.default_rng([self.seed, index, 7])
         clean, speaker, used = self.pool.draw(rng, self.length)
-        bandwidth = self.pool.bandwidths[self.pool.corpus_of[used[0]]]
+        bandwidth = native_bandwidth = self.pool.bandwidths[self.pool.corpus_of[used[0]]]
         if self.args.augment:
             clean, aug = self.degrader.augment(clean, self.seed, index)
             clean = np.pad(clean.numpy(), (0, max(0, self.length - clean.numel())))[: self.length]
@@ -167,6 +168,11 @@ class PairBatches(torch.utils.data.Dataset):
                 if step["type"] == "speed":  # slower playback moves the top of the band down
                     bandwidth *= min(1.0, step["factor"])
         degraded, record = self.degrader(clean, self.seed, index)
+        if self.args.band_limit_narrowband_input and native_bandwidth < SAMPLING_RATE / 2:
+            # A recording made at 8 kHz was damaged at 8 kHz: its clipping harmonics, noise and
+            # codec artefacts stop at its band too. Damage simulated at 16 kHz would put them
+            # above it, where the band-aware loss cannot ask for their removal.
+            degraded = band_limit(torch.as_tensor(degraded)[None].float(), torch.tensor([bandwidth]), SAMPLING_RATE)[0]
         out = {"input_values": degraded, "labels": torch.from_numpy(clean * target_gain(record))}
         if self.args.band_aware_loss:
             out["labels_bandwidth"] = torch.tensor(bandwidth)

@@ -124,6 +124,22 @@ def test_band_aware_batches_carry_each_targets_bandwidth(tmp_path):
     assert all(6400 <= w <= 7200 or 3040 <= w <= 3420 for w in widths.tolist())
     assert (widths < 4000).any() and (widths > 6000).any()
     assert "labels_bandwidth" not in PairBatches(load_arguments(_write_config(tmp_path)).data, seed=3)[0]
+    # band_limit_narrowband_input: the damage of an 8 kHz recording stays inside its band too
+    cfg["data"]["band_limit_narrowband_input"] = True
+    (tmp_path / "band_lp.yaml").write_text(yaml.safe_dump(cfg))
+    data = PairBatches(load_arguments(tmp_path / "band_lp.yaml").data, seed=3)
+    narrow = wide = 0
+    for s in range(6):
+        batch = data[s]
+        for x, width in zip(batch["input_values"], batch["labels_bandwidth"].tolist()):
+            power = torch.fft.rfft(x).abs().pow(2)
+            above = float(power[torch.fft.rfftfreq(x.numel(), 1 / 16000) > width + 50].sum() / power.sum())
+            if width < 4000:
+                narrow += 1
+                assert above < 1e-6
+            elif above > 1e-6:  # kathleen: whatever the damage put above the band is kept
+                wide += 1
+    assert narrow and wide
 
 
 def test_target_follows_deliberate_gain():
