@@ -17,7 +17,7 @@ RESULTS = Path(__file__).parent / "results"
 def provenance() -> dict:
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                             cwd=Path(__file__).parent).stdout.strip() or "unknown"
+                             cwd=Path(__file__).parent, check=False).stdout.strip() or "unknown"
     except OSError:
         rev = "unknown"
     try:

@@ -154,8 +154,8 @@ def run(args: argparse.Namespace) -> None:
         from datasets import DatasetDict
 
         dataset = DatasetDict({k: dataset[k] for k in args.splits})
-    opts = dict(model=args.model, audio_column=args.audio_column, batch_size=args.batch_size,
-                num_proc=args.num_proc, device=args.device or str(state.device))
+    opts = {"model": args.model, "audio_column": args.audio_column, "batch_size": args.batch_size,
+                "num_proc": args.num_proc, "device": args.device or str(state.device)}
 
     staging = out.with_name(f".{out.name}.partial")
     if state.num_processes == 1:

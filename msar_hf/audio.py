@@ -92,7 +92,7 @@ def _expected_frames_soundfile(source: bytes) -> int | None:
 
     try:
         info = sf.info(io.BytesIO(source))
-    except Exception:
+    except Exception:  # noqa: BLE001  (any failure means "length unknown", never an error)
         return None
     return int(info.frames) if info.frames and info.frames > 0 else None
 
@@ -126,7 +126,7 @@ def load_audio(
         try:
             waveform, rate = decode(raw)
             break
-        except Exception as exc:  # each backend raises its own types; we classify below
+        except Exception as exc:  # noqa: BLE001  (each backend raises its own types; we classify below)
             errors.append(f"{decode.__name__.removeprefix('_decode_')}: {exc}".splitlines()[0])
     if waveform is None:
         if looks_audio:
@@ -301,14 +301,14 @@ def audio_info(path: str | os.PathLike) -> AudioInfo:
 
         info = sf.info(str(path))
         fmt, depth = info.format.lower(), info.subtype
-    except Exception:
+    except Exception:  # noqa: BLE001  (soundfile cannot read it: ask torchcodec)
         try:
             from torchcodec.decoders import AudioDecoder
 
             meta = AudioDecoder(str(path)).metadata
             fmt = (meta.codec or fmt)
             depth = str(getattr(meta, "sample_format", None) or "unknown")
-        except Exception:
+        except Exception:  # noqa: BLE001, S110  (format stays "unknown": info is best effort)
             pass
     return AudioInfo(
         path=str(path), format=fmt, sampling_rate=rate, channels=int(waveform.shape[0]),

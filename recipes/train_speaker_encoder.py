@@ -152,7 +152,7 @@ def _voice_jobs(cfg: dict, texts: list[str]) -> tuple[list[dict], list[tuple]]:
         existing = sorted(corpus.glob("*.flac")) if corpus.is_dir() else []
         if len(existing) >= n:  # the other engineer's corpus: same voices, already rendered
             pick = rng.choice(len(existing), size=n, replace=False)
-            rows += [dict(path=str(existing[i]), speaker=person, source=f"{engine}:{voice}", split=split) for i in pick]
+            rows += [{"path": str(existing[i]), "speaker": person, "source": f"{engine}:{voice}", "split": split} for i in pick]
             continue
         tag = re.sub(r"[^A-Za-z0-9_.+-]", "_", f"{engine}-{voice}")
         # Clips already rendered (by an earlier, interrupted run) come first: rendering is the slow part.
@@ -161,7 +161,7 @@ def _voice_jobs(cfg: dict, texts: list[str]) -> tuple[list[dict], list[tuple]]:
         todo = [i for i in order if i not in set(have)][: n - len(have)]
         for i in have + todo:
             out = cache / tag / f"{i:04d}.flac"
-            rows.append(dict(path=str(out), speaker=person, source=f"{engine}:{voice}", split=split))
+            rows.append({"path": str(out), "speaker": person, "source": f"{engine}:{voice}", "split": split})
             if not out.exists():
                 jobs.append((engine, voice, texts[i], out, (cfg["seed"], int(i))))
     return rows, jobs
@@ -186,7 +186,7 @@ def _fsdd_strings(cfg: dict, rows: list[dict], rng: np.random.Generator) -> list
                 parts += [load_audio(mine[i])[0].numpy(), pause]
             out.parent.mkdir(parents=True, exist_ok=True)
             sf.write(out, np.concatenate(parts), RATE, subtype="PCM_16")
-        out_rows.append(dict(path=str(out), speaker=f"fsdd-{spk}", source="fsdd", split="verify"))
+        out_rows.append({"path": str(out), "speaker": f"fsdd-{spk}", "source": "fsdd", "split": "verify"})
     return out_rows
 
 
@@ -202,12 +202,12 @@ def prepare_data(cfg: dict, workers: int = 2) -> Path:
     rng = np.random.default_rng(cfg["seed"])
     kathleen = read_metadata(speech / "kathleen")
     texts = [r["text"] for r in kathleen]
-    rows = [dict(path=r["path"], speaker="kathleen", source="kathleen", split="train") for r in kathleen]
+    rows = [{"path": r["path"], "speaker": "kathleen", "source": "kathleen", "split": "train"} for r in kathleen]
     fsdd = read_metadata(speech / "fsdd")
-    rows += [dict(path=r["path"], speaker=f"fsdd-{r['speaker_id']}", source="fsdd", split="train")
+    rows += [{"path": r["path"], "speaker": f"fsdd-{r['speaker_id']}", "source": "fsdd", "split": "train"}
              for r in fsdd if r["speaker_id"] != cfg["data"]["fsdd_heldout"]]
     for corpus in ("arctic_samples", "ljspeech_samples"):
-        rows += [dict(path=r["path"], speaker=r["speaker_id"], source=corpus, split="verify")
+        rows += [{"path": r["path"], "speaker": r["speaker_id"], "source": corpus, "split": "verify"}
                  for r in read_metadata(speech / corpus)]
 
     voice_rows, jobs = _voice_jobs(cfg, texts)
@@ -278,7 +278,7 @@ def load_speakers(rows: list[dict], cfg: dict) -> tuple[list[str], list[np.ndarr
     for base in sorted(chosen):
         src = torch.from_numpy(audio[base][: cap // 2])  # half the audio: perturbed copies are extras
         for f in d["speed_factors"]:
-            audio[f"{base}@speed{f}"] = resample(src, int(round(RATE * f)), RATE).numpy()
+            audio[f"{base}@speed{f}"] = resample(src, round(RATE * f), RATE).numpy()
     labels = sorted(audio)
     return labels, [(np.clip(audio[n], -1, 1) * 32767).astype(np.int16) for n in labels]
 
@@ -565,7 +565,7 @@ def train(cfg: dict, resume: bool) -> None:
     bar = tqdm(total=t["max_steps"], initial=state.step, desc="training", disable=not accelerator.is_main_process)
     model.train()
     start, seconds0, ema, correct = time.time(), state.seconds, None, None
-    log = open(out / "train_log.jsonl", "a") if accelerator.is_main_process else None
+    log = open(out / "train_log.jsonl", "a") if accelerator.is_main_process else None  # noqa: SIM115  (open for the whole loop)
     for wavs, spk in batches:
         if state.step >= t["max_steps"] or state.seconds >= budget:
             break
