@@ -146,6 +146,19 @@ def compressed_spectrum_loss(estimate: torch.Tensor, reference: torch.Tensor, c:
     return F.mse_loss(mag(est_c), mag(ref_c)) + F.mse_loss(est_c, ref_c)
 
 
+def band_limit(waveform: torch.Tensor, cutoff_hz: torch.Tensor, sampling_rate: int) -> torch.Tensor:
+    """Zero every frequency above each item's ``cutoff_hz`` ((B, T), (B,) -> (B, T)).
+
+    Used on the estimate when a training target is band-limited by its recording (FSDD is 8 kHz
+    native, a slowed-down pseudo-speaker loses its top band): the loss then says nothing about
+    that band instead of teaching the model to empty it. By hand: a one-line FFT mask.
+    """
+    spectrum = torch.fft.rfft(waveform)
+    freqs = torch.fft.rfftfreq(waveform.shape[-1], 1.0 / sampling_rate).to(waveform.device)
+    mask = (freqs[None, :] <= cutoff_hz.to(waveform.dtype)[:, None]).to(spectrum.dtype)
+    return torch.fft.irfft(spectrum * mask, n=waveform.shape[-1])
+
+
 def frame_loudness_db(waveform: torch.Tensor, frame: int = 320) -> torch.Tensor:
     """Frame energy in dB (B, frames), 20 ms frames: the loudness contour the Q metric compares."""
     length = waveform.shape[-1] // frame * frame
@@ -333,6 +346,7 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
         speaker_embeddings: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
+        labels_bandwidth: torch.Tensor | None = None,
         return_dict: bool | None = None,
         **kwargs,
     ) -> MsarAutoencoderOutput | tuple:
@@ -344,6 +358,8 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
             attention_mask: (B, T) 1 on valid samples (padded positions are zeroed in the output
                 and ignored by the level normalisation and the loss).
             labels: (B, T) clean target audio; when given, ``loss`` and ``loss_terms`` are set.
+            labels_bandwidth: (B,) the highest frequency (Hz) each target really contains; the
+                loss ignores the estimate above it (see :func:`band_limit`). None = full band.
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         if input_values.dim() == 1:
@@ -364,17 +380,28 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
             target = labels.to(x.dtype)
             if attention_mask is not None:
                 target = target * attention_mask.to(x.dtype)
-            loss_terms = self.compute_loss(repaired_n, spectrum, target * gain)
+            loss_terms = self.compute_loss(repaired_n, spectrum, target * gain, labels_bandwidth)
             loss = sum(loss_terms.values())
         if not return_dict:
             return tuple(v for v in (waveform, loss, loss_terms, spectrum) if v is not None)
         return MsarAutoencoderOutput(waveform=waveform, loss=loss, loss_terms=loss_terms, spectrum=spectrum)
 
-    def compute_loss(self, estimate: torch.Tensor, spectrum: torch.Tensor, target: torch.Tensor) -> dict:
-        """Weighted loss terms on level-normalised signals (so every item counts the same)."""
+    def compute_loss(self, estimate: torch.Tensor, spectrum: torch.Tensor, target: torch.Tensor,
+                     bandwidth: torch.Tensor | None = None) -> dict:
+        """Weighted loss terms on level-normalised signals (so every item counts the same).
+
+        ``bandwidth`` (B,) Hz: the band each target really has; above it the estimate is free.
+        """
         cfg = self.config
         estimate = estimate.float()
         target = target.float()
+        spectrum = spectrum.float()
+        if bandwidth is not None:
+            bandwidth = bandwidth.to(estimate.device).float()
+            estimate = band_limit(estimate, bandwidth, cfg.sampling_rate)
+            target = band_limit(target, bandwidth, cfg.sampling_rate)
+            bin_hz = torch.arange(spectrum.shape[2], device=spectrum.device) * (cfg.sampling_rate / cfg.n_fft)
+            spectrum = spectrum * (bin_hz[None, :] <= bandwidth[:, None]).to(spectrum.dtype)[:, None, :, None]
         terms: dict[str, torch.Tensor] = {}
         if cfg.loss_mrstft:
             terms["mrstft"] = cfg.loss_mrstft * multi_resolution_stft_loss(
@@ -383,7 +410,7 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
             terms["sisdr"] = -cfg.loss_sisdr * si_sdr(estimate, target, cap_db=30.0).mean()
         if cfg.loss_complex:
             ref_spec = stft(target, cfg.n_fft, cfg.hop_length)
-            terms["complex"] = cfg.loss_complex * compressed_spectrum_loss(spectrum.float(), ref_spec, cfg.compression)
+            terms["complex"] = cfg.loss_complex * compressed_spectrum_loss(spectrum, ref_spec, cfg.compression)
         if cfg.loss_mse:
             # in units of target_rms^2, so the weight means the same at any level
             terms["mse"] = cfg.loss_mse * F.mse_loss(estimate, target) / cfg.target_rms**2
