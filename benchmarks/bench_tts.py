@@ -145,6 +145,27 @@ def aligned_quality(ref: np.ndarray, est: np.ndarray) -> dict:
 # ----------------------------------------------------------------------------------------------
 # the benchmark
 # ----------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------
+# the test set (shared with bench_tts_identity.py)
+# ----------------------------------------------------------------------------------------------
+def held_out_items(items: list[dict], voices: list[str], prompts: int) -> dict[str, list[dict]]:
+    """Per voice, its first ``prompts`` held-out utterances (the zero-shot voice's test split too)."""
+    return {v: sorted((it for it in items if it["voice"] == v and it["split"] in ("test", "zero_shot_test")),
+                      key=lambda it: it["utt"])[:prompts] for v in voices}
+
+
+def zero_shot_reference(items: list[dict], zero_shot: str, seconds: float = 5.0) -> np.ndarray:
+    """The zero-shot voice's reference clip: its non-test prompts, concatenated up to >= ``seconds``."""
+    from msar_hf.audio import load_audio
+
+    take: list[np.ndarray] = []
+    for it in (it for it in items if it["voice"] == zero_shot and it["split"] == "zero_shot_reference"):
+        take.append(load_audio(it["path"])[0].numpy())
+        if sum(len(t) for t in take) >= seconds * RATE:
+            break
+    return np.concatenate(take)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=None, help="TTS model folder (default: the shipped one)")
@@ -176,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     seen = [v for v in tts.speaker_names if not v.startswith("fsdd_")]
     zero_shot = cfg["data"]["zero_shot_voice"]
     voices = seen + [zero_shot]
-    tests = {v: sorted((it for it in items if it["voice"] == v and it["split"] in ("test", "zero_shot_test")), key=lambda it: it["utt"])[: args.prompts] for v in voices}
+    tests = held_out_items(items, voices, args.prompts)
 
     # real recordings: their embeddings (voice centroids) and their WER
     def real_wav(it) -> np.ndarray:
@@ -194,17 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         real_wer[v] = 100.0 * errors / total
         print(f"real {v}: WER {real_wer[v]:.1f}%", flush=True)
 
-    # the zero-shot voice speaks from a >= 5 s reference (its non-test prompts, concatenated)
-    refs = [it for it in items if it["voice"] == zero_shot and it["split"] == "zero_shot_reference"]
-    ref_wav = np.concatenate([real_wav(it) for it in refs])
-    take = []
-    for it in refs:
-        take.append(real_wav(it))
-        if sum(len(t) for t in take) >= 5 * RATE:
-            break
-    reference = np.concatenate(take)
-    zs_embedding = encoder.embed(torch.from_numpy(reference).float()[None])[0]
-    del ref_wav
+    zs_embedding = encoder.embed(torch.from_numpy(zero_shot_reference(items, zero_shot)).float()[None])[0]
 
     repairer = None
     if any(st.endswith("+repair") for st in args.stages.split(",")):

@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
 
+    from bench_tts import held_out_items, zero_shot_reference
     from common import write_results
     from train_multispeaker import load_config, prepare
 
@@ -57,18 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     encoder = SpeakerEncoder.from_pretrained()
     zero_shot = cfg["data"]["zero_shot_voice"]
     voices = [v for v in tts.speaker_names if not v.startswith("fsdd_")] + [zero_shot]
-    tests = {v: sorted((it for it in items if it["voice"] == v and it["split"] in ("test", "zero_shot_test")),
-                       key=lambda it: it["utt"]) for v in voices}
+    tests = held_out_items(items, voices, prompts=len(items))
     centroids = {v: torch.nn.functional.normalize(encoder.embed_files([it["path"] for it in tests[v]]).embeddings.mean(0), dim=0)
                  for v in voices}
 
-    take, total = [], 0  # the zero-shot reference: >= 5 s of its non-test prompts, as in bench_tts
-    for it in (it for it in items if it["voice"] == zero_shot and it["split"] == "zero_shot_reference"):
-        take.append(load_audio(it["path"])[0])
-        total += take[-1].numel()
-        if total >= 5 * model.config.sampling_rate:
-            break
-    zero_shot_embedding = encoder.embed(torch.cat(take)[None])[0]
+    zero_shot_embedding = encoder.embed(torch.from_numpy(zero_shot_reference(items, zero_shot)).float()[None])[0]
 
     def render(kind: str, voice: str, it: dict) -> torch.Tensor:
         wav = load_audio(it["path"], sampling_rate=model.config.sampling_rate)[0]
