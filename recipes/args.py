@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -181,6 +182,18 @@ def _build(cls, values: dict, where: str):
     return cls(**values)
 
 
+_EXPONENT_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+")
+
+
+def _parse_value(text: str) -> Any:
+    """A ``--set`` value as YAML, except that ``4e-4`` is a float: YAML 1.1 (PyYAML) reads
+    exponent numbers without a dot as strings, which nobody typing a learning rate means."""
+    value = yaml.safe_load(text)
+    if isinstance(value, str) and _EXPONENT_NUMBER.fullmatch(value.strip()):
+        return float(value)
+    return value
+
+
 def _set(tree: dict, dotted: str, value: Any) -> None:
     keys = dotted.split(".")
     for key in keys[:-1]:
@@ -218,7 +231,7 @@ def load_arguments(config_path: str | os.PathLike | None, overrides: list[str] |
         if "=" not in item:
             raise SystemExit(f"--set {item!r}: expected section.key=value")
         key, value = item.split("=", 1)
-        _set(raw, key, yaml.safe_load(value))
+        _set(raw, key, _parse_value(value))
     unknown = sorted(set(raw) - set(_SECTIONS))
     if unknown:
         raise SystemExit(f"{config_path}: unknown section(s) {unknown} (known: {sorted(_SECTIONS)})")

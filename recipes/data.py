@@ -165,8 +165,14 @@ class PairBatches(torch.utils.data.Dataset):
             clean, aug = self.degrader.augment(clean, self.seed, index)
             clean = np.pad(clean.numpy(), (0, max(0, self.length - clean.numel())))[: self.length]
             for step in aug["steps"]:
-                if step["type"] == "speed":  # slower playback moves the top of the band down
+                # slower playback, a lower pitch (Signalsmith moves the formants with it) and a
+                # shorter formant ratio all move the top of the band down
+                if step["type"] == "speed":
                     bandwidth *= min(1.0, step["factor"])
+                elif step["type"] == "pitch":
+                    bandwidth *= min(1.0, 2.0 ** (step["semitones"] / 12.0))
+                elif step["type"] == "voice":
+                    bandwidth *= min(1.0, step["formant_ratio"])
         degraded, record = self.degrader(clean, self.seed, index)
         if self.args.band_limit_narrowband_input and native_bandwidth < SAMPLING_RATE / 2:
             # A recording made at 8 kHz was damaged at 8 kHz: its clipping harmonics, noise and

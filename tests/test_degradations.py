@@ -20,6 +20,7 @@ from msar_hf.data.degradations import (
     Degrader,
     add_noise,
     band_limit,
+    change_voice,
     clip_hard,
     clip_soft,
     codec,
@@ -384,6 +385,36 @@ def test_speed_tempo_and_pitch_perturbation(speech):
     assert abs(median_f0(higher) / f0 - 2 ** (3 / 12)) < 0.05
 
 
+def envelope_centroid(x: np.ndarray) -> float:
+    """Centroid (Hz, 0-5 kHz) of the mean WORLD spectral envelope of the voiced frames: where the
+    formants sit, whatever the pitch."""
+    import pyworld
+
+    x = x.astype(np.float64)
+    f0, t = pyworld.harvest(x, SR)
+    envelope = pyworld.cheaptrick(x, f0, t, SR)[f0 > 0].mean(0)
+    freqs = np.linspace(0, SR / 2, envelope.size)
+    band = freqs < 5000
+    return float((freqs[band] * envelope[band]).sum() / envelope[band].sum())
+
+
+def test_change_voice_moves_formants_and_pitch_independently(speech):
+    """Praat's Change gender on real speech: a much lower pitch with the formants nearly kept (a
+    signalsmith pitch shift moves them as far as the pitch), and formants lowered on their own."""
+    clip = speech[: SR * 3]
+    f0, formants = median_f0(clip), envelope_centroid(clip)
+    low_pitch = change_voice(clip, 1.0, 0.6 * f0, SR)
+    assert low_pitch.shape == clip.shape and np.isfinite(low_pitch).all()
+    assert abs(median_f0(low_pitch) / (0.6 * f0) - 1) < 0.1
+    assert abs(envelope_centroid(low_pitch) / formants - 1) < 0.2
+    assert envelope_centroid(pitch_shift(clip, 12 * np.log2(0.6), SR)) / formants < 0.75
+    longer_tract = change_voice(clip, 0.85, f0, SR)
+    assert abs(median_f0(longer_tract) / f0 - 1) < 0.1
+    assert abs(envelope_centroid(longer_tract) / formants - 0.85) < 0.04
+    silence = np.zeros(SR, np.float32)  # nothing voiced: returned unchanged, no Praat error
+    assert np.array_equal(change_voice(silence, 0.9, 110.0, SR), silence)
+
+
 def test_degrader_augment_is_reproducible(config, speech):
     data = config.to_dict()
     data["augment"].update(speed_p=1.0, tempo_p=1.0, pitch_p=1.0)
@@ -392,6 +423,10 @@ def test_degrader_augment_is_reproducible(config, speech):
     b, _ = deg.augment(speech[: SR * 2], seed=3, index=1)
     assert torch.equal(a, b) and [s["type"] for s in rec["steps"]] == ["speed", "tempo", "pitch"]
     assert torch.isfinite(a).all()
+    data["augment"].update(speed_p=0.0, tempo_p=0.0, pitch_p=0.0, voice_p=1.0)
+    voice, rec = Degrader(DegradationConfig.from_dict(data)).augment(speech[: SR * 2], seed=3, index=1)
+    (step,) = rec["steps"]
+    assert step["type"] == "voice" and 0.82 <= step["formant_ratio"] <= 1.18 and voice.shape == (SR * 2,)
 
 
 def test_band_limit_on_8khz_audio_stays_below_nyquist(config, fsdd_file):

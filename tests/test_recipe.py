@@ -57,6 +57,9 @@ def test_arguments_overrides_and_unknown_keys(tmp_path):
     path = _write_config(tmp_path)
     args = load_arguments(path, ["training.max_steps=3", "data.batch_size=5", "model.config.causal=true"])
     assert (args.training.max_steps, args.data.batch_size, args.model.config["causal"]) == (3, 5, True)
+    # YAML 1.1 reads "4e-4" as a string; a learning rate typed that way is still a number
+    args = load_arguments(path, ["training.learning_rate=4e-4", "training.output_dir=runs/1e5"])
+    assert args.training.learning_rate == pytest.approx(4e-4) and args.training.output_dir == "runs/1e5"
     with pytest.raises(SystemExit, match="unknown key"):
         load_arguments(path, ["training.max_stepz=3"])
     with pytest.raises(SystemExit, match="not found"):
@@ -124,6 +127,12 @@ def test_band_aware_batches_carry_each_targets_bandwidth(tmp_path):
     assert all(6400 <= w <= 7200 or 3040 <= w <= 3420 for w in widths.tolist())
     assert (widths < 4000).any() and (widths > 6000).any()
     assert "labels_bandwidth" not in PairBatches(load_arguments(_write_config(tmp_path)).data, seed=3)[0]
+    # a lower voice (Praat formant ratio < 1) or pitch shift down lowers the band as well
+    cfg["data"]["degradation_overrides"]["augment"] = {"speed_p": 0.0, "tempo_p": 0.0, "pitch_p": 0.0, "voice_p": 1.0,
+                                                      "formant_ratio": [0.85, 0.9], "pitch_median_hz": [100.0, 120.0]}
+    (tmp_path / "voice.yaml").write_text(yaml.safe_dump(cfg))
+    widths = torch.cat([PairBatches(load_arguments(tmp_path / "voice.yaml").data, seed=3)[s]["labels_bandwidth"] for s in range(3)])
+    assert all(6800 <= w <= 7200 or 3230 <= w <= 3420 for w in widths.tolist()), widths
     # band_limit_narrowband_input: the damage of an 8 kHz recording stays inside its band too
     cfg["data"]["band_limit_narrowband_input"] = True
     (tmp_path / "band_lp.yaml").write_text(yaml.safe_dump(cfg))

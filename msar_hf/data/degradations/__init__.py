@@ -11,7 +11,7 @@ impulsive, music-like, hum),
 (speed/tempo/pitch of the clean speech). All work on 16 kHz mono float32 tensors or arrays.
 """
 
-from .augment import pitch_shift, speed_perturb, tempo_perturb
+from .augment import change_voice, pitch_shift, speed_perturb, tempo_perturb
 from .channel import band_limit, codec, low_pass, telephone
 from .config import DAMAGE_ORDER, NOISE_KINDS, DegradationConfig, DegradationConfigError
 from .degrader import DegradationInputError, Degrader
@@ -31,7 +31,7 @@ from .room import prepare_rir, reverberate, simulate_rirs
 
 __all__ = [
     "DAMAGE_ORDER", "NOISE_KINDS", "DegradationConfig", "DegradationConfigError", "DegradationInputError", "Degrader",
-    "add_noise", "babble", "band_limit", "clip_hard", "clip_soft", "codec", "coloured_noise",
+    "add_noise", "babble", "band_limit", "change_voice", "clip_hard", "clip_soft", "codec", "coloured_noise",
     "dc_offset", "dropouts", "gain", "gilbert_elliott_mask", "impulsive_noise", "low_pass", "mains_hum",
     "mix_noises", "modulate", "music_noise", "pitch_shift", "prepare_rir", "reverberate", "simulate_rirs", "speed_perturb",
     "telephone", "tempo_perturb",

@@ -1,4 +1,5 @@
-"""Clean-speech augmentation for training breadth: speed, tempo and pitch perturbation.
+"""Clean-speech augmentation for training breadth: speed, tempo, pitch and voice (formant +
+pitch) perturbation.
 
 These change the *target* (a new pseudo-speaker or speaking rate), so they run on the clean
 signal before any damage; the length changes with speed and tempo.
@@ -53,3 +54,29 @@ def pitch_shift(x, semitones: float, sampling_rate: int = 16000):
         return x.copy()
     out = _signalsmith(PitchShift, x, sampling_rate, num_semitones=float(semitones))
     return out[:x.size] if out.size >= x.size else np.pad(out, (0, x.size - out.size))
+
+
+@array_io
+def change_voice(x, formant_ratio: float, pitch_median_hz: float, sampling_rate: int = 16000):
+    """A new pseudo-speaker: formants scaled by ``formant_ratio`` and the median pitch moved to
+    ``pitch_median_hz`` independently (Praat "Change gender", PSOLA, through parselmouth, as in
+    NANSY's voice perturbation); tempo and length are kept. Input with no voiced frame (silence,
+    noise) comes back unchanged.
+
+    By hand only as a thin call: audiomentations' PitchShift moves the formants with the pitch,
+    so it cannot make a female recording sound like a male speaker."""
+    try:
+        import parselmouth
+        from parselmouth.praat import call
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError("voice augmentation needs praat-parselmouth: pip install praat-parselmouth") from err
+
+    if x.size == 0:
+        return x.copy()
+    sound = parselmouth.Sound(x.astype(np.float64), float(sampling_rate))
+    try:
+        out = call(sound, "Change gender", 75.0, 600.0, float(formant_ratio), float(pitch_median_hz), 1.0, 1.0)
+    except parselmouth.PraatError:  # no voiced frame to measure a pitch on
+        return x.copy()
+    y = np.asarray(out.values[0], dtype=np.float32)
+    return y[:x.size] if y.size >= x.size else np.pad(y, (0, x.size - y.size))

@@ -136,6 +136,11 @@ class AugmentConfig:
     tempo: list = field(default_factory=lambda: [0.85, 1.15])
     pitch_p: float = 0.3
     pitch_semitones: list = field(default_factory=lambda: [-3.0, 3.0])
+    # Praat "Change gender" (PSOLA): formants and pitch moved independently, so a female voice
+    # can become a plausible male one (pitch shift alone moves the formants with the pitch).
+    voice_p: float = 0.0
+    formant_ratio: list = field(default_factory=lambda: [0.82, 1.18])
+    pitch_median_hz: list = field(default_factory=lambda: [85.0, 260.0])
 
 
 _SECTIONS = {
