@@ -42,7 +42,7 @@ def load_plain_config(path: str | os.PathLike, cache_subdir: str) -> dict:
     ``data_root`` falls back to ``$MSAR_DATA_ROOT``, then ``<repo>/../shared/data``; ``cache_dir``
     to ``cache_root()/<cache_subdir>``; relative ``output_dir``/``export_dir`` are taken from the repo.
     """
-    cfg = yaml.safe_load(Path(path).read_text())
+    cfg = _yaml(Path(path).read_text())
     cfg["data_root"] = Path(cfg.get("data_root") or os.environ.get(DATA_ROOT_ENV) or REPO.parent / "shared" / "data")
     cfg["cache_dir"] = Path(cfg.get("cache_dir") or cache_root() / cache_subdir)
     for key in ("output_dir", "export_dir"):
@@ -182,16 +182,21 @@ def _build(cls, values: dict, where: str):
     return cls(**values)
 
 
-_EXPONENT_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+")
+class _RecipeLoader(yaml.SafeLoader):
+    """PyYAML follows YAML 1.1, which reads ``4e-4`` (an exponent without a dot) as a string;
+    nobody typing a learning rate means that, so recipe files and ``--set`` values read it as a
+    float, as YAML 1.2 does."""
 
 
-def _parse_value(text: str) -> Any:
-    """A ``--set`` value as YAML, except that ``4e-4`` is a float: YAML 1.1 (PyYAML) reads
-    exponent numbers without a dot as strings, which nobody typing a learning rate means."""
-    value = yaml.safe_load(text)
-    if isinstance(value, str) and _EXPONENT_NUMBER.fullmatch(value.strip()):
-        return float(value)
-    return value
+_RecipeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
+    list("-+0123456789."),
+)
+
+
+def _yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_RecipeLoader)  # a SafeLoader subclass: no arbitrary objects
 
 
 def _set(tree: dict, dotted: str, value: Any) -> None:
@@ -215,7 +220,7 @@ def _read_config(path: Path, seen: tuple[Path, ...] = ()) -> dict:
         raise SystemExit(f"{path}: recipe config not found")
     if path.resolve() in seen:
         raise SystemExit(f"{path}: 'base' chain loops back to itself")
-    raw = yaml.safe_load(path.read_text()) or {}
+    raw = _yaml(path.read_text()) or {}
     base = raw.pop("base", None)
     if base is None:
         return raw
@@ -231,7 +236,7 @@ def load_arguments(config_path: str | os.PathLike | None, overrides: list[str] |
         if "=" not in item:
             raise SystemExit(f"--set {item!r}: expected section.key=value")
         key, value = item.split("=", 1)
-        _set(raw, key, _parse_value(value))
+        _set(raw, key, _yaml(value))
     unknown = sorted(set(raw) - set(_SECTIONS))
     if unknown:
         raise SystemExit(f"{config_path}: unknown section(s) {unknown} (known: {sorted(_SECTIONS)})")

@@ -57,9 +57,12 @@ def test_arguments_overrides_and_unknown_keys(tmp_path):
     path = _write_config(tmp_path)
     args = load_arguments(path, ["training.max_steps=3", "data.batch_size=5", "model.config.causal=true"])
     assert (args.training.max_steps, args.data.batch_size, args.model.config["causal"]) == (3, 5, True)
-    # YAML 1.1 reads "4e-4" as a string; a learning rate typed that way is still a number
+    # YAML 1.1 reads "4e-4" as a string; a learning rate typed that way is still a number,
+    # on the command line and in a recipe file
     args = load_arguments(path, ["training.learning_rate=4e-4", "training.output_dir=runs/1e5"])
     assert args.training.learning_rate == pytest.approx(4e-4) and args.training.output_dir == "runs/1e5"
+    (tmp_path / "lr.yaml").write_text("base: tiny.yaml\ntraining:\n  learning_rate: 3e-4\n")
+    assert load_arguments(tmp_path / "lr.yaml").training.learning_rate == pytest.approx(3e-4)
     with pytest.raises(SystemExit, match="unknown key"):
         load_arguments(path, ["training.max_stepz=3"])
     with pytest.raises(SystemExit, match="not found"):
