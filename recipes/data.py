@@ -166,7 +166,7 @@ class PairBatches(torch.utils.data.Dataset):
             clean = np.pad(clean.numpy(), (0, max(0, self.length - clean.numel())))[: self.length]
             for step in aug["steps"]:
                 # slower playback, a lower pitch (Signalsmith moves the formants with it) and a
-                # shorter formant ratio all move the top of the band down
+                # formant ratio below 1 all move the top of the band down
                 if step["type"] == "speed":
                     bandwidth *= min(1.0, step["factor"])
                 elif step["type"] == "pitch":

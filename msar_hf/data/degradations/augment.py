@@ -44,6 +44,11 @@ def tempo_perturb(x, rate: float, sampling_rate: int = 16000):
     return _signalsmith(TimeStretch, x, sampling_rate, rate=float(rate))
 
 
+def _same_length(y: np.ndarray, size: int) -> np.ndarray:
+    """Cut or zero-pad to ``size`` samples (pitch and voice changes keep the input's length)."""
+    return y[:size] if y.size >= size else np.pad(y, (0, size - y.size))
+
+
 @array_io
 def pitch_shift(x, semitones: float, sampling_rate: int = 16000):
     """Shift the pitch by ``semitones`` at the same tempo (audiomentations PitchShift,
@@ -53,7 +58,7 @@ def pitch_shift(x, semitones: float, sampling_rate: int = 16000):
     if semitones == 0.0 or x.size == 0:
         return x.copy()
     out = _signalsmith(PitchShift, x, sampling_rate, num_semitones=float(semitones))
-    return out[:x.size] if out.size >= x.size else np.pad(out, (0, x.size - out.size))
+    return _same_length(out, x.size)
 
 
 @array_io
@@ -79,4 +84,4 @@ def change_voice(x, formant_ratio: float, pitch_median_hz: float, sampling_rate:
     except parselmouth.PraatError:  # no voiced frame to measure a pitch on
         return x.copy()
     y = np.asarray(out.values[0], dtype=np.float32)
-    return y[:x.size] if y.size >= x.size else np.pad(y, (0, x.size - y.size))
+    return _same_length(y, x.size)
