@@ -116,7 +116,9 @@ def _resume_point(resume: str | None, output_dir: Path) -> tuple[int, Path | Non
 
 def _save_checkpoint(accelerator, output_dir: Path, step: int, keep: int, train_seconds: float) -> None:
     path = output_dir / "checkpoints" / f"checkpoint-{step}"
-    accelerator.save_state(str(path))
+    # torch.save, not safetensors: on a GPU cuDNN packs LSTM weights into one shared buffer, and
+    # accelerate's safetensors path drops shared tensors (a resumed run lost every LSTM weight).
+    accelerator.save_state(str(path), safe_serialization=False)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         (path / "progress.json").write_text(json.dumps({"step": step, "train_seconds": round(train_seconds, 1)}))

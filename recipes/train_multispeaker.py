@@ -412,7 +412,7 @@ def train(cfg: dict, stage: str) -> None:
     model.train()
 
     def save() -> None:
-        accelerator.save_state(str(out / f"step_{progress.step}"))
+        accelerator.save_state(str(out / f"step_{progress.step}"), safe_serialization=False)  # LSTM weights share storage on GPU (see train.py)
         for old in sorted(out.glob("step_*"), key=lambda p: int(p.name.split("_")[1]))[:-2]:
             import shutil
 

@@ -556,7 +556,7 @@ def train(cfg: dict, resume: bool) -> None:
         raise SystemExit(f"{ckpt_root} holds checkpoints: pass --resume, or remove it to start over")
 
     def save(step: int) -> None:
-        accelerator.save_state(str(ckpt_root / f"step_{step}"))
+        accelerator.save_state(str(ckpt_root / f"step_{step}"), safe_serialization=False)  # LSTM weights share storage on GPU (see train.py)
         if accelerator.is_main_process:  # keep the two newest
             for old in sorted(ckpt_root.glob("step_*"), key=lambda p: int(p.name.split("_")[1]))[:-2]:
                 shutil.rmtree(old, ignore_errors=True)

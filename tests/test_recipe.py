@@ -188,6 +188,40 @@ def test_resume_continues_exactly(tmp_path):
                for k, v in wa.items() if k.startswith("head"))
 
 
+def test_checkpoint_keeps_weights_that_share_storage(tmp_path):
+    """On a GPU, cuDNN packs an LSTM's weights into one buffer (flatten_parameters). safetensors
+    refuses shared storage, and accelerate's default save_state then silently dropped those 15
+    LSTM tensors from each checkpoint (seen on an H200). Simulate the packing on the CPU: a
+    checkpoint must still restore every weight."""
+    from accelerate import Accelerator
+
+    from msar_hf.models.autoencoder import MsarAutoencoderConfig, MsarAutoencoderModel
+    from recipes.train import _save_checkpoint
+
+    def build():
+        return MsarAutoencoderModel(MsarAutoencoderConfig(**TINY["model"]["config"]))
+
+    torch.manual_seed(0)
+    accelerator = Accelerator(cpu=True)
+    model = accelerator.prepare(build())
+    lstm = [m for m in model.modules() if isinstance(m, torch.nn.LSTM)][0]
+    flat = torch.cat([p.detach().flatten() for p in lstm.parameters()])
+    offset = 0
+    for p in lstm.parameters():  # every weight a view of one buffer, as cuDNN leaves them
+        p.data = flat[offset: offset + p.numel()].view_as(p)
+        offset += p.numel()
+    saved = {k: v.clone() for k, v in model.state_dict().items()}
+    _save_checkpoint(accelerator, tmp_path, step=1, keep=1, train_seconds=0.0)
+
+    fresh = Accelerator(cpu=True)  # a new launch: its first model is checkpoint's model 0
+    restored = fresh.prepare(build())
+    fresh.load_state(str(tmp_path / "checkpoints" / "checkpoint-1"))
+    state = restored.state_dict()
+    assert sorted(state) == sorted(saved)
+    lstm_keys = [k for k in saved if ".lstm." in k]
+    assert lstm_keys and all(torch.equal(state[k], saved[k]) for k in saved)
+
+
 @pytest.mark.slow
 def test_two_cpu_ranks_with_accelerate_launch(tmp_path):
     """`accelerate launch --multi_gpu --num_processes 2` with cpu: true -> 2 gloo ranks."""
