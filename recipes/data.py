@@ -22,6 +22,7 @@ import torch
 
 from msar_hf.audio import load_audio
 from msar_hf.data.degradations import DegradationConfig, Degrader
+from msar_hf.data.degradations.channel import replay_band_limit
 from msar_hf.models.autoencoder.modeling_msar_autoencoder import band_limit
 from recipes.args import DataArguments, expand_path
 
@@ -179,7 +180,12 @@ class PairBatches(torch.utils.data.Dataset):
             # codec artefacts stop at its band too. Damage simulated at 16 kHz would put them
             # above it, where the band-aware loss cannot ask for their removal.
             degraded = band_limit(torch.as_tensor(degraded)[None].float(), torch.tensor([bandwidth]), SAMPLING_RATE)[0]
-        out = {"input_values": degraded, "labels": torch.from_numpy(clean * target_gain(record))}
+        target = clean * target_gain(record)
+        if self.args.band_limited_targets:
+            for step in record.get("steps", []):
+                if step["type"] == "band_limit":
+                    target = replay_band_limit(target, step, SAMPLING_RATE)
+        out = {"input_values": degraded, "labels": torch.from_numpy(np.ascontiguousarray(target, np.float32))}
         if self.args.band_aware_loss:
             out["labels_bandwidth"] = torch.tensor(bandwidth)
         if self.speaker_table is not None:

@@ -188,6 +188,28 @@ def test_resume_continues_exactly(tmp_path):
                for k, v in wa.items() if k.startswith("head"))
 
 
+def test_band_limited_targets_keep_the_channels_band(tmp_path):
+    """band_limited_targets: the target of a band-limited pair is the clean speech through the
+    same channel filter, so nothing above the cut-off is asked of the model; off, it is full band."""
+    from recipes.data import PairBatches
+
+    cfg = yaml.safe_load(_write_config(tmp_path).read_text())
+    cfg["data"]["speech"] = cfg["data"]["speech"][:1]  # kathleen: a full-band voice
+    cfg["data"]["degradation_overrides"].update(band_limit={"p": 1.0}, p_clean=0.0, p_mild=0.0)
+    for limited in (True, False):
+        cfg["data"]["band_limited_targets"] = limited
+        (tmp_path / "bl.yaml").write_text(yaml.safe_dump(cfg))
+        data = PairBatches(load_arguments(tmp_path / "bl.yaml").data, seed=5)
+        for index in range(4):
+            item = data.item(index)
+            step = next(st for st in data.degrader(np.zeros(8000, np.float32), 5, index)[1]["steps"]
+                        if st["type"] == "band_limit")
+            freqs = torch.fft.rfftfreq(item["labels"].numel(), 1 / 16000)
+            power = torch.fft.rfft(item["labels"]).abs().pow(2)
+            above = float(power[freqs > step["high_hz"] + 100].sum() / power.sum())
+            assert (above < 1e-4) if limited else (above > 1e-3), (limited, step, above)
+
+
 def test_checkpoint_keeps_weights_that_share_storage(tmp_path):
     """On a GPU, cuDNN packs an LSTM's weights into one buffer (flatten_parameters). safetensors
     refuses shared storage, and accelerate's default save_state then silently dropped those 15
@@ -204,7 +226,7 @@ def test_checkpoint_keeps_weights_that_share_storage(tmp_path):
     torch.manual_seed(0)
     accelerator = Accelerator(cpu=True)
     model = accelerator.prepare(build())
-    lstm = [m for m in model.modules() if isinstance(m, torch.nn.LSTM)][0]
+    lstm = next(m for m in model.modules() if isinstance(m, torch.nn.LSTM))
     flat = torch.cat([p.detach().flatten() for p in lstm.parameters()])
     offset = 0
     for p in lstm.parameters():  # every weight a view of one buffer, as cuDNN leaves them

@@ -58,6 +58,14 @@ def low_pass(x, cutoff_hz: float, sampling_rate: int = 16000):
     return band_limit(x, sampling_rate, high_hz=cutoff_hz)
 
 
+def replay_band_limit(x, step: dict, sampling_rate: int = 16000):
+    """Apply a recorded ``band_limit`` step (its ``kind``, ``low_hz``, ``high_hz``) to another
+    signal, e.g. the clean target of the pair, with the very filter the degrader used."""
+    if step.get("kind") == "telephone":
+        return telephone(x, sampling_rate, (step["low_hz"], step["high_hz"]))
+    return low_pass(x, step["high_hz"], sampling_rate)
+
+
 @array_io
 def codec(x, sampling_rate: int = 16000, format: str = "mp3", bitrate_kbps: float = 16.0):
     """Encode and decode through a lossy codec in memory (torchcodec's FFmpeg: libmp3lame,
