@@ -85,6 +85,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--src", type=Path, default=Path("../shared/data"))
     parser.add_argument("--dst", type=Path, default=Path(".gpu/data"))
     args = parser.parse_args(argv)
+    for needed in ("speech/kathleen/metadata.csv", "speech/fsdd/metadata.csv", "noise/audio", "rir"):
+        if not (args.src / needed).exists():
+            parser.exit(2, f"pack_shared_data: {args.src / needed}: not found (--src is the shared data folder)\n")
+    if args.dst.resolve() == args.src.resolve() or args.src.resolve() in args.dst.resolve().parents:
+        parser.exit(2, f"pack_shared_data: --dst {args.dst} lies inside --src; choose another folder\n")
     shutil.rmtree(args.dst, ignore_errors=True)
     n_kathleen = pack_kathleen(args.src / "speech/kathleen", args.dst / "speech/kathleen")
     n_fsdd = pack_fsdd(args.src / "speech/fsdd", args.dst / "speech/fsdd")

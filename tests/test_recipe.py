@@ -295,3 +295,36 @@ def test_multispeaker_all_stages_run_in_order_and_reuse_cached_data(tmp_path, mo
     (tmp_path / "embeddings.pt").write_bytes(b"x")
     recipe.run_all_stages(cfg, args)  # a re-run: cached data reused, training stages resume
     assert calls == ["vocoder", "acoustic", "vocoder_gta", "export:vocoder"]
+
+
+def test_pack_shared_data_keeps_targets_lossless(tmp_path):
+    """The copy the GPU run read: 2 of 3 kathleen prompts, bit-exact inside the trimmed edges;
+    FSDD joined per training speaker (theo, the dev speaker, left out); noises decodable."""
+    import csv
+
+    import soundfile as sf
+
+    from recipes.pack_shared_data import main as pack
+
+    src, dst = REPO / "tests" / "fixtures", tmp_path / "packed"
+    pack(["--src", str(src), "--dst", str(dst)])
+    with (src / "speech/kathleen/metadata.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    with (dst / "speech/kathleen/metadata.csv").open() as fh:
+        kept = list(csv.DictReader(fh))
+    assert [r["file_name"] for r in kept] == [r["file_name"] for i, r in enumerate(rows) if i % 3 != 2]
+    for r in kept:
+        original, _ = sf.read(src / "speech/kathleen" / r["file_name"], dtype="int16")
+        packed, _ = sf.read(dst / "speech/kathleen" / r["file_name"], dtype="int16")
+        start = int(np.flatnonzero(np.all(np.lib.stride_tricks.sliding_window_view(original, packed.size) == packed, axis=1))[0])
+        assert packed.size <= original.size and np.array_equal(original[start: start + packed.size], packed)
+    with (dst / "speech/fsdd/metadata.csv").open() as fh:
+        speakers = sorted(r["speaker_id"] for r in csv.DictReader(fh))
+    assert speakers == ["george", "jackson", "lucas", "nicolas", "yweweler"]
+    george, rate = sf.read(dst / "speech/fsdd/audio/george.flac", dtype="int16")
+    assert rate == 8000 and george.size > 4 * 0.1 * rate
+    noises = sorted(p.name for p in (dst / "noise/audio").iterdir())
+    assert noises and all(n.endswith(".ogg") and sf.info(dst / "noise/audio" / n).frames > 0 for n in noises)
+    with pytest.raises(SystemExit) as bad:
+        pack(["--src", str(tmp_path / "missing"), "--dst", str(tmp_path / "x")])
+    assert bad.value.code == 2
