@@ -117,7 +117,7 @@ def _resume_point(resume: str | None, output_dir: Path) -> tuple[int, Path | Non
 def _save_checkpoint(accelerator, output_dir: Path, step: int, keep: int, train_seconds: float) -> None:
     path = output_dir / "checkpoints" / f"checkpoint-{step}"
     # torch.save, not safetensors: on a GPU cuDNN packs LSTM weights into one shared buffer, and
-    # accelerate's safetensors path drops shared tensors (a resumed run lost every LSTM weight).
+    # accelerate's safetensors path drops shared tensors (each GPU checkpoint lost every LSTM weight).
     accelerator.save_state(str(path), safe_serialization=False)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
