@@ -20,14 +20,17 @@ from __future__ import annotations
 import argparse
 import csv
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-DEV_NOISES = {"blanket_city", "max_audio_crowd_cheering", "doing_the_dishes", "modern_alarm_clock_waves",
-              "max_audio_snoring", "noise5"}  # autoencoder.yaml's noise_exclude
-DEV_SPEAKERS = {"theo"}
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # repo root, as in train.py
+
+from recipes.args import HELD_OUT_NOISES  # the dev set's noises stay out of the copy
+
+DEV_SPEAKERS = {"theo"}  # the FSDD speaker of the dev set (EvalArguments.speech)
 
 
 def trim_silence(x: np.ndarray, sr: int, keep_s: float = 0.15, floor_db: float = -50.0) -> np.ndarray:
@@ -94,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     n_kathleen = pack_kathleen(args.src / "speech/kathleen", args.dst / "speech/kathleen")
     n_fsdd = pack_fsdd(args.src / "speech/fsdd", args.dst / "speech/fsdd")
     (args.dst / "noise/audio").mkdir(parents=True)
-    noises = [p for p in sorted((args.src / "noise/audio").glob("*")) if p.stem not in DEV_NOISES]
+    noises = [p for p in sorted((args.src / "noise/audio").glob("*")) if p.stem not in HELD_OUT_NOISES]
     for p in noises:
         x, sr = sf.read(p, dtype="float32")
         write_vorbis(args.dst / "noise/audio" / f"{p.stem}.ogg", x, sr)
