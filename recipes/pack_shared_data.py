@@ -7,7 +7,8 @@
 The GPU run behind the shipped repair weights read this copy, because that machine took at most
 64 MiB of files per call. What it changes, so the run can be reproduced exactly:
 
-- kathleen: every 3rd utterance left out (755 of 1132), the rest lossless FLAC with silent edges
+- kathleen: every 3rd utterance left out (755 of 1132; ``--kathleen-limit`` keeps the first N of
+  those, 700 for the warm-started stage 3, whose starting weights travelled too), the rest lossless FLAC with silent edges
   trimmed to 0.15 s (the recipe pads utterances with 0-0.3 s gaps of its own);
 - FSDD: each training speaker's clips joined into one lossless FLAC with 0.1 s gaps (theo, the
   held-out dev speaker, left out); a crop of it is several digits, as the recipe draws anyway;
@@ -49,10 +50,10 @@ def write_vorbis(path: Path, x: np.ndarray, sr: int) -> None:
             fh.write(x[i: i + 8192].astype(np.float32))
 
 
-def pack_kathleen(src: Path, dst: Path, keep_every: int = 3) -> int:
+def pack_kathleen(src: Path, dst: Path, keep_every: int = 3, limit: int | None = None) -> int:
     (dst / "audio").mkdir(parents=True)
     with (src / "metadata.csv").open(newline="") as fh:
-        rows = [r for i, r in enumerate(csv.DictReader(fh)) if i % keep_every != keep_every - 1]
+        rows = [r for i, r in enumerate(csv.DictReader(fh)) if i % keep_every != keep_every - 1][:limit]
     for r in rows:
         x, sr = sf.read(src / r["file_name"], dtype="int16")
         x = trim_silence(x.astype(np.float32), sr).astype(np.int16)
@@ -87,6 +88,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--src", type=Path, default=Path("../shared/data"))
     parser.add_argument("--dst", type=Path, default=Path(".gpu/data"))
+    parser.add_argument("--kathleen-limit", type=int, default=None, metavar="N",
+                        help="keep only the first N kathleen utterances (to fit beside a warm-start checkpoint)")
     args = parser.parse_args(argv)
     for needed in ("speech/kathleen/metadata.csv", "speech/fsdd/metadata.csv", "noise/audio", "rir"):
         if not (args.src / needed).exists():
@@ -94,7 +97,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.dst.resolve() == args.src.resolve() or args.src.resolve() in args.dst.resolve().parents:
         parser.exit(2, f"pack_shared_data: --dst {args.dst} lies inside --src; choose another folder\n")
     shutil.rmtree(args.dst, ignore_errors=True)
-    n_kathleen = pack_kathleen(args.src / "speech/kathleen", args.dst / "speech/kathleen")
+    if args.kathleen_limit is not None and args.kathleen_limit < 1:
+        parser.exit(2, f"pack_shared_data: --kathleen-limit {args.kathleen_limit}: must be at least 1\n")
+    n_kathleen = pack_kathleen(args.src / "speech/kathleen", args.dst / "speech/kathleen", limit=args.kathleen_limit)
     n_fsdd = pack_fsdd(args.src / "speech/fsdd", args.dst / "speech/fsdd")
     (args.dst / "noise/audio").mkdir(parents=True)
     noises = [p for p in sorted((args.src / "noise/audio").glob("*")) if p.stem not in HELD_OUT_NOISES]

@@ -328,3 +328,10 @@ def test_pack_shared_data_keeps_targets_lossless(tmp_path):
     with pytest.raises(SystemExit) as bad:
         pack(["--src", str(tmp_path / "missing"), "--dst", str(tmp_path / "x")])
     assert bad.value.code == 2
+    # --kathleen-limit keeps the first N of those prompts (the warm-started stage 3's copy)
+    pack(["--src", str(src), "--dst", str(tmp_path / "limited"), "--kathleen-limit", "2"])
+    with (tmp_path / "limited/speech/kathleen/metadata.csv").open() as fh:
+        assert [r["file_name"] for r in csv.DictReader(fh)] == [r["file_name"] for r in kept[:2]]
+    with pytest.raises(SystemExit) as bad:
+        pack(["--src", str(src), "--dst", str(tmp_path / "y"), "--kathleen-limit", "0"])
+    assert bad.value.code == 2
