@@ -50,10 +50,10 @@ def build_msar(model_ref: str | None, strength: float | None = None, name: str =
     """msar as a benchmark system; ``strength`` None = the model's own ``default_strength``."""
     from baselines import Baseline
 
-    from msar_hf.repair import _SpeakerEmbedder, load_repair_model
+    from msar_hf.repair import _SpeakerEmbedder, load_repair_model, parse_strength
 
     model = model if model is not None else load_repair_model(model_ref, "cpu")
-    strength = float(getattr(model.config, "default_strength", 1.0) if strength is None else strength)
+    strength = parse_strength(getattr(model.config, "default_strength", 1.0) if strength is None else strength)
     conditioned = bool(getattr(model.config, "use_speaker_conditioning", False))
     embedder = _SpeakerEmbedder() if conditioned else None
 
@@ -64,7 +64,8 @@ def build_msar(model_ref: str | None, strength: float | None = None, name: str =
             return np.asarray(model.repair(wave, speaker_embedding=emb, strength=strength), dtype=np.float32)
 
     source = model_ref or "msar_hf/pretrained/repair (shipped default)"
-    return Baseline(name, f"msar repair model: {source}, strength {strength:g}", "msar-hf", enhance)
+    return Baseline(name, f"msar repair model: {source}, strength {strength if strength == 'auto' else f'{strength:g}'}",
+                    "msar-hf", enhance)
 
 
 def dev_set(config: str, items_per_type: int, seconds: float, seed: int | None = None):
@@ -264,9 +265,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--systems", nargs="*", default=None, help="baselines to run (default: all available)")
     parser.add_argument("--long-minutes", type=float, default=60.0, help="long-file RSS test length (0 = skip)")
     parser.add_argument("--no-msar", action="store_true", help="baselines only")
-    parser.add_argument("--strength", type=float, default=None, help="msar's mix (default: the model's default_strength)")
-    parser.add_argument("--extra-strength", type=float, nargs="*", default=[1.0],
-                        help="also score msar at these strengths, as systems msar@S (default: 1.0)")
+    strength = lambda v: v if v == "auto" else float(v)
+    parser.add_argument("--strength", type=strength, default=None, help="msar's mix, 0..1 or 'auto' (default: the model's default_strength)")
+    parser.add_argument("--extra-strength", type=strength, nargs="*", default=[1.0],
+                        help="also score msar at these strengths (0..1 or 'auto'), as systems msar@S (default: 1.0)")
     parser.add_argument("--name", default="repair_benchmark", help="results file name (benchmarks/results/NAME.*)")
     args = parser.parse_args(argv)
 
@@ -284,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         model = load_repair_model(args.model, "cpu")  # once: the msar@S rows share it
         systems.append(build_msar(args.model, args.strength, model=model))
         for s in args.extra_strength:
-            systems.append(build_msar(args.model, s, name=f"msar@{s:g}", model=model))
+            systems.append(build_msar(args.model, s, name=f"msar@{s if s == 'auto' else f'{s:g}'}", model=model))
     print(f"{len(items)} items x {len(systems)} systems; unavailable: {missing or 'none'}", flush=True)
     audio_seconds = sum(it.degraded.size / 16000 for it in items)
     outputs, seconds = run_systems(systems, items)

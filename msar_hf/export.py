@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from .errors import MsarError
+from .models.autoencoder.modeling_msar_autoencoder import auto_strength
 
 MODEL_RATE = 16000
 
@@ -139,14 +140,15 @@ class OnnxRepairer:
             feeds["speaker_embeddings"] = np.ascontiguousarray(np.broadcast_to(emb, (batch.shape[0], self.embedding_dim)))
         return self.session.run(["waveform"], feeds)[0]
 
-    def repair(self, waveform: np.ndarray, speaker_embedding: np.ndarray | None = None, strength: float | None = None,
+    def repair(self, waveform: np.ndarray, speaker_embedding: np.ndarray | None = None, strength: float | str | None = None,
                overlap_seconds: float = 1.0, hop_length: int = 256) -> np.ndarray:
         """(T,) 16 kHz audio -> (T,) repaired: the chunking and cross-fade of the torch ``repair``."""
         if strength is None:
             strength = self.default_strength
+        auto = strength == "auto"
         x = np.asarray(waveform, dtype=np.float32)
         length = x.shape[0]
-        if length == 0 or strength == 0.0:
+        if length == 0 or (not auto and strength == 0.0):
             return x.copy()
         # One gain per recording, floored at -74 dBFS, as MsarAutoencoderModel._level_gain.
         gain = self.target_rms / max(float(np.sqrt(np.mean(x.astype(np.float64) ** 2))), 2e-4)
@@ -169,6 +171,8 @@ class OnnxRepairer:
             if i < len(starts) - 1 and n:
                 weight[-n:] *= fade_in[::-1][-n:]
             out[start:end] += weight * repaired
+        if auto:
+            strength = auto_strength(x.astype(np.float64), out.astype(np.float64))
         if strength < 1.0:
             out = strength * out + (1.0 - strength) * x
         return out

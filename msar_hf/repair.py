@@ -98,6 +98,19 @@ class RepairReport:
 # --------------------------------------------------------------------------------------------
 # model and helpers, loaded once
 # --------------------------------------------------------------------------------------------
+def parse_strength(value: float | str | None) -> float | str | None:
+    """A ``--strength`` value: a number in [0, 1], ``"auto"`` or None (the model's default)."""
+    if value is None or value == "auto":
+        return value
+    try:
+        strength = float(value)
+    except (TypeError, ValueError):
+        raise MsarError(f"--strength must be a number between 0 and 1 or 'auto', got {value!r}") from None
+    if not 0.0 <= strength <= 1.0:
+        raise MsarError(f"--strength must be between 0 and 1 (or 'auto'), got {value}")
+    return strength
+
+
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     """``auto``: the accelerate process's device when launched with accelerate, else CUDA/CPU."""
     if device is None or str(device) == "auto":
@@ -360,8 +373,8 @@ class Repairer:
     Args:
         model: see :func:`load_repair_model` (None = shipped default).
         device: ``cpu``, ``cuda``, ``cuda:N``, ``mps`` or ``auto``.
-        strength: 0..1, how much of the repair to apply (0 = identity, 1 = full); None = the
-            model's ``config.default_strength``.
+        strength: 0..1, how much of the repair to apply (0 = identity, 1 = full); ``"auto"`` = from
+            how much the full repair changes each block; None = the model's ``config.default_strength``.
         speaker_ref: a clip of the target speaker; its embedding conditions every file.
         output_rate: write at this rate (Hz) instead of each input's own.
         chunk_seconds: the model's chunk length (memory per model call).
@@ -372,14 +385,13 @@ class Repairer:
         self,
         model=None,
         device: str | torch.device | None = "cpu",
-        strength: float | None = None,
+        strength: float | str | None = None,
         speaker_ref: str | os.PathLike | None = None,
         output_rate: int | None = None,
         chunk_seconds: float = 8.0,
         detect_speech: bool = True,
     ):
-        if strength is not None and not 0.0 <= float(strength) <= 1.0:
-            raise MsarError(f"--strength must be between 0 and 1, got {strength}")
+        strength = parse_strength(strength)
         if output_rate is not None and not 4000 <= int(output_rate) <= 384000:
             raise MsarError(f"--output-rate must be between 4000 and 384000 Hz, got {output_rate}")
         if not chunk_seconds or chunk_seconds < 0.5:
@@ -388,7 +400,8 @@ class Repairer:
         self.chunk_seconds = float(chunk_seconds)
         self.detect_speech = detect_speech
         self.model = load_repair_model(model, device)
-        self.strength = float(getattr(self.model.config, "default_strength", 1.0) if strength is None else strength)
+        strength = getattr(self.model.config, "default_strength", 1.0) if strength is None else strength
+        self.strength = strength if strength == "auto" else float(strength)
         cfg = self.model.config
         if int(cfg.sampling_rate) != MODEL_RATE:
             raise MsarError(f"the repair model works at {cfg.sampling_rate} Hz; msar expects {MODEL_RATE} Hz models")

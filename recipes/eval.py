@@ -157,9 +157,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", required=True, help="save_pretrained folder")
     parser.add_argument("--config", default="recipes/configs/autoencoder.yaml", help="recipe YAML (its eval section)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="eval.KEY=VALUE")
-    parser.add_argument("--strength", type=float, default=None, help="default: the model's default_strength")
+    parser.add_argument("--strength", default=None, help="0..1 or 'auto' (default: the model's default_strength)")
     parser.add_argument("--json", default=None, help="write the scores here")
     ns = parser.parse_args(argv)
+    from msar_hf.errors import MsarError
+    from msar_hf.repair import parse_strength
+
+    try:
+        ns.strength = parse_strength(ns.strength)
+    except MsarError as err:
+        parser.error(str(err))
     torch.set_num_threads(1)
     args = load_arguments(ns.config, ns.overrides)
     from msar_hf.models.autoencoder import MsarAutoencoderModel

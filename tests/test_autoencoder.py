@@ -274,3 +274,27 @@ def test_shipped_default_does_no_harm_and_repairs(speech_files, noise_files):
     # and a real improvement on noisy input (fixture noise at 0 dB SNR)
     noisy = _noisy(clean, noise_files[1], snr_db=0.0)
     assert _sisdr(model.repair(noisy), clean) > _sisdr(noisy, clean) + 3.0
+
+
+@pytest.mark.skipif(not (SHIPPED / "model.safetensors").exists(), reason="shipped default not trained yet")
+def test_auto_strength_applies_more_where_the_model_finds_more_to_fix(speech_files, noise_files):
+    """strength="auto" mixes the full repair by how much it changes the input: clean speech gets the
+    gentlest mix (more of the input kept than at the default 0.8), speech in 0 dB noise the strongest."""
+    from msar_hf.models.autoencoder.modeling_msar_autoencoder import (
+        AUTO_STRENGTH_RANGE,
+        auto_strength,
+    )
+
+    model = MsarAutoencoderModel.from_pretrained(SHIPPED).eval()
+    clean = load_audio(speech_files[1])[0]
+    noisy = _noisy(clean, noise_files[1], snr_db=0.0)
+    mixes = {}
+    for name, x in (("clean", clean), ("noisy", noisy)):
+        full = model.repair(x, strength=1.0)
+        mixes[name] = auto_strength(x, full)
+        assert torch.allclose(model.repair(x, strength="auto"), mixes[name] * full + (1 - mixes[name]) * x, atol=1e-6)
+    assert mixes["clean"] == pytest.approx(AUTO_STRENGTH_RANGE[0]) and mixes["noisy"] == pytest.approx(AUTO_STRENGTH_RANGE[1])
+    assert _sisdr(model.repair(clean, strength="auto"), clean) > _sisdr(model.repair(clean), clean)
+    assert _sisdr(model.repair(noisy, strength="auto"), clean) > _sisdr(noisy, clean) + 3.0
+    with pytest.raises(ValueError, match="auto"):
+        model.repair(clean, strength="loud")

@@ -88,6 +88,11 @@ def test_runner_repair_matches_torch_repair_at_any_length(exported, conditioned_
     assert np.allclose(got, 0.6 * full + 0.4 * x.numpy(), atol=1e-6)
     # strength 0 is the input, whatever the graph does
     assert np.array_equal(runner.repair(x.numpy(), emb, strength=0.0), x.numpy())
+    # strength="auto" picks the torch model's mix (whole chunks, where the two agree to the sample)
+    x = speech.repeat(3)[: runner.chunk + 3 * (runner.chunk - overlap)]
+    expected = model.repair(x, torch.from_numpy(emb), strength="auto", chunk_seconds=CHUNK_SECONDS).numpy()
+    got = runner.repair(x.numpy(), emb, strength="auto", hop_length=hop)
+    assert np.abs(got - expected).max() < 1e-4 * np.abs(expected).max()
 
 
 def test_export_cli_writes_onnx_and_reports_both_rtfs(tmp_path, capsys, conditioned_model):

@@ -160,6 +160,15 @@ def test_strength_zero_is_identity_and_strength_mixes(tmp_path, capsys, random_m
     assert float((outs["0.5"] - 0.5 * (outs["0"] + outs["1"])).abs().max()) < 2 * TOL
     code, _, err = msar(capsys, "repair", src, "-o", tmp_path / "bad.wav", "--strength", "1.5", "--model", random_model)
     assert code == 2 and len(_lines(err)) == 1 and "strength" in err
+    code, _, err = msar(capsys, "repair", src, "-o", tmp_path / "bad.wav", "--strength", "loud", "--model", random_model)
+    assert code == 2 and len(_lines(err)) == 1 and "'auto'" in err and not (tmp_path / "bad.wav").exists()
+    # auto: a mix between the ends, 0.7-0.9 of the full repair
+    code, _, err = msar(capsys, "repair", src, "-o", tmp_path / "auto.wav", "--strength", "auto", "--model",
+                        random_model, "--device", "cpu", "-q")
+    assert code == 0, err
+    auto = load_audio(tmp_path / "auto.wav", sampling_rate=None)[0]
+    mix = float(((auto - outs["0"]) * (outs["1"] - outs["0"])).sum() / (outs["1"] - outs["0"]).pow(2).sum())
+    assert 0.69 < mix < 0.91, mix
 
 
 def test_stereo_channels_are_repaired_separately(tmp_path, capsys, random_model, speech_files):

@@ -26,9 +26,10 @@ def repair(
         "--model", help="Hub id (ORG/NAME, from the local cache offline) or save_pretrained folder. "
                         "Default: the shipped model.")] = None,
     device: Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:N, mps or auto.")] = "auto",
-    strength: Annotated[float | None, typer.Option(
-        "--strength", help="How much of the repair to apply: 0 = untouched, 1 = full "
-        "(default: the model's default_strength, 0.8 for the shipped model).")] = None,
+    strength: Annotated[str | None, typer.Option(
+        "--strength", help="How much of the repair to apply: 0 = untouched, 1 = full, 'auto' = more "
+        "where the model finds more to fix (default: the model's default_strength, 0.8 for the "
+        "shipped model).")] = None,
     output_rate: Annotated[int | None, typer.Option(
         "--output-rate", help="Write at this rate in Hz (default: each input's own rate).")] = None,
     chunk_seconds: Annotated[float, typer.Option(

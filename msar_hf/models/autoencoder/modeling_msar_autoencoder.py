@@ -425,7 +425,7 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
         self,
         waveform,
         speaker_embedding=None,
-        strength: float | None = None,
+        strength: float | str | None = None,
         chunk_seconds: float = 8.0,
         progress: bool = False,
         overlap_seconds: float = 1.0,
@@ -436,6 +436,7 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
             waveform: (T,) tensor or numpy array at ``config.sampling_rate``.
             speaker_embedding: (D,) L2-normalised embedding of the speaker, or None (zeros).
             strength: 0..1, how much of the repair to apply (1 = full, 0 = return the input);
+                ``"auto"`` = from how much the full repair changes the input (:func:`auto_strength`);
                 None = ``config.default_strength``.
             chunk_seconds: audio is processed in chunks of this length, overlapping by
                 ``overlap_seconds`` and cross-faded, so memory stays flat in duration.
@@ -446,15 +447,16 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
         """
         if strength is None:
             strength = getattr(self.config, "default_strength", 1.0)
-        if not 0.0 <= float(strength) <= 1.0:
-            raise ValueError(f"strength must be in [0, 1], got {strength}")
+        auto = strength == "auto"
+        if not auto and (isinstance(strength, str) or not 0.0 <= float(strength) <= 1.0):
+            raise ValueError(f"strength must be in [0, 1] or 'auto', got {strength!r}")
         is_numpy = isinstance(waveform, np.ndarray)
         x = torch.as_tensor(waveform, dtype=torch.float32)
         if x.dim() != 1:
             raise ValueError(f"repair() takes one mono waveform (T,), got shape {tuple(x.shape)}")
         device = self.device
         length = x.shape[0]
-        if length == 0 or strength == 0.0:
+        if length == 0 or (not auto and strength == 0.0):
             out = x.clone()
             return out.numpy() if is_numpy else out
         dtype = next(self.parameters()).dtype
@@ -490,14 +492,37 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
                 n = min(overlap, end - start)
                 weight[-n:] = weight[-n:] * fade_in.flip(0)[-n:]
             out[start:end] += weight * repaired
+        if auto:
+            strength = auto_strength(x, out)
         if strength < 1.0:
             out = strength * out + (1.0 - strength) * x
         out = out.to(x.device) if isinstance(waveform, torch.Tensor) else out
         return out.numpy() if is_numpy else out
 
 
+# strength="auto": how much the full repair changes a recording says how much there was to fix,
+# so little-damaged input gets less of the model (do no harm) and heavily damaged input more.
+# The change, in dB of the input's energy, maps linearly from AUTO_STRENGTH_CHANGE_DB to
+# AUTO_STRENGTH_RANGE. Measured on 192 dev items (seeds 1234, 777, 99, 4242; shipped model):
+# PESQ-WB over the damaged types 2.290 vs 2.285 at a fixed 0.8, clean input 4.548 vs 4.522, Q
+# 0.0565 vs 0.0576. (Median change: clean, codec, band limit -33 to -42 dB; noise -17; mixed -4 to -7.)
+AUTO_STRENGTH_CHANGE_DB = (-20.0, -8.0)
+AUTO_STRENGTH_RANGE = (0.7, 0.9)
+
+
+def auto_strength(damaged, repaired) -> float:
+    """The wet/dry mix that ``strength="auto"`` applies to ``repaired`` (full strength) of ``damaged``."""
+    change = float(((repaired - damaged) ** 2).sum()) / max(float((damaged ** 2).sum()), 1e-12)
+    low_db, high_db = AUTO_STRENGTH_CHANGE_DB
+    t = min(max((10.0 * math.log10(max(change, 1e-12)) - low_db) / (high_db - low_db), 0.0), 1.0)
+    return AUTO_STRENGTH_RANGE[0] + t * (AUTO_STRENGTH_RANGE[1] - AUTO_STRENGTH_RANGE[0])
+
+
 __all__ = [
+    "AUTO_STRENGTH_CHANGE_DB",
+    "AUTO_STRENGTH_RANGE",
     "MsarAutoencoderModel",
     "MsarAutoencoderOutput",
     "MsarAutoencoderPreTrainedModel",
+    "auto_strength",
 ]
