@@ -267,8 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-msar", action="store_true", help="baselines only")
     strength = lambda v: v if v == "auto" else float(v)
     parser.add_argument("--strength", type=strength, default=None, help="msar's mix, 0..1 or 'auto' (default: the model's default_strength)")
-    parser.add_argument("--extra-strength", type=strength, nargs="*", default=[1.0],
-                        help="also score msar at these strengths (0..1 or 'auto'), as systems msar@S (default: 1.0)")
+    parser.add_argument("--extra-strength", type=strength, nargs="*", default=[1.0, "auto"],
+                        help="also score msar at these strengths (0..1 or 'auto'), as systems msar@S (default: 1.0 auto)")
     parser.add_argument("--name", default="repair_benchmark", help="results file name (benchmarks/results/NAME.*)")
     args = parser.parse_args(argv)
 
