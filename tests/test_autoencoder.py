@@ -261,6 +261,12 @@ def test_speech_repair_pipeline_keeps_rate_and_length(tmp_path, fsdd_file, speec
     assert np.allclose(as_dict, out["audio"], atol=1e-5)
     # repaired speech still correlates with the input speech (not noise, not silence)
     assert _sisdr(out["audio"], wave.numpy()) > 0
+    # no strength given: the model's default_strength, as model.repair applies it; a strength passes through
+    speech = load_audio(speech_file)[0]
+    model = repair.model
+    assert np.allclose(repair(speech.numpy(), sampling_rate=16000)["audio"], model.repair(speech).numpy(), atol=1e-5)
+    assert np.allclose(repair(speech.numpy(), sampling_rate=16000, strength=1.0)["audio"],
+                       model.repair(speech, strength=1.0).numpy(), atol=1e-5)
 
 
 @pytest.mark.skipif(not (SHIPPED / "model.safetensors").exists(), reason="shipped default not trained yet")

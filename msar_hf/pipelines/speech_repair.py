@@ -61,7 +61,9 @@ class SpeechRepairPipeline(Pipeline):
         channels = resample(wave, int(rate), model_rate) if int(rate) != model_rate else wave
         return {"channels": channels, "rate": int(rate), "length": wave.shape[-1]}
 
-    def _forward(self, model_inputs, speaker_embedding=None, strength: float = 1.0, chunk_seconds: float = 8.0, progress: bool = False):
+    def _forward(self, model_inputs, speaker_embedding=None, strength: float | str | None = None, chunk_seconds: float = 8.0,
+                 progress: bool = False):
+        # strength None: the model's own default_strength, as repair() and `msar repair` apply it
         repaired = [
             self.model.repair(ch, speaker_embedding=speaker_embedding, strength=strength, chunk_seconds=chunk_seconds, progress=progress)
             for ch in model_inputs["channels"]
