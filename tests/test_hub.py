@@ -462,3 +462,15 @@ def test_push_refuses_bad_input_before_any_network(repair, tmp_path):
         push_model(tmp_path, "org/name")
     with pytest.raises(HubError, match="HF_HUB_OFFLINE"):  # tests run offline (conftest)
         push_model(repair[1], "org/name")
+
+
+@pytest.mark.parametrize("shipped,package", [("repair", "autoencoder"), ("multispeaker", "multispeaker")])
+def test_shipped_remote_code_is_the_packages_own(shipped, package):
+    """trust_remote_code users run the flat .py files in the shipped folders: each must be the very
+    file the package runs, so a fix to the package reaches them too (copy it on every change)."""
+    folder = REPO / "msar_hf" / "pretrained" / shipped
+    files = sorted(folder.glob("*.py"))
+    assert files, folder
+    for path in files:
+        source = REPO / "msar_hf" / "models" / package / path.name
+        assert path.read_bytes() == source.read_bytes(), f"{path} differs from {source}: copy it over"
