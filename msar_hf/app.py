@@ -88,8 +88,8 @@ class AppConfig:
 # backends
 # --------------------------------------------------------------------------------------------
 class Repairer(Protocol):
-    def __call__(self, waveform: torch.Tensor, strength: float) -> torch.Tensor:
-        """(T,) 16 kHz mono in, (T,) repaired out."""
+    def __call__(self, waveform: torch.Tensor, strength: float | str) -> torch.Tensor:
+        """(T,) 16 kHz mono in, (T,) repaired out; ``strength`` 0..1 or ``"auto"``."""
 
 
 class Synthesizer(Protocol):
@@ -140,7 +140,7 @@ class RepairBackend:
         self.conditioned = bool(getattr(self.model.config, "use_speaker_conditioning", False))
         self.speaker_encoder = speaker_encoder or SharedSpeakerEncoder()
 
-    def __call__(self, waveform: torch.Tensor, strength: float) -> torch.Tensor:
+    def __call__(self, waveform: torch.Tensor, strength: float | str) -> torch.Tensor:
         from .repair import SELF_EMBEDDING_SECONDS
 
         embedding = None
@@ -150,7 +150,8 @@ class RepairBackend:
             except MsarError:  # too short or silent for an embedding: repair without one, as the CLI does
                 embedding = None
         with torch.inference_mode():
-            out = self.model.repair(waveform, speaker_embedding=embedding, strength=float(strength))
+            out = self.model.repair(waveform, speaker_embedding=embedding,
+                                    strength=strength if strength == "auto" else float(strength))
         return torch.as_tensor(out).float()
 
 
@@ -338,16 +339,19 @@ class MsarApp:
         return float(getattr(getattr(model, "config", None), "default_strength", 1.0))
 
     # -- repair -------------------------------------------------------------------------------
-    def repair(self, audio_path: str | None, reference_path: str | None = None, strength: float | None = None):
-        """Returns (repaired audio, before image, after image, metric rows)."""
+    def repair(self, audio_path: str | None, reference_path: str | None = None, strength: float | None = None,
+               auto_strength: bool = False):
+        """Returns (repaired audio, before image, after image, metric rows). ``auto_strength``
+        overrides ``strength`` with the model's ``"auto"`` mix (0.7-0.9 by how much there is to fix)."""
         if self.repairer is None:
             raise MsarError("this server was started without a repair model")
         damaged = _load_upload(audio_path, "recording to repair", self.config.max_duration_s)
         reference = (_load_upload(reference_path, "clean reference", self.config.max_duration_s)
                      if reference_path else None)
-        strength = float(strength if strength is not None else self.default_strength)
-        if not 0.0 <= strength <= 1.0:
-            raise MsarError(f"strength must be between 0 and 1, got {strength}")
+        from .repair import parse_strength
+
+        strength = parse_strength("auto" if auto_strength else strength)
+        strength = self.default_strength if strength is None else strength
 
         def work():
             repaired = self.repairer(damaged, strength)
@@ -414,6 +418,8 @@ class MsarApp:
                                              label="clean reference (optional: shows metrics)")
                         strength = gr.Slider(0.0, 1.0, value=self.default_strength, step=0.05, label="repair strength",
                                              elem_id="repair-strength")
+                        auto_strength = gr.Checkbox(False, label="auto strength (0.7-0.9, by how much there is to fix)",
+                                                    elem_id="repair-auto-strength")
                         run_repair = gr.Button("Repair", variant="primary", elem_id="repair-button",
                                                interactive=self.repairer is not None)
                     with gr.Column():
@@ -423,7 +429,7 @@ class MsarApp:
                         after = gr.Image(label="after", interactive=False, elem_id="spectrogram-after")
                         metrics = gr.Dataframe(headers=METRIC_HEADERS, label="quality against the reference",
                                                interactive=False, elem_id="repair-metrics")
-                run_repair.click(guarded(self.repair), inputs=[damaged, reference, strength],
+                run_repair.click(guarded(self.repair), inputs=[damaged, reference, strength, auto_strength],
                                  outputs=[repaired, before, after, metrics], api_name="repair")
             with gr.Tab("Synthesize"):
                 with gr.Row():

@@ -153,6 +153,17 @@ def test_strength_zero_returns_the_input(client, damaged):
     assert np.abs(_read(audio) - waveform.numpy()).max() <= 1.5 / 32767
 
 
+def test_auto_strength_overrides_the_slider(server, client, damaged):
+    from gradio_client import handle_file
+
+    app, _ = server
+    audio, *_ = client.predict(handle_file(str(damaged)), None, 0.0, True, api_name="/repair")
+    waveform, _ = load_audio(damaged)
+    expected = app.repairer(waveform, "auto").numpy()
+    assert np.abs(_read(audio) - np.clip(expected, -1, 1)).max() <= 1.5 / 32767
+    assert np.abs(expected - waveform.numpy()).max() > 0.01  # not the slider's 0
+
+
 def test_eight_concurrent_requests_all_complete(client, tmp_path, speech_files, noise_files):
     from gradio_client import handle_file
 
