@@ -46,7 +46,12 @@ RTF_TARGET = 0.05
 RSS_TARGET_MB = 1024
 
 
-def build_msar(model_ref: str | None, strength: float | None = None, name: str = "msar", model=None):
+def strength_label(strength: float | str) -> str:
+    """``0.8`` -> ``"0.8"``, ``"auto"`` -> ``"auto"`` (system names and descriptions)."""
+    return strength if strength == "auto" else f"{strength:g}"
+
+
+def build_msar(model_ref: str | None, strength: float | str | None = None, name: str = "msar", model=None):
     """msar as a benchmark system; ``strength`` None = the model's own ``default_strength``."""
     from baselines import Baseline
 
@@ -64,8 +69,7 @@ def build_msar(model_ref: str | None, strength: float | None = None, name: str =
             return np.asarray(model.repair(wave, speaker_embedding=emb, strength=strength), dtype=np.float32)
 
     source = model_ref or "msar_hf/pretrained/repair (shipped default)"
-    return Baseline(name, f"msar repair model: {source}, strength {strength if strength == 'auto' else f'{strength:g}'}",
-                    "msar-hf", enhance)
+    return Baseline(name, f"msar repair model: {source}, strength {strength_label(strength)}", "msar-hf", enhance)
 
 
 def dev_set(config: str, items_per_type: int, seconds: float, seed: int | None = None):
@@ -286,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         model = load_repair_model(args.model, "cpu")  # once: the msar@S rows share it
         systems.append(build_msar(args.model, args.strength, model=model))
         for s in args.extra_strength:
-            systems.append(build_msar(args.model, s, name=f"msar@{s if s == 'auto' else f'{s:g}'}", model=model))
+            systems.append(build_msar(args.model, s, name=f"msar@{strength_label(s)}", model=model))
     print(f"{len(items)} items x {len(systems)} systems; unavailable: {missing or 'none'}", flush=True)
     audio_seconds = sum(it.degraded.size / 16000 for it in items)
     outputs, seconds = run_systems(systems, items)

@@ -8,8 +8,9 @@ The GPU run behind the shipped repair weights read this copy, because that machi
 64 MiB of files per call. What it changes, so the run can be reproduced exactly:
 
 - kathleen: every 3rd utterance left out (755 of 1132; ``--kathleen-limit`` keeps the first N of
-  those, 700 for the warm-started stage 3, whose starting weights travelled too), the rest lossless FLAC with silent edges
-  trimmed to 0.15 s (the recipe pads utterances with 0-0.3 s gaps of its own);
+  those, 700 for the warm-started stage 3, whose starting weights travelled too), the rest
+  lossless FLAC with silent edges trimmed to 0.15 s (the recipe pads utterances with 0-0.3 s gaps
+  of its own);
 - FSDD: each training speaker's clips joined into one lossless FLAC with 0.1 s gaps (theo, the
   held-out dev speaker, left out); a crop of it is several digits, as the recipe draws anyway;
 - noises: the 29 training noises as OGG Vorbis (they are inputs, never targets), the six dev
