@@ -116,6 +116,29 @@ def test_band_aware_loss_ignores_the_estimate_above_the_targets_band(fsdd_file, 
     assert torch.isfinite(out.loss)
 
 
+def test_lowband_loss_sees_the_fundamentals_band_only(speech_file):
+    """The ``lowband`` term (Q's pitch term is decided below ~600 Hz) scores the waveform under
+    ``lowband_hz``, phase included: a 2.5 ms shift of that band costs many dB, the same shift of
+    everything above it costs nothing. Off by default."""
+    from msar_hf.models.autoencoder.modeling_msar_autoencoder import band_limit, stft
+
+    clean = load_audio(speech_file)[0][:32000][None]
+    model = MsarAutoencoderModel(MsarAutoencoderConfig(**SMALL, loss_lowband=1.0, lowband_hz=800.0))
+    low = band_limit(clean, torch.tensor([800.0]), 16000)
+    high = clean - low
+
+    def term(est):
+        spectrum = stft(est, model.config.n_fft, model.config.hop_length)
+        return float(model.compute_loss(est, spectrum, clean)["lowband"])
+
+    exact = term(clean)
+    assert exact < -25  # -SI-SDR, capped at 30 dB
+    assert term(torch.roll(low, 40, -1) + high) > exact + 15
+    assert abs(term(low + torch.roll(high, 40, -1)) - exact) < 1.0
+    default = MsarAutoencoderModel(MsarAutoencoderConfig(**SMALL))
+    assert "lowband" not in default(clean, labels=clean).loss_terms
+
+
 def test_speaker_embedding_and_attention_mask(speech_file):
     clean = load_audio(speech_file)[0][:16000]
     model = _perturbed(MsarAutoencoderConfig(**SMALL))

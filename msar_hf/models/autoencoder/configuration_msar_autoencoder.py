@@ -41,7 +41,10 @@ class MsarAutoencoderConfig(PreTrainedConfig):
         loss_*: weights of the training losses (0 disables a term). ``mrstft`` = multi-resolution
             STFT (spectral convergence + log magnitude), ``sisdr`` = negative SI-SDR in dB,
             ``complex`` = compressed complex-spectrum MSE, ``mse`` = waveform MSE,
-            ``loudness`` = L1 between frame loudness curves in dB (aligned with the Q loudness term).
+            ``loudness`` = L1 between frame loudness curves in dB (aligned with the Q loudness term),
+            ``lowband`` = negative SI-SDR of the band below ``lowband_hz`` (aligned with the Q
+            pitch term: its WORLD DIO tracker sees only the fundamental's band).
+        lowband_hz: upper edge of the band the ``lowband`` loss compares.
         mrstft_resolutions: (n_fft, hop, win) triples of the multi-resolution STFT loss.
         mrstft_dynamic_range_db: magnitudes in that loss are floored this many dB below the
             reference's loudest bin (None: the classic absolute 1e-7 floor).
@@ -73,6 +76,8 @@ class MsarAutoencoderConfig(PreTrainedConfig):
         loss_complex: float = 2.0,
         loss_mse: float = 0.0,
         loss_loudness: float = 0.0,
+        loss_lowband: float = 0.0,
+        lowband_hz: float = 800.0,
         mrstft_resolutions: list | None = None,
         mrstft_dynamic_range_db: float | None = 60.0,
         initializer_range: float = 0.02,
@@ -106,6 +111,8 @@ class MsarAutoencoderConfig(PreTrainedConfig):
         self.loss_complex = loss_complex
         self.loss_mse = loss_mse
         self.loss_loudness = loss_loudness
+        self.loss_lowband = loss_lowband
+        self.lowband_hz = lowband_hz
         self.mrstft_resolutions = (
             [list(r) for r in mrstft_resolutions]
             if mrstft_resolutions is not None

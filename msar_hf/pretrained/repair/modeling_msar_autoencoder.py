@@ -417,6 +417,14 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
         if cfg.loss_loudness:
             diff = frame_loudness_db(estimate) - frame_loudness_db(target)
             terms["loudness"] = cfg.loss_loudness * diff.abs().mean() / 10
+        if cfg.loss_lowband:
+            # Q's pitch term is decided below ~600 Hz: swapping a repaired output's band under
+            # 600 Hz for the damaged input's restores the input's pitch cosine, above it changes
+            # nothing. The compressed and log-magnitude losses weigh that band's waveform little.
+            cutoff = estimate.new_full((estimate.shape[0],), cfg.lowband_hz)
+            low_est = band_limit(estimate, cutoff, cfg.sampling_rate)
+            low_ref = band_limit(target, cutoff, cfg.sampling_rate)
+            terms["lowband"] = -cfg.loss_lowband * si_sdr(low_est, low_ref, cap_db=30.0).mean()
         return terms
 
     # -- inference on arbitrarily long audio ----------------------------------------------------
