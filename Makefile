@@ -8,8 +8,9 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 EXTRAS ?= dev,serve,train
 # Debian packages: ffmpeg (torchcodec), libsndfile1 (soundfile), the flite/festival/espeak-ng
-# voices (synthetic speakers), chromium (browser tests; never downloaded at run time).
-SYS_PKGS ?= ffmpeg libsndfile1 sox flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts espeak-ng chromium
+# voices (synthetic speakers), alsa-utils (its 48 kHz test voice: the full-band test and benchmark),
+# chromium (browser tests; never downloaded at run time).
+SYS_PKGS ?= ffmpeg libsndfile1 sox alsa-utils flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts espeak-ng chromium
 PYTEST_ARGS ?=
 
 .PHONY: test setup sysdeps venv demo bench lint clean train-repair train-repair-gpu

@@ -40,6 +40,7 @@ from .errors import (
     OverwriteInputError,
     UnsupportedFormatError,
 )
+from .fullband import add_upper_band
 
 MODEL_RATE = 16000
 DEFAULT_MODEL_DIR = Path(__file__).parent / "pretrained" / "repair"
@@ -379,6 +380,8 @@ class Repairer:
         output_rate: write at this rate (Hz) instead of each input's own.
         chunk_seconds: the model's chunk length (memory per model call).
         detect_speech: warn when a file seems to contain no speech (Silero VAD).
+        upper_band: for input above 16 kHz, put the input's band above 8 kHz back, scaled by the
+            gain the repair applied just below it (:mod:`msar_hf.fullband`); False leaves it empty.
     """
 
     def __init__(
@@ -390,6 +393,7 @@ class Repairer:
         output_rate: int | None = None,
         chunk_seconds: float = 8.0,
         detect_speech: bool = True,
+        upper_band: bool = True,
     ):
         strength = parse_strength(strength)
         if output_rate is not None and not 4000 <= int(output_rate) <= 384000:
@@ -399,6 +403,7 @@ class Repairer:
         self.output_rate = None if output_rate is None else int(output_rate)
         self.chunk_seconds = float(chunk_seconds)
         self.detect_speech = detect_speech
+        self.upper_band = upper_band
         self.model = load_repair_model(model, device)
         strength = getattr(self.model.config, "default_strength", 1.0) if strength is None else strength
         self.strength = strength if strength == "auto" else float(strength)
@@ -439,6 +444,11 @@ class Repairer:
                                                   chunk_seconds=self.chunk_seconds)).float().cpu()
                 for ch in x16
             ])[:, :n16]
+        if self.upper_band and rate > MODEL_RATE and out_rate > MODEL_RATE:
+            # the model never saw the band above 8 kHz: the input's, at the repair's gain there
+            full = add_upper_band(_fit(resample(y16, MODEL_RATE, rate), x.shape[-1]), x, rate,
+                                  x16[:, :n16], y16, MODEL_RATE)
+            return _fit(resample(full, rate, out_rate), out_len), False
         return _fit(resample(y16, MODEL_RATE, out_rate), out_len), False
 
     def _embedding_for(self, source, report: RepairReport) -> torch.Tensor | None:

@@ -32,6 +32,10 @@ def repair(
         "shipped model).")] = None,
     output_rate: Annotated[int | None, typer.Option(
         "--output-rate", help="Write at this rate in Hz (default: each input's own rate).")] = None,
+    upper_band: Annotated[bool, typer.Option(
+        "--upper-band/--no-upper-band",
+        help="Input above 16 kHz: keep its band above 8 kHz (the model works at 16 kHz), scaled by "
+             "the repair's gain just below 8 kHz; --no-upper-band leaves that band empty.")] = True,
     chunk_seconds: Annotated[float, typer.Option(
         "--chunk-seconds", help="Model chunk length in seconds (memory per model call).")] = 8.0,
     shard: Annotated[str | None, typer.Option(
@@ -49,11 +53,10 @@ def repair(
     from ..errors import MsarError
     from ..repair import Repairer, current_shard, parse_shard, repair_paths
 
-    torch.set_grad_enabled(False)
     hf_logging.disable_progress_bar()  # "Loading weights" bars: msar shows its own progress
     index, count = current_shard(parse_shard(shard), cpu=True if device == "cpu" else None)
     repairer = Repairer(model, device=device, strength=strength, speaker_ref=speaker_ref,
-                        output_rate=output_rate, chunk_seconds=chunk_seconds)
+                        output_rate=output_rate, chunk_seconds=chunk_seconds, upper_band=upper_band)
     shown_notes = 0
 
     def say(line: str, err: bool = False) -> None:
@@ -73,8 +76,9 @@ def repair(
             say(f"{report.input} -> {report.output} ({report.duration_s:.1f} s audio in {report.seconds:.1f} s, "
                 f"x{report.duration_s / max(report.seconds, 1e-9):.0f} real time)")
 
-    reports = repair_paths(inputs, output, model=repairer, shard=(index, count), progress=not quiet,
-                           on_report=show)
+    with torch.no_grad():  # a context, not set_grad_enabled: callers in the same process keep autograd
+        reports = repair_paths(inputs, output, model=repairer, shard=(index, count), progress=not quiet,
+                               on_report=show)
     failed = [r for r in reports if r.error]
     if count > 1 and not quiet:
         typer.echo(f"process {index + 1}/{count}: {len(reports) - len(failed)} repaired, {len(failed)} failed")

@@ -2,7 +2,9 @@
 
 Accepted inputs: a file path (any format :func:`msar_hf.audio.load_audio` reads), encoded bytes,
 a 1-D/2-D array with ``sampling_rate=...``, or a dict ``{"array"|"raw": ..., "sampling_rate": ...}``
-(the datasets ``Audio`` feature layout). Stereo is repaired per channel. Output:
+(the datasets ``Audio`` feature layout). Stereo is repaired per channel. Above 16 kHz the input's
+band over 8 kHz, which the model never sees, comes back at the gain the repair applied just below
+it (:mod:`msar_hf.fullband`; ``upper_band=False`` leaves it empty). Output:
 ``{"audio": np.ndarray (T,) or (C, T), "sampling_rate": int}``.
 """
 
@@ -15,6 +17,7 @@ import torch
 from transformers import Pipeline
 
 from ..audio import load_audio, resample
+from ..fullband import add_upper_band
 
 
 class SpeechRepairPipeline(Pipeline):
@@ -25,9 +28,11 @@ class SpeechRepairPipeline(Pipeline):
     _load_feature_extractor = True
     _load_tokenizer = False
 
-    def _sanitize_parameters(self, sampling_rate=None, speaker_embedding=None, strength=None, chunk_seconds=None, progress=None, **kwargs):
+    def _sanitize_parameters(self, sampling_rate=None, speaker_embedding=None, strength=None, chunk_seconds=None, progress=None,
+                             upper_band=None, **kwargs):
         preprocess = {}
         forward = {}
+        postprocess = {} if upper_band is None else {"upper_band": bool(upper_band)}
         if sampling_rate is not None:
             preprocess["sampling_rate"] = sampling_rate
         if speaker_embedding is not None:
@@ -38,7 +43,7 @@ class SpeechRepairPipeline(Pipeline):
             forward["chunk_seconds"] = chunk_seconds
         if progress is not None:
             forward["progress"] = progress
-        return preprocess, forward, {}
+        return preprocess, forward, postprocess
 
     def preprocess(self, inputs, sampling_rate: int | None = None):
         if isinstance(inputs, (str, os.PathLike, bytes, bytearray)):
@@ -59,7 +64,7 @@ class SpeechRepairPipeline(Pipeline):
             raise ValueError(f"expected (T,) or (C, T) audio, got shape {tuple(wave.shape)}")
         model_rate = self.model.config.sampling_rate
         channels = resample(wave, int(rate), model_rate) if int(rate) != model_rate else wave
-        return {"channels": channels, "rate": int(rate), "length": wave.shape[-1]}
+        return {"channels": channels, "rate": int(rate), "length": wave.shape[-1], "original": wave}
 
     def _forward(self, model_inputs, speaker_embedding=None, strength: float | str | None = None, chunk_seconds: float = 8.0,
                  progress: bool = False):
@@ -68,9 +73,10 @@ class SpeechRepairPipeline(Pipeline):
             self.model.repair(ch, speaker_embedding=speaker_embedding, strength=strength, chunk_seconds=chunk_seconds, progress=progress)
             for ch in model_inputs["channels"]
         ]
-        return {"channels": torch.stack(repaired), "rate": model_inputs["rate"], "length": model_inputs["length"]}
+        return {"channels": torch.stack(repaired), "rate": model_inputs["rate"], "length": model_inputs["length"],
+                "original": model_inputs["original"], "damaged": model_inputs["channels"]}
 
-    def postprocess(self, model_outputs):
+    def postprocess(self, model_outputs, upper_band: bool = True):
         model_rate = self.model.config.sampling_rate
         out = model_outputs["channels"]
         if model_outputs["rate"] != model_rate:
@@ -78,5 +84,8 @@ class SpeechRepairPipeline(Pipeline):
         out = out[..., : model_outputs["length"]]
         if out.shape[-1] < model_outputs["length"]:  # resampling can round one sample short
             out = torch.nn.functional.pad(out, (0, model_outputs["length"] - out.shape[-1]))
+        if upper_band and model_outputs["rate"] > model_rate:  # as `msar repair` (msar_hf.fullband)
+            out = add_upper_band(out, model_outputs["original"].to(out), model_outputs["rate"],
+                                 model_outputs["damaged"].to(out), model_outputs["channels"].to(out), model_rate)
         audio = out[0] if out.shape[0] == 1 else out
         return {"audio": audio.cpu().numpy(), "sampling_rate": model_outputs["rate"]}
