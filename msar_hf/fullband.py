@@ -35,7 +35,9 @@ def band_gain(damaged: torch.Tensor, repaired: torch.Tensor, rate: int = 16000,
     ``repaired`` within ``band_hz``, one value every 8 ms (frames centred on multiples of the hop),
     smoothed over three frames."""
     window = torch.hann_window(_N_FFT, dtype=torch.float32)
-    power = lambda x: torch.stft(x.float(), _N_FFT, _HOP, window=window, return_complex=True).abs().pow(2)
+    # zero (not reflect) padding at the edges: any length works, down to one sample
+    power = lambda x: torch.stft(x.float(), _N_FFT, _HOP, window=window, pad_mode="constant",
+                                 return_complex=True).abs().pow(2)
     freqs = torch.fft.rfftfreq(_N_FFT, 1.0 / rate)
     rows = (freqs >= band_hz[0]) & (freqs <= band_hz[1])
     before = power(damaged)[:, rows].sum(1)

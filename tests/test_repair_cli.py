@@ -466,3 +466,8 @@ def test_48khz_recording_keeps_its_band_above_8khz(tmp_path, capsys):
     assert abs(level_db(piped) - level_db(clean)) < 1.0
     dropped = torch.as_tensor(repair(clean.numpy(), sampling_rate=rate, upper_band=False)["audio"])
     assert level_db(dropped) < level_db(clean) - 10
+    # down to a few milliseconds: the length is kept
+    short = save_audio(tmp_path / "short_in.wav", clean[24000:24240], rate)  # 5 ms
+    code, _, err = msar(capsys, "repair", short, "-o", tmp_path / "short.wav", "--device", "cpu", "-q")
+    assert code == 0, err
+    assert load_audio(tmp_path / "short.wav", sampling_rate=None)[0].shape == (240,)
