@@ -13,7 +13,7 @@ same repairs (so the band under 8 kHz is identical in all three and only the upp
 beside the untouched input and DeepFilterNet3, which works at 48 kHz itself. Speech: the real
 48 kHz voice recordings Debian ships in alsa-utils (``/usr/share/sounds/alsa``, GPL-2+; one male
 speaker saying "Front center" etc.); noise: that package's ``Noise.wav`` (speaker-test's pink
-noise), mixed at 10 and 0 dB SNR. Metrics: SNR and log-spectral distance of the band above 8 kHz
+noise), mixed at 10 and 0 dB SNR; and hard-clipped at a quarter of the peak. Metrics: SNR and log-spectral distance of the band above 8 kHz
 against the clean recording, full-band SI-SDR, and PESQ-WB at 16 kHz (the same for the three
 msar rows by construction: a check). Writes ``benchmarks/results/fullband.{json,md,png}``.
 """
@@ -55,6 +55,9 @@ def load_items(speech_dir: Path, noise_file: Path) -> list[dict]:
             gain = np.sqrt(np.mean(clean**2) / np.mean(tiled**2) / 10 ** (snr / 10))
             items.append({"kind": f"noise {snr:g} dB", "name": path.stem, "clean": clean,
                           "damaged": (clean + gain * tiled).astype(np.float32)})
+        ceiling = 0.25 * float(np.abs(clean).max())  # hard clipping at -12 dB of the peak
+        items.append({"kind": "clipped", "name": path.stem, "clean": clean,
+                      "damaged": np.clip(clean, -ceiling, ceiling).astype(np.float32)})
     return items
 
 
