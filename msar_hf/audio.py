@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
 import struct
 import tempfile
 from collections.abc import Iterable
@@ -191,6 +192,42 @@ def _same_file(a: Path, b: Path) -> bool:
         return a.resolve() == b.resolve()
 
 
+# libvorbis (libsndfile's OGG writer) overflows the stack on one large write (libsndfile#1095,
+# python-soundfile#426: a segfault above ~2 M frames here, 44 s at 48 kHz), so every soundfile
+# write goes in blocks; 2^18 frames is 5.5 s at 48 kHz.
+WRITE_BLOCK_FRAMES = 1 << 18
+
+
+def write_blocks(handle, data: torch.Tensor) -> None:
+    """Write (C, T) float samples to an open ``soundfile.SoundFile`` in bounded blocks."""
+    for start in range(0, data.shape[-1], WRITE_BLOCK_FRAMES):
+        handle.write(data[:, start:start + WRITE_BLOCK_FRAMES].T.contiguous().numpy())
+
+
+def encoder_refusal(suffix: str, sampling_rate: int, exc: Exception) -> str:
+    """One line for an FFmpeg encoder's refusal, with the rates it supports when it says them."""
+    text = " ".join(str(exc).split())
+    rates = re.search(r"supported sample rate values are:\s*([\d,\s]+)", text, re.IGNORECASE)
+    why = f"supported: {rates.group(1).strip(' ,')}" if rates else (text or type(exc).__name__)
+    return f"cannot encode '{suffix}' at {sampling_rate} Hz ({why}); choose another rate (--output-rate) or format"
+
+
+def check_encodable(path: str | os.PathLike, sampling_rate: int) -> None:
+    """Raise :class:`UnsupportedFormatError` now if ``path``'s format cannot be written at
+    ``sampling_rate`` (FFmpeg's encoders take fixed rates: opus 8-48 kHz steps, mp3 up to 48 kHz),
+    so a long job fails before its work, not after. Encodes a few silent samples to find out."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in _FFMPEG_WRITE:
+        return  # libsndfile formats take any rate
+    from torchcodec.encoders import AudioEncoder
+
+    with tempfile.TemporaryDirectory(prefix="msar_probe_") as folder:
+        try:
+            AudioEncoder(torch.zeros(1, 2048), sample_rate=int(sampling_rate)).to_file(str(Path(folder) / f"p{suffix}"))
+        except RuntimeError as exc:
+            raise UnsupportedFormatError(Path(path), encoder_refusal(suffix, sampling_rate, exc)) from exc
+
+
 def save_audio(
     path: str | os.PathLike,
     waveform: torch.Tensor | np.ndarray,
@@ -233,11 +270,16 @@ def save_audio(
                 subtype = "PCM_16"
             if subtype is None or subtype.startswith("PCM"):
                 data = data.clamp(-1.0, 1.0)
-            sf.write(tmp, data.T.numpy(), sampling_rate, format=_SOUNDFILE_WRITE[suffix], subtype=subtype)
+            with sf.SoundFile(tmp, "w", samplerate=sampling_rate, channels=data.shape[0],
+                              format=_SOUNDFILE_WRITE[suffix], subtype=subtype) as out:
+                write_blocks(out, data)
         else:
             from torchcodec.encoders import AudioEncoder
 
-            AudioEncoder(data.clamp(-1.0, 1.0), sample_rate=sampling_rate).to_file(str(tmp))
+            try:
+                AudioEncoder(data.clamp(-1.0, 1.0), sample_rate=sampling_rate).to_file(str(tmp))
+            except RuntimeError as exc:  # FFmpeg refused: e.g. opus at 44.1 kHz, mp3 at 96 kHz
+                raise UnsupportedFormatError(path, encoder_refusal(suffix, sampling_rate, exc)) from exc
         # mkstemp creates 0600 files; give the output the permissions a plain open() would.
         umask = os.umask(0)
         os.umask(umask)

@@ -31,7 +31,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .audio import AUDIO_EXTENSIONS, find_audio_files, load_audio, resample, save_audio
+from .audio import (
+    AUDIO_EXTENSIONS,
+    check_encodable,
+    find_audio_files,
+    load_audio,
+    resample,
+    save_audio,
+    write_blocks,
+)
 from .errors import (
     AudioError,
     CorruptAudioError,
@@ -304,7 +312,7 @@ class _SoundFileSink:
     def write(self, block: torch.Tensor) -> None:
         if self.pcm:
             block = block.clamp(-1.0, 1.0)
-        self.handle.write(block.T.contiguous().numpy())
+        write_blocks(self.handle, block)
 
     def commit(self) -> None:
         self.handle.close()
@@ -492,6 +500,11 @@ class Repairer:
                               streamed=isinstance(source, _SoundFileSource))
         out_rate = self.output_rate or source.rate
         report.output_rate = out_rate
+        try:
+            check_encodable(out_path, out_rate)  # before the work, not after it
+        except BaseException:
+            source.close()
+            raise
         out_frames = source.frames if out_rate == source.rate else round(source.frames * out_rate / source.rate)
         subtype = _output_subtype(source.subtype, out_path)
         if isinstance(source, _SoundFileSource) and out_path.suffix.lower() in _SOUNDFILE_FORMATS:

@@ -175,3 +175,30 @@ def test_msar_info_cli(tmp_path, speech_file, fsdd_file):
     res = _msar("info", str(bad))
     assert res.returncode == 2
     assert res.stderr.strip().count("\n") == 0 and "bad.wav" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_long_high_rate_ogg_is_written_not_crashed(tmp_path, speech_file):
+    """libvorbis overflows the stack on one large write (a segfault above ~2 M frames: 44 s at
+    48 kHz); msar writes in blocks. In a subprocess, so a regression fails this test only."""
+    code = (
+        "import sys, torch; from msar_hf.audio import load_audio, resample, save_audio\n"
+        f"x = resample(load_audio({str(speech_file)!r})[0], 16000, 48000)\n"
+        "x = x.repeat(50 * 48000 // x.numel() + 1)[: 50 * 48000]\n"
+        f"save_audio({str(tmp_path / 'long.ogg')!r}, x, 48000)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, (done.returncode, done.stderr[-500:])
+    info = sf.info(tmp_path / "long.ogg")
+    assert (info.samplerate, info.frames) == (48000, 50 * 48000)
+
+
+def test_unencodable_rate_is_a_typed_error_before_any_work(tmp_path, speech):
+    from msar_hf.audio import check_encodable
+
+    with pytest.raises(UnsupportedFormatError, match=r"'.opus' at 44100 Hz \(supported: 48000"):
+        check_encodable(tmp_path / "out.opus", 44100)
+    with pytest.raises(UnsupportedFormatError, match="96000 Hz"):
+        save_audio(tmp_path / "out.mp3", speech, 96000)
+    assert not list(tmp_path.iterdir())  # no temporary file left behind
+    check_encodable(tmp_path / "out.opus", 48000)  # supported: silent
+    check_encodable(tmp_path / "out.wav", 96000)

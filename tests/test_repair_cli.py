@@ -471,3 +471,22 @@ def test_48khz_recording_keeps_its_band_above_8khz(tmp_path, capsys):
     code, _, err = msar(capsys, "repair", short, "-o", tmp_path / "short.wav", "--device", "cpu", "-q")
     assert code == 0, err
     assert load_audio(tmp_path / "short.wav", sampling_rate=None)[0].shape == (240,)
+
+
+def test_output_rate_an_encoder_cannot_take_fails_that_file_only(tmp_path, capsys, identity_model, speech_files):
+    """Opus takes 8/12/16/24/48 kHz only: asked for 22.05 kHz, that file gets one line naming the
+    rates it takes, before any work; the rest of the folder is repaired."""
+    src = tmp_path / "in"
+    save_audio(src / "a.flac", load_audio(speech_files[0])[0], 16000)
+    save_audio(src / "b.opus", load_audio(speech_files[1])[0], 16000)
+    code, _, err = msar(capsys, "repair", src, "-o", tmp_path / "out", "--output-rate", 22050,
+                        "--model", identity_model, "--device", "cpu", "-q")
+    assert code != 0
+    errors = [line for line in _lines(err) if "error" in line]
+    assert any("b.opus" in e and "22050 Hz" in e and "48000" in e for e in errors), err
+    assert "Traceback" not in err
+    assert sf.info(tmp_path / "out" / "a.flac").samplerate == 22050
+    assert not (tmp_path / "out" / "b.opus").exists()
+    code, _, err = msar(capsys, "repair", src / "b.opus", "-o", tmp_path / "one.mp3", "--output-rate", 96000,
+                        "--model", identity_model, "--device", "cpu", "-q")
+    assert code == 2 and len(_lines(err)) == 1 and "96000 Hz" in err
