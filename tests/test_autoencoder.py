@@ -290,6 +290,14 @@ def test_speech_repair_pipeline_keeps_rate_and_length(tmp_path, fsdd_file, speec
     assert np.allclose(repair(speech.numpy(), sampling_rate=16000)["audio"], model.repair(speech).numpy(), atol=1e-5)
     assert np.allclose(repair(speech.numpy(), sampling_rate=16000, strength=1.0)["audio"],
                        model.repair(speech, strength=1.0).numpy(), atol=1e-5)
+    # integer PCM arrays (as soundfile/scipy read them) are scaled, not fed in the thousands;
+    # a (samples, channels) array is refused rather than read as thousands of channels
+    pcm16 = np.round(wave.numpy() * 32767).astype(np.int16)
+    assert np.allclose(repair(pcm16, sampling_rate=rate)["audio"], out["audio"], atol=2e-3)
+    pcm8 = np.round(wave.numpy() * 127 + 128).astype(np.uint8)
+    assert _sisdr(repair(pcm8, sampling_rate=rate)["audio"], out["audio"]) > 15
+    with pytest.raises(ValueError, match="channels"):
+        repair(np.stack([wave.numpy(), wave.numpy()], axis=1), sampling_rate=rate)
 
 
 @pytest.mark.skipif(not (SHIPPED / "model.safetensors").exists(), reason="shipped default not trained yet")

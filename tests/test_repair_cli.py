@@ -490,3 +490,11 @@ def test_output_rate_an_encoder_cannot_take_fails_that_file_only(tmp_path, capsy
     code, _, err = msar(capsys, "repair", src / "b.opus", "-o", tmp_path / "one.mp3", "--output-rate", 96000,
                         "--model", identity_model, "--device", "cpu", "-q")
     assert code == 2 and len(_lines(err)) == 1 and "96000 Hz" in err
+
+
+def test_summary_speed_reads_right_on_both_sides_of_real_time():
+    from msar_hf.cli.repair import _speed
+
+    assert _speed(100.0, 2.0) == "x50 real time"
+    assert _speed(10.0, 5.0) == "x2.0 real time"
+    assert _speed(1.4, 4.0) == "2.9x slower than real time"  # was "x0 real time"

@@ -74,7 +74,7 @@ def repair(
             say(f"msar: warning: {report.input}: {w}", err=True)
         if not quiet:
             say(f"{report.input} -> {report.output} ({report.duration_s:.1f} s audio in {report.seconds:.1f} s, "
-                f"x{report.duration_s / max(report.seconds, 1e-9):.0f} real time)")
+                f"{_speed(report.duration_s, report.seconds)})")
 
     with torch.no_grad():  # a context, not set_grad_enabled: callers in the same process keep autograd
         reports = repair_paths(inputs, output, model=repairer, shard=(index, count), progress=not quiet,
@@ -86,6 +86,16 @@ def repair(
         if len(reports) == 1:
             raise typer.Exit(2)
         raise MsarError(f"{len(failed)} of {len(reports)} files could not be repaired (see the errors above)")
+
+
+def _speed(audio_s: float, wall_s: float) -> str:
+    """'x42 real time' / 'x1.8 real time'; slower than real time reads as such, not as 'x0'."""
+    factor = audio_s / max(wall_s, 1e-9)
+    if factor >= 10:
+        return f"x{factor:.0f} real time"
+    if factor >= 1:
+        return f"x{factor:.1f} real time"
+    return f"{1 / max(factor, 1e-9):.1f}x slower than real time"
 
 
 def export(

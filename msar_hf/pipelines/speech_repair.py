@@ -20,6 +20,18 @@ from ..audio import load_audio, resample
 from ..fullband import add_upper_band
 
 
+def _as_float_tensor(array) -> torch.Tensor:
+    """float32 samples in [-1, 1]: integer PCM (int16 as soundfile/scipy read it) is scaled by
+    its type's full scale instead of reaching the model as values in the thousands."""
+    data = np.asarray(array)
+    if np.issubdtype(data.dtype, np.unsignedinteger):  # 8-bit WAV: unsigned, centred on 128
+        half = (float(np.iinfo(data.dtype).max) + 1.0) / 2.0
+        data = (data.astype(np.float64) - half) / half
+    elif np.issubdtype(data.dtype, np.integer):
+        data = data.astype(np.float64) / float(-np.iinfo(data.dtype).min)
+    return torch.as_tensor(np.asarray(data, dtype=np.float32))
+
+
 class SpeechRepairPipeline(Pipeline):
     """Wraps :meth:`MsarAutoencoderModel.repair` (chunked, any length) for one recording per call."""
 
@@ -53,15 +65,18 @@ class SpeechRepairPipeline(Pipeline):
             rate = inputs.get("sampling_rate", sampling_rate)
             if array is None or rate is None:
                 raise ValueError("a dict input needs 'array' (or 'raw') and 'sampling_rate'")
-            wave = torch.as_tensor(np.asarray(array, dtype=np.float32))
+            wave = _as_float_tensor(array)
         else:
             if sampling_rate is None:
                 raise ValueError("pass sampling_rate=... with an array input")
-            wave, rate = torch.as_tensor(np.asarray(inputs, dtype=np.float32)), sampling_rate
+            wave, rate = _as_float_tensor(inputs), sampling_rate
         if wave.dim() == 1:
             wave = wave.unsqueeze(0)
         if wave.dim() != 2:
             raise ValueError(f"expected (T,) or (C, T) audio, got shape {tuple(wave.shape)}")
+        if wave.shape[0] > wave.shape[1]:  # (T, C), as soundfile returns it: ambiguous, refuse it
+            raise ValueError(f"expected (channels, samples) audio, got shape {tuple(wave.shape)}: "
+                             "more channels than samples; pass array.T for a (samples, channels) array")
         model_rate = self.model.config.sampling_rate
         channels = resample(wave, int(rate), model_rate) if int(rate) != model_rate else wave
         return {"channels": channels, "rate": int(rate), "length": wave.shape[-1], "original": wave}
