@@ -6,7 +6,9 @@ a clean 48 kHz recording would come back audibly duller than it went in. Instead
 upper band is put back, scaled frame by frame by the gain the repair applied at the top of its own
 band (4.5-7.6 kHz): where the model removed noise there, the same frames lose as much above 8 kHz;
 where it kept speech, the band comes back as recorded. The gain never exceeds 1, so nothing the
-input lacked is invented. Written by hand: no audio library ships a band-split gain transfer; the
+input lacked is invented. Noise that lives mostly above 8 kHz (hiss) therefore drops only as much
+as the noise just below it; a noise-floor suppressor on the band itself cost clean speech its
+detail there (README, "Full-band input"). Written by hand: no audio library ships a band-split gain transfer; the
 resampler (torchaudio's, as everywhere in msar) does the band split.
 """
 
