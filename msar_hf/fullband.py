@@ -8,7 +8,9 @@ band (4.5-7.6 kHz): where the model removed noise there, the same frames lose as
 where it kept speech, the band comes back as recorded. The gain never exceeds 1, so nothing the
 input lacked is invented. Noise that lives mostly above 8 kHz (hiss) therefore drops only as much
 as the noise just below it; a noise-floor suppressor on the band itself cost clean speech its
-detail there (README, "Full-band input"). Written by hand: no audio library ships a band-split gain transfer; the
+detail there (README, "Full-band input"). Below 16 kHz the same rule puts back the sliver under
+the input's Nyquist frequency that the resampling round trip attenuates, so an identity repair
+(strength 0) returns the input itself at any rate. Written by hand: no audio library ships a band-split gain transfer; the
 resampler (torchaudio's, as everywhere in msar) does the band split.
 """
 
@@ -25,8 +27,10 @@ _N_FFT, _HOP = 512, 128  # 32 ms frames every 8 ms at 16 kHz
 
 
 def upper_band(waveform: torch.Tensor, rate: int, model_rate: int = 16000) -> torch.Tensor:
-    """(C, T) at ``rate`` -> the part of it above ``model_rate / 2``: the input minus its copy
-    resampled down to ``model_rate`` and back (so the two bands sum to the input exactly)."""
+    """(C, T) at ``rate`` -> what a round trip through ``model_rate`` loses: the input minus its
+    copy resampled to ``model_rate`` and back (the band above ``model_rate / 2`` for a higher
+    rate, the resampler's roll-off under the Nyquist frequency for a lower one); the two parts
+    sum to the input exactly."""
     low = resample(resample(waveform, rate, model_rate), model_rate, rate)
     return waveform - low[..., : waveform.shape[-1]]
 
@@ -60,7 +64,7 @@ def add_upper_band(repaired_low: torch.Tensor, original: torch.Tensor, rate: int
         damaged_model / repaired_model: (C, n) the input and its repair at ``model_rate``: their
             ratio in :data:`GAIN_BAND_HZ` is the gain applied to the upper band.
     """
-    if rate <= model_rate:
+    if rate == model_rate:
         return repaired_low
     length = original.shape[-1]
     gain = band_gain(damaged_model, repaired_model, model_rate)  # (C, frames)

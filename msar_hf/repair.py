@@ -452,8 +452,9 @@ class Repairer:
                                                   chunk_seconds=self.chunk_seconds)).float().cpu()
                 for ch in x16
             ])[:, :n16]
-        if self.upper_band and rate > MODEL_RATE and out_rate > MODEL_RATE:
-            # the model never saw the band above 8 kHz: the input's, at the repair's gain there
+        if self.upper_band and rate != MODEL_RATE:
+            # what the model never saw (above 8 kHz; under 16 kHz, the round trip's roll-off):
+            # the input's own, at the repair's gain just below 8 kHz
             full = add_upper_band(_fit(resample(y16, MODEL_RATE, rate), x.shape[-1]), x, rate,
                                   x16[:, :n16], y16, MODEL_RATE)
             return _fit(resample(full, rate, out_rate), out_len), False

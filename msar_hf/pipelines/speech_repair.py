@@ -99,7 +99,7 @@ class SpeechRepairPipeline(Pipeline):
         out = out[..., : model_outputs["length"]]
         if out.shape[-1] < model_outputs["length"]:  # resampling can round one sample short
             out = torch.nn.functional.pad(out, (0, model_outputs["length"] - out.shape[-1]))
-        if upper_band and model_outputs["rate"] > model_rate:  # as `msar repair` (msar_hf.fullband)
+        if upper_band and model_outputs["rate"] != model_rate:  # as `msar repair` (msar_hf.fullband)
             out = add_upper_band(out, model_outputs["original"].to(out), model_outputs["rate"],
                                  model_outputs["damaged"].to(out), model_outputs["channels"].to(out), model_rate)
         audio = out[0] if out.shape[0] == 1 else out
