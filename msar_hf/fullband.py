@@ -10,8 +10,8 @@ input lacked is invented. Noise that lives mostly above 8 kHz (hiss) therefore d
 as the noise just below it; a noise-floor suppressor on the band itself cost clean speech its
 detail there (README, "Full-band input"). Below 16 kHz the same rule puts back the sliver under
 the input's Nyquist frequency that the resampling round trip attenuates, so an identity repair
-(strength 0) returns the input itself at any rate. Written by hand: no audio library ships a band-split gain transfer; the
-resampler (torchaudio's, as everywhere in msar) does the band split.
+(strength 0) returns the input itself at any rate. Written by hand: no audio library ships a
+band-split gain transfer; the resampler (torchaudio's, as everywhere in msar) does the band split.
 """
 
 from __future__ import annotations

@@ -2,9 +2,10 @@
 
 Accepted inputs: a file path (any format :func:`msar_hf.audio.load_audio` reads), encoded bytes,
 a 1-D/2-D array with ``sampling_rate=...``, or a dict ``{"array"|"raw": ..., "sampling_rate": ...}``
-(the datasets ``Audio`` feature layout). Stereo is repaired per channel. Above 16 kHz the input's
-band over 8 kHz, which the model never sees, comes back at the gain the repair applied just below
-it (:mod:`msar_hf.fullband`; ``upper_band=False`` leaves it empty). Output:
+(the datasets ``Audio`` feature layout); integer PCM arrays are scaled to [-1, 1]. Stereo is
+repaired per channel. Above 16 kHz the input's band over 8 kHz, which the model never sees, comes
+back at the gain the repair applied just below it (:mod:`msar_hf.fullband`; ``upper_band=False``
+leaves it empty). Output:
 ``{"audio": np.ndarray (T,) or (C, T), "sampling_rate": int}``.
 """
 
