@@ -28,8 +28,8 @@ def repair(
     device: Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:N, mps or auto.")] = "auto",
     strength: Annotated[str | None, typer.Option(
         "--strength", help="How much of the repair to apply: 0 = untouched, 1 = full, 'auto' = more "
-        "where the model finds more to fix (default: the model's default_strength, 0.8 for the "
-        "shipped model).")] = None,
+        "where the model finds more to fix, full on steady noise such as hiss or a fan (default: the "
+        "model's default_strength, 0.8 for the shipped model).")] = None,
     output_rate: Annotated[int | None, typer.Option(
         "--output-rate", help="Write at this rate in Hz (default: each input's own rate).")] = None,
     upper_band: Annotated[bool, typer.Option(
