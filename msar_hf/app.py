@@ -342,7 +342,7 @@ class MsarApp:
     def repair(self, audio_path: str | None, reference_path: str | None = None, strength: float | None = None,
                auto_strength: bool = False):
         """Returns (repaired audio, before image, after image, metric rows). ``auto_strength``
-        overrides ``strength`` with the model's ``"auto"`` mix (0.7-0.9 by how much there is to fix)."""
+        overrides ``strength`` with the model's ``"auto"`` mix (0.7-0.9 by how much there is to fix, 1 on steady noise)."""
         if self.repairer is None:
             raise MsarError("this server was started without a repair model")
         damaged = _load_upload(audio_path, "recording to repair", self.config.max_duration_s)
@@ -418,7 +418,7 @@ class MsarApp:
                                              label="clean reference (optional: shows metrics)")
                         strength = gr.Slider(0.0, 1.0, value=self.default_strength, step=0.05, label="repair strength",
                                              elem_id="repair-strength")
-                        auto_strength = gr.Checkbox(False, label="auto strength (0.7-0.9, by how much there is to fix)",
+                        auto_strength = gr.Checkbox(False, label="auto strength (0.7-1, by how much there is to fix; full on steady noise)",
                                                     elem_id="repair-auto-strength")
                         run_repair = gr.Button("Repair", variant="primary", elem_id="repair-button",
                                                interactive=self.repairer is not None)
