@@ -26,12 +26,15 @@ GAIN_BAND_HZ = (4500.0, 7600.0)
 _N_FFT, _HOP = 512, 128  # 32 ms frames every 8 ms at 16 kHz
 
 
-def upper_band(waveform: torch.Tensor, rate: int, model_rate: int = 16000) -> torch.Tensor:
+def upper_band(waveform: torch.Tensor, rate: int, model_rate: int = 16000,
+               at_model_rate: torch.Tensor | None = None) -> torch.Tensor:
     """(C, T) at ``rate`` -> what a round trip through ``model_rate`` loses: the input minus its
     copy resampled to ``model_rate`` and back (the band above ``model_rate / 2`` for a higher
     rate, the resampler's roll-off under the Nyquist frequency for a lower one); the two parts
-    sum to the input exactly."""
-    low = resample(resample(waveform, rate, model_rate), model_rate, rate)
+    sum to the input exactly. ``at_model_rate``: that copy, when the caller has it already."""
+    if at_model_rate is None:
+        at_model_rate = resample(waveform, rate, model_rate)
+    low = resample(at_model_rate, model_rate, rate)
     return waveform - low[..., : waveform.shape[-1]]
 
 
@@ -61,15 +64,16 @@ def add_upper_band(repaired_low: torch.Tensor, original: torch.Tensor, rate: int
     Args:
         repaired_low: (C, T) the repair, resampled up to ``rate`` (nothing above ``model_rate/2``).
         original: (C, T) the damaged input at ``rate``.
-        damaged_model / repaired_model: (C, n) the input and its repair at ``model_rate``: their
-            ratio in :data:`GAIN_BAND_HZ` is the gain applied to the upper band.
+        damaged_model / repaired_model: (C, n) the input resampled to ``model_rate`` and its repair:
+            their ratio in :data:`GAIN_BAND_HZ` is the gain applied to the upper band.
     """
     if rate == model_rate:
         return repaired_low
     length = original.shape[-1]
     gain = band_gain(damaged_model, repaired_model, model_rate)  # (C, frames)
     envelope = F.interpolate(gain.unsqueeze(1), size=length, mode="linear", align_corners=True).squeeze(1)
-    return repaired_low[..., :length] + envelope * upper_band(original, rate, model_rate)
+    # damaged_model is the original resampled down: reuse it rather than resample it again
+    return repaired_low[..., :length] + envelope * upper_band(original, rate, model_rate, damaged_model)
 
 
 __all__ = ["GAIN_BAND_HZ", "add_upper_band", "band_gain", "upper_band"]
