@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .errors import MsarError
-from .models.autoencoder.modeling_msar_autoencoder import auto_strength
+from .models.autoencoder.modeling_msar_autoencoder import auto_strength, residual_noise_gate
 
 MODEL_RATE = 16000
 
@@ -91,8 +91,8 @@ def export_onnx(
         # The level the graph expects and the model's default wet/dry mix travel inside the file,
         # so OnnxRepairer(path) alone repairs like the torch model.
         graph = onnx.load(str(tmp))
-        for key in ("target_rms", "default_strength"):
-            graph.metadata_props.add(key=key, value=repr(float(getattr(model.config, key, 1.0))))
+        for key, missing in (("target_rms", 0.05), ("default_strength", 1.0), ("residual_gate", 0.0)):
+            graph.metadata_props.add(key=key, value=repr(float(getattr(model.config, key, missing))))
         onnx.save(graph, str(tmp))
         onnx.checker.check_model(str(tmp))
         os.replace(tmp, path)
@@ -110,10 +110,11 @@ class OnnxRepairer:
         target_rms: level the graph expects; None = the value stored in the file at export
             (the model config's ``target_rms``), else 0.05.
         default_strength: the wet/dry mix ``repair`` uses when given none; None = the file's.
+        residual_gate: the gate ``repair`` uses when given none (0 = off); None = the file's.
     """
 
     def __init__(self, path: str | os.PathLike, threads: int = 1, target_rms: float | None = None,
-                 default_strength: float | None = None):
+                 default_strength: float | None = None, residual_gate: float | None = None):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -129,6 +130,7 @@ class OnnxRepairer:
         self.target_rms = float(stored.get("target_rms", 0.05)) if target_rms is None else float(target_rms)
         self.default_strength = (float(stored.get("default_strength", 1.0)) if default_strength is None
                                  else float(default_strength))
+        self.residual_gate = float(stored.get("residual_gate", 0.0)) if residual_gate is None else float(residual_gate)
 
     def forward(self, batch: np.ndarray, speaker_embeddings: np.ndarray | None = None) -> np.ndarray:
         """(B, N) level-normalised chunks (N = the graph's chunk length) -> (B, N)."""
@@ -141,11 +143,12 @@ class OnnxRepairer:
         return self.session.run(["waveform"], feeds)[0]
 
     def repair(self, waveform: np.ndarray, speaker_embedding: np.ndarray | None = None, strength: float | str | None = None,
-               overlap_seconds: float = 1.0, hop_length: int = 256) -> np.ndarray:
+               overlap_seconds: float = 1.0, hop_length: int = 256, residual_gate: float | None = None) -> np.ndarray:
         """(T,) 16 kHz audio -> (T,) repaired: the chunking and cross-fade of the torch ``repair``."""
         if strength is None:
             strength = self.default_strength
         auto = strength == "auto"
+        gate = self.residual_gate if residual_gate is None else float(residual_gate)
         x = np.asarray(waveform, dtype=np.float32)
         length = x.shape[0]
         if length == 0 or (not auto and strength == 0.0):
@@ -157,6 +160,7 @@ class OnnxRepairer:
         step = chunk - overlap
         starts = list(range(0, max(length - overlap, 1), step)) if length > chunk else [0]
         out = np.zeros(length, dtype=np.float32)
+        ungated = np.zeros(length, dtype=np.float32) if auto and gate > 0 else out  # what auto judges
         fade_in = np.linspace(0, 1, overlap + 2, dtype=np.float32)[1:-1]
         piece = np.zeros((1, chunk), dtype=np.float32)
         for i, start in enumerate(starts):
@@ -170,9 +174,13 @@ class OnnxRepairer:
                 weight[:n] = fade_in[:n]
             if i < len(starts) - 1 and n:
                 weight[-n:] *= fade_in[::-1][-n:]
+            if gate > 0:
+                if auto:
+                    ungated[start:end] += weight * repaired
+                repaired = residual_noise_gate(x[start:end], repaired, gate, MODEL_RATE).numpy()
             out[start:end] += weight * repaired
         if auto:
-            strength = auto_strength(x.astype(np.float64), out.astype(np.float64))
+            strength = auto_strength(x.astype(np.float64), ungated.astype(np.float64))
         if strength < 1.0:
             out = strength * out + (1.0 - strength) * x
         return out

@@ -390,6 +390,8 @@ class Repairer:
         detect_speech: warn when a file seems to contain no speech (Silero VAD).
         upper_band: for input above 16 kHz, put the input's band above 8 kHz back, scaled by the
             gain the repair applied just below it (:mod:`msar_hf.fullband`); False leaves it empty.
+        residual_gate: 0..1, how much to attenuate the noise floor the repair leaves (under the
+            level of the damage it removed); None = the model's ``config.residual_gate``, 0 = off.
     """
 
     def __init__(
@@ -402,8 +404,12 @@ class Repairer:
         chunk_seconds: float = 8.0,
         detect_speech: bool = True,
         upper_band: bool = True,
+        residual_gate: float | None = None,
     ):
         strength = parse_strength(strength)
+        if residual_gate is not None and not 0.0 <= float(residual_gate) <= 1.0:
+            raise MsarError(f"--gate must be between 0 and 1, got {residual_gate}")
+        self.residual_gate = None if residual_gate is None else float(residual_gate)
         if output_rate is not None and not 4000 <= int(output_rate) <= 384000:
             raise MsarError(f"--output-rate must be between 4000 and 384000 Hz, got {output_rate}")
         if not chunk_seconds or chunk_seconds < 0.5:
@@ -449,7 +455,8 @@ class Repairer:
         with torch.no_grad():  # not inference_mode: the cross-fade later writes into these tensors
             y16 = torch.stack([
                 torch.as_tensor(self.model.repair(ch.to(device), speaker_embedding=emb, strength=self.strength,
-                                                  chunk_seconds=self.chunk_seconds)).float().cpu()
+                                                  chunk_seconds=self.chunk_seconds,
+                                                  residual_gate=self.residual_gate)).float().cpu()
                 for ch in x16
             ])[:, :n16]
         if self.upper_band and rate != MODEL_RATE:

@@ -328,8 +328,9 @@ def test_auto_strength_applies_more_where_the_model_finds_more_to_fix(speech_fil
     noisy = _noisy(clean, noise_files[1], snr_db=0.0)
     mixes = {}
     for name, x in (("clean", clean), ("noisy", noisy)):
+        # auto judges the ungated repair; the residual gate then applies to what is mixed
+        mixes[name] = auto_strength(x, model.repair(x, strength=1.0, residual_gate=0.0))
         full = model.repair(x, strength=1.0)
-        mixes[name] = auto_strength(x, full)
         assert torch.allclose(model.repair(x, strength="auto"), mixes[name] * full + (1 - mixes[name]) * x, atol=1e-6)
     assert mixes["clean"] == pytest.approx(AUTO_STRENGTH_RANGE[0]) and mixes["noisy"] >= AUTO_STRENGTH_RANGE[1] - 1e-6
     # what the repair removes from a steady noise (a running tap) is a noise floor: all of it goes;
@@ -339,9 +340,52 @@ def test_auto_strength_applies_more_where_the_model_finds_more_to_fix(speech_fil
         name = noise.stem
         if name in ("running_tap", "max_audio_typing"):
             x = _noisy(clean, noise, snr_db=10.0)
-            steady[name] = auto_strength(x, model.repair(x, strength=1.0))
+            steady[name] = auto_strength(x, model.repair(x, strength=1.0, residual_gate=0.0))
     assert steady["running_tap"] > 0.99 and steady["max_audio_typing"] < AUTO_STRENGTH_RANGE[1] + 1e-6
     assert _sisdr(model.repair(clean, strength="auto"), clean) > _sisdr(model.repair(clean), clean)
     assert _sisdr(model.repair(noisy, strength="auto"), clean) > _sisdr(noisy, clean) + 3.0
     with pytest.raises(ValueError, match="auto"):
         model.repair(clean, strength="loud")
+
+
+@pytest.mark.skipif(not (SHIPPED / "model.safetensors").exists(), reason="shipped default not trained yet")
+def test_residual_gate_ducks_only_what_stays_under_the_removed_noise(speech_files, noise_files):
+    """repair()'s residual gate: bins of the repair that stay under the level of the noise it
+    removed drop by up to ``reduction`` (-6 dB at 0.5); the speech above that level and the band
+    under 400 Hz keep their level; with nothing removed, nothing changes."""
+    from msar_hf.models.autoencoder.modeling_msar_autoencoder import (
+        RESIDUAL_GATE_PROTECT_HZ,
+        residual_noise_gate,
+    )
+
+    model = MsarAutoencoderModel.from_pretrained(SHIPPED).eval()
+    assert model.config.residual_gate == 0.5
+    clean = load_audio(speech_files[1])[0]
+    wind = next(f for f in noise_files if f.stem == "blanket_wind")
+    noisy = _noisy(clean, wind, snr_db=10.0)
+    full = model.repair(noisy, strength=1.0, residual_gate=0.0)
+    gated = model.repair(noisy, strength=1.0)
+    assert torch.allclose(gated, residual_noise_gate(noisy, full, 0.5), atol=1e-5)  # one chunk: one gate
+
+    window = torch.hann_window(1024)
+    level = lambda x: 20 * torch.log10(torch.stft(x, 1024, 256, window=window, return_complex=True).abs() + 1e-9)
+    before, after = level(full), level(gated)
+    low = torch.fft.rfftfreq(1024, 1 / 16000) < RESIDUAL_GATE_PROTECT_HZ
+    change = after - before
+    band_db = lambda lv: 10 * torch.log10((10 ** (lv[low] / 10)).sum())
+    assert abs(float(band_db(after) - band_db(before))) < 0.5  # the fundamentals' band keeps its level
+    upper, upper_before = change[~low], before[~low]
+    # never much more than the reduction (a few bins differ more where resynthesis re-mixes frames)
+    assert float(torch.quantile(upper, 0.01)) > -6.5
+    loud = upper_before > torch.quantile(upper_before, 0.9)  # the speech itself
+    assert float(upper[loud].mean()) > -0.5
+    ducked = float((upper < -3.0).float().mean())
+    assert 0.05 < ducked < 0.8, ducked  # a real share of the bins is the floor the repair left
+    # the repaired output in 10 dB of real wind: nothing lost, the floor lower
+    assert _sisdr(gated, clean) > _sisdr(noisy, clean) + 3.0
+    # nothing removed (an identity repair): nothing gated
+    assert torch.allclose(residual_noise_gate(clean, clean, 0.5), clean, atol=1e-6)
+    with pytest.raises(ValueError, match="residual_gate"):
+        model.repair(noisy, residual_gate=1.5)
+    with pytest.raises(ValueError, match="residual_gate"):
+        MsarAutoencoderConfig(residual_gate=-0.1)

@@ -18,8 +18,10 @@ def conditioned_model(tmp_path_factory):
     from msar_hf.models.autoencoder import MsarAutoencoderConfig, MsarAutoencoderModel
 
     torch.manual_seed(0)
-    # a default mix below 1: the ONNX file must carry it (parity tests below use the defaults)
-    model = MsarAutoencoderModel(MsarAutoencoderConfig(**SMALL, use_speaker_conditioning=True, default_strength=0.6))
+    # a default mix below 1 and a residual gate: the ONNX file must carry both (parity tests below
+    # use the defaults)
+    model = MsarAutoencoderModel(MsarAutoencoderConfig(**SMALL, use_speaker_conditioning=True, default_strength=0.6,
+                                                       residual_gate=0.5))
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.05 * torch.randn_like(p))
@@ -82,7 +84,7 @@ def test_runner_repair_matches_torch_repair_at_any_length(exported, conditioned_
     assert np.abs(got[:32000] - expected[:32000]).max() < 1e-4 * np.abs(expected).max()
     # the file carries the model's level and default mix: a bare OnnxRepairer(path) repairs the same
     bare = OnnxRepairer(exported)
-    assert (bare.target_rms, bare.default_strength) == (model.config.target_rms, 0.6)
+    assert (bare.target_rms, bare.default_strength, bare.residual_gate) == (model.config.target_rms, 0.6, 0.5)
     assert np.array_equal(bare.repair(x.numpy(), emb, hop_length=hop), got)
     full = runner.repair(x.numpy(), emb, strength=1.0, hop_length=hop)
     assert np.allclose(got, 0.6 * full + 0.4 * x.numpy(), atol=1e-6)

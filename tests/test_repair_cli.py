@@ -169,6 +169,23 @@ def test_strength_zero_is_identity_and_strength_mixes(tmp_path, capsys, random_m
     assert 0.69 < mix < 0.91, mix
 
 
+def test_gate_option_sets_the_residual_gate_and_refuses_bad_values(tmp_path, capsys, random_model, speech_file):
+    src = save_audio(tmp_path / "in.wav", load_audio(speech_file)[0], 16000)
+    outs = {}
+    for gate in ("0", "1"):
+        out = tmp_path / f"g{gate}.wav"
+        code, _, err = msar(capsys, "repair", src, "-o", out, "--gate", gate, "--model", random_model, "--device", "cpu", "-q")
+        assert code == 0, err
+        outs[gate] = load_audio(out)[0]
+    # the random model's config has no gate: --gate 0 is its plain repair, --gate 1 ducks what it left
+    code, _, err = msar(capsys, "repair", src, "-o", tmp_path / "plain.wav", "--model", random_model, "--device", "cpu", "-q")
+    assert code == 0, err
+    assert float((load_audio(tmp_path / "plain.wav")[0] - outs["0"]).abs().max()) < TOL
+    assert outs["1"].pow(2).sum() < outs["0"].pow(2).sum()
+    code, _, err = msar(capsys, "repair", src, "-o", tmp_path / "bad.wav", "--gate", "1.5", "--model", random_model)
+    assert code == 2 and len(_lines(err)) == 1 and "--gate" in err and not (tmp_path / "bad.wav").exists()
+
+
 def test_stereo_channels_are_repaired_separately(tmp_path, capsys, random_model, speech_files):
     from msar_hf.models.autoencoder import MsarAutoencoderModel
 

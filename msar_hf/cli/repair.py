@@ -30,6 +30,10 @@ def repair(
         "--strength", help="How much of the repair to apply: 0 = untouched, 1 = full, 'auto' = more "
         "where the model finds more to fix, full on steady noise such as hiss or a fan (default: the "
         "model's default_strength, 0.8 for the shipped model).")] = None,
+    gate: Annotated[float | None, typer.Option(
+        "--gate", help="0..1: how much to lower the noise floor the repair leaves behind (what stays "
+        "under the level of the damage it removed); 0 = off (default: the model's residual_gate, "
+        "0.5 for the shipped model).")] = None,
     output_rate: Annotated[int | None, typer.Option(
         "--output-rate", help="Write at this rate in Hz (default: each input's own rate).")] = None,
     upper_band: Annotated[bool, typer.Option(
@@ -56,7 +60,8 @@ def repair(
     hf_logging.disable_progress_bar()  # "Loading weights" bars: msar shows its own progress
     index, count = current_shard(parse_shard(shard), cpu=True if device == "cpu" else None)
     repairer = Repairer(model, device=device, strength=strength, speaker_ref=speaker_ref,
-                        output_rate=output_rate, chunk_seconds=chunk_seconds, upper_band=upper_band)
+                        output_rate=output_rate, chunk_seconds=chunk_seconds, upper_band=upper_band,
+                        residual_gate=gate)
     shown_notes = 0
 
     def say(line: str, err: bool = False) -> None:

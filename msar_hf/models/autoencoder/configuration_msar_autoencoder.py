@@ -38,6 +38,9 @@ class MsarAutoencoderConfig(PreTrainedConfig):
         default_strength: the wet/dry mix ``repair()`` applies when no ``strength`` is given
             (``strength * repaired + (1 - strength) * input``). A model trained on little speech
             over-processes voices it never heard; its model card says which mix measured best.
+        residual_gate: how much ``repair()`` attenuates what stays under the level of the damage it
+            removed (the noise floor a repair leaves; see ``residual_noise_gate`` in the modeling file);
+            0 = off, 0.5 = -6 dB there.
         loss_*: weights of the training losses (0 disables a term). ``mrstft`` = multi-resolution
             STFT (spectral convergence + log magnitude), ``sisdr`` = negative SI-SDR in dB,
             ``complex`` = compressed complex-spectrum MSE, ``mse`` = waveform MSE,
@@ -71,6 +74,7 @@ class MsarAutoencoderConfig(PreTrainedConfig):
         target_rms: float = 0.05,
         normalize_input: bool = True,
         default_strength: float = 1.0,
+        residual_gate: float = 0.0,
         loss_mrstft: float = 1.0,
         loss_sisdr: float = 0.02,
         loss_complex: float = 2.0,
@@ -106,6 +110,9 @@ class MsarAutoencoderConfig(PreTrainedConfig):
         if not 0.0 <= float(default_strength) <= 1.0:
             raise ValueError(f"default_strength must be in [0, 1], got {default_strength}")
         self.default_strength = float(default_strength)
+        if not 0.0 <= float(residual_gate) <= 1.0:
+            raise ValueError(f"residual_gate must be in [0, 1], got {residual_gate}")
+        self.residual_gate = float(residual_gate)
         self.loss_mrstft = loss_mrstft
         self.loss_sisdr = loss_sisdr
         self.loss_complex = loss_complex

@@ -437,6 +437,7 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
         chunk_seconds: float = 8.0,
         progress: bool = False,
         overlap_seconds: float = 1.0,
+        residual_gate: float | None = None,
     ):
         """Repair one mono recording of any length.
 
@@ -449,6 +450,9 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
             chunk_seconds: audio is processed in chunks of this length, overlapping by
                 ``overlap_seconds`` and cross-faded, so memory stays flat in duration.
             progress: show a tqdm bar over chunks.
+            residual_gate: 0..1, how much to attenuate, per chunk, what the full repair leaves
+                under the level of the damage it removed (:func:`residual_noise_gate`); None =
+                ``config.residual_gate``, 0 = off.
 
         Returns:
             (T,) repaired audio of the same type (tensor or numpy) and length as the input.
@@ -458,6 +462,9 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
         auto = strength == "auto"
         if not auto and (isinstance(strength, str) or not 0.0 <= float(strength) <= 1.0):
             raise ValueError(f"strength must be in [0, 1] or 'auto', got {strength!r}")
+        gate = float(getattr(self.config, "residual_gate", 0.0) if residual_gate is None else residual_gate)
+        if not 0.0 <= gate <= 1.0:
+            raise ValueError(f"residual_gate must be in [0, 1], got {residual_gate!r}")
         is_numpy = isinstance(waveform, np.ndarray)
         x = torch.as_tensor(waveform, dtype=torch.float32)
         if x.dim() != 1:
@@ -482,6 +489,7 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
         step = chunk - overlap
         starts = list(range(0, max(length - overlap, 1), step)) if length > chunk else [0]
         out = torch.zeros(length, dtype=torch.float32)
+        ungated = torch.zeros(length, dtype=torch.float32) if auto and gate > 0 else out  # what auto judges
         fade_in = torch.linspace(0, 1, overlap + 2)[1:-1] if overlap else torch.zeros(0)
         iterator = starts
         if progress:
@@ -499,9 +507,13 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
             if i < len(starts) - 1:
                 n = min(overlap, end - start)
                 weight[-n:] = weight[-n:] * fade_in.flip(0)[-n:]
+            if gate > 0:
+                if auto:
+                    ungated[start:end] += weight * repaired
+                repaired = residual_noise_gate(x[start:end].float().cpu(), repaired, gate, sr)
             out[start:end] += weight * repaired
         if auto:
-            strength = auto_strength(x, out)
+            strength = auto_strength(x.float().cpu(), ungated)
         if strength < 1.0:
             out = strength * out + (1.0 - strength) * x
         out = out.to(x.device) if isinstance(waveform, torch.Tensor) else out
@@ -548,12 +560,80 @@ def auto_strength(damaged, repaired) -> float:
     return strength + steady * (1.0 - strength)
 
 
+
+# The residual gate: the noise floor a repair leaves behind, ducked. What the full repair removed
+# (damaged - repaired) is a per-recording sample of the damage; every time-frequency bin of the
+# repair that stays under that sample's level (mean + RESIDUAL_GATE_THRESHOLD_STD standard deviations
+# of its dB level, per frequency) is attenuated by ``reduction``. This is the stationary spectral gate
+# of noisereduce (Sainburg et al., its TorchGate), with the removed signal as the noise clip, restated
+# in a few lines of torch so that this remote-code file needs nothing beyond torch. The band under
+# ``protect_below_hz`` is left as the repair made it: Q's pitch term is decided there.
+# Measured on 192 dev items (seeds 1234+777 | 99+4242, shipped model, strength 0.8, reduction 0.5;
+# scratch sweep), over the damage types; "ducked" = share of the repair's loudest 10 % of bins
+# (the speech) the gate lowers by 2.5 dB or more:
+#   gate                         PESQ-WB          Q                 SI-SDR dB     ducked
+#   none                         2.244 | 2.276    0.0530 | 0.0571   6.74 | 7.32   0
+#   1 std, under 400 Hz kept     2.264 | 2.296    0.0529 | 0.0557   6.71 | 7.20   13-15 %  (shipped)
+#   1 std, full band             2.272 | 2.306    0.0535 | 0.0568   6.63 | 7.19   21-23 %
+#   2 std, full band             2.277 | 2.302    0.0532 | 0.0570   6.34 | 6.61   44-46 %
+#   0 std (the mean level)       2.255 | 2.292    0.0528 | 0.0567   6.75 | 7.32   8 %
+# At 2 std (noisereduce uses 1.5 on pure noise) the threshold sits above much of the speech, because
+# what a repair removes also holds speech it reshaped: a broadband cut, not a gate (clean-input
+# SI-SDR 44 -> 27 dB). At 1 std with the low band kept, PESQ and Q both improve on both halves.
+# Reduction 0.7 lost PESQ on reverb and clipping.
+RESIDUAL_GATE_THRESHOLD_STD = 1.0
+RESIDUAL_GATE_PROTECT_HZ = 400.0
+_GATE_N_FFT, _GATE_HOP = 1024, 256
+_GATE_SMOOTH_HZ, _GATE_SMOOTH_MS = 500.0, 50.0
+
+
+def _level_db(spec: torch.Tensor, top_db: float = 80.0) -> torch.Tensor:
+    level = 20.0 * torch.log10(spec.abs() + 1e-12)
+    return torch.maximum(level, level.amax(-1, keepdim=True) - top_db)
+
+
+def _smooth(values: torch.Tensor, half_width: int, dim: int) -> torch.Tensor:
+    """Triangular moving average of (F, N) ``values`` along ``dim``, edges replicated."""
+    if half_width < 1:
+        return values
+    up = torch.arange(1, half_width + 1, dtype=values.dtype) / (half_width + 1)
+    kernel = torch.cat([up, torch.ones(1, dtype=values.dtype), up.flip(0)])
+    rows = values if dim == 1 else values.T
+    padded = F.pad(rows[:, None], (half_width, half_width), mode="replicate")
+    out = F.conv1d(padded, (kernel / kernel.sum())[None, None])[:, 0]
+    return out if dim == 1 else out.T
+
+
+def residual_noise_gate(damaged, repaired, reduction: float = 0.5, sampling_rate: int = 16000,
+                        protect_below_hz: float = RESIDUAL_GATE_PROTECT_HZ,
+                        threshold_std: float = RESIDUAL_GATE_THRESHOLD_STD) -> torch.Tensor:
+    """``repaired`` (T,) with its bins under the level of ``damaged - repaired`` attenuated by ``reduction``."""
+    damaged = torch.as_tensor(damaged, dtype=torch.float32).flatten()
+    repaired = torch.as_tensor(repaired, dtype=torch.float32).flatten()
+    if reduction <= 0.0 or repaired.shape[0] < 2 * _GATE_N_FFT:
+        return repaired
+    window = torch.hann_window(_GATE_N_FFT)
+    spectra = torch.stft(torch.stack([damaged - repaired, repaired]), _GATE_N_FFT, _GATE_HOP, window=window,
+                         return_complex=True, pad_mode="constant")
+    removed_db, repaired_db = _level_db(spectra[0]), _level_db(spectra[1])
+    std, mean = torch.std_mean(removed_db, dim=-1, keepdim=True)
+    keep = (repaired_db > mean + threshold_std * std).float()
+    keep[torch.fft.rfftfreq(_GATE_N_FFT, 1.0 / sampling_rate) < protect_below_hz] = 1.0
+    gain = 1.0 - reduction * (1.0 - keep)
+    # smooth the binary decision over ~500 Hz x 50 ms (a separable triangular kernel, as noisereduce's)
+    gain = _smooth(gain, int(_GATE_SMOOTH_HZ / (sampling_rate / (_GATE_N_FFT / 2))), dim=0)
+    gain = _smooth(gain, int(_GATE_SMOOTH_MS / (1000.0 * _GATE_HOP / sampling_rate)), dim=1)
+    return torch.istft(spectra[1] * gain, _GATE_N_FFT, _GATE_HOP, window=window, length=repaired.shape[0])
+
 __all__ = [
     "AUTO_STEADY_SPREAD_DB",
     "AUTO_STRENGTH_CHANGE_DB",
     "AUTO_STRENGTH_RANGE",
+    "RESIDUAL_GATE_PROTECT_HZ",
+    "RESIDUAL_GATE_THRESHOLD_STD",
     "MsarAutoencoderModel",
     "MsarAutoencoderOutput",
     "MsarAutoencoderPreTrainedModel",
     "auto_strength",
+    "residual_noise_gate",
 ]
