@@ -568,18 +568,20 @@ def auto_strength(damaged, repaired) -> float:
 # of noisereduce (Sainburg et al., its TorchGate), with the removed signal as the noise clip, restated
 # in a few lines of torch so that this remote-code file needs nothing beyond torch. The band under
 # ``protect_below_hz`` is left as the repair made it: Q's pitch term is decided there.
-# Measured on 192 dev items (seeds 1234+777 | 99+4242, shipped model, strength 0.8, reduction 0.5;
-# scratch sweep), over the damage types; "ducked" = share of the repair's loudest 10 % of bins
-# (the speech) the gate lowers by 2.5 dB or more:
+# Measured on 168 damaged dev items (seeds 1234+777 | 99+4242, shipped model, strength 0.8, reduction
+# 0.5; `python benchmarks/bench_residual_gate.py`); "ducked" = share of the repair's loudest 10 % of
+# bins (the speech) the gate lowers by 2.5 dB or more:
 #   gate                         PESQ-WB          Q                 SI-SDR dB     ducked
 #   none                         2.244 | 2.276    0.0530 | 0.0571   6.74 | 7.32   0
-#   1 std, under 400 Hz kept     2.264 | 2.296    0.0529 | 0.0557   6.71 | 7.20   13-15 %  (shipped)
-#   1 std, full band             2.272 | 2.306    0.0535 | 0.0568   6.63 | 7.19   21-23 %
-#   2 std, full band             2.277 | 2.302    0.0532 | 0.0570   6.34 | 6.61   44-46 %
+#   1 std, under 400 Hz kept     2.264 | 2.295    0.0529 | 0.0557   6.71 | 7.20   14 %  (shipped)
+#   1 std, full band             2.272 | 2.306    0.0535 | 0.0568   6.63 | 7.19   21 %
+#   2 std, full band             2.277 | 2.302    0.0532 | 0.0570   6.34 | 6.61   44 %
+#   2 std, under 400 Hz kept     2.265 | 2.290    0.0526 | 0.0552   6.46 | 6.86   32 %
 #   0 std (the mean level)       2.255 | 2.292    0.0528 | 0.0567   6.75 | 7.32   8 %
 # At 2 std (noisereduce uses 1.5 on pure noise) the threshold sits above much of the speech, because
 # what a repair removes also holds speech it reshaped: a broadband cut, not a gate (clean-input
-# SI-SDR 44 -> 27 dB). At 1 std with the low band kept, PESQ and Q both improve on both halves.
+# SI-SDR 44 -> 27 dB). At 1 std with the low band kept, PESQ and Q both improve on both halves; 2 std
+# with it kept lowers Q a little more but ducks a third of the speech (SI-SDR -0.3 to -0.5 dB).
 # Reduction 0.7 lost PESQ on reverb and clipping.
 RESIDUAL_GATE_THRESHOLD_STD = 1.0
 RESIDUAL_GATE_PROTECT_HZ = 400.0
