@@ -560,7 +560,6 @@ def auto_strength(damaged, repaired) -> float:
     return strength + steady * (1.0 - strength)
 
 
-
 # The residual gate: the noise floor a repair leaves behind, ducked. What the full repair removed
 # (damaged - repaired) is a per-recording sample of the damage; every time-frequency bin of the
 # repair that stays under that sample's level (mean + RESIDUAL_GATE_THRESHOLD_STD standard deviations
@@ -626,6 +625,7 @@ def residual_noise_gate(damaged, repaired, reduction: float = 0.5, sampling_rate
     gain = _smooth(gain, int(_GATE_SMOOTH_HZ / (sampling_rate / (_GATE_N_FFT / 2))), dim=0)
     gain = _smooth(gain, int(_GATE_SMOOTH_MS / (1000.0 * _GATE_HOP / sampling_rate)), dim=1)
     return torch.istft(spectra[1] * gain, _GATE_N_FFT, _GATE_HOP, window=window, length=repaired.shape[0])
+
 
 __all__ = [
     "AUTO_STEADY_SPREAD_DB",
