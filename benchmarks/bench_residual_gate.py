@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         q_score,
         si_sdr,
     )
-    from msar_hf.models.autoencoder.modeling_msar_autoencoder import residual_noise_gate
+    from msar_hf.models.autoencoder.postprocessing_msar_autoencoder import residual_noise_gate
     from msar_hf.repair import load_repair_model
     from recipes.args import EvalArguments
     from recipes.eval import build_dev_set

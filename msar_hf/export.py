@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .errors import MsarError
-from .models.autoencoder.modeling_msar_autoencoder import auto_strength, residual_noise_gate
+from .models.autoencoder.postprocessing_msar_autoencoder import auto_strength, residual_noise_gate
 
 MODEL_RATE = 16000
 

@@ -231,7 +231,7 @@ def test_save_load_round_trip_through_auto_classes(tmp_path, speech_file):
     assert isinstance(loaded, MsarAutoencoderModel)
     speech = load_audio(speech_file)[0][:16000]
     assert torch.allclose(loaded.repair(speech), model.repair(speech), atol=1e-6)
-    for name in ("modeling_msar_autoencoder.py", "configuration_msar_autoencoder.py",
+    for name in ("modeling_msar_autoencoder.py", "configuration_msar_autoencoder.py", "postprocessing_msar_autoencoder.py",
                  "feature_extraction_msar_autoencoder.py"):
         assert (tmp_path / name).exists()
 
@@ -318,7 +318,7 @@ def test_auto_strength_applies_more_where_the_model_finds_more_to_fix(speech_fil
     """strength="auto" mixes the full repair by how much it changes the input: clean speech gets the
     gentlest mix (more of the input kept than at the default 0.8), speech in 0 dB noise a strong one,
     and a steady noise floor is removed in full."""
-    from msar_hf.models.autoencoder.modeling_msar_autoencoder import (
+    from msar_hf.models.autoencoder.postprocessing_msar_autoencoder import (
         AUTO_STRENGTH_RANGE,
         auto_strength,
     )
@@ -353,7 +353,7 @@ def test_residual_gate_ducks_only_what_stays_under_the_removed_noise(speech_file
     """repair()'s residual gate: bins of the repair that stay under the level of the noise it
     removed drop by up to ``reduction`` (-6 dB at 0.5); the speech above that level and the band
     under 400 Hz keep their level; with nothing removed, nothing changes."""
-    from msar_hf.models.autoencoder.modeling_msar_autoencoder import (
+    from msar_hf.models.autoencoder.postprocessing_msar_autoencoder import (
         RESIDUAL_GATE_PROTECT_HZ,
         residual_noise_gate,
     )

@@ -39,8 +39,8 @@ class MsarAutoencoderConfig(PreTrainedConfig):
             (``strength * repaired + (1 - strength) * input``). A model trained on little speech
             over-processes voices it never heard; its model card says which mix measured best.
         residual_gate: how much ``repair()`` attenuates what stays under the level of the damage it
-            removed (the noise floor a repair leaves; see ``residual_noise_gate`` in the modeling file);
-            0 = off, 0.5 = -6 dB there.
+            removed (the noise floor a repair leaves; ``residual_noise_gate`` in
+            postprocessing_msar_autoencoder.py); 0 = off, 0.5 = -6 dB there.
         loss_*: weights of the training losses (0 disables a term). ``mrstft`` = multi-resolution
             STFT (spectral convergence + log magnitude), ``sisdr`` = negative SI-SDR in dB,
             ``complex`` = compressed complex-spectrum MSE, ``mse`` = waveform MSE,
