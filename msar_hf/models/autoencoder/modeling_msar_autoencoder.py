@@ -26,15 +26,7 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .configuration_msar_autoencoder import MsarAutoencoderConfig
-from .postprocessing_msar_autoencoder import (
-    AUTO_STEADY_SPREAD_DB,
-    AUTO_STRENGTH_CHANGE_DB,
-    AUTO_STRENGTH_RANGE,
-    RESIDUAL_GATE_PROTECT_HZ,
-    RESIDUAL_GATE_THRESHOLD_STD,
-    auto_strength,
-    residual_noise_gate,
-)
+from .postprocessing_msar_autoencoder import auto_strength, residual_noise_gate
 
 _EPS = 1e-8
 
@@ -519,10 +511,10 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
             if gate > 0:
                 if auto:
                     ungated[start:end] += weight * repaired
-                repaired = residual_noise_gate(x[start:end].float().cpu(), repaired, gate, sr)
+                repaired = residual_noise_gate(x[start:end].cpu(), repaired, gate, sr)
             out[start:end] += weight * repaired
         if auto:
-            strength = auto_strength(x.float().cpu(), ungated)
+            strength = auto_strength(x.cpu(), ungated)
         if strength < 1.0:
             out = strength * out + (1.0 - strength) * x
         out = out.to(x.device) if isinstance(waveform, torch.Tensor) else out
@@ -530,14 +522,7 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
 
 
 __all__ = [
-    "AUTO_STEADY_SPREAD_DB",
-    "AUTO_STRENGTH_CHANGE_DB",
-    "AUTO_STRENGTH_RANGE",
-    "RESIDUAL_GATE_PROTECT_HZ",
-    "RESIDUAL_GATE_THRESHOLD_STD",
     "MsarAutoencoderModel",
     "MsarAutoencoderOutput",
     "MsarAutoencoderPreTrainedModel",
-    "auto_strength",
-    "residual_noise_gate",
 ]
