@@ -333,10 +333,11 @@ class MsarApp:
         self._runner = _TimedRunner(self.config.concurrency_limit, self.config.request_timeout_s)
 
     @property
-    def default_strength(self) -> float:
-        """The repair model's own default mix (its config's ``default_strength``), else 1."""
+    def default_strength(self) -> float | str:
+        """The repair model's own default mix (its config's ``default_strength``: 0..1 or "auto"), else 1."""
         model = getattr(self.repairer, "model", None)
-        return float(getattr(getattr(model, "config", None), "default_strength", 1.0))
+        value = getattr(getattr(model, "config", None), "default_strength", 1.0)
+        return "auto" if value == "auto" else float(value)
 
     # -- repair -------------------------------------------------------------------------------
     def repair(self, audio_path: str | None, reference_path: str | None = None, strength: float | None = None,
@@ -416,9 +417,11 @@ class MsarApp:
                                            label="damaged recording", elem_id="repair-input")
                         reference = gr.Audio(sources=["upload"], type="filepath", elem_id="repair-reference",
                                              label="clean reference (optional: shows metrics)")
-                        strength = gr.Slider(0.0, 1.0, value=self.default_strength, step=0.05, label="repair strength",
-                                             elem_id="repair-strength")
-                        auto_strength = gr.Checkbox(False, label="auto strength (0.7-1, by how much there is to fix; full on steady noise)",
+                        auto_default = self.default_strength == "auto"
+                        # under "auto" the slider starts at the middle of auto's range; it is used once auto is unticked
+                        strength = gr.Slider(0.0, 1.0, value=0.8 if auto_default else self.default_strength, step=0.05,
+                                             label="repair strength", elem_id="repair-strength")
+                        auto_strength = gr.Checkbox(auto_default, label="auto strength (0.7-1, by how much there is to fix; full on steady noise)",
                                                     elem_id="repair-auto-strength")
                         run_repair = gr.Button("Repair", variant="primary", elem_id="repair-button",
                                                interactive=self.repairer is not None)
@@ -429,6 +432,8 @@ class MsarApp:
                         after = gr.Image(label="after", interactive=False, elem_id="spectrogram-after")
                         metrics = gr.Dataframe(headers=METRIC_HEADERS, label="quality against the reference",
                                                interactive=False, elem_id="repair-metrics")
+                # moving the slider means the user wants that strength, not auto's
+                strength.input(lambda: False, inputs=None, outputs=auto_strength, api_name=False, queue=False)
                 run_repair.click(guarded(self.repair), inputs=[damaged, reference, strength, auto_strength],
                                  outputs=[repaired, before, after, metrics], api_name="repair")
             with gr.Tab("Synthesize"):

@@ -92,7 +92,8 @@ def export_onnx(
         # so OnnxRepairer(path) alone repairs like the torch model.
         graph = onnx.load(str(tmp))
         for key, missing in (("target_rms", 0.05), ("default_strength", 1.0), ("residual_gate", 0.0)):
-            graph.metadata_props.add(key=key, value=repr(float(getattr(model.config, key, missing))))
+            value = getattr(model.config, key, missing)
+            graph.metadata_props.add(key=key, value="auto" if value == "auto" else repr(float(value)))
         onnx.save(graph, str(tmp))
         onnx.checker.check_model(str(tmp))
         os.replace(tmp, path)
@@ -109,12 +110,13 @@ class OnnxRepairer:
         threads: onnxruntime intra-op threads (1 = the project's real-time-factor setting).
         target_rms: level the graph expects; None = the value stored in the file at export
             (the model config's ``target_rms``), else 0.05.
-        default_strength: the wet/dry mix ``repair`` uses when given none; None = the file's.
+        default_strength: the wet/dry mix ``repair`` uses when given none (0..1 or ``"auto"``);
+            None = the file's.
         residual_gate: the gate ``repair`` uses when given none (0 = off); None = the file's.
     """
 
     def __init__(self, path: str | os.PathLike, threads: int = 1, target_rms: float | None = None,
-                 default_strength: float | None = None, residual_gate: float | None = None):
+                 default_strength: float | str | None = None, residual_gate: float | None = None):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -128,8 +130,8 @@ class OnnxRepairer:
         self.embedding_dim = int(inputs["speaker_embeddings"].shape[1]) if self.conditioned else 0
         stored = self.session.get_modelmeta().custom_metadata_map
         self.target_rms = float(stored.get("target_rms", 0.05)) if target_rms is None else float(target_rms)
-        self.default_strength = (float(stored.get("default_strength", 1.0)) if default_strength is None
-                                 else float(default_strength))
+        strength = stored.get("default_strength", 1.0) if default_strength is None else default_strength
+        self.default_strength = "auto" if strength == "auto" else float(strength)
         self.residual_gate = float(stored.get("residual_gate", 0.0)) if residual_gate is None else float(residual_gate)
 
     def forward(self, batch: np.ndarray, speaker_embeddings: np.ndarray | None = None) -> np.ndarray:

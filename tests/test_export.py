@@ -19,9 +19,9 @@ def conditioned_model(tmp_path_factory):
 
     torch.manual_seed(0)
     # a default mix below 1 and a residual gate: the ONNX file must carry both (parity tests below
-    # use the defaults)
+    # use the defaults); two inference shifts: the graph must average them as repair() does
     model = MsarAutoencoderModel(MsarAutoencoderConfig(**SMALL, use_speaker_conditioning=True, default_strength=0.6,
-                                                       residual_gate=0.5))
+                                                       residual_gate=0.5, inference_shifts=2))
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.05 * torch.randn_like(p))
@@ -114,3 +114,19 @@ def test_export_cli_writes_onnx_and_reports_both_rtfs(tmp_path, capsys, conditio
     with pytest.raises(SystemExit) as exc:
         main(["export", "--onnx", str(tmp_path / "model.bin"), "--model", str(conditioned_model)])
     assert exc.value.code == 2 and "must end in .onnx" in capsys.readouterr().err
+
+
+def test_auto_default_strength_travels_in_the_file(tmp_path, conditioned_model, speech_file):
+    """A model whose default mix is "auto" exports it as such: the bare runner then repairs at auto."""
+    from msar_hf.export import OnnxRepairer, export_onnx
+    from msar_hf.models.autoencoder import MsarAutoencoderModel
+
+    model = MsarAutoencoderModel.from_pretrained(conditioned_model)
+    model.config.default_strength = "auto"
+    model.save_pretrained(tmp_path / "auto")
+    path = export_onnx(tmp_path / "auto.onnx", model=tmp_path / "auto", chunk_seconds=CHUNK_SECONDS)
+    bare = OnnxRepairer(path)
+    assert bare.default_strength == "auto"
+    x = load_audio(speech_file)[0][:40000].numpy()
+    assert np.array_equal(bare.repair(x), bare.repair(x, strength="auto"))
+    assert not np.allclose(bare.repair(x), bare.repair(x, strength=1.0), atol=1e-4)

@@ -29,7 +29,7 @@ def repair(
     strength: Annotated[str | None, typer.Option(
         "--strength", help="How much of the repair to apply: 0 = untouched, 1 = full, 'auto' = more "
         "where the model finds more to fix, full on steady noise such as hiss or a fan (default: the "
-        "model's default_strength, 0.8 for the shipped model).")] = None,
+        "model's default_strength, 'auto' for the shipped model).")] = None,
     gate: Annotated[float | None, typer.Option(
         "--gate", help="0..1: how much to lower the noise floor the repair leaves behind (what stays "
         "under the level of the damage it removed); 0 = off (default: the model's residual_gate, "

@@ -38,9 +38,16 @@ class MsarAutoencoderConfig(PreTrainedConfig):
         default_strength: the wet/dry mix ``repair()`` applies when no ``strength`` is given
             (``strength * repaired + (1 - strength) * input``). A model trained on little speech
             over-processes voices it never heard; its model card says which mix measured best.
+            ``"auto"`` = choose it per recording from how much the full repair changes it
+            (``auto_strength`` in postprocessing_msar_autoencoder.py).
         residual_gate: how much ``repair()`` attenuates what stays under the level of the damage it
             removed (the noise floor a repair leaves; ``residual_noise_gate`` in
             postprocessing_msar_autoencoder.py); 0 = off, 0.5 = -6 dB there.
+        inference_shifts: at inference (``repair()``, and ``forward`` in eval mode without
+            ``labels``) the output is the mean of the repairs of the input delayed by
+            ``k * hop_length / inference_shifts`` samples, k = 0..inference_shifts-1: the STFT frame
+            grid then falls at that many offsets, and the mean smooths what depends on where it
+            falls. 1 = one pass; each shift costs one more pass. Training is always one pass.
         loss_*: weights of the training losses (0 disables a term). ``mrstft`` = multi-resolution
             STFT (spectral convergence + log magnitude), ``sisdr`` = negative SI-SDR in dB,
             ``complex`` = compressed complex-spectrum MSE, ``mse`` = waveform MSE,
@@ -73,8 +80,9 @@ class MsarAutoencoderConfig(PreTrainedConfig):
         use_speaker_conditioning: bool = True,
         target_rms: float = 0.05,
         normalize_input: bool = True,
-        default_strength: float = 1.0,
+        default_strength: float | str = 1.0,
         residual_gate: float = 0.0,
+        inference_shifts: int = 1,
         loss_mrstft: float = 1.0,
         loss_sisdr: float = 0.02,
         loss_complex: float = 2.0,
@@ -107,12 +115,15 @@ class MsarAutoencoderConfig(PreTrainedConfig):
         self.use_speaker_conditioning = use_speaker_conditioning
         self.target_rms = target_rms
         self.normalize_input = normalize_input
-        if not 0.0 <= float(default_strength) <= 1.0:
-            raise ValueError(f"default_strength must be in [0, 1], got {default_strength}")
-        self.default_strength = float(default_strength)
+        if default_strength != "auto" and (isinstance(default_strength, str) or not 0.0 <= float(default_strength) <= 1.0):
+            raise ValueError(f"default_strength must be in [0, 1] or 'auto', got {default_strength!r}")
+        self.default_strength = "auto" if default_strength == "auto" else float(default_strength)
         if not 0.0 <= float(residual_gate) <= 1.0:
             raise ValueError(f"residual_gate must be in [0, 1], got {residual_gate}")
         self.residual_gate = float(residual_gate)
+        if int(inference_shifts) != inference_shifts or not 1 <= inference_shifts <= hop_length:
+            raise ValueError(f"inference_shifts must be a whole number from 1 to hop_length, got {inference_shifts!r}")
+        self.inference_shifts = int(inference_shifts)
         self.loss_mrstft = loss_mrstft
         self.loss_sisdr = loss_sisdr
         self.loss_complex = loss_complex

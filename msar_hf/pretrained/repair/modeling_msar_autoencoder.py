@@ -331,6 +331,23 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
         out_spec = _decompress(torch.stack([re, im], dim=1), cfg.compression)
         return istft(out_spec, waveform.shape[-1], cfg.n_fft, cfg.hop_length), out_spec
 
+    def _enhance_shift_averaged(self, waveform: torch.Tensor, speaker: torch.Tensor) -> torch.Tensor:
+        """Level-normalised (B, T) -> (B, T): the mean repair over ``config.inference_shifts`` offsets.
+
+        Each copy of the input is delayed by ``k * hop / n`` samples, so the STFT frames of the n
+        passes fall on n different grids. Averaging the aligned outputs removes what depends on
+        where the grid falls (on the dev sets, 2 offsets lowered Q and raised PESQ-WB on clean
+        input; see the model card). One pass per offset, not one batched call: on CPU the LSTM
+        runs a batch of 2 slower than two batches of 1 (measured 0.18 vs 0.12 s per 8 s chunk).
+        """
+        n = int(getattr(self.config, "inference_shifts", 1))
+        length = waveform.shape[-1]
+        total = self._enhance(waveform, speaker)[0]
+        for k in range(1, n):
+            offset = k * self.config.hop_length // n
+            total = total + self._enhance(F.pad(waveform, (offset, 0)), speaker)[0][..., offset:offset + length]
+        return total / n if n > 1 else total
+
     def _level_gain(self, waveform: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
         """(B, 1) gain that brings each item's RMS over valid samples to ``config.target_rms``."""
         if attention_mask is None:
@@ -371,7 +388,11 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
             x = x * attention_mask.to(x.dtype)
         gain = self._level_gain(x, attention_mask) if self.config.normalize_input else x.new_ones(x.shape[0], 1)
         speaker = self._speaker(speaker_embeddings, x.shape[0], x)
-        repaired_n, spectrum = self._enhance(x * gain, speaker)
+        if labels is None and not self.training and getattr(self.config, "inference_shifts", 1) > 1:
+            repaired_n = self._enhance_shift_averaged(x * gain, speaker)
+            spectrum = stft(repaired_n, self.config.n_fft, self.config.hop_length)
+        else:
+            repaired_n, spectrum = self._enhance(x * gain, speaker)
         if attention_mask is not None:
             repaired_n = repaired_n * attention_mask.to(x.dtype)
         waveform = repaired_n / gain
@@ -500,7 +521,7 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
         for i, start in enumerate(iterator):
             end = min(start + chunk, length)
             piece = x[start:end].to(device=device, dtype=dtype).unsqueeze(0) * gain
-            repaired = self._enhance(piece, speaker)[0][0].float().cpu() / gain
+            repaired = self._enhance_shift_averaged(piece, speaker)[0].float().cpu() / gain
             weight = torch.ones(end - start)
             if i > 0:  # cross-fade with the previous chunk over the overlap
                 n = min(overlap, end - start)
