@@ -421,3 +421,28 @@ def test_serve_cli_help():
     assert result.exit_code == 0
     for option in ("--host", "--port", "--share", "--max-file-size", "--max-duration", "--concurrency", "--timeout"):
         assert option in result.output
+
+
+def test_page_starts_at_the_models_auto_default(tmp_path):
+    """A model whose default mix is "auto" (the shipped one) opens the page with auto ticked and the
+    slider at 0.8; repairing with the page's defaults then is the model's auto repair."""
+    import gradio as gr
+
+    from msar_hf.models.autoencoder import MsarAutoencoderModel
+
+    folder = tiny_repair_model(tmp_path / "model")
+    model = MsarAutoencoderModel.from_pretrained(folder)
+    model.config.default_strength = "auto"
+    model.save_pretrained(folder)
+    app = MsarApp(AppConfig(), repairer=RepairBackend(folder))
+    assert app.default_strength == "auto"
+    page = app.blocks()
+    by_id = {c.elem_id: c for c in page.blocks.values() if getattr(c, "elem_id", None)}
+    assert isinstance(by_id["repair-auto-strength"], gr.Checkbox) and by_id["repair-auto-strength"].value is True
+    assert by_id["repair-strength"].value == 0.8
+    clip = Path(__file__).parent / "fixtures/speech/kathleen/audio/arctic_a0001.flac"
+    speech, _ = load_audio(clip)
+    (rate, pcm), *_ = app.repair(str(clip), None, by_id["repair-strength"].value, by_id["repair-auto-strength"].value)
+    auto = model.repair(speech, strength="auto").clamp(-1, 1).numpy()
+    assert rate == 16000 and np.abs(pcm / 32767 - auto).max() <= 1.5 / 32767
+    assert np.abs(auto - model.repair(speech, strength=0.8).numpy()).max() > 1e-3  # auto is not the slider's 0.8

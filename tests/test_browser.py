@@ -129,3 +129,23 @@ def test_upload_repair_and_play_in_chromium(server, damaged, tmp_path):
             assert shot.stat().st_size > 10_000
         finally:
             browser.close()
+
+
+def test_moving_the_strength_slider_unticks_auto(server):
+    """Auto strength overrides the slider; a user who moves the slider wants that strength, so the
+    page unticks auto for them."""
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(server, wait_until="networkidle")
+            auto = page.locator("#repair-auto-strength input[type=checkbox]")
+            auto.check()
+            assert auto.is_checked()
+            page.locator("#repair-strength input[type=range]").focus()
+            page.keyboard.press("ArrowLeft")
+            page.wait_for_function(
+                "() => !document.querySelector('#repair-auto-strength input[type=checkbox]').checked", timeout=10_000)
+            assert not auto.is_checked()
+        finally:
+            browser.close()
