@@ -324,11 +324,14 @@ def test_shipped_default_does_no_harm_and_repairs(speech_files, noise_files):
 
 @pytest.mark.skipif(not (SHIPPED / "model.safetensors").exists(), reason="shipped default not trained yet")
 def test_auto_strength_applies_more_where_the_model_finds_more_to_fix(speech_files, noise_files):
-    """strength="auto" mixes the full repair by how much it changes the input: clean speech gets the
-    gentlest mix (more of the input kept than at 0.8), speech in 0 dB noise a strong one,
-    and a steady noise floor is removed in full."""
+    """strength="auto" mixes the full repair by how much it changes the input: clean speech gets
+    about the gentlest mix (more of the input kept than at 0.8), speech in 0 dB noise a strong one;
+    a steady noise floor is removed in full, and noise that fills the speech's pauses almost in full,
+    while a change that follows the speech (clipping repaired) is not pushed up."""
     from msar_hf.models.autoencoder.postprocessing_msar_autoencoder import (
+        AUTO_PAUSE_NOISE_STRENGTH,
         AUTO_STRENGTH_RANGE,
+        _removed_kept_correlation,
         auto_strength,
     )
 
@@ -343,14 +346,19 @@ def test_auto_strength_applies_more_where_the_model_finds_more_to_fix(speech_fil
         assert torch.allclose(model.repair(x, strength="auto"), mixes[name] * full + (1 - mixes[name]) * x, atol=1e-6)
     assert mixes["clean"] < AUTO_STRENGTH_RANGE[0] + 0.05 and mixes["noisy"] >= AUTO_STRENGTH_RANGE[1] - 1e-6
     # what the repair removes from a steady noise (a running tap) is a noise floor: all of it goes;
-    # from typing (clicks that come and go) the mix stays where the amount of change puts it
-    steady = {}
-    for noise in noise_files:
-        name = noise.stem
-        if name in ("running_tap", "max_audio_typing"):
-            x = _noisy(clean, noise, snr_db=10.0)
-            steady[name] = auto_strength(x, model.repair(x, strength=1.0, residual_gate=0.0))
-    assert steady["running_tap"] > 0.99 and steady["max_audio_typing"] < AUTO_STRENGTH_RANGE[1] + 1e-6
+    # from a coffee shop it is loudest where the speech pauses (energies anti-correlated): 0.95;
+    # what it removes from clipped speech sits on the speech's peaks: the amount of change decides
+    cases = {noise.stem: _noisy(clean, noise, snr_db=10.0) for noise in noise_files
+             if noise.stem in ("running_tap", "blanket_coffee-shop")}
+    cases["clipped"] = clean.clamp(-0.25 * clean.abs().max(), 0.25 * clean.abs().max())
+    mix, correlation = {}, {}
+    for name, x in cases.items():
+        full = model.repair(x, strength=1.0, residual_gate=0.0)
+        mix[name], correlation[name] = auto_strength(x, full), _removed_kept_correlation(x, full)
+    assert mix["running_tap"] > 0.99
+    assert correlation["blanket_coffee-shop"] < 0 and mix["blanket_coffee-shop"] > AUTO_PAUSE_NOISE_STRENGTH - 0.01
+    assert correlation["clipped"] > 0.4 and mix["clipped"] <= AUTO_STRENGTH_RANGE[1] + 1e-6
+    assert _removed_kept_correlation(clean, model.repair(clean, strength=1.0, residual_gate=0.0)) > 0
     assert _sisdr(model.repair(clean, strength="auto"), clean) > _sisdr(model.repair(clean, strength=0.8), clean)
     assert _sisdr(model.repair(noisy, strength="auto"), clean) > _sisdr(noisy, clean) + 3.0
     with pytest.raises(ValueError, match="auto"):
