@@ -5,7 +5,10 @@
 The shipped repair model's full-strength output on the dev sets of the given seeds (unseen
 speakers, held-out noises and rooms; the seeds the gate was chosen on, not the benchmark's 2026),
 gated in several ways by ``residual_noise_gate`` and mixed at strength 0.8 (the default when the
-gate was chosen), as ``repair()`` does, one pass per chunk unless ``--inference-shifts`` says more. Reports, over the damaged items of each half of the seeds: PESQ-WB, Q, SI-SDR,
+gate was chosen), as ``repair()`` does, one pass per chunk unless ``--inference-shifts`` says more.
+The results in benchmarks/results/residual_gate.* predate the gate's pause-noise rule (the band
+under 400 Hz is gated too where the removed noise fills the speech's pauses; git da5b479 and
+after), which now also applies to the "under 400 Hz kept" rows when the script is run again. Reports, over the damaged items of each half of the seeds: PESQ-WB, Q, SI-SDR,
 and "ducked", the share of the repair's loudest 10 % of bins (the speech) that the gate lowers by
 2.5 dB or more, which tells a gate (low) from a broadband cut (high). Writes
 ``benchmarks/results/residual_gate.{json,md,png}``.

@@ -401,10 +401,12 @@ def test_shift_averaging_makes_the_repair_follow_a_delay(speech_files, noise_fil
 @pytest.mark.skipif(not (SHIPPED / "model.safetensors").exists(), reason="shipped default not trained yet")
 def test_residual_gate_ducks_only_what_stays_under_the_removed_noise(speech_files, noise_files):
     """repair()'s residual gate: bins of the repair that stay under the level of the noise it
-    removed drop by up to ``reduction`` (-6 dB at 0.5); the speech above that level and the band
-    under 400 Hz keep their level; with nothing removed, nothing changes."""
+    removed drop by up to ``reduction`` (-6 dB at 0.5); the speech above that level keeps its level;
+    the band under 400 Hz is kept too, unless what was removed is noise in the speech's pauses
+    (wind here), where that band is gated as well; with nothing removed, nothing changes."""
     from msar_hf.models.autoencoder.postprocessing_msar_autoencoder import (
         RESIDUAL_GATE_PROTECT_HZ,
+        pause_noise_weight,
         residual_noise_gate,
     )
 
@@ -423,7 +425,14 @@ def test_residual_gate_ducks_only_what_stays_under_the_removed_noise(speech_file
     low = torch.fft.rfftfreq(1024, 1 / 16000) < RESIDUAL_GATE_PROTECT_HZ
     change = after - before
     band_db = lambda lv: 10 * torch.log10((10 ** (lv[low] / 10)).sum())
-    assert abs(float(band_db(after) - band_db(before))) < 0.5  # the fundamentals' band keeps its level
+    # wind fills the pauses: the band of the fundamentals holds it too, and is gated as well
+    assert pause_noise_weight(noisy, full) > 0.9 and float(band_db(after) - band_db(before)) < -1.0
+    # a running tap is removed as evenly under speech as in its pauses: that band keeps its level
+    tap = _noisy(clean, next(f for f in noise_files if f.stem == "running_tap"), snr_db=10.0)
+    tap_full = model.repair(tap, strength=1.0, residual_gate=0.0)
+    tap_gated = model.repair(tap, strength=1.0)
+    assert pause_noise_weight(tap, tap_full) == 0.0
+    assert abs(float(band_db(level(tap_gated)) - band_db(level(tap_full)))) < 0.5
     upper, upper_before = change[~low], before[~low]
     # never much more than the reduction (a few bins differ more where resynthesis re-mixes frames)
     assert float(torch.quantile(upper, 0.01)) > -6.5
