@@ -343,7 +343,8 @@ class MsarApp:
     def repair(self, audio_path: str | None, reference_path: str | None = None, strength: float | None = None,
                auto_strength: bool = False):
         """Returns (repaired audio, before image, after image, metric rows). ``auto_strength``
-        overrides ``strength`` with the model's ``"auto"`` mix (0.7-0.9 by how much there is to fix, 1 on steady noise)."""
+        overrides ``strength`` with the model's ``"auto"`` mix (0.7-0.9 by how much there is to fix, 1 on steady
+        noise, 0.95 on noise in the speech's pauses)."""
         if self.repairer is None:
             raise MsarError("this server was started without a repair model")
         damaged = _load_upload(audio_path, "recording to repair", self.config.max_duration_s)
@@ -421,7 +422,7 @@ class MsarApp:
                         # under "auto" the slider starts at the middle of auto's range; it is used once auto is unticked
                         strength = gr.Slider(0.0, 1.0, value=0.8 if auto_default else self.default_strength, step=0.05,
                                              label="repair strength", elem_id="repair-strength")
-                        auto_strength = gr.Checkbox(auto_default, label="auto strength (0.7-1, by how much there is to fix; full on steady noise)",
+                        auto_strength = gr.Checkbox(auto_default, label="auto strength (0.7-1, by how much there is to fix; more on noise)",
                                                     elem_id="repair-auto-strength")
                         run_repair = gr.Button("Repair", variant="primary", elem_id="repair-button",
                                                interactive=self.repairer is not None)

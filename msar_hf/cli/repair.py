@@ -28,7 +28,8 @@ def repair(
     device: Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:N, mps or auto.")] = "auto",
     strength: Annotated[str | None, typer.Option(
         "--strength", help="How much of the repair to apply: 0 = untouched, 1 = full, 'auto' = more "
-        "where the model finds more to fix, full on steady noise such as hiss or a fan (default: the "
+        "where the model finds more to fix, full on steady noise such as hiss or a fan, 0.95 on noise "
+        "that fills the speech's pauses such as babble or traffic (default: the "
         "model's default_strength, 'auto' for the shipped model).")] = None,
     gate: Annotated[float | None, typer.Option(
         "--gate", help="0..1: how much to lower the noise floor the repair leaves behind (what stays "
