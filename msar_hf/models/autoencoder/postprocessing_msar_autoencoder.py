@@ -117,6 +117,7 @@ def auto_strength(damaged, repaired) -> float:
 # -> 0.0633); a reduction of 0.7 there as well gained +0.004 more PESQ-WB and was not taken.
 RESIDUAL_GATE_THRESHOLD_STD = 1.0
 RESIDUAL_GATE_PROTECT_HZ = 400.0
+RESIDUAL_GATE_OPENS_ON_PAUSE_NOISE = True
 _GATE_N_FFT, _GATE_HOP = 1024, 256
 _GATE_SMOOTH_HZ, _GATE_SMOOTH_MS = 500.0, 50.0
 
@@ -150,7 +151,8 @@ def residual_noise_gate(damaged, repaired, reduction: float = 0.5, sampling_rate
     repaired = torch.as_tensor(repaired, dtype=torch.float32).flatten()
     if reduction <= 0.0 or repaired.shape[0] < 2 * _GATE_N_FFT:
         return repaired
-    protect_below_hz = protect_below_hz * (1.0 - pause_noise_weight(damaged, repaired))
+    if RESIDUAL_GATE_OPENS_ON_PAUSE_NOISE:
+        protect_below_hz = protect_below_hz * (1.0 - pause_noise_weight(damaged, repaired))
     window = torch.hann_window(_GATE_N_FFT)
     spectra = torch.stft(torch.stack([damaged - repaired, repaired]), _GATE_N_FFT, _GATE_HOP, window=window,
                          return_complex=True, pad_mode="constant")
