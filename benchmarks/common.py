@@ -18,6 +18,11 @@ def provenance() -> dict:
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                              cwd=Path(__file__).parent, check=False).stdout.strip() or "unknown"
+        # results measured on uncommitted code say so (results files themselves do not count)
+        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!benchmarks/results"],
+                                 capture_output=True, text=True, cwd=Path(__file__).parent.parent, check=False).stdout
+        if rev != "unknown" and changed.strip():
+            rev += "+uncommitted"
     except OSError:
         rev = "unknown"
     try:
