@@ -363,6 +363,12 @@ def test_auto_strength_applies_more_where_the_model_finds_more_to_fix(speech_fil
     assert _sisdr(model.repair(noisy, strength="auto"), clean) > _sisdr(noisy, clean) + 3.0
     with pytest.raises(ValueError, match="auto"):
         model.repair(clean, strength="loud")
+    # a steady removal is a noise floor only when there is something to judge: the same white
+    # floor taken out at -20 dB of the recording gets full strength, at -50 dB the gentlest mix
+    floor = torch.randn(clean.shape, generator=torch.Generator().manual_seed(0))
+    floor = floor * clean.norm() / floor.norm()
+    assert auto_strength(clean, clean - 0.1 * floor) > 0.99
+    assert auto_strength(clean, clean - 0.00316 * floor) == pytest.approx(AUTO_STRENGTH_RANGE[0])
 
 
 @pytest.mark.skipif(not (SHIPPED / "model.safetensors").exists(), reason="shipped default not trained yet")

@@ -42,6 +42,14 @@ AUTO_STEADY_SPREAD_DB = (8.0, 14.0)
 # to 0.9 or 1.0 instead gained less (2.282 | 2.304 and 2.280 | 2.300).
 AUTO_PAUSE_NOISE_CORRELATION = (0.0, -0.1)
 AUTO_PAUSE_NOISE_STRENGTH = 0.95
+# Both rules above judge what the repair removed. Where that is a whisper of the input (a clean
+# recording: the full repair changes it by -33 to -55 dB), its steadiness and its correlation with
+# the speech are chance, and they took a clean utterance's mix anywhere from 0.7 to 1.0. So they
+# count in full from a change of the second value up, not at all under the first (linearly
+# between): clean input gets the gentlest mix. On the 288 dev items of seeds 1234+777+5555 |
+# 99+4242+31337 this changed 17 mixes (2 clean, 6 band-limited, 3 codec, 6 quiet noise items) and
+# the scores over the damaged items by -0.0007 | -0.0002 PESQ-WB and under 0.0001 Q.
+AUTO_JUDGE_REMOVED_FROM_DB = (-40.0, -30.0)
 
 
 def _removed_spread_db(damaged: torch.Tensor, repaired: torch.Tensor, frame: int = 320) -> float:
@@ -78,13 +86,19 @@ def auto_strength(damaged, repaired) -> float:
     """The wet/dry mix that ``strength="auto"`` applies to ``repaired`` (full strength) of ``damaged``."""
     damaged, repaired = torch.as_tensor(damaged).flatten(), torch.as_tensor(repaired).flatten()
     change = float(((repaired - damaged) ** 2).sum()) / max(float((damaged ** 2).sum()), 1e-12)
+    change_db = 10.0 * math.log10(max(change, 1e-12))
     low_db, high_db = AUTO_STRENGTH_CHANGE_DB
-    t = min(max((10.0 * math.log10(max(change, 1e-12)) - low_db) / (high_db - low_db), 0.0), 1.0)
+    t = min(max((change_db - low_db) / (high_db - low_db), 0.0), 1.0)
     strength = AUTO_STRENGTH_RANGE[0] + t * (AUTO_STRENGTH_RANGE[1] - AUTO_STRENGTH_RANGE[0])
+    nothing_db, something_db = AUTO_JUDGE_REMOVED_FROM_DB
+    judged = min(max((change_db - nothing_db) / (something_db - nothing_db), 0.0), 1.0)
+    if judged == 0.0:
+        return strength
     steady_db, unsteady_db = AUTO_STEADY_SPREAD_DB
     steady = min(max((unsteady_db - _removed_spread_db(damaged, repaired)) / (unsteady_db - steady_db), 0.0), 1.0)
-    strength = strength + steady * (1.0 - strength)
-    return strength + pause_noise_weight(damaged, repaired) * max(AUTO_PAUSE_NOISE_STRENGTH - strength, 0.0)
+    strength = strength + judged * steady * (1.0 - strength)
+    pause_noise = judged * pause_noise_weight(damaged, repaired)
+    return strength + pause_noise * max(AUTO_PAUSE_NOISE_STRENGTH - strength, 0.0)
 
 
 # The residual gate: the noise floor a repair leaves behind, ducked. What the full repair removed
@@ -168,6 +182,7 @@ def residual_noise_gate(damaged, repaired, reduction: float = 0.5, sampling_rate
 
 
 __all__ = [
+    "AUTO_JUDGE_REMOVED_FROM_DB",
     "AUTO_STEADY_SPREAD_DB",
     "AUTO_STRENGTH_CHANGE_DB",
     "AUTO_STRENGTH_RANGE",
