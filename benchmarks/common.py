@@ -18,8 +18,10 @@ def provenance() -> dict:
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                              cwd=Path(__file__).parent, check=False).stdout.strip() or "unknown"
-        # results measured on uncommitted code say so (results files themselves do not count)
-        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!benchmarks/results"],
+        # results measured on uncommitted code, configs or weights say so; what other runs write
+        # (results, the model card's eval_results.json) and prose (*.md) do not count
+        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                  ":!benchmarks/results", ":(glob,exclude)**/eval_results.json", ":(glob,exclude)**/*.md"],
                                  capture_output=True, text=True, cwd=Path(__file__).parent.parent, check=False).stdout
         if rev != "unknown" and changed.strip():
             rev += "+uncommitted"
