@@ -1,6 +1,7 @@
 """What ``MsarAutoencoderModel.repair`` does with the network's output before returning it.
 
-Two rules, each measured on the dev sets (the numbers are beside each): ``auto_strength`` picks the
+Two rules, each measured on the dev sets (the numbers beside each were measured with the stage 1 + 2
+weights shipped until git 1ca1457; the model card has the current ones): ``auto_strength`` picks the
 wet/dry mix for ``strength="auto"`` (by how much the repair changes the input, and whether what it
 removes is a steady floor or sits in the speech's pauses), and ``residual_noise_gate`` lowers the
 noise floor a repair leaves behind. Flat module (torch and the standard library only) so that ``save_pretrained`` ships it
