@@ -22,13 +22,15 @@ sys.path.insert(0, str(HERE.parent))
 import numpy as np
 import torch
 
-# name: (strength, inference_shifts, auto's pause-noise mix, the gate opening its low band on pause noise)
+# name: (strength, inference_shifts, auto's pause-noise mix, the gate opening its low band on pause
+# noise, auto's cap on a repair that rewrites the speech: 1.0 = no cap)
 SETTINGS = {
-    "0.8, 1 pass (default until 038615a)": (0.8, 1, 0.0, False),
-    "auto, 1 pass": ("auto", 1, 0.0, False),
-    "auto, 2 passes": ("auto", 2, 0.0, False),
-    "+ auto's pause-noise mix (0.95)": ("auto", 2, 0.95, False),
-    "+ the gate's low band on pause noise (shipped)": ("auto", 2, 0.95, True),
+    "0.8, 1 pass (default until 038615a)": (0.8, 1, 0.0, False, 1.0),
+    "auto, 1 pass": ("auto", 1, 0.0, False, 1.0),
+    "auto, 2 passes": ("auto", 2, 0.0, False, 1.0),
+    "+ auto's pause-noise mix (0.95)": ("auto", 2, 0.95, False, 1.0),
+    "+ the gate's low band on pause noise": ("auto", 2, 0.95, True, 1.0),
+    "+ auto holds back rewrites (0.5; shipped)": ("auto", 2, 0.95, True, 0.5),
 }
 
 
@@ -58,16 +60,18 @@ def main(argv: list[str] | None = None) -> int:
     from recipes.eval import build_dev_set
 
     model = load_repair_model(args.model, "cpu")
-    shipped = (model.config.inference_shifts, post.AUTO_PAUSE_NOISE_STRENGTH, post.RESIDUAL_GATE_OPENS_ON_PAUSE_NOISE)
+    shipped = (model.config.inference_shifts, post.AUTO_PAUSE_NOISE_STRENGTH, post.RESIDUAL_GATE_OPENS_ON_PAUSE_NOISE,
+               post.AUTO_REWRITE_STRENGTH)
     scores = {seed: {name: {} for name in SETTINGS} for seed in args.seeds}
     try:
         for seed in args.seeds:
             items = build_dev_set(EvalArguments(items_per_type=args.items_per_type, seed=seed))
             for it in tqdm(items, desc=f"seed {seed}", unit="item"):
                 ref_pitch, ref_loudness = pitch_contour(it.clean), loudness_contour(it.clean)
-                for name, (strength, shifts, pause_mix, gate_opens) in SETTINGS.items():
+                for name, (strength, shifts, pause_mix, gate_opens, rewrite_mix) in SETTINGS.items():
                     model.config.inference_shifts = shifts
                     post.AUTO_PAUSE_NOISE_STRENGTH, post.RESIDUAL_GATE_OPENS_ON_PAUSE_NOISE = pause_mix, gate_opens
+                    post.AUTO_REWRITE_STRENGTH = rewrite_mix
                     out = np.asarray(model.repair(torch.from_numpy(it.degraded.astype(np.float32)), strength=strength),
                                      dtype=np.float32)
                     q = q_score(mse(it.clean, out), pitch_cosine(ref_pitch, pitch_contour(out)),
@@ -75,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
                     scores[seed][name].setdefault(it.kind, []).append((pesq_wb(it.clean, out), q))
     finally:
         model.config.inference_shifts = shipped[0]
-        post.AUTO_PAUSE_NOISE_STRENGTH, post.RESIDUAL_GATE_OPENS_ON_PAUSE_NOISE = shipped[1:]
+        post.AUTO_PAUSE_NOISE_STRENGTH, post.RESIDUAL_GATE_OPENS_ON_PAUSE_NOISE, post.AUTO_REWRITE_STRENGTH = shipped[1:]
 
     def mean(rows, which):
         return float(np.nanmean([r[which] for r in rows]))

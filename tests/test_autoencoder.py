@@ -371,6 +371,46 @@ def test_auto_strength_applies_more_where_the_model_finds_more_to_fix(speech_fil
     assert auto_strength(clean, clean - 0.00316 * floor) == pytest.approx(AUTO_STRENGTH_RANGE[0])
 
 
+def test_auto_strength_holds_back_a_repair_that_rewrites_the_speech(speech_files, noise_files):
+    """A full repair that keeps the speech's spectrogram but re-draws its waveform (as the shipped
+    model does to some mp3-coded audiobook speech) changes the recording a lot, and what it removes
+    follows the speech: auto mixes no more than AUTO_REWRITE_STRENGTH of it. Clipped input is told
+    apart by its rails and keeps its mix, and so does a change that removes noise."""
+    import math
+
+    from msar_hf.models.autoencoder.postprocessing_msar_autoencoder import (
+        AUTO_REWRITE_STRENGTH,
+        AUTO_STRENGTH_RANGE,
+        _on_the_rails,
+        auto_strength,
+        rewrite_weight,
+    )
+
+    window = torch.hann_window(512)
+
+    def redraw_phase(x, amount):  # the same magnitudes, phases turned by up to amount x 2 pi
+        spec = torch.stft(x, 512, 128, window=window, return_complex=True)
+        turn = torch.rand(spec.shape, generator=torch.Generator().manual_seed(0)) * 2 * math.pi * amount
+        return torch.istft(spec * torch.exp(1j * turn), 512, 128, window=window, length=x.shape[0])
+
+    clean = load_audio(speech_files[1])[0]
+    assert not _on_the_rails(clean)
+    rewritten = redraw_phase(clean, 0.5)
+    assert rewrite_weight(clean, rewritten) == 1.0
+    assert auto_strength(clean, rewritten) == pytest.approx(AUTO_REWRITE_STRENGTH)
+    # a smaller re-draw (-10 dB of change) is held back part of the way
+    assert AUTO_REWRITE_STRENGTH < auto_strength(clean, redraw_phase(clean, 0.1)) < AUTO_STRENGTH_RANGE[1]
+    # clipped speech: its rails say the change restores peaks; nothing is held back
+    peak = float(clean.abs().max())
+    clipped = clean.clamp(-0.25 * peak, 0.25 * peak)
+    assert _on_the_rails(clipped)
+    assert rewrite_weight(clipped, redraw_phase(clipped, 0.5)) == 0.0
+    assert auto_strength(clipped, redraw_phase(clipped, 0.5)) == pytest.approx(AUTO_STRENGTH_RANGE[1])
+    # removing noise that fills the pauses is not a rewrite, however much it changes
+    noisy = _noisy(clean, noise_files[0], snr_db=0.0)
+    assert rewrite_weight(noisy, clean) == 0.0
+
+
 @pytest.mark.skipif(not (SHIPPED / "model.safetensors").exists(), reason="shipped default not trained yet")
 def test_shift_averaging_makes_the_repair_follow_a_delay(speech_files, noise_files):
     """One pass repairs a recording a little differently when it starts half an STFT hop later
