@@ -160,13 +160,14 @@ def test_strength_zero_is_identity_and_strength_mixes(tmp_path, capsys, random_m
     assert code == 2 and len(_lines(err)) == 1 and "strength" in err
     code, _, err = msar(capsys, "repair", src, "-o", tmp_path / "bad.wav", "--strength", "loud", "--model", random_model)
     assert code == 2 and len(_lines(err)) == 1 and "'auto'" in err and not (tmp_path / "bad.wav").exists()
-    # auto: a mix between the ends, 0.7-0.9 of the full repair (what this random model removes is not steady)
+    # auto: a mix between the ends. What a random model does is a large change that follows the speech,
+    # a rewrite rather than a repair (postprocessing's AUTO_REWRITE_*), so auto holds it back to 0.5
     code, _, err = msar(capsys, "repair", src, "-o", tmp_path / "auto.wav", "--strength", "auto", "--model",
                         random_model, "--device", "cpu", "-q")
     assert code == 0, err
     auto = load_audio(tmp_path / "auto.wav", sampling_rate=None)[0]
     mix = float(((auto - outs["0"]) * (outs["1"] - outs["0"])).sum() / (outs["1"] - outs["0"]).pow(2).sum())
-    assert 0.69 < mix < 0.91, mix
+    assert mix == pytest.approx(0.5, abs=0.02), mix
 
 
 def test_gate_option_sets_the_residual_gate_and_refuses_bad_values(tmp_path, capsys, random_model, speech_file):
