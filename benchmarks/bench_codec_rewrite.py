@@ -40,10 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kbps", type=int, nargs="+", default=[8, 24])
     args = parser.parse_args(argv)
     if shutil.which("ffmpeg") is None:
-        raise SystemExit("bench_codec_rewrite: the ffmpeg command line is needed (apt install ffmpeg)")
+        print("bench_codec_rewrite: the ffmpeg command line is needed (apt install ffmpeg)", file=sys.stderr)
+        return 2
     sources = sorted(p for p in args.speech_dir.glob("*") if p.suffix.lower() in (".flac", ".wav"))[: args.files]
     if not sources:
-        raise SystemExit(f"bench_codec_rewrite: no .flac/.wav files in {args.speech_dir}")
+        print(f"bench_codec_rewrite: {args.speech_dir}: no .flac/.wav files there", file=sys.stderr)
+        return 2
 
     torch.set_num_threads(1)
     from common import write_results

@@ -109,6 +109,12 @@ def pause_noise_weight(damaged, repaired) -> float:
     return min(max((start - _removed_kept_correlation(damaged, repaired)) / (start - full), 0.0), 1.0)
 
 
+def _change_db(damaged: torch.Tensor, repaired: torch.Tensor) -> float:
+    """Energy of ``repaired - damaged`` in dB of the energy of ``damaged``."""
+    change = float(((repaired - damaged) ** 2).sum()) / max(float((damaged ** 2).sum()), 1e-12)
+    return 10.0 * math.log10(max(change, 1e-12))
+
+
 def _on_the_rails(damaged: torch.Tensor, min_share: float = 2e-4, min_samples: int = 8) -> bool:
     """Whether ``damaged`` was clipped: more samples than chance (``min_samples``, and ``min_share`` of
     them) sit at its peak magnitude. On the dev sets this finds all hard-clipped items, and the tanh
@@ -125,8 +131,7 @@ def rewrite_weight(damaged, repaired) -> float:
     """0..1: how surely the full repair rewrites ``damaged`` instead of removing damage from it (a
     large change that follows the speech, on a recording that is not clipped; see AUTO_REWRITE_*)."""
     damaged, repaired = torch.as_tensor(damaged).flatten(), torch.as_tensor(repaired).flatten()
-    change = float(((repaired - damaged) ** 2).sum()) / max(float((damaged ** 2).sum()), 1e-12)
-    change_db = 10.0 * math.log10(max(change, 1e-12))
+    change_db = _change_db(damaged, repaired)
     low_db, high_db = AUTO_REWRITE_CHANGE_DB
     large = min(max((change_db - low_db) / (high_db - low_db), 0.0), 1.0)
     if large == 0.0 or _on_the_rails(damaged):
@@ -139,8 +144,7 @@ def rewrite_weight(damaged, repaired) -> float:
 def auto_strength(damaged, repaired) -> float:
     """The wet/dry mix that ``strength="auto"`` applies to ``repaired`` (full strength) of ``damaged``."""
     damaged, repaired = torch.as_tensor(damaged).flatten(), torch.as_tensor(repaired).flatten()
-    change = float(((repaired - damaged) ** 2).sum()) / max(float((damaged ** 2).sum()), 1e-12)
-    change_db = 10.0 * math.log10(max(change, 1e-12))
+    change_db = _change_db(damaged, repaired)
     low_db, high_db = AUTO_STRENGTH_CHANGE_DB
     t = min(max((change_db - low_db) / (high_db - low_db), 0.0), 1.0)
     strength = AUTO_STRENGTH_RANGE[0] + t * (AUTO_STRENGTH_RANGE[1] - AUTO_STRENGTH_RANGE[0])
