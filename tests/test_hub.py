@@ -41,6 +41,14 @@ REPAIR_ID = "msar-test/repair-tiny"
 TTS_ID = "msar-test/tts-tiny"
 DATA_ID = "msar-test/kathleen-mini"
 TTS_TEXT = "Good morning, how are you?"
+# A loaded model's output matches the original's to 1e-6 (1/30 of a 16-bit step), not bit for bit:
+# transformers >= 5.24 leaves the weights in the memory-mapped safetensors file, where they are not
+# 64-byte aligned, and the CPU kernels then sum in another order (cloned weights match exactly).
+SAME_AUDIO_ATOL = 1e-6
+
+
+def same_audio(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.shape == b.shape and torch.allclose(a, b, rtol=0, atol=SAME_AUDIO_ATOL)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -249,12 +257,12 @@ def test_loads_by_repo_id_offline_with_msar_installed(monkeypatch, cache, repair
         reference = model(damaged).waveform
         loaded = AutoModel.from_pretrained(REPAIR_ID).eval()
         assert type(loaded) is MsarAutoencoderModel
-        assert torch.equal(loaded(damaged).waveform, reference)
-        assert torch.equal(load_repair_model(REPAIR_ID)(damaged).waveform, reference)
+        assert same_audio(loaded(damaged).waveform, reference)
+        assert same_audio(load_repair_model(REPAIR_ID)(damaged).waveform, reference)
         extractor = AutoFeatureExtractor.from_pretrained(REPAIR_ID)
-        assert torch.equal(loaded(**extractor(damaged.numpy(), sampling_rate=16000)).waveform, reference)
+        assert same_audio(loaded(**extractor(damaged.numpy(), sampling_rate=16000)).waveform, reference)
     out = pipeline("speech-repair", model=REPAIR_ID)(damaged.numpy(), sampling_rate=16000)
-    assert np.array_equal(out["audio"], model.repair(damaged).numpy())
+    assert same_audio(torch.from_numpy(out["audio"]), model.repair(damaged))
 
     tts_model, processor, _ = tts
     inputs = AutoProcessor.from_pretrained(TTS_ID)(TTS_TEXT, return_tensors="pt")
@@ -262,7 +270,7 @@ def test_loads_by_repo_id_offline_with_msar_installed(monkeypatch, cache, repair
     tts_loaded = AutoModelForTextToWaveform.from_pretrained(TTS_ID).eval()
     assert type(tts_loaded) is MsarMultiSpeakerModel
     with torch.no_grad():
-        assert torch.equal(tts_loaded(**inputs, speaker_ids=torch.tensor([1])).waveform,
+        assert same_audio(tts_loaded(**inputs, speaker_ids=torch.tensor([1])).waveform,
                            tts_model(**inputs, speaker_ids=torch.tensor([1])).waveform)
 
 
@@ -284,17 +292,17 @@ _ISOLATED = textwrap.dedent('''
     with torch.no_grad():
         model = AutoModel.from_pretrained("%(repair)s", trust_remote_code=True).eval()
         report["repair_module"] = type(model).__module__
-        report["repair_equal"] = torch.equal(model(expected["damaged"]).waveform, expected["repaired"])
+        report["repair_equal"] = torch.allclose(model(expected["damaged"]).waveform, expected["repaired"], rtol=0, atol=1e-6)
         extractor = AutoFeatureExtractor.from_pretrained("%(repair)s", trust_remote_code=True)
         inputs = extractor(expected["damaged"].numpy(), sampling_rate=16000, return_tensors="pt")
-        report["extractor_equal"] = torch.equal(model(**inputs).waveform, expected["repaired"])
+        report["extractor_equal"] = torch.allclose(model(**inputs).waveform, expected["repaired"], rtol=0, atol=1e-6)
         for auto in (AutoModelForTextToWaveform, AutoModel):
             tts = auto.from_pretrained("%(tts)s", trust_remote_code=True).eval()
             processor = AutoProcessor.from_pretrained("%(tts)s", trust_remote_code=True)
             tts_inputs = processor("%(text)s", return_tensors="pt")
             report["tts_ids_equal"] = torch.equal(tts_inputs["input_ids"], expected["input_ids"])
             speech = tts(**tts_inputs, speaker_ids=torch.tensor([1])).waveform
-            report[auto.__name__ + "_equal"] = torch.equal(speech, expected["speech"])
+            report[auto.__name__ + "_equal"] = torch.allclose(speech, expected["speech"], rtol=0, atol=1e-6)
         report["tts_module"] = type(tts).__module__
 
     # the metric Space, run from its upload folder: evaluate.load of the module and app.score
