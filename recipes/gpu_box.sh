@@ -1,0 +1,75 @@
+#!/bin/bash
+# Train one repair stage on a rented GPU machine that has PyTorch but no internet, no FFmpeg and no
+# msar dependencies, and that takes only a few tens of MiB of files (how every GPU stage of the
+# shipped weights ran). Two steps:
+#
+#   bash recipes/gpu_box.sh prepare [KATHLEEN_LIMIT]   # here: .gpu/ = data copy + wheels + fp16 start
+#   bash recipes/gpu_box.sh train CONFIG               # there, from the repo root, .gpu/ carried along
+#
+# `prepare` writes .gpu/data (recipes/pack_shared_data.py), .gpu/whl (the pure-Python and manylinux
+# cp312 wheels of what train.py needs beyond PyTorch/transformers/accelerate: soundfile's libsndfile
+# also does the mp3/opus damage there, see channel.codec) and .gpu/init (the shipped weights as
+# float16). `train` installs the wheels into /tmp/site, turns the weights back into float32, runs
+# `accelerate launch recipes/train.py --config CONFIG` (a config whose init_from is .gpu/init, e.g.
+# recipes/configs/autoencoder_gpu_codec.yaml; EXTRA="--resume latest" continues) and copies the
+# weights to $OUT (final/ if the run finished, else the last checkpoint's pytorch_model.bin).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-python3}
+
+prepare() {
+  local limit=${1:-600}
+  rm -rf .gpu/data .gpu/init && mkdir -p .gpu/whl .gpu/init
+  "$PY" recipes/pack_shared_data.py --src "${MSAR_DATA_ROOT:-../shared/data}" --dst .gpu/data --kathleen-limit "$limit"
+  local platforms=(--platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64
+                   --platform manylinux2014_x86_64 --platform manylinux1_x86_64)
+  for pkg in soundfile==0.14.0 cffi==2.1.1 pycparser==3.12 soxr==0.5.0.post1 audiomentations==0.43.1 \
+             numpy-minmax==0.6.0 numpy-rms==0.7.0 python-stretch==0.3.1 pyroomacoustics==0.10.1 librosa==0.11.0 \
+             audioread decorator pooch platformdirs; do
+    "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+      "${platforms[@]}" -d .gpu/whl "$pkg"
+  done
+  cp msar_hf/pretrained/repair/config.json msar_hf/pretrained/repair/preprocessor_config.json .gpu/init/
+  "$PY" - <<'EOF'
+from safetensors.torch import load_file, save_file
+weights = load_file("msar_hf/pretrained/repair/model.safetensors")
+save_file({k: v.half() for k, v in weights.items()}, ".gpu/init/model.safetensors", metadata={"format": "pt"})
+EOF
+  du -sh .gpu
+}
+
+train() {
+  local config=$1 out=${OUT:-runs/gpu_box_out}
+  mkdir -p "$out"
+  if [ -z "${SKIP_WHEELS:-}" ]; then  # SKIP_WHEELS=1: a dry run where msar is installed
+    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .gpu/whl/*.whl
+  fi
+  export PYTHONPATH="$PWD:/tmp/site${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 MSAR_DATA_ROOT=.gpu/data
+  "$PY" - <<'EOF'
+from safetensors.torch import load_file, save_file
+weights = load_file(".gpu/init/model.safetensors")
+save_file({k: v.float() for k, v in weights.items()}, ".gpu/init/model.safetensors", metadata={"format": "pt"})
+EOF
+  touch "$out/started"
+  # ${EXTRA} unquoted on purpose: it holds extra train.py arguments
+  # shellcheck disable=SC2086
+  timeout "${TRAIN_TIMEOUT:-530}" "$PY" -m accelerate.commands.launch --num_processes 1 --num_machines 1 \
+    --mixed_precision no --dynamo_backend no recipes/train.py --config "$config" ${EXTRA:-} 2>&1 | tee "$out/train.log"
+  # what this run wrote: final/ if it finished, else its last checkpoint (continue with
+  # EXTRA="--resume latest")
+  local final ckpt
+  final=$(find runs -path '*/final/model.safetensors' -newer "$out/started" 2>/dev/null | head -1)
+  if [ -n "$final" ]; then
+    cp "$final" "$(dirname "$final")/../train_summary.json" "$out/"
+  else
+    ckpt=$(find runs -path '*/checkpoints/checkpoint-*/pytorch_model.bin' -newer "$out/started" | sort -V | tail -1)
+    cp "$ckpt" "$out/"
+  fi
+  ls -la "$out"
+}
+
+case "${1:-}" in
+  prepare) shift; prepare "$@" ;;
+  train) shift; train "$@" ;;
+  *) echo "usage: bash recipes/gpu_box.sh prepare [KATHLEEN_LIMIT] | train CONFIG" >&2; exit 2 ;;
+esac
