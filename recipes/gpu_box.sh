@@ -18,9 +18,12 @@ cd "$(dirname "$0")/.."
 PY=${PY:-python3}
 
 prepare() {
-  local limit=${1:-600}
+  local limit=${1:-600} src=${MSAR_DATA_ROOT:-../shared/data}
+  if [ ! -d "$src/speech" ] || [ ! -d "$src/noise" ]; then
+    echo "gpu_box.sh prepare: no speech/ and noise/ under '$src' (set MSAR_DATA_ROOT)" >&2; exit 2
+  fi
   rm -rf .gpu/data .gpu/init && mkdir -p .gpu/whl .gpu/init
-  "$PY" recipes/pack_shared_data.py --src "${MSAR_DATA_ROOT:-../shared/data}" --dst .gpu/data --kathleen-limit "$limit"
+  "$PY" recipes/pack_shared_data.py --src "$src" --dst .gpu/data --kathleen-limit "$limit"
   local platforms=(--platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64
                    --platform manylinux2014_x86_64 --platform manylinux1_x86_64)
   for pkg in soundfile==0.14.0 cffi==2.1.1 pycparser==3.12 soxr==0.5.0.post1 audiomentations==0.43.1 \
@@ -39,7 +42,11 @@ EOF
 }
 
 train() {
-  local config=$1 out=${OUT:-runs/gpu_box_out}
+  local config=${1:-} out=${OUT:-runs/gpu_box_out}
+  if [ ! -f "$config" ]; then echo "gpu_box.sh train: no config file '$config'" >&2; exit 2; fi
+  if [ ! -d .gpu/whl ] || [ ! -f .gpu/init/model.safetensors ]; then
+    echo "gpu_box.sh train: .gpu/ is missing or incomplete: run 'bash recipes/gpu_box.sh prepare' first" >&2; exit 2
+  fi
   mkdir -p "$out"
   if [ -z "${SKIP_WHEELS:-}" ]; then  # SKIP_WHEELS=1: a dry run where msar is installed
     "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .gpu/whl/*.whl
