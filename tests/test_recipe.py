@@ -335,3 +335,20 @@ def test_pack_shared_data_keeps_targets_lossless(tmp_path):
     with pytest.raises(SystemExit) as bad:
         pack(["--src", str(src), "--dst", str(tmp_path / "y"), "--kathleen-limit", "0"])
     assert bad.value.code == 2
+
+
+def test_gpu_box_script_refuses_bad_input_in_one_line(tmp_path):
+    """recipes/gpu_box.sh: usage, a missing config and a data root without speech/noise each exit 2
+    with one line, and nothing under .gpu/ is touched."""
+    script = REPO / "recipes" / "gpu_box.sh"
+    before = sorted((REPO / ".gpu").rglob("*")) if (REPO / ".gpu").exists() else []
+    cases = [([], "usage: bash recipes/gpu_box.sh"),
+             (["train", str(tmp_path / "missing.yaml")], "no config file"),
+             (["prepare"], "no speech/ and noise/ under")]
+    for args, message in cases:
+        run = subprocess.run(["bash", str(script), *args], check=False, capture_output=True, text=True,
+                             env={**os.environ, "MSAR_DATA_ROOT": str(tmp_path / "nothing")}, timeout=60)
+        assert run.returncode == 2, (args, run.stderr)
+        assert message in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr
+    after = sorted((REPO / ".gpu").rglob("*")) if (REPO / ".gpu").exists() else []
+    assert after == before
