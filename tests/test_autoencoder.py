@@ -322,6 +322,19 @@ def test_shipped_default_does_no_harm_and_repairs(speech_files, noise_files):
     assert _sisdr(model.repair(noisy), clean) > _sisdr(noisy, clean) + 3.0
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (runs where the device tool lends one)")
+def test_repair_on_a_gpu_matches_the_cpu(speech_files, noise_files):
+    """repair() of a CUDA waveform by a CUDA model: a CUDA waveform back, the CPU's repair to within
+    -40 dB (auto strength, the gate and the mix run on the CPU; only the network's chunks travel)."""
+    clean = load_audio(speech_files[1])[0]
+    noisy = _noisy(clean, noise_files[1], snr_db=5.0)
+    on_cpu = MsarAutoencoderModel.from_pretrained(SHIPPED).eval().repair(noisy)
+    on_gpu = MsarAutoencoderModel.from_pretrained(SHIPPED).eval().to("cuda").repair(noisy.to("cuda"))
+    assert on_gpu.device.type == "cuda" and on_gpu.shape == noisy.shape
+    err_db = 10 * torch.log10(((on_gpu.cpu() - on_cpu) ** 2).sum() / (on_cpu**2).sum())
+    assert err_db < -40, float(err_db)
+
+
 @pytest.mark.skipif(not (SHIPPED / "model.safetensors").exists(), reason="shipped default not trained yet")
 def test_auto_strength_applies_more_where_the_model_finds_more_to_fix(speech_files, noise_files):
     """strength="auto" mixes the full repair by how much it changes the input: clean speech gets

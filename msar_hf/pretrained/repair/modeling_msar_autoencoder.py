@@ -489,12 +489,15 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
             raise ValueError(f"residual_gate must be in [0, 1], got {residual_gate!r}")
         is_numpy = isinstance(waveform, np.ndarray)
         x = torch.as_tensor(waveform, dtype=torch.float32)
+        # The mix, the gate and auto strength run on the CPU whatever the model's device: only
+        # the network's chunks travel. The output goes back to the input's device.
+        input_device, x = x.device, x.cpu()
         if x.dim() != 1:
             raise ValueError(f"repair() takes one mono waveform (T,), got shape {tuple(x.shape)}")
         device = self.device
         length = x.shape[0]
         if length == 0 or (not auto and strength == 0.0):
-            out = x.clone()
+            out = x.clone().to(input_device)
             return out.numpy() if is_numpy else out
         dtype = next(self.parameters()).dtype
         speaker = self._speaker(
@@ -538,7 +541,7 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
             strength = auto_strength(x.cpu(), ungated)
         if strength < 1.0:
             out = strength * out + (1.0 - strength) * x
-        out = out.to(x.device) if isinstance(waveform, torch.Tensor) else out
+        out = out.to(input_device) if isinstance(waveform, torch.Tensor) else out
         return out.numpy() if is_numpy else out
 
 
