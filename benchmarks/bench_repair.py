@@ -122,7 +122,7 @@ def run_systems(systems, items) -> tuple[dict, dict]:
 def score(items, outputs) -> tuple[dict, dict]:
     """``{system: {kind: {metric: mean}}}`` with an ``overall`` row over the damaged types, and the
     per-item scores behind it, ``{system: {kind: {metric: [value per item, in item order]}}}``
-    (None where a metric could not score an item)."""
+    (4 decimals; None where a metric could not score an item)."""
     from msar_hf.metrics.quality import compute_all
 
     table, per_item = {}, {}
@@ -133,14 +133,13 @@ def score(items, outputs) -> tuple[dict, dict]:
             per_kind[kind] = {m: _mean([r[m] for k, r in rows if k == kind]) for m in METRICS}
             values[kind] = {m: [_finite_or_none(r[m]) for k, r in rows if k == kind] for m in METRICS}
         per_kind["overall"] = {m: _mean([r[m] for k, r in rows if k != "clean"]) for m in METRICS}
-        values["overall"] = {m: [_finite_or_none(r[m]) for k, r in rows if k != "clean"] for m in METRICS}
         table[name], per_item[name] = per_kind, values
         print(f"  scored {name}", flush=True)
     return table, per_item
 
 
 def _finite_or_none(value) -> float | None:
-    return float(value) if value is not None and math.isfinite(float(value)) else None
+    return round(float(value), 4) if value is not None and math.isfinite(float(value)) else None
 
 
 def paired_ci(ours: list, other: list, higher_is_better: bool, confidence: float = 0.95,
