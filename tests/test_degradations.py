@@ -106,6 +106,46 @@ def test_degrader_noise_kinds_hit_recorded_snr(config, speech, kind):
         json.dumps(record)
 
 
+def _centroid_hz(x: np.ndarray, rate: int = 16000) -> float:
+    spectrum = np.abs(np.fft.rfft(x)) ** 2
+    return float((np.fft.rfftfreq(x.size, 1 / rate) * spectrum).sum() / spectrum.sum())
+
+
+def test_recorded_noise_played_at_another_speed_moves_its_spectrum(config, speech):
+    data = config.to_dict()
+    data["noise"]["kinds"] = {"file": 1.0}
+    plain = Degrader(DegradationConfig.from_dict(data))
+    data["noise"].update(file_speed_p=1.0, file_speed=[1.4, 1.4])
+    faster = Degrader(DegradationConfig.from_dict(data))
+    data["noise"]["file_speed"] = [0.7, 0.7]
+    slower = Degrader(DegradationConfig.from_dict(data))
+    ratios = []
+    for index in range(3):
+        runs = [d.apply("noise", speech, seed=9, index=index, severity=0.5) for d in (plain, faster, slower)]
+        (base_step,), (fast_step,), (slow_step,) = (r[1]["steps"] for r in runs)
+        # the same recording, read from the same place, at the same SNR: only the speed differs
+        assert fast_step["file"] == base_step["file"] and fast_step["start"] == base_step["start"]
+        assert (fast_step["speed"], slow_step["speed"], "speed" in base_step) == (1.4, 0.7, False)
+        noise = [out.numpy() - speech for out, _ in runs]
+        assert all(n.shape == speech.shape and np.isfinite(n).all() for n in noise)
+        ratios.append((_centroid_hz(noise[1]) / _centroid_hz(noise[0]), _centroid_hz(noise[2]) / _centroid_hz(noise[0])))
+        assert abs(db(power(speech) / power(noise[1])) - fast_step["snr_db"]) < 0.5
+    # real recordings are not pure tones: their centroid follows the speed, give or take
+    fast, slow = np.mean(ratios, axis=0)
+    assert 1.15 < fast < 1.6 and 0.6 < slow < 0.9, ratios
+
+
+def test_noise_speed_off_by_default_keeps_the_random_stream(config, speech):
+    """file_speed_p = 0 draws nothing: existing datasets stay bit-identical."""
+    data = config.to_dict()
+    assert data["noise"]["file_speed_p"] == 0.0
+    data["noise"]["kinds"] = {"file": 1.0}
+    a, record = Degrader(DegradationConfig.from_dict(data)).apply("noise", speech, seed=3, index=1)
+    data["noise"]["file_speed"] = [0.5, 2.0]  # irrelevant while the share is 0
+    b, _ = Degrader(DegradationConfig.from_dict(data)).apply("noise", speech, seed=3, index=1)
+    assert torch.equal(a, b) and "speed" not in record["steps"][0]
+
+
 def test_coloured_noise_has_the_requested_spectral_slope():
     rng = np.random.default_rng(0)
     expected = {"white": 0.0, "pink": -3.0, "brown": -6.0, "blue": 3.0}  # dB per octave

@@ -58,6 +58,11 @@ class NoiseConfig:
     modulation_hz: list = field(default_factory=lambda: [0.2, 8.0])  # envelope rate [min, max]
     modulation_depth: Range = field(default_factory=lambda: [0.3, 1.0])
     impulse_rate_hz: list = field(default_factory=lambda: [0.5, 20.0])  # transients per second
+    # Share of recorded-noise segments (file, mixture, modulated kinds) played at another speed,
+    # drawn log-uniformly from file_speed: pitch and tempo move together, so one recording of a
+    # machine, an alarm or a kitchen stands for many. 0 (the default) draws nothing extra.
+    file_speed_p: float = 0.0
+    file_speed: list = field(default_factory=lambda: [0.7, 1.4])
 
 
 @dataclass

@@ -12,11 +12,13 @@ from __future__ import annotations
 import fnmatch
 import os
 import warnings
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from scipy.signal import resample_poly
 
 from ...errors import AudioError, MsarError
 from . import augment as aug
@@ -265,6 +267,15 @@ class Degrader:
         i = int(rng.integers(len(self.noises)))
         name, wave = self.noises[i]
         start = int(rng.integers(wave.size))
+        nc = self.config.noise
+        if nc.file_speed_p > 0 and rng.uniform() < nc.file_speed_p:
+            lo, hi = (float(v) for v in nc.file_speed)
+            # the speed as a small ratio, so scipy's polyphase resampler (anti-aliased) can play it
+            ratio = Fraction(float(np.exp(rng.uniform(np.log(lo), np.log(hi))))).limit_denominator(24)
+            # read speed x n samples and squeeze them into n: faster playback raises the pitch
+            source = loop_to_length(wave, n * ratio.numerator // ratio.denominator + 64, start)
+            played = resample_poly(source, ratio.denominator, ratio.numerator).astype(np.float32)
+            return loop_to_length(played, n, 0), {"file": name, "start": start, "speed": round(float(ratio), 3)}
         return loop_to_length(wave, n, start), {"file": name, "start": start}
 
     def _noise(self, x, rng, s, smax):
