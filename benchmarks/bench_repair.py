@@ -95,7 +95,7 @@ def dev_set(config: str, items_per_type: int, seconds: float, seed: int | None =
     if types:
         unknown = sorted(set(types) - set(args.eval.types))
         if unknown:
-            raise SystemExit(f"unknown damage type(s) {unknown}; the dev set has {list(args.eval.types)}")
+            raise ValueError(f"unknown damage type(s) {unknown}; the dev set has {list(args.eval.types)}")
     # built whole, then filtered: an item depends on its type's place in the list, so a run of a few
     # types scores the very items of those types that a full run would
     items = [it for it in build_dev_set(args.eval) if not types or it.kind in types]
@@ -359,7 +359,10 @@ def main(argv: list[str] | None = None) -> int:
     from common import RESULTS, write_results
 
     print("building the dev set...", flush=True)
-    items, dev = dev_set(args.config, args.items_per_type, args.seconds, args.seed, args.types)
+    try:
+        items, dev = dev_set(args.config, args.items_per_type, args.seconds, args.seed, args.types)
+    except ValueError as exc:
+        parser.error(str(exc))  # one line, exit 2
     kinds = list(dict.fromkeys(it.kind for it in items))
     systems, missing = load_baselines(args.systems)
     if not args.no_msar:
