@@ -71,7 +71,8 @@ train-repair: setup
 # The shipped repair model: stage 1 on one GPU (6.4 min, 16 CPU cores feeding it), stage 2 on a CPU
 # (8 min: codec damage back in, band-limited targets), stage 3 on the GPU again (7.3 + 4 min,
 # warm-started from stage 2), then stage 2's CPU fine-tune once more (9 min), then stage 5 on the
-# GPU (8.6 min, codec damage through libsndfile) and that CPU fine-tune after it (5.5 min).
+# GPU (8.6 min, codec damage through libsndfile) and that CPU fine-tune after it (5.5 min), then
+# stage 6 on a CPU (40 min: the same mix with a differentiable PESQ loss term).
 # Every stage resumes. (config.json stays the package's: training writes its loss fields too.)
 GPU_LAUNCH = $(VENV)/bin/accelerate launch --num_processes 1 --num_machines 1 --mixed_precision no --dynamo_backend no
 train-repair-gpu: setup
@@ -82,7 +83,8 @@ train-repair-gpu: setup
 	OMP_NUM_THREADS=1 $(ACCELERATE_CPU) recipes/train.py --config recipes/configs/autoencoder_gpu_more_finetune.yaml --resume
 	$(GPU_LAUNCH) recipes/train.py --config recipes/configs/autoencoder_gpu_codec.yaml --set model.init_from=runs/autoencoder_gpu_more_finetune/final --resume
 	OMP_NUM_THREADS=1 $(ACCELERATE_CPU) recipes/train.py --config recipes/configs/autoencoder_gpu_codec_finetune.yaml --resume
-	cp runs/autoencoder_gpu_codec_finetune/final/model.safetensors msar_hf/pretrained/repair/
+	OMP_NUM_THREADS=1 $(ACCELERATE_CPU) recipes/train.py --config recipes/configs/autoencoder_cpu_pesq.yaml --resume
+	cp runs/autoencoder_cpu_pesq/final/model.safetensors msar_hf/pretrained/repair/
 
 lint: setup
 	$(VENV)/bin/ruff check msar_hf recipes dataset_scripts tests benchmarks

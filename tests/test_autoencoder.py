@@ -139,6 +139,33 @@ def test_lowband_loss_sees_the_fundamentals_band_only(speech_file):
     assert "lowband" not in default(clean, labels=clean).loss_terms
 
 
+def test_pesq_loss_follows_pesq_and_skips_silent_items(speech_file, noise_files):
+    """The ``pesq`` term (torch-pesq's P.862 disturbance) is ~0 for the clean target, grows with
+    the noise, ranks like the reference PESQ-WB, leaves silent items out instead of giving NaN, and
+    has a finite gradient. Off by default."""
+    pytest.importorskip("torch_pesq")
+    from pesq import pesq
+
+    from msar_hf.models.autoencoder.modeling_msar_autoencoder import pesq_loss
+
+    clean = load_audio(speech_file)[0][:48000]
+    noisy = {snr: _noisy(clean, noise_files[0], snr) for snr in (20.0, 5.0)}
+    term = {snr: float(pesq_loss(x[None], clean[None], 16000)) for snr, x in noisy.items()}
+    assert float(pesq_loss(clean[None], clean[None], 16000)) < 0.05
+    assert term[5.0] > term[20.0] > 0.1
+    reference = {snr: pesq(16000, clean.numpy(), x.numpy(), "wb") for snr, x in noisy.items()}
+    assert reference[5.0] < reference[20.0]
+
+    silent = torch.zeros_like(clean)
+    estimate = torch.stack([noisy[5.0], silent]).requires_grad_(True)
+    both = pesq_loss(estimate, torch.stack([clean, clean]), 16000)
+    assert abs(float(both) - term[5.0]) < 1e-3  # the silent estimate is left out
+    both.backward()
+    assert torch.isfinite(estimate.grad).all() and estimate.grad[0].abs().sum() > 0
+    assert float(pesq_loss(silent[None], silent[None], 16000)) == 0.0
+    assert "pesq" not in MsarAutoencoderModel(MsarAutoencoderConfig(**SMALL))(clean, labels=clean).loss_terms
+
+
 def test_speaker_embedding_and_attention_mask(speech_file):
     clean = load_audio(speech_file)[0][:16000]
     model = _perturbed(MsarAutoencoderConfig(**SMALL))

@@ -53,7 +53,9 @@ class MsarAutoencoderConfig(PreTrainedConfig):
             ``complex`` = compressed complex-spectrum MSE, ``mse`` = waveform MSE,
             ``loudness`` = L1 between frame loudness curves in dB (aligned with the Q loudness term),
             ``lowband`` = negative SI-SDR of the band below ``lowband_hz`` (aligned with the Q
-            pitch term: its WORLD DIO tracker sees only the fundamental's band).
+            pitch term: its WORLD DIO tracker sees only the fundamental's band), ``pesq`` = the
+            PESQ disturbance (ITU-T P.862) made differentiable by ``torch-pesq`` (Schmidt, audiolabs;
+            training only, from ``pip install msar[train]``): its MOS follows PESQ-WB within 0.02.
         lowband_hz: upper edge of the band the ``lowband`` loss compares.
         mrstft_resolutions: (n_fft, hop, win) triples of the multi-resolution STFT loss.
         mrstft_dynamic_range_db: magnitudes in that loss are floored this many dB below the
@@ -89,6 +91,7 @@ class MsarAutoencoderConfig(PreTrainedConfig):
         loss_mse: float = 0.0,
         loss_loudness: float = 0.0,
         loss_lowband: float = 0.0,
+        loss_pesq: float = 0.0,
         lowband_hz: float = 800.0,
         mrstft_resolutions: list | None = None,
         mrstft_dynamic_range_db: float | None = 60.0,
@@ -130,6 +133,7 @@ class MsarAutoencoderConfig(PreTrainedConfig):
         self.loss_mse = loss_mse
         self.loss_loudness = loss_loudness
         self.loss_lowband = loss_lowband
+        self.loss_pesq = loss_pesq
         self.lowband_hz = lowband_hz
         self.mrstft_resolutions = (
             [list(r) for r in mrstft_resolutions]

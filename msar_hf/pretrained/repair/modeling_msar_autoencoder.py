@@ -115,6 +115,32 @@ def si_sdr(estimate: torch.Tensor, reference: torch.Tensor, cap_db: float | None
     return 10 * torch.log10((target_energy + _EPS) / (noise_energy + _EPS))
 
 
+@lru_cache(maxsize=4)
+def _pesq_disturbance(sampling_rate: int, device: str):
+    """torch-pesq's PesqLoss, built once per rate and device. Imported here, not at the top: only
+    training with ``loss_pesq`` needs it, and remote code must load without it."""
+    try:
+        from torch_pesq import PesqLoss
+    except ImportError as error:  # pragma: no cover - depends on the environment
+        raise ImportError("config.loss_pesq needs torch-pesq: pip install 'msar[train]' (or torch-pesq)") from error
+    return PesqLoss(1.0, sample_rate=sampling_rate).to(device)
+
+
+def pesq_loss(estimate: torch.Tensor, reference: torch.Tensor, sampling_rate: int) -> torch.Tensor:
+    """Mean PESQ disturbance (P.862's 0.1 * symmetric + 0.0309 * asymmetric, before its MOS
+    mapping) of (B, T) ``estimate`` against ``reference``; 0 is transparent.
+
+    PESQ levels both signals to a fixed power first, so a (near-)silent item has no score: items
+    whose reference or estimate is under -80 dBFS RMS are left out (and a batch of only those
+    gives 0).
+    """
+    audible = (reference.pow(2).mean(-1) > 1e-8) & (estimate.detach().pow(2).mean(-1) > 1e-8)
+    if not bool(audible.any()):
+        return estimate.sum() * 0.0
+    disturbance = _pesq_disturbance(sampling_rate, str(estimate.device))
+    return disturbance(reference[audible], estimate[audible]).mean()
+
+
 def multi_resolution_stft_loss(estimate: torch.Tensor, reference: torch.Tensor, resolutions,
                                dynamic_range_db: float | None = 60.0) -> torch.Tensor:
     """Spectral convergence + log-magnitude L1, averaged over STFT resolutions (Yamamoto et al. 2020).
@@ -447,6 +473,8 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
             low_est = band_limit(estimate, cutoff, cfg.sampling_rate)
             low_ref = band_limit(target, cutoff, cfg.sampling_rate)
             terms["lowband"] = -cfg.loss_lowband * si_sdr(low_est, low_ref, cap_db=30.0).mean()
+        if getattr(cfg, "loss_pesq", 0.0):
+            terms["pesq"] = cfg.loss_pesq * pesq_loss(estimate, target, cfg.sampling_rate)
         return terms
 
     # -- inference on arbitrarily long audio ----------------------------------------------------
