@@ -26,9 +26,11 @@ prepare() {
   "$PY" recipes/pack_shared_data.py --src "$src" --dst .gpu/data --kathleen-limit "$limit"
   local platforms=(--platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64
                    --platform manylinux2014_x86_64 --platform manylinux1_x86_64)
+  # torch-pesq (+ torchtyping, typeguard 2) for model.config.loss_pesq; it imports torchaudio, which the
+  # box must already have (its wheel is tied to the box's torch build). Untried on a box so far.
   for pkg in soundfile==0.14.0 cffi==2.1.1 pycparser==3.12 soxr==0.5.0.post1 audiomentations==0.43.1 \
              numpy-minmax==0.6.0 numpy-rms==0.7.0 python-stretch==0.3.1 pyroomacoustics==0.10.1 librosa==0.11.0 \
-             audioread decorator pooch platformdirs; do
+             audioread decorator pooch platformdirs torch-pesq==0.1.2 torchtyping==0.1.5 typeguard==2.13.3; do
     "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
       "${platforms[@]}" -d .gpu/whl "$pkg"
   done
