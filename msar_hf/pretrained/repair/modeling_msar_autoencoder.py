@@ -473,7 +473,7 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
             low_est = band_limit(estimate, cutoff, cfg.sampling_rate)
             low_ref = band_limit(target, cutoff, cfg.sampling_rate)
             terms["lowband"] = -cfg.loss_lowband * si_sdr(low_est, low_ref, cap_db=30.0).mean()
-        if getattr(cfg, "loss_pesq", 0.0):
+        if cfg.loss_pesq:
             terms["pesq"] = cfg.loss_pesq * pesq_loss(estimate, target, cfg.sampling_rate)
         return terms
 
