@@ -84,7 +84,10 @@ train-repair-gpu: setup
 	$(GPU_LAUNCH) recipes/train.py --config recipes/configs/autoencoder_gpu_codec.yaml --set model.init_from=runs/autoencoder_gpu_more_finetune/final --resume
 	OMP_NUM_THREADS=1 $(ACCELERATE_CPU) recipes/train.py --config recipes/configs/autoencoder_gpu_codec_finetune.yaml --resume
 	OMP_NUM_THREADS=1 $(ACCELERATE_CPU) recipes/train.py --config recipes/configs/autoencoder_cpu_pesq.yaml --resume
-	cp runs/autoencoder_cpu_pesq/final/model.safetensors msar_hf/pretrained/repair/
+	OMP_NUM_THREADS=1 $(ACCELERATE_CPU) recipes/train.py --config recipes/configs/autoencoder_cpu_pesq2.yaml --resume
+	OMP_NUM_THREADS=1 $(ACCELERATE_CPU) recipes/train.py --config recipes/configs/autoencoder_cpu_pesq_sisdr_s6.yaml --resume
+	$(PY) recipes/average_weights.py runs/autoencoder_cpu_pesq2/final runs/autoencoder_cpu_pesq_sisdr_s6/final --out runs/autoencoder_cpu_soup/final
+	cp runs/autoencoder_cpu_soup/final/model.safetensors msar_hf/pretrained/repair/
 
 lint: setup
 	$(VENV)/bin/ruff check msar_hf recipes dataset_scripts tests benchmarks

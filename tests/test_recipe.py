@@ -352,3 +352,28 @@ def test_gpu_box_script_refuses_bad_input_in_one_line(tmp_path):
         assert message in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr
     after = sorted((REPO / ".gpu").rglob("*")) if (REPO / ".gpu").exists() else []
     assert after == before
+
+
+def test_average_weights_makes_the_mean_model_and_refuses_other_architectures(tmp_path, capsys):
+    from msar_hf.models.autoencoder import MsarAutoencoderConfig, MsarAutoencoderModel
+    from recipes.average_weights import main
+
+    small = {"hidden_size": 16, "encoder_layers": 1, "lstm_layers": 1, "lstm_hidden_size": 16}
+    folders = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        folder = tmp_path / f"run{seed}"
+        MsarAutoencoderModel(MsarAutoencoderConfig(**small)).save_pretrained(folder)
+        folders.append(folder)
+    assert main([str(folders[0]), str(folders[1]), "--weights", "1", "3", "--out", str(tmp_path / "soup")]) == 0
+    a, b, soup = (MsarAutoencoderModel.from_pretrained(f).state_dict() for f in (*folders, tmp_path / "soup"))
+    floats = [name for name, tensor in a.items() if tensor.is_floating_point()]
+    assert floats and any(not torch.equal(a[name], b[name]) for name in floats)
+    for name in floats:
+        torch.testing.assert_close(soup[name], 0.25 * a[name] + 0.75 * b[name])
+
+    torch.manual_seed(2)
+    MsarAutoencoderModel(MsarAutoencoderConfig(**{**small, "hidden_size": 24})).save_pretrained(tmp_path / "wider")
+    assert main([str(folders[0]), str(tmp_path / "wider"), "--out", str(tmp_path / "bad")]) == 2
+    assert "shape" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
