@@ -15,7 +15,9 @@ taken from the first model. Written by hand because it is a few lines of arithme
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make `msar_hf` importable from a checkout
@@ -54,15 +56,29 @@ def average_models(model_dirs: list[str], out: str, weights: list[float] | None 
 
     import msar_hf  # noqa: F401  (registers msar's models with the Auto classes)
 
+    out_dir = Path(out).resolve()
     for folder in model_dirs:
         if not (Path(folder) / "config.json").is_file():
             raise FileNotFoundError(f"{folder}: not a save_pretrained folder (no config.json)")
+        if Path(folder).resolve() == out_dir:
+            raise ValueError(f"{out}: the output folder is one of the models to average; write it elsewhere")
     weights = list(weights) if weights is not None else [1.0] * len(model_dirs)
     models = [AutoModel.from_pretrained(folder) for folder in model_dirs]
     averaged = average_state_dicts([m.state_dict() for m in models], weights)
     soup = models[0]
     soup.load_state_dict(averaged)
-    soup.save_pretrained(out)
+    # Written beside the destination and swapped in, so an interrupted run leaves no half-written model.
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        soup.save_pretrained(staging)
+        previous = out_dir.with_name(f"{staging.name}.previous")
+        if out_dir.exists():
+            out_dir.rename(previous)
+        staging.rename(out_dir)
+        shutil.rmtree(previous, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return soup
 
 

@@ -377,3 +377,9 @@ def test_average_weights_makes_the_mean_model_and_refuses_other_architectures(tm
     assert main([str(folders[0]), str(tmp_path / "wider"), "--out", str(tmp_path / "bad")]) == 2
     assert "shape" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
+    # the output may not be one of the inputs (it would be overwritten), and a re-run replaces it whole
+    before = (folders[0] / "model.safetensors").read_bytes()
+    assert main([str(folders[0]), str(folders[1]), "--out", str(folders[0])]) == 2
+    assert "one of the models" in capsys.readouterr().err and (folders[0] / "model.safetensors").read_bytes() == before
+    assert main([str(folders[1]), str(folders[0]), "--out", str(tmp_path / "soup")]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
