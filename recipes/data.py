@@ -184,7 +184,7 @@ class PairBatches(torch.utils.data.Dataset):
         if self.args.band_limited_targets:
             for step in record.get("steps", []):
                 if step["type"] == "band_limit":
-                    target = replay_band_limit(target, step, SAMPLING_RATE)
+                    target = replay_band_limit(target, step, SAMPLING_RATE, keep_low_band=self.args.restore_low_band)
         out = {"input_values": degraded, "labels": torch.from_numpy(np.ascontiguousarray(target, np.float32))}
         if self.args.band_aware_loss:
             out["labels_bandwidth"] = torch.tensor(bandwidth)

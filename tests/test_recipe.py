@@ -210,6 +210,35 @@ def test_band_limited_targets_keep_the_channels_band(tmp_path):
             assert (above < 1e-4) if limited else (above > 1e-3), (limited, step, above)
 
 
+def test_restore_low_band_keeps_the_band_under_a_telephone_channel(tmp_path):
+    """restore_low_band: a telephone item's target keeps the clean band under 300 Hz (the voice's
+    fundamental) and still loses the band above 3.4 kHz; the input has neither."""
+    from recipes.data import PairBatches
+
+    cfg = yaml.safe_load(_write_config(tmp_path).read_text())
+    cfg["data"]["speech"] = cfg["data"]["speech"][:1]  # kathleen: a full-band voice
+    cfg["data"]["degradation_overrides"].update(band_limit={"p": 1.0, "telephone_fraction": 1.0},
+                                                p_clean=0.0, p_mild=0.0)
+    cfg["data"]["band_limited_targets"] = True
+
+    def band_share(x, low, high):
+        freqs = torch.fft.rfftfreq(x.numel(), 1 / 16000)
+        power = torch.fft.rfft(x).abs().pow(2)
+        return float(power[(freqs >= low) & (freqs < high)].sum() / power.sum())
+
+    shares = {}
+    for keep in (True, False):
+        cfg["data"]["restore_low_band"] = keep
+        (tmp_path / "lb.yaml").write_text(yaml.safe_dump(cfg))
+        data = PairBatches(load_arguments(tmp_path / "lb.yaml").data, seed=5)
+        items = [data.item(index) for index in range(3)]
+        shares[keep] = [(band_share(it["labels"], 60, 200), band_share(it["input_values"], 60, 200),
+                         band_share(it["labels"], 3600, 8000)) for it in items]
+    for (target_low, input_low, target_high), (old_low, _, _) in zip(shares[True], shares[False]):
+        assert target_low > 100 * max(input_low, 1e-9) and target_low > 100 * max(old_low, 1e-9)
+        assert target_high < 1e-4
+
+
 def test_checkpoint_keeps_weights_that_share_storage(tmp_path):
     """On a GPU, cuDNN packs an LSTM's weights into one buffer (flatten_parameters). safetensors
     refuses shared storage, and accelerate's default save_state then silently dropped those 15

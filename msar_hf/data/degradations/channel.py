@@ -58,10 +58,13 @@ def low_pass(x, cutoff_hz: float, sampling_rate: int = 16000):
     return band_limit(x, sampling_rate, high_hz=cutoff_hz)
 
 
-def replay_band_limit(x, step: dict, sampling_rate: int = 16000):
+def replay_band_limit(x, step: dict, sampling_rate: int = 16000, keep_low_band: bool = False):
     """Apply a recorded ``band_limit`` step (its ``kind``, ``low_hz``, ``high_hz``) to another
-    signal, e.g. the clean target of the pair, with the very filter the degrader used."""
+    signal, e.g. the clean target of the pair, with the very filter the degrader used.
+    ``keep_low_band``: replay only the top edge of a telephone channel (same transition)."""
     if step.get("kind") == "telephone":
+        if keep_low_band:
+            return band_limit(x, sampling_rate, high_hz=step["high_hz"], transition_hz=100.0)
         return telephone(x, sampling_rate, (step["low_hz"], step["high_hz"]))
     return low_pass(x, step["high_hz"], sampling_rate)
 
