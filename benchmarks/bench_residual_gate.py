@@ -6,9 +6,9 @@ The shipped repair model's full-strength output on the dev sets of the given see
 speakers, held-out noises and rooms; the seeds the gate was chosen on, not the benchmark's 2026),
 gated in several ways by ``residual_noise_gate`` and mixed at strength 0.8 (the default when the
 gate was chosen), as ``repair()`` does, one pass per chunk unless ``--inference-shifts`` says more.
-The results in benchmarks/results/residual_gate.* predate the gate's pause-noise rule (the band
-under 400 Hz is gated too where the removed noise fills the speech's pauses; git da5b479 and
-after), which now also applies to the "under 400 Hz kept" rows when the script is run again. Reports, over the damaged items of each half of the seeds: PESQ-WB, Q, SI-SDR,
+The "under 400 Hz kept" rows include the gate's pause-noise rule (the band under 400 Hz is gated
+too where the removed noise fills the speech's pauses; git da5b479 and after); "peaks kept" is the
+rule that bins 6 dB over the threshold keep their level after the smoothing (2026-11-27). Reports, over the damaged items of each half of the seeds: PESQ-WB, Q, SI-SDR,
 and "ducked", the share of the repair's loudest 10 % of bins (the speech) that the gate lowers by
 2.5 dB or more, which tells a gate (low) from a broadband cut (high). Writes
 ``benchmarks/results/residual_gate.{json,md,png}``.
@@ -27,14 +27,16 @@ sys.path.insert(0, str(HERE))
 import numpy as np
 import torch
 
-# name -> (reduction, threshold in standard deviations, band kept under this many Hz)
+# name -> (reduction, threshold in standard deviations, band kept under this many Hz, margin in dB over
+# the threshold from which a bin keeps its level after the smoothing, or None)
 VARIANTS = {
-    "none": (0.0, 1.0, 0.0),
-    "1 std, under 400 Hz kept (shipped)": (0.5, 1.0, 400.0),
-    "1 std, full band": (0.5, 1.0, 0.0),
-    "2 std, full band": (0.5, 2.0, 0.0),
-    "2 std, under 400 Hz kept": (0.5, 2.0, 400.0),
-    "0 std, full band": (0.5, 0.0, 0.0),
+    "none": (0.0, 1.0, 0.0, None),
+    "1 std, under 400 Hz kept, peaks kept (shipped)": (0.5, 1.0, 400.0, 6.0),
+    "1 std, under 400 Hz kept (shipped before 2026-11-27)": (0.5, 1.0, 400.0, None),
+    "1 std, full band": (0.5, 1.0, 0.0, None),
+    "2 std, full band": (0.5, 2.0, 0.0, None),
+    "2 std, under 400 Hz kept": (0.5, 2.0, 400.0, None),
+    "0 std, full band": (0.5, 0.0, 0.0, None),
 }
 METRICS = ("pesq_wb", "q", "si_sdr", "ducked")
 STRENGTH = 0.8
@@ -96,9 +98,9 @@ def main(argv: list[str] | None = None) -> int:
             clean, damaged = it.clean, it.degraded.astype(np.float32)
             full = np.asarray(model.repair(torch.from_numpy(damaged), strength=1.0, residual_gate=0.0), dtype=np.float32)
             ref_pitch, ref_loudness = pitch_contour(clean), loudness_contour(clean)
-            for name, (reduction, threshold, protect) in VARIANTS.items():
+            for name, (reduction, threshold, protect, peak_margin) in VARIANTS.items():
                 gated = residual_noise_gate(damaged, full, reduction, threshold_std=threshold,
-                                            protect_below_hz=protect).numpy()
+                                            protect_below_hz=protect, peak_margin_db=peak_margin).numpy()
                 out = STRENGTH * gated + (1 - STRENGTH) * damaged
                 row = scores[group][name]
                 row["pesq_wb"].append(pesq_wb(clean, out))

@@ -511,8 +511,10 @@ def test_residual_gate_ducks_only_what_stays_under_the_removed_noise(speech_file
     low = torch.fft.rfftfreq(1024, 1 / 16000) < RESIDUAL_GATE_PROTECT_HZ
     change = after - before
     band_db = lambda lv: 10 * torch.log10((10 ** (lv[low] / 10)).sum())
-    # wind fills the pauses: the band of the fundamentals holds it too, and is gated as well
-    assert pause_noise_weight(noisy, full) > 0.9 and float(band_db(after) - band_db(before)) < -1.0
+    # wind fills the pauses: the band of the fundamentals holds it too, and its floor is gated as well
+    # (its peaks, the fundamentals, keep their level: see RESIDUAL_GATE_PEAK_MARGIN_DB)
+    quiet_low = before[low] < torch.quantile(before[low], 0.5)
+    assert pause_noise_weight(noisy, full) > 0.9 and float(change[low][quiet_low].mean()) < -1.0
     # a running tap is removed as evenly under speech as in its pauses: that band keeps its level
     tap = _noisy(clean, next(f for f in noise_files if f.stem == "running_tap"), snr_db=10.0)
     tap_full = model.repair(tap, strength=1.0, residual_gate=0.0)
@@ -526,6 +528,12 @@ def test_residual_gate_ducks_only_what_stays_under_the_removed_noise(speech_file
     assert float(upper[loud].mean()) > -0.5
     ducked = float((upper < -3.0).float().mean())
     assert 0.05 < ducked < 0.8, ducked  # a real share of the bins is the floor the repair left
+    # the smoothing spreads a duck over 500 Hz, several harmonics: the bins well over the threshold
+    # (RESIDUAL_GATE_PEAK_MARGIN_DB) keep their level; without that rule the speech's loudest bins
+    # lose more to their ducked neighbours
+    spread = (level(residual_noise_gate(noisy, full, 0.5, peak_margin_db=None)) - before)[~low]
+    assert float(upper[loud].mean()) > float(spread[loud].mean()) + 0.1
+    assert float((upper[loud] < -1.0).float().mean()) < float((spread[loud] < -1.0).float().mean())
     # the repaired output in 10 dB of real wind: nothing lost, the floor lower
     assert _sisdr(gated, clean) > _sisdr(noisy, clean) + 3.0
     # nothing removed (an identity repair): nothing gated
