@@ -113,6 +113,14 @@ def pause_noise_weight(damaged, repaired) -> float:
     return min(max((start - _removed_kept_correlation(damaged, repaired)) / (start - full), 0.0), 1.0)
 
 
+def steady_noise_weight(damaged, repaired) -> float:
+    """0..1: how surely what the repair removed is a steady noise floor (1 at a spread of its 20 ms
+    levels of AUTO_STEADY_SPREAD_DB[0] and under, 0 from the second value up)."""
+    damaged, repaired = torch.as_tensor(damaged).flatten(), torch.as_tensor(repaired).flatten()
+    steady_db, unsteady_db = AUTO_STEADY_SPREAD_DB
+    return min(max((unsteady_db - _removed_spread_db(damaged, repaired)) / (unsteady_db - steady_db), 0.0), 1.0)
+
+
 def _change_db(damaged: torch.Tensor, repaired: torch.Tensor) -> float:
     """Energy of ``repaired - damaged`` in dB of the energy of ``damaged``."""
     change = float(((repaired - damaged) ** 2).sum()) / max(float((damaged ** 2).sum()), 1e-12)
@@ -156,8 +164,7 @@ def auto_strength(damaged, repaired) -> float:
     judged = min(max((change_db - nothing_db) / (something_db - nothing_db), 0.0), 1.0)
     if judged == 0.0:
         return strength
-    steady_db, unsteady_db = AUTO_STEADY_SPREAD_DB
-    steady = min(max((unsteady_db - _removed_spread_db(damaged, repaired)) / (unsteady_db - steady_db), 0.0), 1.0)
+    steady = steady_noise_weight(damaged, repaired)
     strength = strength + judged * steady * (1.0 - strength)
     pause_noise = judged * pause_noise_weight(damaged, repaired)
     strength = strength + pause_noise * max(AUTO_PAUSE_NOISE_STRENGTH - strength, 0.0)
@@ -195,20 +202,21 @@ def auto_strength(damaged, repaired) -> float:
 # The smoothing spreads each "duck" decision over 500 Hz, which takes in several harmonics of a voice:
 # between-harmonic bins under the threshold pulled the harmonics beside them down by about 2 dB
 # (median over voiced frames of 40 noise items, 600-4800 Hz; DeepFilterNet3 -1 dB), and the repair's
-# error there rose above the damaged input's. So a bin that stands RESIDUAL_GATE_PEAK_MARGIN_DB over the
-# threshold (a harmonic, not the floor) keeps its level whatever its neighbours get. Measured on all
-# damage types (auto strength, two passes, 12 items per type): on the seeds the gate was chosen on
-# (1234, 777, 99, 4242; 336 damaged items) PESQ-WB 2.402 -> 2.410, Q 0.0536 -> 0.0528, SI-SDR 6.89 ->
-# 7.13 dB, every seed better on both; noise Q 0.0626 -> 0.0582. Margins of 4 and 8 dB, a stronger
-# reduction (0.6, 0.7) with it and a 1.5 std threshold scored within +-0.003 of 6 dB; 150 Hz of
-# smoothing instead of 500 (without the margin) gained about as much PESQ-WB and less of the rest.
-# Then on eight seeds it was not chosen on (5555, 31337, 11-16; 672 damaged items): 2.396 -> 2.400,
-# Q 0.0510 -> 0.0506, SI-SDR 6.97 -> 7.18 dB (PESQ-WB better on 6 seeds of 8, Q on 6); noise
-# 2.224 -> 2.241 and Q 0.0545 -> 0.0524, reverb and mixed up; clean input 4.523 -> 4.514, band-limit
-# and codec -0.007 (nothing to gate there; the ducked neighbours of loud bins had suited PESQ-WB).
-# The Q gain is the band under 400 Hz, where pause noise is gated (above): keeping its loud bins
-# keeps the fundamentals the pitch tracker needs; the rule from 400 Hz up only gave the same PESQ-WB
-# with Q unchanged (twelve seeds: 2.404 / 0.0520 vs 2.404 / 0.0513). (Scratch scripts, 2026-11-27.)
+# error there rose above the damaged input's. So where what was removed is noise (filling the pauses,
+# or steady: the larger of pause_noise_weight and steady_noise_weight), a bin that stands
+# RESIDUAL_GATE_PEAK_MARGIN_DB over the threshold (a harmonic, not the floor) keeps its level whatever
+# its neighbours get. Measured on the twelve dev seeds (1234, 777, 99, 4242, 5555, 31337, 11-16; 1008
+# damaged items, auto strength, two passes; scratch scripts, 2026-11-27): PESQ-WB 2.398 -> 2.401,
+# Q 0.0518 -> 0.0513, SI-SDR 6.95 -> 7.07 dB; noise 2.222 -> 2.235 and Q 0.0572 -> 0.0543 (the Q
+# gain is the band under 400 Hz where pause noise opens it: its loud bins are the fundamentals the
+# pitch tracker needs); the other types within +-0.003. The rule everywhere, whatever was removed,
+# scored 2.404 / 0.0513 (the first four seeds, where it was chosen: +0.008 PESQ-WB on every seed;
+# the other eight: +0.004, better on six) with reverb +0.019 and clipping +0.008, but clean input,
+# codec and band-limit -0.007, and where the removed part is a room's tail it keeps the loud smear
+# the smoothing used to duck: the demo clip (reverb, noise, clipping, dropouts) went from Q 0.144 to
+# 0.170. Margins of 4 and 8 dB, a stronger reduction (0.6, 0.7) and a 1.5 std threshold with it
+# scored within +-0.003 of 6 dB; 150 Hz of smoothing instead of 500 (no margin) gained less; the
+# rule from 400 Hz up only gave no Q.
 RESIDUAL_GATE_THRESHOLD_STD = 1.0
 RESIDUAL_GATE_PROTECT_HZ = 400.0
 RESIDUAL_GATE_PEAK_MARGIN_DB = 6.0
@@ -241,15 +249,17 @@ def residual_noise_gate(damaged, repaired, reduction: float = 0.5, sampling_rate
     """``repaired`` (T,) with its bins under the level of ``damaged - repaired`` attenuated by ``reduction``.
 
     The band under ``protect_below_hz`` is left alone, less of it the more surely what was removed
-    is noise in the speech's pauses (:func:`pause_noise_weight`; none of it at weight 1). Bins
-    ``peak_margin_db`` over the threshold keep their level after the smoothing (None: no such rule).
+    is noise in the speech's pauses (:func:`pause_noise_weight`; none of it at weight 1). Where
+    what was removed is noise (in the pauses or steady: :func:`steady_noise_weight`), bins
+    ``peak_margin_db`` over the threshold keep their level after the smoothing (None: never).
     """
     damaged = torch.as_tensor(damaged, dtype=torch.float32).flatten()
     repaired = torch.as_tensor(repaired, dtype=torch.float32).flatten()
     if reduction <= 0.0 or repaired.shape[0] < 2 * _GATE_N_FFT:
         return repaired
+    pause_noise = pause_noise_weight(damaged, repaired)
     if RESIDUAL_GATE_OPENS_ON_PAUSE_NOISE:
-        protect_below_hz = protect_below_hz * (1.0 - pause_noise_weight(damaged, repaired))
+        protect_below_hz = protect_below_hz * (1.0 - pause_noise)
     window = torch.hann_window(_GATE_N_FFT)
     spectra = torch.stft(torch.stack([damaged - repaired, repaired]), _GATE_N_FFT, _GATE_HOP, window=window,
                          return_complex=True, pad_mode="constant")
@@ -262,8 +272,10 @@ def residual_noise_gate(damaged, repaired, reduction: float = 0.5, sampling_rate
     # smooth the binary decision over ~500 Hz x 50 ms (a separable triangular kernel, as noisereduce's)
     gain = _smooth(gain, int(_GATE_SMOOTH_HZ / (sampling_rate / (_GATE_N_FFT / 2))), dim=0)
     gain = _smooth(gain, int(_GATE_SMOOTH_MS / (1000.0 * _GATE_HOP / sampling_rate)), dim=1)
-    if peak_margin_db is not None:
-        gain = torch.maximum(gain, (repaired_db > threshold + peak_margin_db).float())
+    noise = max(pause_noise, steady_noise_weight(damaged, repaired)) if peak_margin_db is not None else 0.0
+    if noise > 0.0:
+        kept = torch.maximum(gain, (repaired_db > threshold + peak_margin_db).float())
+        gain = gain + noise * (kept - gain)
     return torch.istft(spectra[1] * gain, _GATE_N_FFT, _GATE_HOP, window=window, length=repaired.shape[0])
 
 
@@ -281,4 +293,5 @@ __all__ = [
     "auto_strength",
     "residual_noise_gate",
     "rewrite_weight",
+    "steady_noise_weight",
 ]
