@@ -8,7 +8,8 @@ gated in several ways by ``residual_noise_gate`` and mixed at strength 0.8 (the 
 gate was chosen), as ``repair()`` does, one pass per chunk unless ``--inference-shifts`` says more.
 The "under 400 Hz kept" rows include the gate's pause-noise rule (the band under 400 Hz is gated
 too where the removed noise fills the speech's pauses; git da5b479 and after); "peaks kept" is the
-rule that bins 6 dB over the threshold keep their level after the smoothing (2026-11-27). Reports, over the damaged items of each half of the seeds: PESQ-WB, Q, SI-SDR,
+rule that bins 6 dB over the threshold keep their level after the smoothing where what was removed
+is noise, in the pauses or steady (2026-11-27). Reports, over the damaged items of each half of the seeds: PESQ-WB, Q, SI-SDR,
 and "ducked", the share of the repair's loudest 10 % of bins (the speech) that the gate lowers by
 2.5 dB or more, which tells a gate (low) from a broadband cut (high). Writes
 ``benchmarks/results/residual_gate.{json,md,png}``.
@@ -31,7 +32,7 @@ import torch
 # the threshold from which a bin keeps its level after the smoothing, or None)
 VARIANTS = {
     "none": (0.0, 1.0, 0.0, None),
-    "1 std, under 400 Hz kept, peaks kept (shipped)": (0.5, 1.0, 400.0, 6.0),
+    "1 std, under 400 Hz kept, peaks kept where noise was removed (shipped)": (0.5, 1.0, 400.0, 6.0),
     "1 std, under 400 Hz kept (shipped before 2026-11-27)": (0.5, 1.0, 400.0, None),
     "1 std, full band": (0.5, 1.0, 0.0, None),
     "2 std, full band": (0.5, 2.0, 0.0, None),

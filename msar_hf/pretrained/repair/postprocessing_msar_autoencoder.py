@@ -183,7 +183,7 @@ def auto_strength(damaged, repaired) -> float:
 # bins (the speech) the gate lowers by 2.5 dB or more:
 #   gate                         PESQ-WB          Q                 SI-SDR dB     ducked
 #   none                         2.244 | 2.276    0.0530 | 0.0571   6.74 | 7.32   0
-#   1 std, under 400 Hz kept     2.264 | 2.295    0.0529 | 0.0557   6.71 | 7.20   14 %  (shipped)
+#   1 std, under 400 Hz kept     2.264 | 2.295    0.0529 | 0.0557   6.71 | 7.20   14 %  (chosen)
 #   1 std, full band             2.272 | 2.306    0.0535 | 0.0568   6.63 | 7.19   21 %
 #   2 std, full band             2.277 | 2.302    0.0532 | 0.0570   6.34 | 6.61   44 %
 #   2 std, under 400 Hz kept     2.265 | 2.290    0.0526 | 0.0552   6.46 | 6.86   32 %
