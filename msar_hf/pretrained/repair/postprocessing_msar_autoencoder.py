@@ -226,6 +226,7 @@ def auto_strength(damaged, repaired) -> float:
 RESIDUAL_GATE_THRESHOLD_STD = 1.0
 RESIDUAL_GATE_PROTECT_HZ = 400.0
 RESIDUAL_GATE_PEAK_MARGIN_DB = 6.0
+RESIDUAL_GATE_KEEPS_HARMONICS_ON_NOISE = True  # the rule above (a switch for benchmarks/bench_inference_settings.py)
 RESIDUAL_GATE_OPENS_ON_PAUSE_NOISE = True
 _GATE_N_FFT, _GATE_HOP = 1024, 256
 _GATE_SMOOTH_HZ, _GATE_SMOOTH_MS = 500.0, 50.0
@@ -278,7 +279,9 @@ def residual_noise_gate(damaged, repaired, reduction: float = 0.5, sampling_rate
     # smooth the binary decision over ~500 Hz x 50 ms (a separable triangular kernel, as noisereduce's)
     gain = _smooth(gain, int(_GATE_SMOOTH_HZ / (sampling_rate / (_GATE_N_FFT / 2))), dim=0)
     gain = _smooth(gain, int(_GATE_SMOOTH_MS / (1000.0 * _GATE_HOP / sampling_rate)), dim=1)
-    noise = max(pause_noise, steady_noise_weight(damaged, repaired)) if peak_margin_db is not None else 0.0
+    noise = 0.0
+    if peak_margin_db is not None and RESIDUAL_GATE_KEEPS_HARMONICS_ON_NOISE:
+        noise = max(pause_noise, steady_noise_weight(damaged, repaired))
     if noise > 0.0:
         kept = torch.maximum(gain, (repaired_db > threshold + peak_margin_db).float())
         gain = gain + noise * (kept - gain)
