@@ -48,9 +48,12 @@ def band_limit(x, sampling_rate: int = 16000, low_hz: float | None = None, high_
     return oaconvolve(x, taps, mode="same").astype(np.float32)
 
 
+TELEPHONE_TRANSITION_HZ = 100.0  # a telephone channel's edges: steeper than the low-pass default
+
+
 def telephone(x, sampling_rate: int = 16000, band=(300.0, 3400.0)):
     """Narrow-band telephone channel (300-3400 Hz)."""
-    return band_limit(x, sampling_rate, low_hz=band[0], high_hz=band[1], transition_hz=100.0)
+    return band_limit(x, sampling_rate, low_hz=band[0], high_hz=band[1], transition_hz=TELEPHONE_TRANSITION_HZ)
 
 
 def low_pass(x, cutoff_hz: float, sampling_rate: int = 16000):
@@ -64,7 +67,7 @@ def replay_band_limit(x, step: dict, sampling_rate: int = 16000, keep_low_band: 
     ``keep_low_band``: replay only the top edge of a telephone channel (same transition)."""
     if step.get("kind") == "telephone":
         if keep_low_band:
-            return band_limit(x, sampling_rate, high_hz=step["high_hz"], transition_hz=100.0)
+            return band_limit(x, sampling_rate, high_hz=step["high_hz"], transition_hz=TELEPHONE_TRANSITION_HZ)
         return telephone(x, sampling_rate, (step["low_hz"], step["high_hz"]))
     return low_pass(x, step["high_hz"], sampling_rate)
 
