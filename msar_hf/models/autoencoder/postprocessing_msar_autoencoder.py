@@ -124,19 +124,41 @@ def _removed_kept_correlation(damaged: torch.Tensor, repaired: torch.Tensor, fra
 
 
 def _removed_kept_tf_correlation(damaged: torch.Tensor, repaired: torch.Tensor, n_fft: int = 512,
-                                 hop: int = 128) -> float:
+                                 hop: int = 128, block_frames: int = 1024) -> float:
     """Correlation of the log powers of the STFT bins of ``damaged - repaired`` (removed) and
-    ``repaired`` (kept), over the bins within 60 dB of the loudest kept bin."""
+    ``repaired`` (kept), over the bins within 60 dB of the loudest kept bin.
+
+    The frames of ``torch.stft(center=True)``, taken ``block_frames`` at a time in two passes (the
+    loudest bin, then the sums of a Pearson correlation), so a long window's spectra never sit
+    in memory whole (they would add tens of MB to a long recording's peak RSS).
+    """
     if repaired.shape[-1] < 4 * n_fft:
         return 1.0  # too short to judge a pattern
-    spectra = torch.stft(torch.stack([damaged - repaired, repaired]).float(), n_fft, hop,
-                         window=torch.hann_window(n_fft), return_complex=True)
-    removed, kept = torch.log10(spectra.abs().pow(2) + 1e-10)
-    active = kept > kept.max() - 6.0
-    if int(active.sum()) < 16:
+    window = torch.hann_window(n_fft)
+    signals = F.pad(torch.stack([damaged - repaired, repaired]).float()[None], (n_fft // 2, n_fft // 2), mode="reflect")[0]
+    frames = 1 + (signals.shape[-1] - n_fft) // hop
+
+    def log_powers(which: int):
+        for first in range(0, frames, block_frames):
+            count = min(block_frames, frames - first)
+            piece = signals[which, first * hop: first * hop + (count - 1) * hop + n_fft]
+            spec = torch.stft(piece, n_fft, hop, window=window, center=False, return_complex=True)
+            yield spec.abs().square_().add_(1e-10).log10_()
+
+    floor = max(float(kept.max()) for kept in log_powers(1)) - 6.0
+    sums = torch.zeros(6, dtype=torch.float64)  # n, sum a, sum b, sum a^2, sum b^2, sum ab
+    for removed, kept in zip(log_powers(0), log_powers(1)):
+        active = kept > floor
+        a, b = removed[active].double(), kept[active].double()
+        sums += torch.stack([torch.tensor(float(a.numel()), dtype=torch.float64), a.sum(), b.sum(),
+                             (a * a).sum(), (b * b).sum(), (a * b).sum()])
+    n, sa, sb, saa, sbb, sab = sums.tolist()
+    if n < 16:
         return 1.0
-    correlation = torch.corrcoef(torch.stack([removed[active], kept[active]]))[0, 1]
-    return float(correlation) if torch.isfinite(correlation) else 1.0
+    covariance, var_a, var_b = sab - sa * sb / n, saa - sa * sa / n, sbb - sb * sb / n
+    if var_a <= 0.0 or var_b <= 0.0:
+        return 1.0
+    return covariance / math.sqrt(var_a * var_b)
 
 
 def tf_noise_weight(damaged, repaired) -> float:
