@@ -367,6 +367,9 @@ __all__ = [
     "AUTO_STEADY_SPREAD_DB",
     "AUTO_STRENGTH_CHANGE_DB",
     "AUTO_STRENGTH_RANGE",
+    "AUTO_TF_JUDGE_FROM_DB",
+    "AUTO_TF_NOISE_CORRELATION",
+    "AUTO_TF_NOISE_STRENGTH",
     "RESIDUAL_GATE_PEAK_MARGIN_DB",
     "RESIDUAL_GATE_PROTECT_HZ",
     "RESIDUAL_GATE_THRESHOLD_STD",
@@ -374,4 +377,5 @@ __all__ = [
     "residual_noise_gate",
     "rewrite_weight",
     "steady_noise_weight",
+    "tf_noise_weight",
 ]
