@@ -533,8 +533,9 @@ def test_shift_averaging_makes_the_repair_follow_a_delay(speech_files, noise_fil
 def test_residual_gate_ducks_only_what_stays_under_the_removed_noise(speech_files, noise_files):
     """repair()'s residual gate: bins of the repair that stay under the level of the noise it
     removed drop by up to ``reduction`` (-6 dB at 0.5); the speech above that level keeps its level;
-    the band under 400 Hz is kept too, unless what was removed is noise in the speech's pauses
-    (wind here), where that band is gated as well; with nothing removed, nothing changes."""
+    the band under 400 Hz is kept too, unless what was removed is noise (in the speech's pauses,
+    like wind here, or steady, like a running tap), where that band is gated as well; with nothing
+    removed, nothing changes."""
     from msar_hf.models.autoencoder.postprocessing_msar_autoencoder import (
         RESIDUAL_GATE_PROTECT_HZ,
         pause_noise_weight,
@@ -562,12 +563,16 @@ def test_residual_gate_ducks_only_what_stays_under_the_removed_noise(speech_file
     # (its peaks, the fundamentals, keep their level: see RESIDUAL_GATE_PEAK_MARGIN_DB)
     quiet_low = before[low] < torch.quantile(before[low], 0.5)
     assert pause_noise_weight(noisy, full) > 0.9 and float(change[low][quiet_low].mean()) < -1.0
-    # a running tap is removed as evenly under speech as in its pauses: that band keeps its level
+    # a running tap is removed as evenly under speech as in its pauses, but it is steady: that band
+    # is opened too, its floor drops and the band's level (its loud fundamentals) stays
     tap = _noisy(clean, next(f for f in noise_files if f.stem == "running_tap"), snr_db=10.0)
     tap_full = model.repair(tap, strength=1.0, residual_gate=0.0)
     tap_gated = model.repair(tap, strength=1.0)
-    assert pause_noise_weight(tap, tap_full) == 0.0
-    assert abs(float(band_db(level(tap_gated)) - band_db(level(tap_full)))) < 0.5
+    assert pause_noise_weight(tap, tap_full) == 0.0 and steady_noise_weight(tap, tap_full) == 1.0
+    tap_before = level(tap_full)
+    tap_quiet = tap_before[low] < torch.quantile(tap_before[low], 0.5)
+    assert float((level(tap_gated) - tap_before)[low][tap_quiet].mean()) < -1.0
+    assert abs(float(band_db(level(tap_gated)) - band_db(tap_before))) < 0.5
     upper, upper_before = change[~low], before[~low]
     # never much more than the reduction (a few bins differ more where resynthesis re-mixes frames)
     assert float(torch.quantile(upper, 0.01)) > -6.5
