@@ -8,9 +8,9 @@ rooms). The default seeds are ones no setting was chosen on (the settings were c
 the harmonics was chosen on those four, and restricted to removed noise after all twelve dev seeds
 (1234 ... 16) had been scored, these two included; auto's time-frequency noise rule, the gate
 treating the noise it finds as pause noise and the gate opening its low band on steady noise were
-chosen on seeds 1234, 777, 99, 4242, 5555 and 31337 (these two included) and confirmed on 11-16. Each row adds one setting to the row above; the
-last row is what `msar repair` does. Reports PESQ-WB and Q over the damaged items, additive noise
-alone, and clean input (do no harm), per seed. Writes ``benchmarks/results/inference_settings.{json,md}``.
+chosen on seeds 1234, 777, 99, 4242, 5555 and 31337 (these two included) and confirmed on 11-16.
+Each row adds one setting to the row above; the last row is what `msar repair` does. Reports PESQ-WB
+and Q over the damaged items, additive noise alone, and clean input (do no harm), per seed. Writes ``benchmarks/results/inference_settings.{json,md}``.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         model.config.inference_shifts = shipped[0]
         (post.AUTO_PAUSE_NOISE_STRENGTH, post.RESIDUAL_GATE_OPENS_ON_PAUSE_NOISE, post.AUTO_REWRITE_STRENGTH,
          post.RESIDUAL_GATE_KEEPS_HARMONICS_ON_NOISE, post.AUTO_TF_NOISE_STRENGTH,
-               post.RESIDUAL_GATE_TREATS_TF_NOISE, post.RESIDUAL_GATE_OPENS_ON_STEADY_NOISE) = shipped[1:]
+         post.RESIDUAL_GATE_TREATS_TF_NOISE, post.RESIDUAL_GATE_OPENS_ON_STEADY_NOISE) = shipped[1:]
 
     def mean(rows, which):
         return float(np.nanmean([r[which] for r in rows]))

@@ -418,6 +418,7 @@ def test_auto_strength_takes_noise_by_its_time_frequency_pattern(noise_files):
     time-frequency pattern (its log STFT bins correlate weakly with the kept ones), and auto applies
     it almost in full. What the repair takes from the clean recording has the speech's pattern and
     changes nothing."""
+    from msar_hf.metrics.quality import pesq_wb
     from msar_hf.models.autoencoder.postprocessing_msar_autoencoder import (
         AUTO_STRENGTH_RANGE,
         AUTO_TF_NOISE_CORRELATION,
@@ -448,8 +449,6 @@ def test_auto_strength_takes_noise_by_its_time_frequency_pattern(noise_files):
     assert mix == pytest.approx(AUTO_TF_NOISE_STRENGTH)
     # without the rule the change (-19 dB) alone would give about the gentlest mix; PESQ-WB, which
     # the rule was chosen on, rates the fuller mix higher (2.24 -> 2.62 when written)
-    from msar_hf.metrics.quality import pesq_wb
-
     with torch.no_grad():
         gentle = model.repair(noisy, strength=AUTO_STRENGTH_RANGE[0] + 0.02)
         auto = model.repair(noisy, strength="auto")

@@ -147,13 +147,13 @@ def _removed_kept_tf_correlation(damaged: torch.Tensor, repaired: torch.Tensor, 
             yield spec.abs().square_().add_(1e-10).log10_()
 
     floor = max(float(kept.max()) for kept in log_powers(1)) - 6.0
-    sums = torch.zeros(6, dtype=torch.float64)  # n, sum a, sum b, sum a^2, sum b^2, sum ab
+    n = sa = sb = saa = sbb = sab = 0.0  # the Pearson sums, in double precision
     for removed, kept in zip(log_powers(0), log_powers(1)):
         active = kept > floor
         a, b = removed[active].double(), kept[active].double()
-        sums += torch.stack([torch.tensor(float(a.numel()), dtype=torch.float64), a.sum(), b.sum(),
-                             (a * a).sum(), (b * b).sum(), (a * b).sum()])
-    n, sa, sb, saa, sbb, sab = sums.tolist()
+        n += a.numel()
+        sa, sb = sa + float(a.sum()), sb + float(b.sum())
+        saa, sbb, sab = saa + float((a * a).sum()), sbb + float((b * b).sum()), sab + float((a * b).sum())
     if n < 16:
         return 1.0
     covariance, var_a, var_b = sab - sa * sb / n, saa - sa * sa / n, sbb - sb * sb / n
