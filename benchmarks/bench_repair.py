@@ -138,6 +138,26 @@ def score(items, outputs) -> tuple[dict, dict]:
     return table, per_item
 
 
+def dnsmos_scores(items, outputs) -> tuple[dict, dict]:
+    """DNSMOS (reference-free) of every system's outputs and of the clean references, as
+    ``({system: {kind: {metric: mean}}}, {system: {kind: {metric: [per item]}}})`` like :func:`score`;
+    the references appear as system ``reference``."""
+    from tqdm import tqdm
+
+    from msar_hf.metrics.dnsmos import DNSMOS_METRICS, Dnsmos
+
+    model = Dnsmos(num_threads=1)
+    table, per_item = {}, {}
+    for name, estimates in {**outputs, "reference": [it.clean for it in items]}.items():
+        rows = [(it.kind, model(est)) for it, est in zip(items, tqdm(estimates, desc=f"DNSMOS {name}", leave=False))]
+        kinds = list(dict.fromkeys(k for k, _ in rows))
+        table[name] = {k: {m: _mean([r[m] for kk, r in rows if kk == k]) for m in DNSMOS_METRICS} for k in kinds}
+        table[name]["overall"] = {m: _mean([r[m] for k, r in rows if k != "clean"]) for m in DNSMOS_METRICS}
+        per_item[name] = {k: {m: [round(r[m], 4) for kk, r in rows if kk == k] for m in DNSMOS_METRICS} for k in kinds}
+        print(f"  DNSMOS {name}: OVRL {table[name]['overall']['dnsmos_ovrl']:.3f}", flush=True)
+    return table, per_item
+
+
 def _finite_or_none(value) -> float | None:
     return round(float(value), 4) if value is not None and math.isfinite(float(value)) else None
 
@@ -288,7 +308,8 @@ def plot(table: dict, kinds: list[str], path: Path) -> None:
     plt.close(fig)
 
 
-def markdown(table, kinds, rtf, versions, missing, long, checks, n_items, dev, name, descriptions=None) -> str:
+def markdown(table, kinds, rtf, versions, missing, long, checks, n_items, dev, name, descriptions=None,
+             dnsmos=None) -> str:
     systems = list(table)
     intro = (f"{n_items} items of {dev.seconds:g} s ({dev.items_per_type} per type, seed {dev.seed}): unseen "
              "speakers, held-out noises and rooms (`recipes/eval.py`). Means per type; `overall` = every damaged "
@@ -304,6 +325,21 @@ def markdown(table, kinds, rtf, versions, missing, long, checks, n_items, dev, n
             cells = [f"**{v:.3f}**" if v == best else f"{v:.3f}" for v in vals]
             lines.append(f"| {kind} | " + " | ".join(cells) + " |")
         lines.append("")
+    if dnsmos:
+        lines += [("DNSMOS P.835 (`msar_hf/metrics/dnsmos.py`): Microsoft's reference-free prediction of listeners' "
+                   "ratings, 1-5, higher is better; SIG rates the speech, BAK the background, OVRL the whole. "
+                   "`reference` is the clean recording each item was made from: the ceiling of the measure "
+                   "on these voices (FSDD's 8 kHz takes rate low)."), ""]
+        columns = list(dnsmos)
+        for metric, title in (("dnsmos_ovrl", "DNSMOS OVRL"), ("dnsmos_bak", "DNSMOS BAK"), ("dnsmos_sig", "DNSMOS SIG")):
+            lines += [f"## {title} (higher is better)", "", "| type | " + " | ".join(columns) + " |",
+                      "|---" * (len(columns) + 1) + "|"]
+            for kind in [*kinds, "overall"]:
+                vals = [dnsmos[c][kind][metric] for c in columns]
+                best = max(v for c, v in zip(columns, vals) if c != "reference")
+                cells = [f"**{v:.3f}**" if v == best and c != "reference" else f"{v:.3f}" for c, v in zip(columns, vals)]
+                lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+            lines.append("")
     descriptions = descriptions or {}
     lines += ["## Systems, speed and versions", "", "| system | what | RTF (1 thread) | package version |",
               "|---|---|---|---|"]
@@ -353,6 +389,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="also score msar at its default strength without the residual gate (system msar-nogate)")
     parser.add_argument("--one-pass-row", action=argparse.BooleanOptionalAction, default=True,
                         help="also score msar with one pass instead of the model's inference_shifts (system msar-1pass)")
+    parser.add_argument("--dnsmos", action=argparse.BooleanOptionalAction, default=True,
+                        help="also score every system with DNSMOS P.835 (reference-free; ~1 s per 4 s item)")
     parser.add_argument("--name", default="repair_benchmark", help="results file name (benchmarks/results/NAME.*)")
     args = parser.parse_args(argv)
 
@@ -383,6 +421,9 @@ def main(argv: list[str] | None = None) -> int:
     outputs, seconds = run_systems(systems, items)
     rtf = {name: s / audio_seconds for name, s in seconds.items()}
     table, per_item = score(items, outputs)
+    dnsmos_table = dnsmos_per_item = None
+    if args.dnsmos:
+        dnsmos_table, dnsmos_per_item = dnsmos_scores(items, outputs)
     long = None
     if args.long_minutes > 0 and not args.no_msar:
         print(f"long file: {args.long_minutes:g} min...", flush=True)
@@ -401,12 +442,13 @@ def main(argv: list[str] | None = None) -> int:
         "scores": table,
         "per_item": per_item,
         "long_file": long,
+        "dnsmos": dnsmos_table and {"scores": dnsmos_table, "per_item": dnsmos_per_item},
         "targets": [{"target": n, "met": ok, "numbers": why, "msar_advantage_ci95": ci} for n, ok, why, ci in checks],
         "torch_threads": torch.get_num_threads(),
     }
     _, md_path = write_results(args.name, payload,
                                        markdown(table, kinds, rtf, versions, missing, long, checks, len(items), dev, args.name,
-                                                {s.name: s.description for s in systems}))
+                                                {s.name: s.description for s in systems}, dnsmos_table))
     plot(table, [*kinds, "overall"], RESULTS / f"{args.name}.png")
     print(md_path.read_text())
     return 0

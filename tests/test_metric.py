@@ -221,3 +221,24 @@ def test_evaluate_module_loads_offline_and_agrees(speech, tmp_path, monkeypatch)
     only_q = direct.compute(predictions=[noisy], references=[speech], metrics=["q"])
     assert set(only_q) == {"q", "mse", "cossim_pitch", "cossim_loudness", "num_examples"}
     assert only_q["q"] == pytest.approx(expected[0]["q"], rel=1e-3)
+
+
+def test_dnsmos_rates_real_noise_below_the_clean_recording(speech, noise_files, fsdd_file):
+    from msar_hf.metrics.dnsmos import DNSMOS_METRICS, Dnsmos
+
+    dnsmos = Dnsmos()
+    clip = speech[:48000]
+    noise, _ = load_audio(noise_files[0])  # a real coffee-shop recording
+    noise = np.resize(noise.numpy().astype(np.float64), len(clip))
+    noisy = clip + noise * np.sqrt(np.mean(clip**2) / np.mean(noise**2))  # 0 dB
+    clean_scores, noisy_scores = dnsmos(clip), dnsmos(noisy)
+    assert set(clean_scores) == set(DNSMOS_METRICS)
+    assert all(1.0 <= v <= 5.0 for v in clean_scores.values())
+    # measured: BAK 3.98 -> 1.18, OVRL 3.19 -> 1.11
+    assert noisy_scores["dnsmos_bak"] < clean_scores["dnsmos_bak"] - 1.0
+    assert noisy_scores["dnsmos_ovrl"] < clean_scores["dnsmos_ovrl"] - 0.5
+    assert dnsmos(clip) == clean_scores  # deterministic
+    waveform, rate = load_audio(fsdd_file, sampling_rate=None)  # 8 kHz: resampled to the networks' 16 kHz
+    assert rate == 8000 and 1.0 <= dnsmos(waveform.numpy(), rate)["dnsmos_ovrl"] <= 5.0
+    with pytest.raises(ValueError, match="NaN"):
+        dnsmos(np.full(16000, np.nan))
