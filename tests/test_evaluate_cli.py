@@ -230,3 +230,20 @@ def test_unscorable_metric_is_a_note_not_a_crash(tmp_path, fixtures_dir, capsys)
     assert "1 pair(s) have a metric that could not be scored" in printed and "STOI" in printed
     row = next(csv.DictReader((tmp_path / "out" / "per_file.csv").open()))
     assert row["stoi"] == "" and float(row["q"]) > 0 and "STOI" in row["notes"]
+
+
+def test_dnsmos_columns_rate_the_noisy_copies_lower(folders, capsys):
+    out = folders["out"]
+    code = _run(["evaluate", "--ref", str(folders["ref"]), "--est", f"degraded={folders['degraded']}",
+                 "--est", f"clean={folders['clean']}", "--out", str(out), "--file-plots", "0",
+                 "--no-progress", "--dnsmos"])
+    assert code == 0, capsys.readouterr().err
+    report = json.loads((out / "report.json").read_text())
+    assert {"dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl", "dnsmos_p808"} <= set(report["metrics"])
+    summary = report["summary"]
+    # real noise at 5 dB: the background is what DNSMOS BAK rates, and it needs no reference
+    assert summary["degraded"]["dnsmos_bak"]["mean"] < summary["clean"]["dnsmos_bak"]["mean"] - 0.5
+    assert summary["degraded"]["dnsmos_ovrl"]["mean"] < summary["clean"]["dnsmos_ovrl"]["mean"]
+    assert "--dnsmos" in report["command"] and "DNSMOS BAK" in (out / "report.md").read_text()
+    with (out / "per_file.csv").open() as f:
+        assert all(1.0 <= float(r["dnsmos_ovrl"]) <= 5.0 for r in csv.DictReader(f))

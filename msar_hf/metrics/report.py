@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import AudioError, MsarError
+from .dnsmos import DNSMOS_METRICS
 from .quality import ALL_METRICS, PITCH_TRACKERS, Q_WEIGHTS, SpeakerEncoder
 
 # Display names and direction of every column (for tables and plots).
@@ -43,6 +44,7 @@ METRIC_LABELS = {
     "q": "Q", "mse": "MSE", "cossim_pitch": "CosSim pitch", "cossim_loudness": "CosSim loudness",
     "pesq_wb": "PESQ-WB", "stoi": "STOI", "estoi": "ESTOI", "si_sdr": "SI-SDR (dB)",
     "lsd": "LSD (dB)", "speaker_similarity": "Speaker sim", "shift_ms": "shift (ms)",
+    "dnsmos_sig": "DNSMOS SIG", "dnsmos_bak": "DNSMOS BAK", "dnsmos_ovrl": "DNSMOS OVRL", "dnsmos_p808": "DNSMOS P.808",
 }
 LOWER_IS_BETTER = {"q", "mse", "lsd"}
 _SYSTEM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
@@ -147,6 +149,19 @@ class _Task:
     estimates: list[tuple[str, Path, Path | None]]  # (system, estimate file, per-file plot or None)
     align: bool
     pitch_tracker: str = "dio"
+    dnsmos: bool = False
+
+
+_DNSMOS = None  # one DNSMOS per process, loaded on first use
+
+
+def _dnsmos_scores(waveform, rate: int) -> dict[str, float]:
+    global _DNSMOS
+    if _DNSMOS is None:
+        from .dnsmos import Dnsmos
+
+        _DNSMOS = Dnsmos(num_threads=1)
+    return _DNSMOS(waveform.numpy(), rate)
 
 
 def _score_reference(task: _Task, encoder: SpeakerEncoder | None = None) -> list[dict[str, Any]]:
@@ -173,6 +188,8 @@ def _score_reference(task: _Task, encoder: SpeakerEncoder | None = None) -> list
                              pitch_tracker=task.pitch_tracker)
         row.update(duration_s=len(ref) / rate, length_diff_s=(len(est) - len(ref)) / rate)
         row.update(result.scores)
+        if task.dnsmos:  # of the estimate alone: no reference needed
+            row.update(_dnsmos_scores(est, rate))
         notes = sorted({str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)
                         and "NaN" in str(w.message)})  # our own "no score for this pair" notes
         if notes:
@@ -242,6 +259,7 @@ def evaluate_folders(
     pitch_tracker: str = "dio",
     command: str | None = None,
     progress: bool = True,
+    dnsmos: bool = False,
 ) -> EvaluationReport:
     """Pair, score, summarise and write the report of every system against the references.
 
@@ -259,6 +277,8 @@ def evaluate_folders(
             ``quality.pitch_contour``.
         command: the command line to record in ``report.json`` / ``report.md``.
         progress: show a progress bar (stderr).
+        dnsmos: add DNSMOS P.835 SIG/BAK/OVRL and P.808 of each estimate (``metrics.dnsmos``;
+            reference-free; a 4 s clip takes about 1 s of CPU).
     """
     from tqdm.auto import tqdm
 
@@ -282,7 +302,7 @@ def evaluate_folders(
                     drawn[system] += 1
                 ests.append((system, pairing.estimates[system][key], plot))
         if ests:
-            tasks.append(_Task(key, pairing.references[key], ests, align, pitch_tracker))
+            tasks.append(_Task(key, pairing.references[key], ests, align, pitch_tracker, dnsmos))
 
     results: list[dict[str, Any]] = []
     bar = tqdm(total=pairing.num_pairs, desc="msar evaluate", unit="pair", disable=not progress)
@@ -308,7 +328,7 @@ def evaluate_folders(
     results.sort(key=lambda r: (order[r["system"]], r["file"]))
     rows = [r for r in results if "error" not in r]
     failures = [r for r in results if "error" in r]
-    metrics = [m for m in (*ALL_METRICS, "speaker_similarity", "shift_ms") if any(m in r for r in rows)]
+    metrics = [m for m in (*ALL_METRICS, *DNSMOS_METRICS, "speaker_similarity", "shift_ms") if any(m in r for r in rows)]
     summary = summarize(rows, metrics)
     # systems with no scorable file still appear, empty
     summary = {s: summary.get(s, {m: mean_ci95([]) for m in metrics}) for s in systems}
