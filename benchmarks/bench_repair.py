@@ -158,6 +158,22 @@ def dnsmos_scores(items, outputs) -> tuple[dict, dict]:
     return table, per_item
 
 
+def plcmos_scores(items, outputs, kinds=("dropouts",)) -> dict:
+    """PLCMOS v2 (reference-free, trained on concealed packet loss) of every system on the items of
+    ``kinds``: ``{system: {"mean": ..., "per_item": [...]}}``, the references as ``reference``."""
+    from msar_hf.metrics.plcmos import Plcmos
+
+    model = Plcmos()
+    chosen = [i for i, it in enumerate(items) if it.kind in kinds]
+    out = {}
+    for name, estimates in {**outputs, "reference": [it.clean for it in items]}.items():
+        values = [model(estimates[i]) for i in chosen]
+        out[name] = {"mean": _mean(values), "per_item": [round(v, 4) for v in values]}
+    if chosen:
+        print("  PLCMOS: " + ", ".join(f"{n} {v['mean']:.2f}" for n, v in out.items()), flush=True)
+    return out
+
+
 def _finite_or_none(value) -> float | None:
     return round(float(value), 4) if value is not None and math.isfinite(float(value)) else None
 
@@ -309,7 +325,7 @@ def plot(table: dict, kinds: list[str], path: Path) -> None:
 
 
 def markdown(table, kinds, rtf, versions, missing, long, checks, n_items, dev, name, descriptions=None,
-             dnsmos=None) -> str:
+             dnsmos=None, plcmos=None) -> str:
     systems = list(table)
     intro = (f"{n_items} items of {dev.seconds:g} s ({dev.items_per_type} per type, seed {dev.seed}): unseen "
              "speakers, held-out noises and rooms (`recipes/eval.py`). Means per type; `overall` = every damaged "
@@ -340,6 +356,15 @@ def markdown(table, kinds, rtf, versions, missing, long, checks, n_items, dev, n
                 cells = [f"**{v:.3f}**" if v == best and c != "reference" else f"{v:.3f}" for c, v in zip(columns, vals)]
                 lines.append(f"| {kind} | " + " | ".join(cells) + " |")
             lines.append("")
+    if plcmos and any(v["per_item"] for v in plcmos.values()):
+        columns = list(plcmos)
+        best = max(v["mean"] for c, v in plcmos.items() if c != "reference")
+        lines += ["## PLCMOS v2 on the dropouts items (higher is better)", "",
+                  ("Microsoft's reference-free rating (1-5) of how well lost audio was concealed "
+                   "(`msar_hf/metrics/plcmos.py`)."), "",
+                  "| | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|",
+                  "| dropouts | " + " | ".join(f"**{plcmos[c]['mean']:.3f}**" if plcmos[c]["mean"] == best and c != "reference"
+                                               else f"{plcmos[c]['mean']:.3f}" for c in columns) + " |", ""]
     descriptions = descriptions or {}
     lines += ["## Systems, speed and versions", "", "| system | what | RTF (1 thread) | package version |",
               "|---|---|---|---|"]
@@ -391,6 +416,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="also score msar with one pass instead of the model's inference_shifts (system msar-1pass)")
     parser.add_argument("--dnsmos", action=argparse.BooleanOptionalAction, default=True,
                         help="also score every system with DNSMOS P.835 (reference-free; ~1 s per 4 s item)")
+    parser.add_argument("--plcmos", action=argparse.BooleanOptionalAction, default=True,
+                        help="also score every system's dropouts items with PLCMOS v2 (reference-free)")
     parser.add_argument("--name", default="repair_benchmark", help="results file name (benchmarks/results/NAME.*)")
     args = parser.parse_args(argv)
 
@@ -424,6 +451,7 @@ def main(argv: list[str] | None = None) -> int:
     dnsmos_table = dnsmos_per_item = None
     if args.dnsmos:
         dnsmos_table, dnsmos_per_item = dnsmos_scores(items, outputs)
+    plcmos = plcmos_scores(items, outputs) if args.plcmos else None
     long = None
     if args.long_minutes > 0 and not args.no_msar:
         print(f"long file: {args.long_minutes:g} min...", flush=True)
@@ -443,12 +471,13 @@ def main(argv: list[str] | None = None) -> int:
         "per_item": per_item,
         "long_file": long,
         "dnsmos": dnsmos_table and {"scores": dnsmos_table, "per_item": dnsmos_per_item},
+        "plcmos_dropouts": plcmos,
         "targets": [{"target": n, "met": ok, "numbers": why, "msar_advantage_ci95": ci} for n, ok, why, ci in checks],
         "torch_threads": torch.get_num_threads(),
     }
     _, md_path = write_results(args.name, payload,
                                        markdown(table, kinds, rtf, versions, missing, long, checks, len(items), dev, args.name,
-                                                {s.name: s.description for s in systems}, dnsmos_table))
+                                                {s.name: s.description for s in systems}, dnsmos_table, plcmos))
     plot(table, [*kinds, "overall"], RESULTS / f"{args.name}.png")
     print(md_path.read_text())
     return 0

@@ -242,3 +242,17 @@ def test_dnsmos_rates_real_noise_below_the_clean_recording(speech, noise_files, 
     assert rate == 8000 and 1.0 <= dnsmos(waveform.numpy(), rate)["dnsmos_ovrl"] <= 5.0
     with pytest.raises(ValueError, match="NaN"):
         dnsmos(np.full(16000, np.nan))
+
+
+def test_plcmos_rates_gaps_in_real_speech_lower(speech):
+    from msar_hf.metrics.plcmos import Plcmos
+
+    plcmos = Plcmos()
+    clip = speech[:64000].copy()
+    gapped = clip.copy()
+    for start in range(5000, 60000, 8000):  # 100 ms lost every 0.5 s, as dropped packets leave it
+        gapped[start:start + 1600] = 0.0
+    whole, holed = plcmos(clip), plcmos(gapped)
+    assert 1.0 <= holed < whole - 1.0 <= 4.0  # measured: 3.92 -> 2.27
+    with pytest.raises(ValueError, match="empty"):
+        plcmos(np.zeros(0))
