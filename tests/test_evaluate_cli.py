@@ -232,18 +232,19 @@ def test_unscorable_metric_is_a_note_not_a_crash(tmp_path, fixtures_dir, capsys)
     assert row["stoi"] == "" and float(row["q"]) > 0 and "STOI" in row["notes"]
 
 
-def test_dnsmos_columns_rate_the_noisy_copies_lower(folders, capsys):
+def test_reference_free_columns_rate_the_noisy_copies_lower(folders, capsys):
     out = folders["out"]
     code = _run(["evaluate", "--ref", str(folders["ref"]), "--est", f"degraded={folders['degraded']}",
                  "--est", f"clean={folders['clean']}", "--out", str(out), "--file-plots", "0",
-                 "--no-progress", "--dnsmos"])
+                 "--no-progress", "--dnsmos", "--plcmos"])
     assert code == 0, capsys.readouterr().err
     report = json.loads((out / "report.json").read_text())
-    assert {"dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl", "dnsmos_p808"} <= set(report["metrics"])
+    assert {"dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl", "dnsmos_p808", "plcmos"} <= set(report["metrics"])
     summary = report["summary"]
     # real noise at 5 dB: the background is what DNSMOS BAK rates, and it needs no reference
     assert summary["degraded"]["dnsmos_bak"]["mean"] < summary["clean"]["dnsmos_bak"]["mean"] - 0.5
     assert summary["degraded"]["dnsmos_ovrl"]["mean"] < summary["clean"]["dnsmos_ovrl"]["mean"]
-    assert "--dnsmos" in report["command"] and "DNSMOS BAK" in (out / "report.md").read_text()
+    assert "--dnsmos --plcmos" in report["command"] and "DNSMOS BAK" in (out / "report.md").read_text()
     with (out / "per_file.csv").open() as f:
-        assert all(1.0 <= float(r["dnsmos_ovrl"]) <= 5.0 for r in csv.DictReader(f))
+        assert all(1.0 <= float(r["dnsmos_ovrl"]) <= 5.0 and 1.0 <= float(r["plcmos"]) <= 5.0
+                   for r in csv.DictReader(f))

@@ -46,14 +46,16 @@ def evaluate(
                                                "(robust to noise; the full set ~10x slower).")] = "dio",
     dnsmos: Annotated[bool, typer.Option("--dnsmos/--no-dnsmos", help="Add DNSMOS P.835 SIG/BAK/OVRL and P.808: "
                                           "Microsoft's reference-free ratings (1-5) of each estimate.")] = False,
+    plcmos: Annotated[bool, typer.Option("--plcmos/--no-plcmos", help="Add PLCMOS v2: Microsoft's reference-free "
+                                          "rating (1-5) of how well lost packets were concealed.")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
 ) -> None:
     """Score each system's files against the references with the msar_quality metric.
 
     Q = 0.5*MSE + 0.3*(1 - CosSim pitch) + 0.2*(1 - CosSim loudness), lower is better; also
-    PESQ-WB, STOI, ESTOI, SI-SDR and log-spectral distance (with --dnsmos, DNSMOS too). Prints
-    the table of systems (mean ± 95% CI) and writes per_file.csv, summary.csv, report.json,
-    report.md and plots/ in --out.
+    PESQ-WB, STOI, ESTOI, SI-SDR and log-spectral distance (with --dnsmos / --plcmos, those
+    too). Prints the table of systems (mean ± 95% CI) and writes per_file.csv, summary.csv,
+    report.json, report.md and plots/ in --out.
     """
     from rich.console import Console
     from rich.table import Table
@@ -81,10 +83,11 @@ def evaluate(
          "--out", shlex.quote(str(out))]
         + (["--align"] if align else []) + ([f"--workers {workers}"] if workers != 1 else [])
         + (["--speaker-sim"] if encoder is not None else []) + ([f"--file-plots {file_plots}"] if file_plots != 20 else [])
-        + ([f"--pitch-tracker {pitch_tracker}"] if pitch_tracker != "dio" else []) + (["--dnsmos"] if dnsmos else []))
+        + ([f"--pitch-tracker {pitch_tracker}"] if pitch_tracker != "dio" else []) + (["--dnsmos"] if dnsmos else [])
+        + (["--plcmos"] if plcmos else []))
     report = evaluate_folders(ref, systems, out, align=align, workers=workers, speaker_encoder=encoder,
                               file_plots=file_plots, pitch_tracker=pitch_tracker, command=command,
-                              progress=progress, dnsmos=dnsmos)
+                              progress=progress, dnsmos=dnsmos, plcmos=plcmos)
 
     # a terminal gets its own width; pipes and logs get one wide enough for every column
     console = Console() if sys.stdout.isatty() else Console(width=200)

@@ -45,6 +45,7 @@ METRIC_LABELS = {
     "pesq_wb": "PESQ-WB", "stoi": "STOI", "estoi": "ESTOI", "si_sdr": "SI-SDR (dB)",
     "lsd": "LSD (dB)", "speaker_similarity": "Speaker sim", "shift_ms": "shift (ms)",
     "dnsmos_sig": "DNSMOS SIG", "dnsmos_bak": "DNSMOS BAK", "dnsmos_ovrl": "DNSMOS OVRL", "dnsmos_p808": "DNSMOS P.808",
+    "plcmos": "PLCMOS",
 }
 LOWER_IS_BETTER = {"q", "mse", "lsd"}
 _SYSTEM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
@@ -150,18 +151,27 @@ class _Task:
     align: bool
     pitch_tracker: str = "dio"
     dnsmos: bool = False
+    plcmos: bool = False
 
 
-_DNSMOS = None  # one DNSMOS per process, loaded on first use
+_RATERS: dict[str, Any] = {}  # the reference-free raters, one each per process, loaded on first use
 
 
-def _dnsmos_scores(waveform, rate: int) -> dict[str, float]:
-    global _DNSMOS
-    if _DNSMOS is None:
-        from .dnsmos import Dnsmos
+def _reference_free_scores(waveform, rate: int, dnsmos: bool, plcmos: bool) -> dict[str, float]:
+    scores: dict[str, float] = {}
+    if dnsmos:
+        if "dnsmos" not in _RATERS:
+            from .dnsmos import Dnsmos
 
-        _DNSMOS = Dnsmos(num_threads=1)
-    return _DNSMOS(waveform.numpy(), rate)
+            _RATERS["dnsmos"] = Dnsmos(num_threads=1)
+        scores.update(_RATERS["dnsmos"](waveform.numpy(), rate))
+    if plcmos:
+        if "plcmos" not in _RATERS:
+            from .plcmos import Plcmos
+
+            _RATERS["plcmos"] = Plcmos()
+        scores["plcmos"] = _RATERS["plcmos"](waveform.numpy(), rate)
+    return scores
 
 
 def _score_reference(task: _Task, encoder: SpeakerEncoder | None = None) -> list[dict[str, Any]]:
@@ -188,8 +198,8 @@ def _score_reference(task: _Task, encoder: SpeakerEncoder | None = None) -> list
                              pitch_tracker=task.pitch_tracker)
         row.update(duration_s=len(ref) / rate, length_diff_s=(len(est) - len(ref)) / rate)
         row.update(result.scores)
-        if task.dnsmos:  # of the estimate alone: no reference needed
-            row.update(_dnsmos_scores(est, rate))
+        # of the estimate alone: no reference needed
+        row.update(_reference_free_scores(est, rate, task.dnsmos, task.plcmos))
         notes = sorted({str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)
                         and "NaN" in str(w.message)})  # our own "no score for this pair" notes
         if notes:
@@ -260,6 +270,7 @@ def evaluate_folders(
     command: str | None = None,
     progress: bool = True,
     dnsmos: bool = False,
+    plcmos: bool = False,
 ) -> EvaluationReport:
     """Pair, score, summarise and write the report of every system against the references.
 
@@ -279,6 +290,8 @@ def evaluate_folders(
         progress: show a progress bar (stderr).
         dnsmos: add DNSMOS P.835 SIG/BAK/OVRL and P.808 of each estimate (``metrics.dnsmos``;
             reference-free; a 4 s clip takes about 1 s of CPU).
+        plcmos: add PLCMOS v2, the rating of packet-loss concealment (``metrics.plcmos``;
+            reference-free).
     """
     from tqdm.auto import tqdm
 
@@ -302,7 +315,7 @@ def evaluate_folders(
                     drawn[system] += 1
                 ests.append((system, pairing.estimates[system][key], plot))
         if ests:
-            tasks.append(_Task(key, pairing.references[key], ests, align, pitch_tracker, dnsmos))
+            tasks.append(_Task(key, pairing.references[key], ests, align, pitch_tracker, dnsmos, plcmos))
 
     results: list[dict[str, Any]] = []
     bar = tqdm(total=pairing.num_pairs, desc="msar evaluate", unit="pair", disable=not progress)
@@ -328,7 +341,7 @@ def evaluate_folders(
     results.sort(key=lambda r: (order[r["system"]], r["file"]))
     rows = [r for r in results if "error" not in r]
     failures = [r for r in results if "error" in r]
-    metrics = [m for m in (*ALL_METRICS, *DNSMOS_METRICS, "speaker_similarity", "shift_ms") if any(m in r for r in rows)]
+    metrics = [m for m in (*ALL_METRICS, *DNSMOS_METRICS, "plcmos", "speaker_similarity", "shift_ms") if any(m in r for r in rows)]
     summary = summarize(rows, metrics)
     # systems with no scorable file still appear, empty
     summary = {s: summary.get(s, {m: mean_ci95([]) for m in metrics}) for s in systems}
