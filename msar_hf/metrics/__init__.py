@@ -5,6 +5,9 @@
   (``msar evaluate``).
 * ``msar_hf/metrics/msar_quality/``: the same metric as a Hugging Face ``evaluate`` module;
   :func:`load_metric` loads it offline.
+* :mod:`msar_hf.metrics.dnsmos` and :mod:`msar_hf.metrics.plcmos`: Microsoft's reference-free
+  ratings (DNSMOS P.835 for noise and distortion, PLCMOS for concealed packet loss), which score
+  a real recording that has no clean reference (``msar evaluate --dnsmos --plcmos``).
 """
 
 from __future__ import annotations
