@@ -27,6 +27,24 @@ DNSMOS_RATE = 16000
 DNSMOS_METRICS = ("dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl", "dnsmos_p808")
 
 
+def rater_input(waveform, rate: int, rater: str) -> np.ndarray:
+    """A waveform as Microsoft's raters take it: mono float32 at 16 kHz within [-1, 1] (they
+    refuse samples outside it; a repair's restored peaks can pass 0 dBFS). ``rater`` names the
+    measure in the errors: empty or non-finite input raises :class:`ValueError`."""
+    audio = np.asarray(waveform, dtype=np.float64).reshape(-1)
+    if audio.size == 0:
+        raise ValueError(f"{rater}: empty waveform")
+    if not np.isfinite(audio).all():
+        raise ValueError(f"{rater}: the waveform has NaN or infinite samples")
+    if rate != DNSMOS_RATE:
+        import torch
+
+        from ..audio import resample
+
+        audio = resample(torch.from_numpy(audio), rate, DNSMOS_RATE).double().numpy()
+    return np.clip(audio, -1.0, 1.0).astype(np.float32)
+
+
 class Dnsmos:
     """``Dnsmos()(waveform, rate)`` -> ``{"dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl", "dnsmos_p808"}``.
 
@@ -54,20 +72,9 @@ class Dnsmos:
         self._model.p808_onnx_sess = ort.InferenceSession(str(p808), options, providers=["CPUExecutionProvider"])
 
     def __call__(self, waveform, rate: int = DNSMOS_RATE) -> dict[str, float]:
-        audio = np.asarray(waveform, dtype=np.float64).reshape(-1)
-        if audio.size == 0:
-            raise ValueError("DNSMOS: empty waveform")
-        if not np.isfinite(audio).all():
-            raise ValueError("DNSMOS: the waveform has NaN or infinite samples")
-        if rate != DNSMOS_RATE:
-            import torch
-
-            from ..audio import resample
-
-            audio = resample(torch.from_numpy(audio), rate, DNSMOS_RATE).double().numpy()
-        scores = self._model(np.clip(audio, -1.0, 1.0).astype(np.float32), DNSMOS_RATE, False)
+        scores = self._model(rater_input(waveform, rate, "DNSMOS"), DNSMOS_RATE, False)
         return {"dnsmos_sig": float(scores["sig_mos"]), "dnsmos_bak": float(scores["bak_mos"]),
                 "dnsmos_ovrl": float(scores["ovrl_mos"]), "dnsmos_p808": float(scores["p808_mos"])}
 
 
-__all__ = ["DNSMOS_METRICS", "DNSMOS_RATE", "Dnsmos"]
+__all__ = ["DNSMOS_METRICS", "DNSMOS_RATE", "Dnsmos", "rater_input"]

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-PLCMOS_RATE = 16000
+from .dnsmos import DNSMOS_RATE, rater_input
+
+PLCMOS_RATE = DNSMOS_RATE  # both of Microsoft's raters listen at 16 kHz
 RATER_SEED = 0
 
 
@@ -31,21 +33,11 @@ class Plcmos:
         self._model = PLCMOS()
 
     def __call__(self, waveform, rate: int = PLCMOS_RATE) -> float:
-        audio = np.asarray(waveform, dtype=np.float64).reshape(-1)
-        if audio.size == 0:
-            raise ValueError("PLCMOS: empty waveform")
-        if not np.isfinite(audio).all():
-            raise ValueError("PLCMOS: the waveform has NaN or infinite samples")
-        if rate != PLCMOS_RATE:
-            import torch
-
-            from ..audio import resample
-
-            audio = resample(torch.from_numpy(audio), rate, PLCMOS_RATE).double().numpy()
+        audio = rater_input(waveform, rate, "PLCMOS")
         state = np.random.get_state()  # the draws use the global generator: seed it, then put it back
         np.random.seed(RATER_SEED)
         try:
-            return float(self._model(np.clip(audio, -1.0, 1.0).astype(np.float32))["plcmos"])
+            return float(self._model(audio)["plcmos"])
         finally:
             np.random.set_state(state)
 
