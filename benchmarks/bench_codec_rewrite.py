@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
                 n = min(len(coded), len(clean))
                 coded, clean = coded[:n], clean[:n]
                 with torch.no_grad():
-                    full = model.repair(coded, strength=1.0, residual_gate=0.0)
+                    full = model.repair(coded, strength=1.0, residual_gate=0.0, low_band_comb=0.0)
                     fired[kbps] += post.rewrite_weight(coded, full) > 0
                     try:
                         post.AUTO_REWRITE_STRENGTH = 1.0

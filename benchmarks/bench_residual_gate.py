@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
                  if it.kind != "clean"]
         for it in tqdm(items, desc=group, unit="item"):
             clean, damaged = it.clean, it.degraded.astype(np.float32)
-            full = np.asarray(model.repair(torch.from_numpy(damaged), strength=1.0, residual_gate=0.0), dtype=np.float32)
+            full = np.asarray(model.repair(torch.from_numpy(damaged), strength=1.0, residual_gate=0.0, low_band_comb=0.0), dtype=np.float32)
             ref_pitch, ref_loudness = pitch_contour(clean), loudness_contour(clean)
             for name, (reduction, threshold, protect, peak_margin) in VARIANTS.items():
                 gated = residual_noise_gate(damaged, full, reduction, threshold_std=threshold,

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from .errors import MsarError
+from .models.autoencoder.comb_msar_autoencoder import comb_low_band
 from .models.autoencoder.postprocessing_msar_autoencoder import auto_strength, residual_noise_gate
 
 MODEL_RATE = 16000
@@ -91,7 +92,8 @@ def export_onnx(
         # The level the graph expects and the model's default wet/dry mix travel inside the file,
         # so OnnxRepairer(path) alone repairs like the torch model.
         graph = onnx.load(str(tmp))
-        for key, missing in (("target_rms", 0.05), ("default_strength", 1.0), ("residual_gate", 0.0)):
+        for key, missing in (("target_rms", 0.05), ("default_strength", 1.0), ("residual_gate", 0.0),
+                             ("low_band_comb", 0.0)):
             value = getattr(model.config, key, missing)
             graph.metadata_props.add(key=key, value="auto" if value == "auto" else repr(float(value)))
         onnx.save(graph, str(tmp))
@@ -113,10 +115,12 @@ class OnnxRepairer:
         default_strength: the wet/dry mix ``repair`` uses when given none (0..1 or ``"auto"``);
             None = the file's.
         residual_gate: the gate ``repair`` uses when given none (0 = off); None = the file's.
+        low_band_comb: the low-band comb ``repair`` uses when given none (0 = off); None = the file's.
     """
 
     def __init__(self, path: str | os.PathLike, threads: int = 1, target_rms: float | None = None,
-                 default_strength: float | str | None = None, residual_gate: float | None = None):
+                 default_strength: float | str | None = None, residual_gate: float | None = None,
+                 low_band_comb: float | None = None):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -133,6 +137,7 @@ class OnnxRepairer:
         strength = stored.get("default_strength", 1.0) if default_strength is None else default_strength
         self.default_strength = "auto" if strength == "auto" else float(strength)
         self.residual_gate = float(stored.get("residual_gate", 0.0)) if residual_gate is None else float(residual_gate)
+        self.low_band_comb = float(stored.get("low_band_comb", 0.0)) if low_band_comb is None else float(low_band_comb)
 
     def forward(self, batch: np.ndarray, speaker_embeddings: np.ndarray | None = None) -> np.ndarray:
         """(B, N) level-normalised chunks (N = the graph's chunk length) -> (B, N)."""
@@ -145,12 +150,14 @@ class OnnxRepairer:
         return self.session.run(["waveform"], feeds)[0]
 
     def repair(self, waveform: np.ndarray, speaker_embedding: np.ndarray | None = None, strength: float | str | None = None,
-               overlap_seconds: float = 1.0, hop_length: int = 256, residual_gate: float | None = None) -> np.ndarray:
+               overlap_seconds: float = 1.0, hop_length: int = 256, residual_gate: float | None = None,
+               low_band_comb: float | None = None) -> np.ndarray:
         """(T,) 16 kHz audio -> (T,) repaired: the chunking and cross-fade of the torch ``repair``."""
         if strength is None:
             strength = self.default_strength
         auto = strength == "auto"
         gate = self.residual_gate if residual_gate is None else float(residual_gate)
+        comb = self.low_band_comb if low_band_comb is None else float(low_band_comb)
         x = np.asarray(waveform, dtype=np.float32)
         length = x.shape[0]
         if length == 0 or (not auto and strength == 0.0):
@@ -162,7 +169,8 @@ class OnnxRepairer:
         step = chunk - overlap
         starts = list(range(0, max(length - overlap, 1), step)) if length > chunk else [0]
         out = np.zeros(length, dtype=np.float32)
-        ungated = np.zeros(length, dtype=np.float32) if auto and gate > 0 else out  # what auto judges
+        polished = gate > 0 or comb > 0  # auto judges the network's repair, before the gate and the comb
+        ungated = np.zeros(length, dtype=np.float32) if auto and polished else out
         fade_in = np.linspace(0, 1, overlap + 2, dtype=np.float32)[1:-1]
         piece = np.zeros((1, chunk), dtype=np.float32)
         for i, start in enumerate(starts):
@@ -176,10 +184,12 @@ class OnnxRepairer:
                 weight[:n] = fade_in[:n]
             if i < len(starts) - 1 and n:
                 weight[-n:] *= fade_in[::-1][-n:]
+            if auto and polished:
+                ungated[start:end] += weight * repaired
             if gate > 0:
-                if auto:
-                    ungated[start:end] += weight * repaired
                 repaired = residual_noise_gate(x[start:end], repaired, gate, MODEL_RATE).numpy()
+            if comb > 0:
+                repaired = comb_low_band(x[start:end], repaired, comb, MODEL_RATE).numpy()
             out[start:end] += weight * repaired
         if auto:
             strength = auto_strength(x.astype(np.float64), ungated.astype(np.float64))

@@ -392,6 +392,8 @@ class Repairer:
             gain the repair applied just below it (:mod:`msar_hf.fullband`); False leaves it empty.
         residual_gate: 0..1, how much to attenuate the noise floor the repair leaves (under the
             level of the damage it removed); None = the model's ``config.residual_gate``, 0 = off.
+        low_band_comb: 0..1, how much to lower what lies between the harmonics of the voice's low
+            band where what the repair removed is noise; None = the model's ``config.low_band_comb``.
     """
 
     def __init__(
@@ -405,11 +407,15 @@ class Repairer:
         detect_speech: bool = True,
         upper_band: bool = True,
         residual_gate: float | None = None,
+        low_band_comb: float | None = None,
     ):
         strength = parse_strength(strength)
         if residual_gate is not None and not 0.0 <= float(residual_gate) <= 1.0:
             raise MsarError(f"--gate must be between 0 and 1, got {residual_gate}")
         self.residual_gate = None if residual_gate is None else float(residual_gate)
+        if low_band_comb is not None and not 0.0 <= float(low_band_comb) <= 1.0:
+            raise MsarError(f"--comb must be between 0 and 1, got {low_band_comb}")
+        self.low_band_comb = None if low_band_comb is None else float(low_band_comb)
         if output_rate is not None and not 4000 <= int(output_rate) <= 384000:
             raise MsarError(f"--output-rate must be between 4000 and 384000 Hz, got {output_rate}")
         if not chunk_seconds or chunk_seconds < 0.5:
@@ -456,7 +462,8 @@ class Repairer:
             y16 = torch.stack([
                 torch.as_tensor(self.model.repair(ch.to(device), speaker_embedding=emb, strength=self.strength,
                                                   chunk_seconds=self.chunk_seconds,
-                                                  residual_gate=self.residual_gate)).float().cpu()
+                                                  residual_gate=self.residual_gate,
+                                                  low_band_comb=self.low_band_comb)).float().cpu()
                 for ch in x16
             ])[:, :n16]
         if self.upper_band and rate != MODEL_RATE:

@@ -18,10 +18,11 @@ def conditioned_model(tmp_path_factory):
     from msar_hf.models.autoencoder import MsarAutoencoderConfig, MsarAutoencoderModel
 
     torch.manual_seed(0)
-    # a default mix below 1 and a residual gate: the ONNX file must carry both (parity tests below
-    # use the defaults); two inference shifts: the graph must average them as repair() does
+    # a default mix below 1, a residual gate and the low-band comb: the ONNX file must carry them
+    # (parity tests below use the defaults); two inference shifts: the graph must average them as
+    # repair() does
     model = MsarAutoencoderModel(MsarAutoencoderConfig(**SMALL, use_speaker_conditioning=True, default_strength=0.6,
-                                                       residual_gate=0.5, inference_shifts=2))
+                                                       residual_gate=0.5, low_band_comb=1.0, inference_shifts=2))
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.05 * torch.randn_like(p))
@@ -59,7 +60,7 @@ def test_graph_matches_torch_on_real_speech(exported, conditioned_model, speech_
     assert np.abs(other - got).max() > 1e-3
 
 
-def test_runner_repair_matches_torch_repair_at_any_length(exported, conditioned_model, speech_file):
+def test_runner_repair_matches_torch_repair_at_any_length(exported, conditioned_model, speech_file, noise_files):
     from msar_hf.export import OnnxRepairer
     from msar_hf.models.autoencoder import MsarAutoencoderModel
 
@@ -84,7 +85,8 @@ def test_runner_repair_matches_torch_repair_at_any_length(exported, conditioned_
     assert np.abs(got[:32000] - expected[:32000]).max() < 1e-4 * np.abs(expected).max()
     # the file carries the model's level and default mix: a bare OnnxRepairer(path) repairs the same
     bare = OnnxRepairer(exported)
-    assert (bare.target_rms, bare.default_strength, bare.residual_gate) == (model.config.target_rms, 0.6, 0.5)
+    assert (bare.target_rms, bare.default_strength, bare.residual_gate, bare.low_band_comb) == (
+        model.config.target_rms, 0.6, 0.5, 1.0)
     assert np.array_equal(bare.repair(x.numpy(), emb, hop_length=hop), got)
     full = runner.repair(x.numpy(), emb, strength=1.0, hop_length=hop)
     assert np.allclose(got, 0.6 * full + 0.4 * x.numpy(), atol=1e-6)
@@ -94,6 +96,14 @@ def test_runner_repair_matches_torch_repair_at_any_length(exported, conditioned_
     x = speech.repeat(3)[: runner.chunk + 3 * (runner.chunk - overlap)]
     expected = model.repair(x, torch.from_numpy(emb), strength="auto", chunk_seconds=CHUNK_SECONDS).numpy()
     got = runner.repair(x.numpy(), emb, strength="auto", hop_length=hop)
+    assert np.abs(got - expected).max() < 1e-4 * np.abs(expected).max()
+    # in noise (a running tap at 5 dB) the low-band comb works on the repair, in both runners alike
+    tap, _ = load_audio(next(f for f in noise_files if f.stem == "running_tap"))
+    noisy = x + 0.5 * tap.flatten().repeat(x.numel() // tap.numel() + 1)[: x.numel()] * x.std() / tap.std()
+    expected = model.repair(noisy, torch.from_numpy(emb), chunk_seconds=CHUNK_SECONDS).numpy()
+    uncombed = model.repair(noisy, torch.from_numpy(emb), chunk_seconds=CHUNK_SECONDS, low_band_comb=0.0).numpy()
+    got = runner.repair(noisy.numpy(), emb, hop_length=hop)
+    assert np.abs(expected - uncombed).max() > 1e-3 * np.abs(expected).max()
     assert np.abs(got - expected).max() < 1e-4 * np.abs(expected).max()
 
 

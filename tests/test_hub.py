@@ -167,6 +167,7 @@ def test_saved_folders_carry_remote_code_and_auto_map(repair, tts):
     config = json.loads((folder / "config.json").read_text())
     assert config["auto_map"]["AutoModel"] == "modeling_msar_autoencoder.MsarAutoencoderModel"
     for name in ("modeling_msar_autoencoder.py", "configuration_msar_autoencoder.py", "postprocessing_msar_autoencoder.py",
+                 "comb_msar_autoencoder.py",
                  "feature_extraction_msar_autoencoder.py", "model.safetensors", "preprocessor_config.json"):
         assert (folder / name).is_file(), name
     tts_folder = tts[2]

@@ -35,6 +35,10 @@ def repair(
         "--gate", help="0..1: how much to lower the noise floor the repair leaves behind (what stays "
         "under the level of the damage it removed); 0 = off (default: the model's residual_gate, "
         "0.5 for the shipped model).")] = None,
+    comb: Annotated[float | None, typer.Option(
+        "--comb", help="0..1: how much to lower what lies between the harmonics of the voice's low band "
+        "(under 350 Hz) where what the repair removed is noise; 0 = off (default: the model's "
+        "low_band_comb, 1 for the shipped model).")] = None,
     output_rate: Annotated[int | None, typer.Option(
         "--output-rate", help="Write at this rate in Hz (default: each input's own rate).")] = None,
     upper_band: Annotated[bool, typer.Option(
@@ -62,7 +66,7 @@ def repair(
     index, count = current_shard(parse_shard(shard), cpu=True if device == "cpu" else None)
     repairer = Repairer(model, device=device, strength=strength, speaker_ref=speaker_ref,
                         output_rate=output_rate, chunk_seconds=chunk_seconds, upper_band=upper_band,
-                        residual_gate=gate)
+                        residual_gate=gate, low_band_comb=comb)
     shown_notes = 0
 
     def say(line: str, err: bool = False) -> None:

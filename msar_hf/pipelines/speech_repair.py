@@ -42,7 +42,7 @@ class SpeechRepairPipeline(Pipeline):
     _load_tokenizer = False
 
     def _sanitize_parameters(self, sampling_rate=None, speaker_embedding=None, strength=None, chunk_seconds=None, progress=None,
-                             upper_band=None, residual_gate=None, **kwargs):
+                             upper_band=None, residual_gate=None, low_band_comb=None, **kwargs):
         preprocess = {}
         forward = {}
         postprocess = {} if upper_band is None else {"upper_band": bool(upper_band)}
@@ -58,6 +58,8 @@ class SpeechRepairPipeline(Pipeline):
             forward["progress"] = progress
         if residual_gate is not None:
             forward["residual_gate"] = residual_gate
+        if low_band_comb is not None:
+            forward["low_band_comb"] = low_band_comb
         return preprocess, forward, postprocess
 
     def preprocess(self, inputs, sampling_rate: int | None = None):
@@ -85,11 +87,12 @@ class SpeechRepairPipeline(Pipeline):
         return {"channels": channels, "rate": int(rate), "length": wave.shape[-1], "original": wave}
 
     def _forward(self, model_inputs, speaker_embedding=None, strength: float | str | None = None, chunk_seconds: float = 8.0,
-                 progress: bool = False, residual_gate: float | None = None):
-        # None: the model's own default_strength / residual_gate, as repair() and `msar repair` apply them
+                 progress: bool = False, residual_gate: float | None = None, low_band_comb: float | None = None):
+        # None: the model's own default_strength / residual_gate / low_band_comb, as repair() and
+        # `msar repair` apply them
         repaired = [
             self.model.repair(ch, speaker_embedding=speaker_embedding, strength=strength, chunk_seconds=chunk_seconds,
-                              progress=progress, residual_gate=residual_gate)
+                              progress=progress, residual_gate=residual_gate, low_band_comb=low_band_comb)
             for ch in model_inputs["channels"]
         ]
         return {"channels": torch.stack(repaired), "rate": model_inputs["rate"], "length": model_inputs["length"],

@@ -25,6 +25,7 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
+from .comb_msar_autoencoder import comb_low_band
 from .configuration_msar_autoencoder import MsarAutoencoderConfig
 from .postprocessing_msar_autoencoder import auto_strength, residual_noise_gate
 
@@ -488,6 +489,7 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
         progress: bool = False,
         overlap_seconds: float = 1.0,
         residual_gate: float | None = None,
+        low_band_comb: float | None = None,
     ):
         """Repair one mono recording of any length.
 
@@ -503,6 +505,9 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
             residual_gate: 0..1, how much to attenuate, per chunk, what the full repair leaves
                 under the level of the damage it removed (:func:`residual_noise_gate`); None =
                 ``config.residual_gate``, 0 = off.
+            low_band_comb: 0..1, how much to lower, per chunk, what lies between the harmonics of
+                the voice's low band where what the repair removed is noise (:func:`comb_low_band`);
+                None = ``config.low_band_comb``, 0 = off.
 
         Returns:
             (T,) repaired audio of the same type (tensor or numpy) and length as the input.
@@ -515,6 +520,9 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
         gate = float(getattr(self.config, "residual_gate", 0.0) if residual_gate is None else residual_gate)
         if not 0.0 <= gate <= 1.0:
             raise ValueError(f"residual_gate must be in [0, 1], got {residual_gate!r}")
+        comb = float(getattr(self.config, "low_band_comb", 0.0) if low_band_comb is None else low_band_comb)
+        if not 0.0 <= comb <= 1.0:
+            raise ValueError(f"low_band_comb must be in [0, 1], got {low_band_comb!r}")
         is_numpy = isinstance(waveform, np.ndarray)
         x = torch.as_tensor(waveform, dtype=torch.float32)
         # The mix, the gate and auto strength run on the CPU whatever the model's device: only
@@ -542,7 +550,9 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
         step = chunk - overlap
         starts = list(range(0, max(length - overlap, 1), step)) if length > chunk else [0]
         out = torch.zeros(length, dtype=torch.float32)
-        ungated = torch.zeros(length, dtype=torch.float32) if auto and gate > 0 else out  # what auto judges
+        # what auto judges: the network's repair, before the gate and the comb
+        polished = gate > 0 or comb > 0
+        ungated = torch.zeros(length, dtype=torch.float32) if auto and polished else out
         fade_in = torch.linspace(0, 1, overlap + 2)[1:-1] if overlap else torch.zeros(0)
         iterator = starts
         if progress:
@@ -560,10 +570,12 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
             if i < len(starts) - 1:
                 n = min(overlap, end - start)
                 weight[-n:] = weight[-n:] * fade_in.flip(0)[-n:]
+            if auto and polished:
+                ungated[start:end] += weight * repaired
             if gate > 0:
-                if auto:
-                    ungated[start:end] += weight * repaired
                 repaired = residual_noise_gate(x[start:end].cpu(), repaired, gate, sr)
+            if comb > 0:
+                repaired = comb_low_band(x[start:end], repaired, comb, sr)
             out[start:end] += weight * repaired
         if auto:
             strength = auto_strength(x.cpu(), ungated)

@@ -43,6 +43,8 @@ class MsarAutoencoderConfig(PreTrainedConfig):
         residual_gate: how much ``repair()`` attenuates what stays under the level of the damage it
             removed (the noise floor a repair leaves; ``residual_noise_gate`` in
             postprocessing_msar_autoencoder.py); 0 = off, 0.5 = -6 dB there.
+        low_band_comb: how much ``repair()`` lowers what lies between the harmonics of the voice's low
+            band where what it removed is noise (``comb_low_band`` in comb_msar_autoencoder.py); 0 = off.
         inference_shifts: at inference (``repair()``, and ``forward`` in eval mode without
             ``labels``) the output is the mean of the repairs of the input delayed by
             ``k * hop_length / inference_shifts`` samples, k = 0..inference_shifts-1: the STFT frame
@@ -84,6 +86,7 @@ class MsarAutoencoderConfig(PreTrainedConfig):
         normalize_input: bool = True,
         default_strength: float | str = 1.0,
         residual_gate: float = 0.0,
+        low_band_comb: float = 0.0,
         inference_shifts: int = 1,
         loss_mrstft: float = 1.0,
         loss_sisdr: float = 0.02,
@@ -124,6 +127,9 @@ class MsarAutoencoderConfig(PreTrainedConfig):
         if not 0.0 <= float(residual_gate) <= 1.0:
             raise ValueError(f"residual_gate must be in [0, 1], got {residual_gate}")
         self.residual_gate = float(residual_gate)
+        if not 0.0 <= float(low_band_comb) <= 1.0:
+            raise ValueError(f"low_band_comb must be in [0, 1], got {low_band_comb}")
+        self.low_band_comb = float(low_band_comb)
         if int(inference_shifts) != inference_shifts or not 1 <= inference_shifts <= hop_length:
             raise ValueError(f"inference_shifts must be a whole number from 1 to hop_length, got {inference_shifts!r}")
         self.inference_shifts = int(inference_shifts)
