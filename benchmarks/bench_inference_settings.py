@@ -8,8 +8,9 @@ rooms). The default seeds are ones no setting was chosen on (the settings were c
 the harmonics was chosen on those four, and restricted to removed noise after all twelve dev seeds
 (1234 ... 16) had been scored, these two included; auto's time-frequency noise rule, the gate
 treating the noise it finds as pause noise and the gate opening its low band on steady noise were
-chosen on seeds 1234, 777, 99, 4242, 5555 and 31337 (these two included) and confirmed on 11-16.
-Each row adds one setting to the row above; the last row is what `msar repair` does. Reports PESQ-WB
+chosen on seeds 1234, 777, 99, 4242, 5555 and 31337 (these two included) and confirmed on 11-16;
+the low-band comb was chosen on seeds 7, 99 and 4242 and checked on 1234, 777, 5555 and 31337
+(these two included). Each row adds one setting to the row above; the last row is what `msar repair` does. Reports PESQ-WB
 and Q over the damaged items, additive noise alone, and clean input (do no harm), per seed. Writes ``benchmarks/results/inference_settings.{json,md}``.
 """
 
@@ -29,18 +30,20 @@ import torch
 # name: (strength, inference_shifts, auto's pause-noise mix, the gate opening its low band on pause
 # noise, auto's cap on a repair that rewrites the speech: 1.0 = no cap, the gate keeping the harmonics
 # where what was removed is noise, auto's mix where what was removed has no speech pattern: 0 = off,
-# the gate treating that noise as pause noise, the gate opening its low band on steady noise)
+# the gate treating that noise as pause noise, the gate opening its low band on steady noise, the
+# low-band comb: 0 = off)
 SETTINGS = {
-    "0.8, 1 pass (default until 038615a)": (0.8, 1, 0.0, False, 1.0, False, 0.0, False, False),
-    "auto, 1 pass": ("auto", 1, 0.0, False, 1.0, False, 0.0, False, False),
-    "auto, 2 passes": ("auto", 2, 0.0, False, 1.0, False, 0.0, False, False),
-    "+ auto's pause-noise mix (0.95)": ("auto", 2, 0.95, False, 1.0, False, 0.0, False, False),
-    "+ the gate's low band on pause noise": ("auto", 2, 0.95, True, 1.0, False, 0.0, False, False),
-    "+ auto holds back rewrites (0.5)": ("auto", 2, 0.95, True, 0.5, False, 0.0, False, False),
-    "+ the gate keeps harmonics where noise was removed": ("auto", 2, 0.95, True, 0.5, True, 0.0, False, False),
-    "+ auto's mix on noise by its time-frequency pattern (0.95)": ("auto", 2, 0.95, True, 0.5, True, 0.95, False, False),
-    "+ the gate treats that noise as pause noise": ("auto", 2, 0.95, True, 0.5, True, 0.95, True, False),
-    "+ the gate opens its low band on steady noise (shipped)": ("auto", 2, 0.95, True, 0.5, True, 0.95, True, True),
+    "0.8, 1 pass (default until 038615a)": (0.8, 1, 0.0, False, 1.0, False, 0.0, False, False, 0.0),
+    "auto, 1 pass": ("auto", 1, 0.0, False, 1.0, False, 0.0, False, False, 0.0),
+    "auto, 2 passes": ("auto", 2, 0.0, False, 1.0, False, 0.0, False, False, 0.0),
+    "+ auto's pause-noise mix (0.95)": ("auto", 2, 0.95, False, 1.0, False, 0.0, False, False, 0.0),
+    "+ the gate's low band on pause noise": ("auto", 2, 0.95, True, 1.0, False, 0.0, False, False, 0.0),
+    "+ auto holds back rewrites (0.5)": ("auto", 2, 0.95, True, 0.5, False, 0.0, False, False, 0.0),
+    "+ the gate keeps harmonics where noise was removed": ("auto", 2, 0.95, True, 0.5, True, 0.0, False, False, 0.0),
+    "+ auto's mix on noise by its time-frequency pattern (0.95)": ("auto", 2, 0.95, True, 0.5, True, 0.95, False, False, 0.0),
+    "+ the gate treats that noise as pause noise": ("auto", 2, 0.95, True, 0.5, True, 0.95, True, False, 0.0),
+    "+ the gate opens its low band on steady noise": ("auto", 2, 0.95, True, 0.5, True, 0.95, True, True, 0.0),
+    "+ the low-band comb where noise was removed (shipped)": ("auto", 2, 0.95, True, 0.5, True, 0.95, True, True, 1.0),
 }
 
 
@@ -79,14 +82,16 @@ def main(argv: list[str] | None = None) -> int:
             items = build_dev_set(EvalArguments(items_per_type=args.items_per_type, seed=seed))
             for it in tqdm(items, desc=f"seed {seed}", unit="item"):
                 ref_pitch, ref_loudness = pitch_contour(it.clean), loudness_contour(it.clean)
-                for name, (strength, shifts, pause_mix, gate_opens, rewrite_mix, harmonics, tf_mix, gate_tf, gate_steady) in SETTINGS.items():
+                for name, setting in SETTINGS.items():
+                    (strength, shifts, pause_mix, gate_opens, rewrite_mix, harmonics, tf_mix, gate_tf, gate_steady,
+                     comb) = setting
                     model.config.inference_shifts = shifts
                     post.AUTO_PAUSE_NOISE_STRENGTH, post.RESIDUAL_GATE_OPENS_ON_PAUSE_NOISE = pause_mix, gate_opens
                     post.AUTO_REWRITE_STRENGTH, post.RESIDUAL_GATE_KEEPS_HARMONICS_ON_NOISE = rewrite_mix, harmonics
                     post.AUTO_TF_NOISE_STRENGTH, post.RESIDUAL_GATE_TREATS_TF_NOISE = tf_mix, gate_tf
                     post.RESIDUAL_GATE_OPENS_ON_STEADY_NOISE = gate_steady
-                    out = np.asarray(model.repair(torch.from_numpy(it.degraded.astype(np.float32)), strength=strength),
-                                     dtype=np.float32)
+                    out = np.asarray(model.repair(torch.from_numpy(it.degraded.astype(np.float32)), strength=strength,
+                                                  low_band_comb=comb), dtype=np.float32)
                     q = q_score(mse(it.clean, out), pitch_cosine(ref_pitch, pitch_contour(out)),
                                 loudness_cosine(ref_loudness, loudness_contour(out)))
                     scores[seed][name].setdefault(it.kind, []).append((pesq_wb(it.clean, out), q))

@@ -52,8 +52,10 @@ def strength_label(strength: float | str) -> str:
 
 
 def build_msar(model_ref: str | None, strength: float | str | None = None, name: str = "msar", model=None,
-               residual_gate: float | None = None, inference_shifts: int | None = None):
-    """msar as a benchmark system; ``strength`` / ``residual_gate`` / ``inference_shifts`` None = the model's own."""
+               residual_gate: float | None = None, inference_shifts: int | None = None,
+               low_band_comb: float | None = None):
+    """msar as a benchmark system; ``strength`` / ``residual_gate`` / ``inference_shifts`` /
+    ``low_band_comb`` None = the model's own."""
     from baselines import Baseline
 
     from msar_hf.repair import _SpeakerEmbedder, load_repair_model, parse_strength
@@ -70,17 +72,18 @@ def build_msar(model_ref: str | None, strength: float | str | None = None, name:
         model.config.inference_shifts = shifts  # the rows share one model: set this row's for its call
         try:
             with torch.no_grad():
-                return np.asarray(model.repair(wave, speaker_embedding=emb, strength=strength, residual_gate=residual_gate),
-                                  dtype=np.float32)
+                return np.asarray(model.repair(wave, speaker_embedding=emb, strength=strength, residual_gate=residual_gate,
+                                               low_band_comb=low_band_comb), dtype=np.float32)
         finally:
             model.config.inference_shifts = own_shifts
 
     source = model_ref or "msar_hf/pretrained/repair (shipped default)"
     gate = getattr(model.config, "residual_gate", 0.0) if residual_gate is None else residual_gate
+    comb = getattr(model.config, "low_band_comb", 0.0) if low_band_comb is None else low_band_comb
     shifts = int(getattr(model.config, "inference_shifts", 1) if inference_shifts is None else inference_shifts)
     passes = "1 pass" if shifts == 1 else f"mean of {shifts} shifted passes"
     return Baseline(name, f"msar repair model: {source}, strength {strength_label(strength)}, residual gate {gate:g}, "
-                          f"{passes}", "msar-hf", enhance)
+                          f"low-band comb {comb:g}, {passes}", "msar-hf", enhance)
 
 
 def dev_set(config: str, items_per_type: int, seconds: float, seed: int | None = None, types: list[str] | None = None):
@@ -412,6 +415,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="also score msar at these strengths (0..1 or 'auto'), as systems msar@S (default: 0.8 1.0)")
     parser.add_argument("--no-gate-row", action=argparse.BooleanOptionalAction, default=True,
                         help="also score msar at its default strength without the residual gate (system msar-nogate)")
+    parser.add_argument("--comb-row", action=argparse.BooleanOptionalAction, default=True,
+                        help="also score msar with its low-band comb switched (system msar+comb, or msar-nocomb "
+                             "for a model whose config turns it on)")
     parser.add_argument("--one-pass-row", action=argparse.BooleanOptionalAction, default=True,
                         help="also score msar with one pass instead of the model's inference_shifts (system msar-1pass)")
     parser.add_argument("--dnsmos", action=argparse.BooleanOptionalAction, default=True,
@@ -441,6 +447,10 @@ def main(argv: list[str] | None = None) -> int:
             systems.append(build_msar(args.model, s, name=f"msar@{strength_label(s)}", model=model))
         if args.no_gate_row and getattr(model.config, "residual_gate", 0.0) > 0:
             systems.append(build_msar(args.model, args.strength, name="msar-nogate", model=model, residual_gate=0.0))
+        if args.comb_row:
+            combed = getattr(model.config, "low_band_comb", 0.0) > 0
+            systems.append(build_msar(args.model, args.strength, name="msar-nocomb" if combed else "msar+comb",
+                                      model=model, low_band_comb=0.0 if combed else 1.0))
         if args.one_pass_row and getattr(model.config, "inference_shifts", 1) > 1:
             systems.append(build_msar(args.model, args.strength, name="msar-1pass", model=model, inference_shifts=1))
     print(f"{len(items)} items x {len(systems)} systems; unavailable: {missing or 'none'}", flush=True)

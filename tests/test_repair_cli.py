@@ -187,6 +187,30 @@ def test_gate_option_sets_the_residual_gate_and_refuses_bad_values(tmp_path, cap
     assert code == 2 and len(_lines(err)) == 1 and "--gate" in err and not (tmp_path / "bad.wav").exists()
 
 
+def test_comb_option_sets_the_low_band_comb_and_refuses_bad_values(tmp_path, capsys, random_model, speech_file,
+                                                                   noise_files):
+    speech = load_audio(speech_file)[0]
+    tap = load_audio(next(f for f in noise_files if f.stem == "running_tap"))[0]
+    tap = tap.repeat(speech.numel() // tap.numel() + 1)[: speech.numel()]
+    src = save_audio(tmp_path / "in.wav", speech + 0.5 * tap * speech.std() / tap.std(), 16000)
+    outs = {}
+    for comb in ("0", "1"):
+        out = tmp_path / f"c{comb}.wav"
+        code, _, err = msar(capsys, "repair", src, "-o", out, "--comb", comb, "--model", random_model, "--device", "cpu", "-q")
+        assert code == 0, err
+        outs[comb] = load_audio(out)[0]
+    # the random model's config has no comb: --comb 0 is its plain repair; --comb 1 lowers what lies
+    # between the harmonics under 350 Hz of what it made of the noisy speech, and nothing above
+    code, _, err = msar(capsys, "repair", src, "-o", tmp_path / "plain.wav", "--model", random_model, "--device", "cpu", "-q")
+    assert code == 0, err
+    assert float((load_audio(tmp_path / "plain.wav")[0] - outs["0"]).abs().max()) < TOL
+    window = torch.hann_window(1024)
+    change = torch.stft(outs["1"] - outs["0"], 1024, 160, window=window, return_complex=True).abs().square().sum(1)
+    assert change.sum() > 0 and change[28:].sum() < 1e-4 * change.sum()  # bins from 437 Hz up
+    code, _, err = msar(capsys, "repair", src, "-o", tmp_path / "bad.wav", "--comb", "1.5", "--model", random_model)
+    assert code == 2 and len(_lines(err)) == 1 and "--comb" in err and not (tmp_path / "bad.wav").exists()
+
+
 def test_stereo_channels_are_repaired_separately(tmp_path, capsys, random_model, speech_files):
     from msar_hf.models.autoencoder import MsarAutoencoderModel
 
