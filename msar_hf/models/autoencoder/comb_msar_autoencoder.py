@@ -1,8 +1,8 @@
 """A comb on the voice's low band: the noise a repair leaves between the first harmonics, taken out.
 
 Under noise the repair keeps some noise in the band of the fundamental (its first harmonics,
-~80-350 Hz), between the harmonics and over them. Pitch trackers then call voiced frames unvoiced
-and listeners hear a murmur under the voice. Measured on the 36 noise items of dev seeds 7, 99,
+~80-350 Hz), between the harmonics and over them, and pitch trackers call voiced frames unvoiced.
+Measured on the 36 noise items of dev seeds 7, 99,
 4242 (shipped weights, auto strength, the residual gate): WORLD DIO, the tracker of Q's pitch term,
 found no F0 in 28 % of the clean speech's voiced frames of the repair (DeepFilterNet3 11 %), and
 the clean band under 300 Hz put back alone would take the pitch term from 0.058 to 0.013, while the
@@ -16,9 +16,14 @@ where what the repair removed is noise (pause_noise_weight, steady_noise_weight,
 counted from auto strength's AUTO_JUDGE_REMOVED_FROM_DB on): on clean, band-limited, codec or
 clipped input it does nothing, since there the band between the harmonics is speech.
 PercepNet's pitch comb filter and DeepFilterNet's deep filter serve the same end over the whole
-band; here only the fundamental's band, because a whole-band comb cost PESQ-WB (README, "measured,
-not taken"). By hand, in torch: no library offers an F0-synchronous comb, and this file ships with
-the model as remote code.
+band; here only the fundamental's band, because a whole-band comb cost PESQ-WB (README, the
+repair benchmark's reading of additive noise). By hand, in torch: no library offers an
+F0-synchronous comb, and this file ships with the model as remote code.
+
+Opt-in (``low_band_comb`` is 0 in the shipped config): on the dev seeds it raises PESQ-WB and lowers
+Q on every seed, but DNSMOS rates its outputs lower (OVRL -0.03 on noise, reverb and mixed items,
+SIG and BAK too; README, "Opt-in: the low-band comb"), and no listening test here settles which
+of the two measures is right about it.
 """
 
 from __future__ import annotations
