@@ -10,8 +10,8 @@ the harmonics was chosen on those four, and restricted to removed noise after al
 treating the noise it finds as pause noise and the gate opening its low band on steady noise were
 chosen on seeds 1234, 777, 99, 4242, 5555 and 31337 (these two included) and confirmed on 11-16;
 the low-band comb was chosen on seeds 7, 99 and 4242 and checked on 1234, 777, 5555 and 31337
-(these two included). Each row adds one setting to the row above; the row marked "shipped" is what `msar repair` does,
-the last one what `msar repair --comb 1` does. Reports PESQ-WB
+(these two included). Each row adds one setting to the row above; the last row, marked "shipped", is what
+`msar repair` does (`--comb 0` is the row above it). Reports PESQ-WB
 and Q over the damaged items, additive noise alone, and clean input (do no harm), per seed. Writes ``benchmarks/results/inference_settings.{json,md}``.
 """
 
@@ -43,8 +43,8 @@ SETTINGS = {
     "+ the gate keeps harmonics where noise was removed": ("auto", 2, 0.95, True, 0.5, True, 0.0, False, False, 0.0),
     "+ auto's mix on noise by its time-frequency pattern (0.95)": ("auto", 2, 0.95, True, 0.5, True, 0.95, False, False, 0.0),
     "+ the gate treats that noise as pause noise": ("auto", 2, 0.95, True, 0.5, True, 0.95, True, False, 0.0),
-    "+ the gate opens its low band on steady noise (shipped)": ("auto", 2, 0.95, True, 0.5, True, 0.95, True, True, 0.0),
-    "+ the low-band comb where noise was removed (opt-in: --comb 1)": ("auto", 2, 0.95, True, 0.5, True, 0.95, True, True, 1.0),
+    "+ the gate opens its low band on steady noise": ("auto", 2, 0.95, True, 0.5, True, 0.95, True, True, 0.0),
+    "+ the low-band comb where noise was removed (shipped)": ("auto", 2, 0.95, True, 0.5, True, 0.95, True, True, 1.0),
 }
 
 
@@ -117,8 +117,8 @@ def main(argv: list[str] | None = None) -> int:
             ("clean_pesq_wb", "PESQ-WB clean", 3)]
     lines = ["# repair() inference settings, one at a time", "",
              (f"The shipped model on {args.items_per_type} items per damage type and seed (unseen speakers, held-out "
-              "noises and rooms); cells are `seed | seed`. Each row adds one setting to the row above; the row "
-              "marked shipped is what `msar repair` does, the last one `msar repair --comb 1`."), "",
+              "noises and rooms); cells are `seed | seed`. Each row adds one setting to the row above; the last "
+              "row, marked shipped, is what `msar repair` does (`--comb 0`: the row above it)."), "",
              "| setting | " + " | ".join(c[1] for c in cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for name in SETTINGS:
         cells = [" \\| ".join(f"{means[s][name][key]:.{nd}f}" for s in seeds) for key, _, nd in cols]

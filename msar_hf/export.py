@@ -186,10 +186,12 @@ class OnnxRepairer:
                 weight[-n:] *= fade_in[::-1][-n:]
             if auto and polished:
                 ungated[start:end] += weight * repaired
+            network_repair = repaired
             if gate > 0:
                 repaired = residual_noise_gate(x[start:end], repaired, gate, MODEL_RATE).numpy()
             if comb > 0:
-                repaired = comb_low_band(x[start:end], repaired, comb, MODEL_RATE).numpy()
+                repaired = comb_low_band(x[start:end], repaired, comb, MODEL_RATE,
+                                         network_repair=network_repair).numpy()
             out[start:end] += weight * repaired
         if auto:
             strength = auto_strength(x.astype(np.float64), ungated.astype(np.float64))

@@ -38,8 +38,8 @@ def repair(
     comb: Annotated[float | None, typer.Option(
         "--comb", help="0..1: how much to lower what lies between the harmonics of the voice's low band "
         "(under 350 Hz) where what the repair removed is noise; 0 = off (default: the model's "
-        "low_band_comb, 0 for the shipped model: it lifts PESQ-WB and pitch fidelity, but DNSMOS "
-        "rates it lower).")] = None,
+        "low_band_comb, 1 for the shipped model: it lifts PESQ-WB and pitch fidelity; DNSMOS "
+        "rates it a little lower).")] = None,
     output_rate: Annotated[int | None, typer.Option(
         "--output-rate", help="Write at this rate in Hz (default: each input's own rate).")] = None,
     upper_band: Annotated[bool, typer.Option(

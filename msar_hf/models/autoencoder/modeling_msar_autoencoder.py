@@ -572,10 +572,11 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
                 weight[-n:] = weight[-n:] * fade_in.flip(0)[-n:]
             if auto and polished:
                 ungated[start:end] += weight * repaired
+            network_repair = repaired
             if gate > 0:
                 repaired = residual_noise_gate(x[start:end].cpu(), repaired, gate, sr)
             if comb > 0:
-                repaired = comb_low_band(x[start:end], repaired, comb, sr)
+                repaired = comb_low_band(x[start:end], repaired, comb, sr, network_repair=network_repair)
             out[start:end] += weight * repaired
         if auto:
             strength = auto_strength(x.cpu(), ungated)
