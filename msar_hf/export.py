@@ -26,7 +26,11 @@ import torch
 
 from .errors import MsarError
 from .models.autoencoder.comb_msar_autoencoder import comb_low_band
-from .models.autoencoder.postprocessing_msar_autoencoder import auto_strength, residual_noise_gate
+from .models.autoencoder.postprocessing_msar_autoencoder import (
+    RemovedNoise,
+    auto_strength,
+    residual_noise_gate,
+)
 
 MODEL_RATE = 16000
 
@@ -186,12 +190,11 @@ class OnnxRepairer:
                 weight[-n:] *= fade_in[::-1][-n:]
             if auto and polished:
                 ungated[start:end] += weight * repaired
-            network_repair = repaired
+            removed = RemovedNoise(x[start:end], repaired)  # judged once, for both post-steps
             if gate > 0:
-                repaired = residual_noise_gate(x[start:end], repaired, gate, MODEL_RATE).numpy()
+                repaired = residual_noise_gate(x[start:end], repaired, gate, MODEL_RATE, removed=removed).numpy()
             if comb > 0:
-                repaired = comb_low_band(x[start:end], repaired, comb, MODEL_RATE,
-                                         network_repair=network_repair).numpy()
+                repaired = comb_low_band(x[start:end], repaired, comb, MODEL_RATE, removed=removed).numpy()
             out[start:end] += weight * repaired
         if auto:
             strength = auto_strength(x.astype(np.float64), ungated.astype(np.float64))

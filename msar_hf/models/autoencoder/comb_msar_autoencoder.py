@@ -33,13 +33,7 @@ import math
 
 import torch
 
-from .postprocessing_msar_autoencoder import (
-    AUTO_JUDGE_REMOVED_FROM_DB,
-    _change_db,
-    pause_noise_weight,
-    steady_noise_weight,
-    tf_noise_weight,
-)
+from .postprocessing_msar_autoencoder import RemovedNoise
 
 # Chosen on dev seeds 7, 99, 4242 (288 items, cached shipped repairs, scratch), checked on seeds
 # 1234, 777, 5555, 31337 (numbers in the README and the model card):
@@ -71,16 +65,14 @@ _CANDIDATES = 160
 _HARMONICS = 12
 
 
-def noise_weight(damaged, repaired) -> float:
+def noise_weight(damaged, repaired=None, removed: RemovedNoise | None = None) -> float:
     """0..1: how surely what the repair removed is noise (the larger of the pause, steady and
-    time-frequency rules of auto strength), counted from AUTO_JUDGE_REMOVED_FROM_DB on."""
-    damaged, repaired = torch.as_tensor(damaged).flatten(), torch.as_tensor(repaired).flatten()
-    nothing_db, something_db = AUTO_JUDGE_REMOVED_FROM_DB
-    judged = min(max((_change_db(damaged, repaired) - nothing_db) / (something_db - nothing_db), 0.0), 1.0)
-    if judged == 0.0:
+    time-frequency rules of auto strength), counted from AUTO_JUDGE_REMOVED_FROM_DB on; judged on
+    ``damaged`` and ``repaired``, or taken from ``removed`` (:class:`RemovedNoise`) when given."""
+    removed = RemovedNoise(damaged, repaired) if removed is None else removed
+    if removed.judged == 0.0:
         return 0.0
-    return judged * max(pause_noise_weight(damaged, repaired), steady_noise_weight(damaged, repaired),
-                        tf_noise_weight(damaged, repaired))
+    return removed.judged * max(removed.pause, removed.steady, removed.tf)
 
 
 def _smooth_runs(f0: torch.Tensor, min_run: int, max_step: float) -> torch.Tensor:
@@ -126,24 +118,25 @@ def harmonic_f0(spectrum: torch.Tensor, sampling_rate: int, n_fft: int) -> torch
 
 
 def comb_low_band(damaged, repaired, amount: float = 1.0, sampling_rate: int = 16000,
-                  network_repair=None) -> torch.Tensor:
+                  removed: RemovedNoise | None = None) -> torch.Tensor:
     """``repaired`` (T,) with the bins between its harmonics under HARMONICS_BAND_HZ[1] lowered
     (module doc) by ``amount`` (0..1) times :func:`noise_weight`; unchanged elsewhere.
 
-    ``network_repair``: the network's own repair of ``damaged`` when ``repaired`` has been through
-    another post-step (the residual gate); the noise weight is judged on it, as the gate judged it.
-    Judged on the gated signal instead, what the gate took off a band-limited recording's floor
-    counts as steady noise (weights up to 0.26 where the network's repair scores 0), and the comb
-    cut into speech: band-limit Q 0.0304 -> 0.0309 on seeds 1234, 777, 5555, 31337.
+    ``removed``: what the network's own repair took out of ``damaged`` (:class:`RemovedNoise` of
+    the two), when ``repaired`` has been through another post-step (the residual gate): the noise is
+    judged and its level measured on it, as the gate judged it; None = on ``repaired``. Judged on
+    the gated signal instead, what the gate took off a band-limited recording's floor counts as
+    steady noise (weights up to 0.26 where the network's repair scores 0), and the comb cut into
+    speech: band-limit Q 0.0304 -> 0.0309 on seeds 1234, 777, 5555, 31337.
     """
     damaged = torch.as_tensor(damaged, dtype=torch.float32).flatten()
     repaired = torch.as_tensor(repaired, dtype=torch.float32).flatten()
-    judged = repaired if network_repair is None else torch.as_tensor(network_repair, dtype=torch.float32).flatten()
     n_fft = 1 << math.ceil(math.log2(_WINDOW_SECONDS * sampling_rate))
     hop = round(_HOP_SECONDS * sampling_rate)
     if amount <= 0.0 or repaired.shape[0] < 2 * n_fft:
         return repaired
-    weight = amount * noise_weight(damaged, judged)
+    removed = RemovedNoise(damaged, repaired) if removed is None else removed
+    weight = amount * noise_weight(damaged, removed=removed)
     if weight <= 0.0:
         return repaired
     window = torch.hann_window(n_fft)
@@ -154,8 +147,8 @@ def comb_low_band(damaged, repaired, amount: float = 1.0, sampling_rate: int = 1
     f = freqs[band][:, None]
     nearest = (f / f0.clamp_min(1.0)).round().clamp_min(1.0) * f0
     between = ((f - nearest).abs() >= HARMONICS_TOOTH_HZ) & (f0 > 0)[None]
-    removed = torch.stft(damaged - judged, n_fft, hop, window=window, return_complex=True)[band]
-    noise_level = removed.abs().square().mean(1, keepdim=True)
+    taken_out = torch.stft(removed.damaged - removed.repaired, n_fft, hop, window=window, return_complex=True)[band]
+    noise_level = taken_out.abs().square().mean(1, keepdim=True)
     between &= spectrum[band].abs().square() < noise_level * 10 ** (HARMONICS_CUT_UNDER_DB / 10)
     change = torch.zeros_like(spectrum)
     change[band] = spectrum[band] * between * (weight * (HARMONICS_FLOOR - 1.0))

@@ -27,7 +27,7 @@ from transformers.utils import ModelOutput
 
 from .comb_msar_autoencoder import comb_low_band
 from .configuration_msar_autoencoder import MsarAutoencoderConfig
-from .postprocessing_msar_autoencoder import auto_strength, residual_noise_gate
+from .postprocessing_msar_autoencoder import RemovedNoise, auto_strength, residual_noise_gate
 
 _EPS = 1e-8
 
@@ -572,11 +572,12 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
                 weight[-n:] = weight[-n:] * fade_in.flip(0)[-n:]
             if auto and polished:
                 ungated[start:end] += weight * repaired
-            network_repair = repaired
+            # both post-steps judge what the network removed from this chunk: once, shared
+            removed = RemovedNoise(x[start:end], repaired)
             if gate > 0:
-                repaired = residual_noise_gate(x[start:end].cpu(), repaired, gate, sr)
+                repaired = residual_noise_gate(x[start:end], repaired, gate, sr, removed=removed)
             if comb > 0:
-                repaired = comb_low_band(x[start:end], repaired, comb, sr, network_repair=network_repair)
+                repaired = comb_low_band(x[start:end], repaired, comb, sr, removed=removed)
             out[start:end] += weight * repaired
         if auto:
             strength = auto_strength(x.cpu(), ungated)

@@ -12,6 +12,7 @@ the model as remote code.
 from __future__ import annotations
 
 import math
+from functools import cached_property
 
 import torch
 import torch.nn.functional as F
@@ -191,6 +192,35 @@ def steady_noise_weight(damaged, repaired) -> float:
     return min(max((unsteady_db - _removed_spread_db(damaged, repaired)) / (unsteady_db - steady_db), 0.0), 1.0)
 
 
+class RemovedNoise:
+    """How surely what a repair removed from ``damaged`` is noise, by each rule above, for the
+    post-steps that follow the network: the residual gate and the low-band comb judge every chunk
+    by the same weights of the same (input, network output) pair, so each is computed once, when
+    first asked for (together they cost RTF ~0.001 on real speech, a twentieth of the shipped repair's)."""
+
+    def __init__(self, damaged, repaired):
+        self.damaged = torch.as_tensor(damaged, dtype=torch.float32).flatten()
+        self.repaired = torch.as_tensor(repaired, dtype=torch.float32).flatten()
+
+    @cached_property
+    def pause(self) -> float:
+        return pause_noise_weight(self.damaged, self.repaired)
+
+    @cached_property
+    def steady(self) -> float:
+        return steady_noise_weight(self.damaged, self.repaired)
+
+    @cached_property
+    def tf(self) -> float:
+        return tf_noise_weight(self.damaged, self.repaired)
+
+    @cached_property
+    def judged(self) -> float:
+        """0..1: how much was removed at all, counted from AUTO_JUDGE_REMOVED_FROM_DB."""
+        nothing_db, something_db = AUTO_JUDGE_REMOVED_FROM_DB
+        return min(max((_change_db(self.damaged, self.repaired) - nothing_db) / (something_db - nothing_db), 0.0), 1.0)
+
+
 def _change_db(damaged: torch.Tensor, repaired: torch.Tensor) -> float:
     """Energy of ``repaired - damaged`` in dB of the energy of ``damaged``."""
     change = float(((repaired - damaged) ** 2).sum()) / max(float((damaged ** 2).sum()), 1e-12)
@@ -339,23 +369,26 @@ def _smooth(values: torch.Tensor, half_width: int, dim: int) -> torch.Tensor:
 def residual_noise_gate(damaged, repaired, reduction: float = 0.5, sampling_rate: int = 16000,
                         protect_below_hz: float = RESIDUAL_GATE_PROTECT_HZ,
                         threshold_std: float = RESIDUAL_GATE_THRESHOLD_STD,
-                        peak_margin_db: float | None = RESIDUAL_GATE_PEAK_MARGIN_DB) -> torch.Tensor:
+                        peak_margin_db: float | None = RESIDUAL_GATE_PEAK_MARGIN_DB,
+                        removed: RemovedNoise | None = None) -> torch.Tensor:
     """``repaired`` (T,) with its bins under the level of ``damaged - repaired`` attenuated by ``reduction``.
 
     The band under ``protect_below_hz`` is left alone, less of it the more surely what was removed
     is noise: in the speech's pauses, without the speech's time-frequency pattern, or steady
     (:func:`pause_noise_weight`, :func:`tf_noise_weight`, :func:`steady_noise_weight`; none of it
     at weight 1). Where it is noise, bins ``peak_margin_db`` over the threshold keep their level
-    after the smoothing (None: never).
+    after the smoothing (None: never). ``removed``: those weights, already judged on this very
+    ``damaged`` and ``repaired`` (:class:`RemovedNoise`); None = judged here.
     """
     damaged = torch.as_tensor(damaged, dtype=torch.float32).flatten()
     repaired = torch.as_tensor(repaired, dtype=torch.float32).flatten()
     if reduction <= 0.0 or repaired.shape[0] < 2 * _GATE_N_FFT:
         return repaired
-    pause_noise = pause_noise_weight(damaged, repaired)
+    removed = RemovedNoise(damaged, repaired) if removed is None else removed
+    pause_noise = removed.pause
     if RESIDUAL_GATE_TREATS_TF_NOISE:
-        pause_noise = max(pause_noise, tf_noise_weight(damaged, repaired))
-    steady_noise = steady_noise_weight(damaged, repaired)
+        pause_noise = max(pause_noise, removed.tf)
+    steady_noise = removed.steady
     if RESIDUAL_GATE_OPENS_ON_PAUSE_NOISE:
         opened = max(pause_noise, steady_noise) if RESIDUAL_GATE_OPENS_ON_STEADY_NOISE else pause_noise
         protect_below_hz = protect_below_hz * (1.0 - opened)
@@ -394,6 +427,7 @@ __all__ = [
     "RESIDUAL_GATE_PEAK_MARGIN_DB",
     "RESIDUAL_GATE_PROTECT_HZ",
     "RESIDUAL_GATE_THRESHOLD_STD",
+    "RemovedNoise",
     "auto_strength",
     "residual_noise_gate",
     "rewrite_weight",
