@@ -71,7 +71,9 @@ def repair(
     shown_notes = 0
 
     def say(line: str, err: bool = False) -> None:
-        tqdm.write(line, file=sys.stderr if err else sys.stdout)  # keeps the progress bar intact
+        # tqdm.write keeps the progress bar intact; the line and its newline go out in one write, since
+        # ranks of `accelerate launch` share one stdout (two writes let another rank's line in between)
+        tqdm.write(line + "\n", file=sys.stderr if err else sys.stdout, end="")
 
     def show(report) -> None:
         nonlocal shown_notes
