@@ -1,17 +1,18 @@
 """ONNX export of the repair model and an onnxruntime runner with the same chunked ``repair``.
 
-The exported graph is the model's core on a level-normalised batch of fixed-length chunks:
+The exported graph is the model's core on a level-normalised batch of audio of any length:
 
     input_values (B, N) float32 at 16 kHz  [+ speaker_embeddings (B, 192) when the model is
-    speaker-conditioned]  ->  waveform (B, N)       N = chunk_seconds * 16000 (default 8 s)
+    speaker-conditioned]  ->  waveform (B, N)       N free (the "samples" axis)
 
-Why a fixed chunk: the model computes STFT padding and the overlap-add envelope from Python
-integers, which the TorchScript exporter freezes at the example's length, and the dynamo exporter
-cannot export the LSTM with a symbolic length (measured with torch 2.14). A fixed chunk is what
-``MsarAutoencoderModel.repair`` feeds the model anyway: :class:`OnnxRepairer` applies the same
-level gain, chunking and cross-fade outside the graph (zero-padding only the last chunk), so any
-length runs with flat memory, and recordings whose chunks are all full give torch's samples
-(checked by :func:`measure_parity` and ``tests/test_export.py``).
+The model's STFT pads and its inverse builds its window envelope without reading the length as
+a Python integer (``stft``/``istft`` in the modeling file), so the TorchScript exporter keeps the
+length symbolic (the dynamo exporter cannot export the LSTM with a symbolic length, measured with
+torch 2.14). :class:`OnnxRepairer` applies ``MsarAutoencoderModel.repair``'s level gain, chunking
+(``chunk_seconds``, stored in the file), cross-fade, residual gate, low-band comb and mix outside
+the graph, so any length runs with flat memory and gives torch's samples (checked by
+:func:`measure_parity` and ``tests/test_export.py``). Files written before the length was free
+(a fixed N) still run: their last chunk is zero-padded, which changes the output near the end.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ from .models.autoencoder.postprocessing_msar_autoencoder import (
 )
 
 MODEL_RATE = 16000
+MIN_CHUNK_SECONDS = 0.5  # as `msar repair --chunk-seconds`: shorter chunks cost quality at every seam
+# The TorchScript exporter's range for this graph (LSTM, Pow, slicing by a symbolic length).
+MIN_OPSET, MAX_OPSET = 14, 20
 
 
 class _Core(torch.nn.Module):
@@ -56,9 +60,10 @@ def export_onnx(
     chunk_seconds: float = 8.0,
     opset: int = 17,
 ) -> Path:
-    """Write ``model`` (None = the shipped default) as an ONNX graph over ``chunk_seconds`` chunks.
+    """Write ``model`` (None = the shipped default) as an ONNX graph over audio of any length.
 
-    The chunk is rounded down to the model's STFT hop. The file is written atomically.
+    ``chunk_seconds`` (rounded down to the model's STFT hop) is the chunk length the runner uses,
+    stored in the file with the model's inference settings. The file is written atomically.
     """
     import copy
 
@@ -67,6 +72,11 @@ def export_onnx(
     path = Path(path)
     if path.suffix.lower() != ".onnx":
         raise MsarError(f"{path}: the ONNX model file must end in .onnx")
+    if not chunk_seconds >= MIN_CHUNK_SECONDS:  # also refuses NaN
+        raise MsarError(f"--chunk-seconds must be at least {MIN_CHUNK_SECONDS}, got {chunk_seconds}")
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise MsarError(f"--opset must be between {MIN_OPSET} and {MAX_OPSET} (the LSTM and the "
+                        f"exporter need it), got {opset}")
     loaded = load_repair_model(model, "cpu")
     # The graph must not renormalise each chunk: the runner applies one gain per recording.
     model = copy.deepcopy(loaded).float().eval()
@@ -77,14 +87,18 @@ def export_onnx(
     generator = torch.Generator().manual_seed(0)
     example = (0.05 * torch.randn(1, length, generator=generator),)
     names = ["input_values"]
-    axes = {"input_values": {0: "batch"}, "waveform": {0: "batch"}}
+    axes = {"input_values": {0: "batch", 1: "samples"}, "waveform": {0: "batch", 1: "samples"}}
     if _conditioned(model):
         emb = torch.nn.functional.normalize(torch.randn(1, model.config.speaker_embedding_dim, generator=generator), dim=-1)
         example = (example[0], emb)
         names.append("speaker_embeddings")
         axes["speaker_embeddings"] = {0: "batch"}
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.onnx")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.touch()
+    except OSError as error:
+        raise MsarError(f"{path}: cannot write there ({error.strerror or error})") from None
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
@@ -100,6 +114,7 @@ def export_onnx(
                              ("low_band_comb", 0.0)):
             value = getattr(model.config, key, missing)
             graph.metadata_props.add(key=key, value="auto" if value == "auto" else repr(float(value)))
+        graph.metadata_props.add(key="chunk_samples", value=str(length))
         onnx.save(graph, str(tmp))
         onnx.checker.check_model(str(tmp))
         os.replace(tmp, path)
@@ -133,10 +148,14 @@ class OnnxRepairer:
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         inputs = {i.name: i for i in self.session.get_inputs()}
-        self.chunk = int(inputs["input_values"].shape[1])
+        stored = self.session.get_modelmeta().custom_metadata_map
+        samples = inputs["input_values"].shape[1]
+        # a free length (a symbolic dimension, a str): chunks of the stored length, the last one
+        # as long as what is left; a fixed length (files exported before): every chunk zero-padded
+        self.fixed_length = isinstance(samples, int)
+        self.chunk = samples if self.fixed_length else int(stored.get("chunk_samples", 8 * MODEL_RATE))
         self.conditioned = "speaker_embeddings" in inputs
         self.embedding_dim = int(inputs["speaker_embeddings"].shape[1]) if self.conditioned else 0
-        stored = self.session.get_modelmeta().custom_metadata_map
         self.target_rms = float(stored.get("target_rms", 0.05)) if target_rms is None else float(target_rms)
         strength = stored.get("default_strength", 1.0) if default_strength is None else default_strength
         self.default_strength = "auto" if strength == "auto" else float(strength)
@@ -144,7 +163,7 @@ class OnnxRepairer:
         self.low_band_comb = float(stored.get("low_band_comb", 0.0)) if low_band_comb is None else float(low_band_comb)
 
     def forward(self, batch: np.ndarray, speaker_embeddings: np.ndarray | None = None) -> np.ndarray:
-        """(B, N) level-normalised chunks (N = the graph's chunk length) -> (B, N)."""
+        """(B, N) level-normalised audio (any N; a file with a fixed length takes only that) -> (B, N)."""
         feeds = {"input_values": np.ascontiguousarray(batch, dtype=np.float32)}
         if self.conditioned:
             if speaker_embeddings is None:
@@ -176,11 +195,11 @@ class OnnxRepairer:
         polished = gate > 0 or comb > 0  # auto judges the network's repair, before the gate and the comb
         ungated = np.zeros(length, dtype=np.float32) if auto and polished else out
         fade_in = np.linspace(0, 1, overlap + 2, dtype=np.float32)[1:-1]
-        piece = np.zeros((1, chunk), dtype=np.float32)
         for i, start in enumerate(starts):
             end = min(start + chunk, length)
-            piece[:] = 0.0  # the last chunk is zero-padded to the graph's fixed length
-            piece[0, : end - start] = x[start:end] * gain
+            piece = x[start:end][None] * gain
+            if self.fixed_length:  # an older file: the last chunk is zero-padded to the graph's length
+                piece = np.pad(piece, ((0, 0), (0, chunk - (end - start))))
             repaired = self.forward(piece, speaker_embedding)[0, : end - start] / gain
             weight = np.ones(end - start, dtype=np.float32)
             n = min(overlap, end - start)
@@ -220,12 +239,12 @@ def _real_speech(seconds: float) -> np.ndarray:
     return np.tile(base, reps)[: int(seconds * MODEL_RATE)]
 
 
-def measure_parity(onnx_path: str | os.PathLike, model=None, chunks: int = 3, repeats: int = 2) -> dict:
+def measure_parity(onnx_path: str | os.PathLike, model=None, chunks: float = 2.6, repeats: int = 2) -> dict:
     """Run torch ``repair`` and onnxruntime on the same real audio, one thread each.
 
-    The audio is ``chunks`` full chunks long (e.g. 8 + 7 + 7 = 22 s for 8 s chunks with 1 s
-    overlap), so both sides see identical chunks. Returns max/mean absolute difference and both
-    real-time factors (best of ``repeats``).
+    The audio is ``chunks`` chunks long, counted in steps of the chunked repair (e.g. 8 + 7 + 0.6 x 7
+    = 19.2 s for 8 s chunks with 1 s overlap): the last chunk is partial, as in most recordings.
+    Returns max/mean absolute difference and both real-time factors (best of ``repeats``).
     """
     from .repair import load_repair_model
 
@@ -233,7 +252,7 @@ def measure_parity(onnx_path: str | os.PathLike, model=None, chunks: int = 3, re
     runner = OnnxRepairer(onnx_path, threads=1, target_rms=torch_model.config.target_rms)
     hop = torch_model.config.hop_length
     overlap = min(MODEL_RATE // hop, runner.chunk // hop // 2) * hop
-    seconds = (runner.chunk + (chunks - 1) * (runner.chunk - overlap)) / MODEL_RATE
+    seconds = int(runner.chunk + (chunks - 1) * (runner.chunk - overlap)) / MODEL_RATE
     chunk_seconds = runner.chunk / MODEL_RATE
     x = _real_speech(seconds)
     emb = None

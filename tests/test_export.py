@@ -55,6 +55,13 @@ def test_graph_matches_torch_on_real_speech(exported, conditioned_model, speech_
     got = runner.forward((batch * gain).numpy(), emb.numpy())
     assert got.shape == expected.shape
     assert np.abs(got - expected).max() < 1e-4 * np.abs(expected).max()
+    # the length is free: a 0.77 s piece, not a multiple of the STFT hop, gives torch's samples too
+    short = batch[:, :12345] * gain[:, :1]
+    with torch.no_grad():
+        expected_short = model(short, speaker_embeddings=emb).waveform.numpy()
+    got_short = runner.forward(short.numpy(), emb.numpy())
+    assert got_short.shape == (2, 12345)
+    assert np.abs(got_short - expected_short).max() < 1e-4 * np.abs(expected_short).max()
     # the embedding is a live input of the graph
     other = runner.forward((batch * gain).numpy(), -emb.numpy())
     assert np.abs(other - got).max() > 1e-3
@@ -77,17 +84,17 @@ def test_runner_repair_matches_torch_repair_at_any_length(exported, conditioned_
     got = runner.repair(x.numpy(), emb, hop_length=model.config.hop_length)
     assert got.shape == expected.shape
     assert np.abs(got - expected).max() < 1e-4 * np.abs(expected).max()
-    # any other length: the zero-padded last chunk differs only near the end
-    x = speech[: 16000 * 3 + 1234]
-    expected = model.repair(x, torch.from_numpy(emb), chunk_seconds=CHUNK_SECONDS).numpy()
-    got = runner.repair(x.numpy(), emb, hop_length=model.config.hop_length)
-    assert got.shape == expected.shape
-    assert np.abs(got[:32000] - expected[:32000]).max() < 1e-4 * np.abs(expected).max()
+    # any other length (a partial last chunk; a recording shorter than one chunk): the same samples
+    for x in (speech[: 16000 * 3 + 1234], speech[:7777]):
+        expected = model.repair(x, torch.from_numpy(emb), chunk_seconds=CHUNK_SECONDS).numpy()
+        got = runner.repair(x.numpy(), emb, hop_length=model.config.hop_length)
+        assert got.shape == expected.shape
+        assert np.abs(got - expected).max() < 1e-4 * np.abs(expected).max()
     # the file carries the model's level and default mix: a bare OnnxRepairer(path) repairs the same
     bare = OnnxRepairer(exported)
     assert (bare.target_rms, bare.default_strength, bare.residual_gate, bare.low_band_comb) == (
         model.config.target_rms, 0.6, 0.5, 1.0)
-    assert np.array_equal(bare.repair(x.numpy(), emb, hop_length=hop), got)
+    assert np.array_equal(bare.repair(x.numpy(), emb, hop_length=hop), got)  # x: the 7777 samples
     full = runner.repair(x.numpy(), emb, strength=1.0, hop_length=hop)
     assert np.allclose(got, 0.6 * full + 0.4 * x.numpy(), atol=1e-6)
     # strength 0 is the input, whatever the graph does
@@ -124,6 +131,18 @@ def test_export_cli_writes_onnx_and_reports_both_rtfs(tmp_path, capsys, conditio
     with pytest.raises(SystemExit) as exc:
         main(["export", "--onnx", str(tmp_path / "model.bin"), "--model", str(conditioned_model)])
     assert exc.value.code == 2 and "must end in .onnx" in capsys.readouterr().err
+    # bad options and an unwritable place: one line naming the problem, exit 2, nothing written
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    for args, message in ((["--chunk-seconds", "0"], "--chunk-seconds must be at least 0.5"),
+                          (["--opset", "5"], "--opset must be between"),
+                          (["--onnx", str(blocker / "m.onnx")], "cannot write there")):
+        argv = ["export", "--onnx", str(tmp_path / "bad.onnx"), "--model", str(conditioned_model), "--no-check", *args]
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and message in err and "Traceback" not in err, err
+    assert not (tmp_path / "bad.onnx").exists() and blocker.read_text() == "not a folder"
 
 
 def test_auto_default_strength_travels_in_the_file(tmp_path, conditioned_model, speech_file):

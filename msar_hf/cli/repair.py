@@ -116,14 +116,15 @@ def export(
     model: Annotated[str | None, typer.Option(
         "--model", help="Hub id or save_pretrained folder (default: the shipped model).")] = None,
     chunk_seconds: Annotated[float, typer.Option(
-        "--chunk-seconds", help="Chunk length of the graph (the runner chunks longer audio and "
-                                "cross-fades, as `msar repair` does).")] = 8.0,
+        "--chunk-seconds", help="Chunk length the runner uses (stored in the file; the graph takes any "
+                                "length, and the runner chunks and cross-fades as `msar repair` does). "
+                                "At least 0.5.")] = 8.0,
     opset: Annotated[int, typer.Option("--opset", help="ONNX opset version.")] = 17,
     check: Annotated[bool, typer.Option(
         "--check/--no-check", help="Run onnxruntime on a real-length input, compare with torch and "
                                    "report both real-time factors (one thread).")] = True,
 ) -> None:
-    """Export the repair model to ONNX (fixed-length chunks) and check it against torch."""
+    """Export the repair model to ONNX (any input length) and check it against torch."""
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()

@@ -68,18 +68,15 @@ def _dft_bases(n_fft: int, device: str, dtype: torch.dtype) -> tuple[torch.Tenso
         return as_t(analysis), as_t(synthesis), as_t((window**2)[None])
 
 
-def _padding(length: int, n_fft: int, hop: int) -> tuple[int, int]:
-    """Left/right zero padding so frames are centred and the last samples are fully covered."""
-    left = n_fft // 2
-    right = n_fft // 2 + (-length) % hop
-    return left, right
-
-
 def stft(waveform: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
-    """(B, T) -> (B, 2, F, frames) real/imag spectrum (centred frames, sqrt-Hann window)."""
+    """(B, T) -> (B, 2, F, frames) real/imag spectrum (centred frames, sqrt-Hann window).
+
+    frames = ceil(T / hop) + 1: the last samples are fully covered. The right padding is the same
+    for every length (the stride drops what no frame reaches), so nothing here depends on T as a
+    Python integer and an exported graph keeps a symbolic length.
+    """
     analysis, _, _ = _dft_bases(n_fft, str(waveform.device), waveform.dtype)
-    left, right = _padding(waveform.shape[-1], n_fft, hop)
-    padded = F.pad(waveform.unsqueeze(1), (left, right))
+    padded = F.pad(waveform.unsqueeze(1), (n_fft // 2, n_fft // 2 + hop - 1))
     spec = F.conv1d(padded, analysis, stride=hop)  # (B, 2F, frames)
     return spec.unflatten(1, (2, n_fft // 2 + 1))
 
@@ -87,12 +84,13 @@ def stft(waveform: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
 def istft(spec: torch.Tensor, length: int, n_fft: int, hop: int) -> torch.Tensor:
     """(B, 2, F, frames) -> (B, length): weighted overlap-add, exact inverse of :func:`stft`."""
     _, synthesis, window_sq = _dft_bases(n_fft, str(spec.device), spec.dtype)
-    frames = spec.shape[-1]
     out = F.conv_transpose1d(spec.flatten(1, 2), synthesis, stride=hop)
-    envelope = F.conv_transpose1d(torch.ones(1, 1, frames, dtype=spec.dtype, device=spec.device), window_sq, stride=hop)
+    # The window envelope over as many frames as ``spec`` has, built from ``spec`` itself (not from
+    # its shape as a Python integer, which an ONNX export would freeze at the example's length).
+    ones = spec[:1, 0, :1, :] * 0.0 + 1.0
+    envelope = F.conv_transpose1d(ones, window_sq, stride=hop)
     out = out / envelope.clamp_min(1e-6)
-    left = n_fft // 2
-    return out[:, 0, left : left + length]
+    return out[:, 0, n_fft // 2 :][..., :length]
 
 
 # ----------------------------------------------------------------------------------------------
