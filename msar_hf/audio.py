@@ -43,6 +43,12 @@ AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".o
 # Formats soundfile (libsndfile) writes itself; the rest go through torchcodec's FFmpeg encoder.
 _SOUNDFILE_WRITE = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".aiff": "AIFF", ".aif": "AIFF"}
 _FFMPEG_WRITE = {".mp3", ".m4a", ".opus", ".aac"}
+# FFmpeg's encoders default to low bit rates (LAME: 24 kbit/s at 16 kHz, 64 at 44.1 kHz), which
+# would add a second, audible coding loss to a repair; lossy outputs are written at least this rich,
+# or at the input's own bit rate when that is higher. An encoder that refuses it (e.g. above what
+# MPEG-2 layer III allows at 16 kHz) gets its own default instead.
+MIN_LOSSY_BIT_RATE = 128_000
+_LOSSY_CODECS = {"mp3", "mp2", "aac", "vorbis", "opus", "wmav2", "ac3", "amr_nb", "amr_wb", "gsm", "speex"}
 
 PathOrBytes = str | os.PathLike | bytes | bytearray
 
@@ -228,6 +234,19 @@ def check_encodable(path: str | os.PathLike, sampling_rate: int) -> None:
             raise UnsupportedFormatError(Path(path), encoder_refusal(suffix, sampling_rate, exc)) from exc
 
 
+def lossy_bit_rate(path: str | os.PathLike) -> int | None:
+    """The bit rate (bit/s) of a lossy-coded file (mp3, AAC, Vorbis, Opus...); None for PCM,
+    lossless or when the container does not say."""
+    try:
+        from torchcodec.decoders import AudioDecoder
+
+        metadata = AudioDecoder(str(path)).metadata
+    except Exception:  # noqa: BLE001  (not decodable by FFmpeg: soundfile formats, which are not lossy)
+        return None
+    rate = metadata.bit_rate
+    return int(rate) if (metadata.codec or "") in _LOSSY_CODECS and rate and rate > 0 else None
+
+
 def save_audio(
     path: str | os.PathLike,
     waveform: torch.Tensor | np.ndarray,
@@ -235,12 +254,14 @@ def save_audio(
     *,
     inputs: Iterable[str | os.PathLike] = (),
     subtype: str | None = None,
+    bit_rate: int | None = None,
 ) -> Path:
     """Write ``waveform`` ((T,) or (C, T)) to ``path`` atomically.
 
     The format follows the extension. ``inputs`` lists the files this audio was computed from:
     writing over any of them raises :class:`OverwriteInputError`, so inputs are never lost.
-    Integer formats are clipped to [-1, 1].
+    Integer formats are clipped to [-1, 1]. ``bit_rate`` (mp3, m4a, aac, opus) defaults to
+    :data:`MIN_LOSSY_BIT_RATE`.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -276,8 +297,12 @@ def save_audio(
         else:
             from torchcodec.encoders import AudioEncoder
 
+            encoder = AudioEncoder(data.clamp(-1.0, 1.0), sample_rate=sampling_rate)
             try:
-                AudioEncoder(data.clamp(-1.0, 1.0), sample_rate=sampling_rate).to_file(str(tmp))
+                try:
+                    encoder.to_file(str(tmp), bit_rate=int(bit_rate or MIN_LOSSY_BIT_RATE))
+                except RuntimeError:  # this bit rate refused at this rate: the encoder's own default
+                    encoder.to_file(str(tmp))
             except RuntimeError as exc:  # FFmpeg refused: e.g. opus at 44.1 kHz, mp3 at 96 kHz
                 raise UnsupportedFormatError(path, encoder_refusal(suffix, sampling_rate, exc)) from exc
         # mkstemp creates 0600 files; give the output the permissions a plain open() would.

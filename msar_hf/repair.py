@@ -33,9 +33,11 @@ import torch
 
 from .audio import (
     AUDIO_EXTENSIONS,
+    MIN_LOSSY_BIT_RATE,
     check_encodable,
     find_audio_files,
     load_audio,
+    lossy_bit_rate,
     resample,
     save_audio,
     write_blocks,
@@ -135,6 +137,11 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     return dev
 
 
+def _looks_like_path(source: str) -> bool:
+    """A folder the user meant, not a Hub id (``org/name``: one slash, no leading dot, tilde or slash)."""
+    return source.startswith((".", "~", "/", "\\")) or source.count("/") > 1 or "\\" in source or source.endswith("/")
+
+
 def load_repair_model(model=None, device: str | torch.device | None = "cpu"):
     """The repair model in eval mode on ``device``.
 
@@ -154,6 +161,8 @@ def load_repair_model(model=None, device: str | torch.device | None = "cpu"):
         raise MsarError(f"the shipped repair model is missing ({local}); pass --model ORG/NAME or a folder")
     if local.exists() and not (local / "config.json").is_file():
         raise MsarError(f"{local}: not a model folder (no config.json); pass a save_pretrained folder or a Hub id")
+    if not local.exists() and _looks_like_path(str(source)):
+        raise MsarError(f"{local}: no such model folder (a Hub id reads ORG/NAME)")
     try:
         loaded = MsarAutoencoderModel.from_pretrained(str(source))
     except (OSError, ValueError) as exc:
@@ -273,8 +282,9 @@ def _open_source(path: Path) -> _ArraySource | _SoundFileSource:
 
 
 class _ArraySink:
-    def __init__(self, path: Path, channels: int, frames: int, rate: int, inputs: Sequence[Path], subtype: str | None):
-        self.path, self.rate, self.inputs, self.subtype = path, rate, inputs, subtype
+    def __init__(self, path: Path, channels: int, frames: int, rate: int, inputs: Sequence[Path], subtype: str | None,
+                 bit_rate: int | None = None):
+        self.path, self.rate, self.inputs, self.subtype, self.bit_rate = path, rate, inputs, subtype, bit_rate
         self.buffer = torch.zeros(channels, frames)
         self.pos = 0
 
@@ -283,7 +293,7 @@ class _ArraySink:
         self.pos += block.shape[-1]
 
     def commit(self) -> None:
-        save_audio(self.path, self.buffer, self.rate, inputs=self.inputs, subtype=self.subtype)
+        save_audio(self.path, self.buffer, self.rate, inputs=self.inputs, subtype=self.subtype, bit_rate=self.bit_rate)
 
     def abort(self) -> None:
         pass
@@ -437,7 +447,13 @@ class Repairer:
         self.speaker_ref = speaker_ref
         if speaker_ref is not None:
             ref = Path(speaker_ref)
-            load_audio(ref)  # typed error (missing, empty, not audio...) before any work is done
+            # typed error (missing, empty, not audio...) before any work is done; an unusable clip
+            # (too short, silent) is refused whatever the model, so a run means the same everywhere
+            from .speaker import SpeakerInputError, check_speech
+
+            problem = check_speech(load_audio(ref)[0], MODEL_RATE)
+            if problem:
+                raise SpeakerInputError(ref, f"unusable as --speaker-ref: {problem}")
             if not self.conditioned:
                 self.notes.append(f"--speaker-ref {ref} ignored: this model is not speaker-conditioned")
             else:
@@ -525,7 +541,9 @@ class Repairer:
         if isinstance(source, _SoundFileSource) and out_path.suffix.lower() in _SOUNDFILE_FORMATS:
             sink = _SoundFileSink(out_path, source.channels, out_rate, subtype)
         else:
-            sink = _ArraySink(out_path, source.channels, out_frames, out_rate, protected, subtype)
+            # a lossy output at least as rich as a lossy input (and never under MIN_LOSSY_BIT_RATE)
+            bit_rate = max(lossy_bit_rate(src_path) or 0, MIN_LOSSY_BIT_RATE)
+            sink = _ArraySink(out_path, source.channels, out_frames, out_rate, protected, subtype, bit_rate)
         try:
             self._run(source, sink, out_rate, report, progress)
             sink.commit()
@@ -609,6 +627,9 @@ def _same_path(a: Path, b: Path) -> bool:
 
 
 def _check_output(output: Path, inputs: Iterable[Path]) -> None:
+    blocker = next((parent for parent in output.parents if parent.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise AudioError(output, f"cannot be written: {blocker} is a file, not a folder")
     for src in inputs:
         if _same_path(output, src):
             raise OverwriteInputError(output, "refusing to overwrite an input file; choose another output path")

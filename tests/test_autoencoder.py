@@ -335,6 +335,16 @@ def test_speech_repair_pipeline_keeps_rate_and_length(tmp_path, fsdd_file, speec
     assert _sisdr(repair(pcm8, sampling_rate=rate)["audio"], out["audio"]) > 15
     with pytest.raises(ValueError, match="channels"):
         repair(np.stack([wave.numpy(), wave.numpy()], axis=1), sampling_rate=rate)
+    # unusable arrays are named as such: empty, NaN samples; model.repair() refuses integer PCM
+    # (it would repair values in the thousands) rather than guess its scale
+    with pytest.raises(ValueError, match="empty"):
+        repair(np.zeros(0, dtype=np.float32), sampling_rate=rate)
+    broken = speech.numpy().copy()
+    broken[100:110] = np.nan
+    with pytest.raises(ValueError, match="10 NaN/Inf samples"):
+        repair(broken, sampling_rate=16000)
+    with pytest.raises(TypeError, match="int16"):
+        model.repair(np.round(speech.numpy() * 32767).astype(np.int16))
 
 
 @pytest.mark.skipif(not (SHIPPED / "model.safetensors").exists(), reason="shipped default not trained yet")

@@ -122,6 +122,24 @@ def test_folder_tree_formats_rates_and_bit_depth_are_kept(tmp_path, capsys, iden
             assert float((y - x).abs().max()) < TOL, rel  # puts back what the 16 kHz round trip loses)
 
 
+def test_a_lossy_output_is_not_coded_poorer_than_its_lossy_input(tmp_path, capsys, identity_model, speech_file):
+    """FFmpeg's LAME default at 16 kHz is 24 kbit/s: a repaired mp3 would lose far more than the repair."""
+    from msar_hf.audio import MIN_LOSSY_BIT_RATE, lossy_bit_rate
+
+    x, _ = load_audio(speech_file)
+    save_audio(tmp_path / "take.mp3", x, 16000, bit_rate=64_000)
+    assert 60_000 <= lossy_bit_rate(tmp_path / "take.mp3") <= 70_000 and lossy_bit_rate(speech_file) is None
+    out = tmp_path / "out.mp3"
+    code, _, err = msar(capsys, "repair", tmp_path / "take.mp3", "-o", out, "--model", identity_model, "--strength", 0, "-q")
+    assert code == 0, err
+    assert lossy_bit_rate(out) >= min(MIN_LOSSY_BIT_RATE, 160_000)  # MPEG-2 layer III tops out at 160 at 16 kHz
+    x, _ = load_audio(tmp_path / "take.mp3", sampling_rate=None)
+    y, _ = load_audio(out, sampling_rate=None)
+    assert y.shape == x.shape
+    # one more mp3 generation, not the 24 kbit/s default's -9 dB
+    assert 10 * np.log10(float(((y - x) ** 2).sum() / (x ** 2).sum())) < -20
+
+
 def test_8khz_telephone_audio_is_repaired_at_16k_and_written_back_at_8k(tmp_path, capsys, random_model, fsdd_file):
     x, rate = load_audio(fsdd_file, sampling_rate=None)
     assert rate == 8000
@@ -297,6 +315,13 @@ def test_inputs_are_never_overwritten(tmp_path, capsys, monkeypatch, identity_mo
     code, _, err = msar(capsys, "repair", folder, "-o", folder, "--model", identity_model, "-q")
     assert code == 2 and len(_lines(err)) == 1 and "overwrite" in err
     assert src.read_bytes() == before and sorted(p.name for p in folder.iterdir()) == ["a.flac"]
+    # an output whose folder would have to be an existing file: refused before any work, one line
+    code, _, err = msar(capsys, "repair", src, "-o", src / "x.wav", "--model", identity_model, "-q")
+    assert code == 2 and len(_lines(err)) == 1 and "is a file, not a folder" in err, err
+    # a model folder that does not exist is named as such (not as a malformed Hub id)
+    code, _, err = msar(capsys, "repair", src, "-o", tmp_path / "x.wav", "--model", tmp_path / "no_such_model", "-q")
+    assert code == 2 and "no such model folder" in err, err
+    assert src.read_bytes() == before and sorted(p.name for p in folder.iterdir()) == ["a.flac"]
     # an output folder inside the input folder: repaired files are not picked up as inputs next time
     monkeypatch.chdir(folder)
     for _ in range(2):
@@ -391,6 +416,15 @@ def test_speaker_reference_conditions_a_speaker_aware_model(tmp_path, speech_fil
     conditioned = _model(tmp_path / "conditioned", perturb=0.05, use_speaker_conditioning=True)
     with pytest.raises(MsarError, match="missing.wav"):
         Repairer(conditioned, speaker_ref=tmp_path / "missing.wav")
+    # a clip too short for an embedding is refused by every model, speaker-aware or not (the plain
+    # model would only have ignored it, with a warning: a run means the same with either)
+    save_audio(tmp_path / "blip.wav", load_audio(speech_files[1])[0][:3000], 16000)
+    plain_model = _model(tmp_path / "plain", use_speaker_conditioning=False)
+    for model in (conditioned, plain_model):
+        with pytest.raises(MsarError, match="blip.wav: unusable as --speaker-ref: too short"):
+            Repairer(model, speaker_ref=tmp_path / "blip.wav")
+    ignored = Repairer(plain_model, speaker_ref=speech_files[1])
+    assert ignored.reference is None and any("not speaker-conditioned" in n for n in ignored.notes)
     repairer = Repairer(conditioned, speaker_ref=speech_files[1])
     report = repairer.repair_file(speech_files[0], tmp_path / "out.wav")
     if repairer.reference is None:  # no usable speaker encoder: said once, repair still done

@@ -37,3 +37,15 @@ def test_shipped_weights_stay_small():
     for name, budget in budgets.items():
         total = sum(s for p, s in sizes.items() if p.parts[1] == name)
         assert total <= budget, f"pretrained/{name} is {total / 1e6:.1f} MB (budget {budget / 1e6:.0f} MB)"
+
+
+def test_the_package_names_its_shipped_folders(tmp_path, monkeypatch):
+    """msar_hf.REPAIR_MODEL & co. are absolute: from_pretrained works from any working directory."""
+    monkeypatch.chdir(tmp_path)
+    for name, path in (("repair", msar_hf.REPAIR_MODEL), ("multispeaker", msar_hf.SYNTHESIS_MODEL),
+                       ("speaker_encoder", msar_hf.SPEAKER_ENCODER)):
+        assert Path(path).is_absolute() and Path(path) == PACKAGE / "pretrained" / name
+    if (Path(msar_hf.REPAIR_MODEL) / "config.json").exists():
+        from transformers import AutoConfig
+
+        assert AutoConfig.from_pretrained(msar_hf.REPAIR_MODEL).model_type == "msar_autoencoder"

@@ -20,8 +20,9 @@ def repair(
         help="Output file (one input file) or folder (several inputs or a folder; the tree is kept). "
              "Default: ./repaired/")] = None,
     speaker_ref: Annotated[Path | None, typer.Option(
-        "--speaker-ref", help="A clean clip of the speaker; conditions speaker-aware models "
-                              "(default: the input itself).")] = None,
+        "--speaker-ref", help="A clean clip (0.5 s or more) of the speaker; conditions speaker-aware "
+                              "models (use_speaker_conditioning; default: the input itself). The shipped "
+                              "model is not one: it repairs without the clip, with a warning.")] = None,
     model: Annotated[str | None, typer.Option(
         "--model", help="Hub id (ORG/NAME, from the local cache offline) or save_pretrained folder. "
                         "Default: the shipped model.")] = None,

@@ -79,6 +79,8 @@ class SpeechRepairPipeline(Pipeline):
             wave = wave.unsqueeze(0)
         if wave.dim() != 2:
             raise ValueError(f"expected (T,) or (C, T) audio, got shape {tuple(wave.shape)}")
+        if wave.numel() == 0:
+            raise ValueError(f"the audio is empty (shape {tuple(wave.shape)}): nothing to repair")
         if wave.shape[0] > wave.shape[1]:  # (T, C), as soundfile returns it: ambiguous, refuse it
             raise ValueError(f"expected (channels, samples) audio, got shape {tuple(wave.shape)}: "
                              "more channels than samples; pass array.T for a (samples, channels) array")

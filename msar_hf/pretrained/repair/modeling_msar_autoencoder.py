@@ -522,12 +522,20 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
         if not 0.0 <= comb <= 1.0:
             raise ValueError(f"low_band_comb must be in [0, 1], got {low_band_comb!r}")
         is_numpy = isinstance(waveform, np.ndarray)
+        dtype_in = waveform.dtype if isinstance(waveform, (np.ndarray, torch.Tensor)) else None
+        if dtype_in is not None and not (dtype_in.is_floating_point if isinstance(dtype_in, torch.dtype)
+                                         else np.issubdtype(dtype_in, np.floating)):
+            raise TypeError(f"repair() takes float samples in [-1, 1], got {dtype_in}: scale integer PCM by its "
+                            "full scale (e.g. / 32768 for int16), or read files with msar_hf.audio.load_audio")
         x = torch.as_tensor(waveform, dtype=torch.float32)
         # The mix, the gate and auto strength run on the CPU whatever the model's device: only
         # the network's chunks travel. The output goes back to the input's device.
         input_device, x = x.device, x.cpu()
         if x.dim() != 1:
             raise ValueError(f"repair() takes one mono waveform (T,), got shape {tuple(x.shape)}")
+        bad = int((~torch.isfinite(x)).sum())
+        if bad:
+            raise ValueError(f"the waveform contains {bad} NaN/Inf samples of {x.numel()}: nothing to repair them from")
         device = self.device
         length = x.shape[0]
         if length == 0 or (not auto and strength == 0.0):
