@@ -181,7 +181,14 @@ class OnnxRepairer:
         auto = strength == "auto"
         gate = self.residual_gate if residual_gate is None else float(residual_gate)
         comb = self.low_band_comb if low_band_comb is None else float(low_band_comb)
+        if not np.issubdtype(np.asarray(waveform).dtype, np.floating):
+            raise TypeError(f"repair() takes float samples in [-1, 1], got {np.asarray(waveform).dtype}")
         x = np.asarray(waveform, dtype=np.float32)
+        if x.ndim != 1:
+            raise ValueError(f"repair() takes one mono waveform (T,), got shape {x.shape}")
+        bad = int((~np.isfinite(x)).sum())
+        if bad:
+            raise ValueError(f"the waveform contains {bad} NaN/Inf samples of {x.size}: nothing to repair them from")
         length = x.shape[0]
         if length == 0 or (not auto and strength == 0.0):
             return x.copy()

@@ -97,6 +97,13 @@ def test_runner_repair_matches_torch_repair_at_any_length(exported, conditioned_
     assert np.array_equal(bare.repair(x.numpy(), emb, hop_length=hop), got)  # x: the 7777 samples
     full = runner.repair(x.numpy(), emb, strength=1.0, hop_length=hop)
     assert np.allclose(got, 0.6 * full + 0.4 * x.numpy(), atol=1e-6)
+    # unusable input is named, as torch's repair() names it
+    broken = x.numpy().copy()
+    broken[5] = np.inf
+    with pytest.raises(ValueError, match="1 NaN/Inf"):
+        runner.repair(broken, emb)
+    with pytest.raises(TypeError, match="int16"):
+        runner.repair((x.numpy() * 32767).astype(np.int16), emb)
     # strength 0 is the input, whatever the graph does
     assert np.array_equal(runner.repair(x.numpy(), emb, strength=0.0), x.numpy())
     # strength="auto" picks the torch model's mix (whole chunks, where the two agree to the sample)
