@@ -40,6 +40,7 @@ from .audio import (
     lossy_bit_rate,
     resample,
     save_audio,
+    vorbis_options,
     write_blocks,
 )
 from .errors import (
@@ -317,7 +318,8 @@ class _SoundFileSink:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a finished output gets the usual rights
-        self.handle = sf.SoundFile(tmp, "w", samplerate=rate, channels=channels, format=fmt, subtype=subtype)
+        self.handle = sf.SoundFile(tmp, "w", samplerate=rate, channels=channels, format=fmt, subtype=subtype,
+                                   **vorbis_options(fmt, subtype))
 
     def write(self, block: torch.Tensor) -> None:
         if self.pcm:
