@@ -25,10 +25,16 @@ from typing import Any
 import yaml
 
 DATA_ROOT_ENV = "MSAR_DATA_ROOT"
-DEFAULT_DATA_ROOT = "../shared/data"
-
-
 REPO = Path(__file__).resolve().parent.parent
+# ../shared/data beside the checkout, wherever the recipe is launched from
+DEFAULT_DATA_ROOT = str(REPO.parent / "shared" / "data")
+
+
+def repo_path(value: str | os.PathLike) -> Path:
+    """A relative path that names no file from here is taken from the repository root (the
+    recipes' own ``recipes/configs/...`` defaults work from any working directory)."""
+    path = Path(value)
+    return REPO / path if not path.is_absolute() and not path.exists() and (REPO / path).exists() else path
 
 
 def cache_root() -> Path:
@@ -185,12 +191,29 @@ class RecipeArguments:
 _SECTIONS = {"model": ModelArguments, "data": DataArguments, "training": TrainingArguments, "eval": EvalArguments}
 
 
+_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "list": (list,), "dict": (dict,)}
+
+
+def _checked(value: Any, annotation: str, where: str) -> Any:
+    """``value`` as the field's annotation (one of :data:`_TYPES`, optionally ``| None``) wants it:
+    a typo such as ``max_steps=abc`` stops the recipe with one line instead of a traceback later."""
+    options = [o.strip() for o in str(annotation).split("|")]
+    if value is None and "None" in options:
+        return value
+    wanted = tuple(t for o in options if o != "None" for t in _TYPES[o])
+    if int in wanted and float not in wanted and isinstance(value, float) and value.is_integer():
+        return int(value)  # max_steps: 1e4
+    if isinstance(value, wanted) and (bool in wanted or not isinstance(value, bool)):
+        return value
+    raise SystemExit(f"{where}: expected {annotation}, got {value!r}")
+
+
 def _build(cls, values: dict, where: str):
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - known)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
     if unknown:
-        raise SystemExit(f"{where}: unknown key(s) {unknown} (known: {sorted(known)})")
-    return cls(**values)
+        raise SystemExit(f"{where}: unknown key(s) {unknown} (known: {sorted(fields)})")
+    return cls(**{key: _checked(value, fields[key].type, f"{where}.{key}") for key, value in values.items()})
 
 
 class _RecipeLoader(yaml.SafeLoader):
@@ -263,4 +286,4 @@ def parse_cli(argv: list[str] | None = None) -> tuple[RecipeArguments, argparse.
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override a config key (repeatable), e.g. --set training.max_steps=10")
     ns = parser.parse_args(argv)
-    return load_arguments(ns.config, ns.overrides), ns
+    return load_arguments(repo_path(ns.config), ns.overrides), ns

@@ -4,8 +4,11 @@ Every batch is a pure function of ``(seed, step, rank)``: the utterances, the cr
 (``Degrader(clean, seed, index)``) are drawn from those numbers only. So ``--resume`` continues the
 exact stream without saving any data-loader state, and two runs with one seed see the same data.
 
-Speech corpora are audiofolder trees (``metadata.csv`` with ``file_name`` and ``speaker_id``),
-read directly so no conversion step is needed; a user's corpus is one more ``speech:`` entry.
+A ``speech:`` entry is either an audiofolder tree (``dir:``, a ``metadata.csv`` with ``file_name``
+and optionally ``speaker_id``), read directly so no conversion step is needed, or a dataset that
+``dataset_scripts/`` built (``dataset:``, a ``save_to_disk`` folder with its ``split:``, train by
+default; columns ``audio`` and ``speaker_id``). Either may filter speakers and carry a ``weight``
+and a ``bandwidth_hz``; a user's corpus is one more entry.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from msar_hf.audio import load_audio
 from msar_hf.data.degradations import DegradationConfig, Degrader
 from msar_hf.data.degradations.channel import replay_band_limit
 from msar_hf.models.autoencoder.modeling_msar_autoencoder import band_limit
-from recipes.args import DataArguments, expand_path
+from recipes.args import DataArguments, expand_path, repo_path
 
 SAMPLING_RATE = 16000
 
@@ -35,29 +38,95 @@ class Utterance:
     speaker: str
 
 
-def read_corpus(entry: dict) -> list[Utterance]:
-    """Utterances of one ``speech:`` entry (audiofolder ``metadata.csv``), speakers filtered."""
+SPEECH_ENTRY_KEYS = ("dir", "dataset", "split", "include_speakers", "exclude_speakers", "weight", "bandwidth_hz")
+_DATASET_PREFIX = "dataset:"  # an Utterance path "dataset:<folder>:<split>:<row>" (see load_clean)
+
+
+def _check_entry(entry: dict, section: str) -> None:
+    unknown = sorted(set(entry) - set(SPEECH_ENTRY_KEYS))
+    if unknown:
+        raise SystemExit(f"{section} entry {entry}: unknown key {unknown[0]!r} (known: {', '.join(SPEECH_ENTRY_KEYS)})")
+    if ("dir" in entry) == ("dataset" in entry):
+        raise SystemExit(f"{section} entry {entry}: give one of 'dir' (an audiofolder) or 'dataset' (a saved dataset)")
+
+
+def _speaker_kept(speaker: str, entry: dict) -> bool:
+    include = set(entry.get("include_speakers") or [])
+    return (not include or speaker in include) and speaker not in set(entry.get("exclude_speakers") or [])
+
+
+@lru_cache(maxsize=16)
+def _saved_split(folder: str, split: str):
+    """One split of a ``save_to_disk`` dataset, its audio left encoded (decoded per utterance)."""
+    from datasets import Audio, DatasetDict, load_from_disk
+
+    data = load_from_disk(folder)
+    if isinstance(data, DatasetDict):
+        if split not in data:
+            raise SystemExit(f"{folder}: no split {split!r} (it has {', '.join(data)})")
+        data = data[split]
+    if "audio" not in data.column_names:
+        raise SystemExit(f"{folder}: a speech dataset needs an 'audio' column (it has {', '.join(data.column_names)})")
+    return data.cast_column("audio", Audio(decode=False))
+
+
+def _read_dataset(entry: dict, section: str) -> list[Utterance]:
+    folder = expand_path(entry["dataset"])
+    if not (folder / "dataset_dict.json").is_file() and not (folder / "dataset_info.json").is_file():
+        raise SystemExit(f"{folder}: not a saved dataset (no dataset_dict.json; build one with dataset_scripts/, "
+                         f"{section})")
+    split = str(entry.get("split", "train"))
+    data = _saved_split(str(folder), split)
+    if "speaker_id" in data.column_names:
+        feature = data.features["speaker_id"]
+        speakers = [feature.int2str(v) if hasattr(feature, "int2str") else str(v) for v in data["speaker_id"]]
+    else:
+        speakers = [folder.name] * len(data)
+    return [Utterance(f"{_DATASET_PREFIX}{folder}:{split}:{row}", speaker)
+            for row, speaker in enumerate(speakers) if _speaker_kept(speaker, entry)]
+
+
+def _read_audiofolder(entry: dict, section: str) -> list[Utterance]:
     folder = expand_path(entry["dir"])
     meta = folder / "metadata.csv"
     if not meta.is_file():
-        raise SystemExit(f"{meta}: speech corpus has no metadata.csv (set MSAR_DATA_ROOT or the 'dir' key)")
-    include = set(entry.get("include_speakers") or [])
-    exclude = set(entry.get("exclude_speakers") or [])
+        raise SystemExit(f"{meta}: speech corpus has no metadata.csv ({section}; set MSAR_DATA_ROOT or the 'dir' "
+                         "key, or build a dataset with dataset_scripts/prepare_audiofolder.py and give 'dataset')")
     out = []
     with meta.open(newline="") as fh:
-        for row in csv.DictReader(fh):
+        reader = csv.DictReader(fh)
+        if "file_name" not in (reader.fieldnames or []):
+            raise SystemExit(f"{meta}: needs a 'file_name' column (and optionally 'speaker_id'); "
+                             f"it has {', '.join(reader.fieldnames or []) or 'no header'}")
+        for row in reader:
             speaker = str(row.get("speaker_id") or folder.name)
-            if (include and speaker not in include) or speaker in exclude:
-                continue
-            out.append(Utterance(str(folder / row["file_name"]), speaker))
+            if _speaker_kept(speaker, entry):
+                out.append(Utterance(str(folder / row["file_name"]), speaker))
+    missing = [u.path for u in out if not Path(u.path).is_file()]
+    if missing:  # now, not when a crop first draws it hours into a run
+        raise SystemExit(f"{meta}: {len(missing)} listed file(s) missing, e.g. {missing[0]}")
+    return out
+
+
+def read_corpus(entry: dict, section: str = "data.speech") -> list[Utterance]:
+    """Utterances of one ``speech:`` entry (audiofolder or saved dataset), speakers filtered.
+    ``section`` names where the entry comes from in the messages of a bad entry."""
+    _check_entry(entry, section)
+    out = _read_dataset(entry, section) if "dataset" in entry else _read_audiofolder(entry, section)
     if not out:
-        raise SystemExit(f"{folder}: no utterances left after the speaker filters")
+        where = entry.get("dir") or entry.get("dataset")
+        raise SystemExit(f"{where}: no utterances left after the speaker filters ({section})")
     return out
 
 
 @lru_cache(maxsize=8192)
 def load_clean(path: str) -> np.ndarray:
-    """16 kHz float32 mono audio of one file, kept in memory (the corpora fit: ~1.3 h = 300 MB)."""
+    """16 kHz float32 mono audio of one file (or dataset row), kept in memory (the corpora fit:
+    ~1.3 h = 300 MB)."""
+    if path.startswith(_DATASET_PREFIX):
+        folder, split, row = path[len(_DATASET_PREFIX):].rsplit(":", 2)
+        audio = _saved_split(folder, split)[int(row)]["audio"]
+        path = audio["bytes"] or audio["path"]  # embedded bytes, or a file the dataset points at
     wave, _ = load_audio(path, sampling_rate=SAMPLING_RATE)
     return wave.numpy().astype(np.float32)
 
@@ -65,7 +134,7 @@ def load_clean(path: str) -> np.ndarray:
 class SpeechPool:
     """Clean speech to draw from: corpus (by weight) -> speaker (uniform) -> utterances."""
 
-    def __init__(self, entries: list[dict]):
+    def __init__(self, entries: list[dict], section: str = "data.speech"):
         self.utterances: list[Utterance] = []
         self.corpora: list[dict[str, list[int]]] = []  # per corpus: speaker -> utterance indices
         self.corpus_of: list[int] = []  # per utterance: index of its corpus
@@ -73,7 +142,7 @@ class SpeechPool:
         weights = []
         for k, entry in enumerate(entries):
             by_speaker: dict[str, list[int]] = {}
-            for utt in read_corpus(entry):
+            for utt in read_corpus(entry, section):
                 by_speaker.setdefault(utt.speaker, []).append(len(self.utterances))
                 self.utterances.append(utt)
                 self.corpus_of.append(k)
@@ -117,7 +186,7 @@ def target_gain(record: dict) -> float:
 def degradation_config(args: DataArguments) -> DegradationConfig:
     import yaml
 
-    path = Path(args.degradations)
+    path = repo_path(args.degradations)
     data = yaml.safe_load(path.read_text()) if path.is_file() else None
     if data is None and not path.is_file():
         raise SystemExit(f"{path}: degradation config not found (data.degradations)")

@@ -47,7 +47,7 @@ def _dev_degrader(args: EvalArguments) -> Degrader:
 
 def build_dev_set(args: EvalArguments) -> list[DevItem]:
     """``items_per_type`` items of ``seconds`` for every type in ``args.types``."""
-    pool = SpeechPool(args.speech)
+    pool = SpeechPool(args.speech, "eval.speech")
     # equal weight per corpus entry, as in SpeechPool, but deterministic from args.seed
     degrader = _dev_degrader(args)
     length = round(args.seconds * SAMPLING_RATE)
@@ -131,7 +131,7 @@ def dev_reference_embeddings(args: RecipeArguments) -> dict[str, torch.Tensor]:
     from msar_hf.speaker import SpeakerEncoder
     from recipes.data import load_clean
 
-    pool = SpeechPool(args.eval.speech)
+    pool = SpeechPool(args.eval.speech, "eval.speech")
     encoder = SpeakerEncoder.from_pretrained(args.data.speaker_encoder)
     refs = {}
     for speaker in pool.speakers:
@@ -139,6 +139,33 @@ def dev_reference_embeddings(args: RecipeArguments) -> dict[str, torch.Tensor]:
         emb = encoder.embed_batch([torch.from_numpy(load_clean(u.path)) for u in utts]).embeddings
         refs[speaker] = torch.nn.functional.normalize(emb.mean(0), dim=0)
     return refs
+
+
+def load_model(path: str | Path):
+    """A ``save_pretrained`` folder, a Hub id, or a training checkpoint (``<output_dir>/checkpoints/
+    checkpoint-<step>``: accelerate's state, no config.json), which is rebuilt from the run's
+    ``recipe_args.json`` with the checkpoint's weights. Raises :class:`MsarError` for anything else."""
+    from msar_hf.errors import MsarError
+    from msar_hf.models.autoencoder import MsarAutoencoderConfig, MsarAutoencoderModel
+    from msar_hf.repair import load_repair_model
+
+    folder = Path(path)
+    weights = folder / "pytorch_model.bin"
+    if folder.is_dir() and not (folder / "config.json").is_file() and weights.is_file():
+        run_args = folder.parent.parent / "recipe_args.json"
+        if not run_args.is_file():
+            raise MsarError(f"{folder}: a checkpoint without its run's {run_args.name} (expected in {run_args.parent})")
+        import json
+
+        recipe = json.loads(run_args.read_text())["model"]
+        if recipe.get("init_from"):
+            config = MsarAutoencoderConfig.from_pretrained(recipe["init_from"], **recipe["config"])
+        else:
+            config = MsarAutoencoderConfig(**recipe["config"])
+        model = MsarAutoencoderModel(config)
+        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        return model.eval()
+    return load_repair_model(str(path), "cpu")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     from recipes.args import load_arguments
 
     parser = argparse.ArgumentParser(description="Evaluate a repair model on the fixed dev set.")
-    parser.add_argument("--model", required=True, help="save_pretrained folder")
+    parser.add_argument("--model", required=True,
+                        help="save_pretrained folder, Hub id, or a training checkpoint (runs/X/checkpoints/checkpoint-N)")
     parser.add_argument("--config", default="recipes/configs/autoencoder.yaml", help="recipe YAML (its eval section)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="eval.KEY=VALUE")
     parser.add_argument("--strength", default=None, help="0..1 or 'auto' (default: the model's default_strength)")
@@ -168,11 +196,14 @@ def main(argv: list[str] | None = None) -> int:
     except MsarError as err:
         parser.error(str(err))
     torch.set_num_threads(1)
-    args = load_arguments(ns.config, ns.overrides)
-    from msar_hf.models.autoencoder import MsarAutoencoderModel
+    from recipes.args import repo_path
 
-    model = MsarAutoencoderModel.from_pretrained(ns.model).eval()
-    items = build_dev_set(args.eval)
+    args = load_arguments(repo_path(ns.config), ns.overrides)
+    try:
+        model = load_model(ns.model)
+        items = build_dev_set(args.eval)
+    except MsarError as err:
+        raise SystemExit(f"eval.py: {err}") from None
     reference = evaluate_input(items, args.eval.metrics)
     began = time.time()
     if ns.strength is not None:
@@ -181,12 +212,12 @@ def main(argv: list[str] | None = None) -> int:
     scored = evaluate_model(model, items, args.eval.metrics)
     seconds = time.time() - began
     types = list(reference["per_type"])
-    lines = ["| type | " + " | ".join(f"{m} in -> out" for m in ("pesq_wb", "q", "stoi", "si_sdr")) + " |",
-             "|---|---|---|---|---|"]
+    shown = [m for m in ("pesq_wb", "q", "stoi", "si_sdr") if m in scored["overall"]] or sorted(scored["overall"])
+    lines = ["| type | " + " | ".join(f"{m} in -> out" for m in shown) + " |", "|---" * (len(shown) + 1) + "|"]
     for t in types + ["overall"]:
         a = reference["overall"] if t == "overall" else reference["per_type"][t]
         b = scored["overall"] if t == "overall" else scored["per_type"][t]
-        lines.append(f"| {t} | " + " | ".join(f"{a[m]:.3f} -> {b[m]:.3f}" for m in ("pesq_wb", "q", "stoi", "si_sdr")) + " |")
+        lines.append(f"| {t} | " + " | ".join(f"{a[m]:.3f} -> {b[m]:.3f}" for m in shown) + " |")
     print("\n".join(lines))
     if ns.json:
         strength = ns.strength if ns.strength is not None else getattr(model.config, "default_strength", 1.0)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import shutil
 import sys
@@ -46,7 +47,14 @@ class ModelSpec:
 
 
 def _build_autoencoder(args: RecipeArguments):
+    import inspect
+
     from msar_hf.models.autoencoder import MsarAutoencoderConfig, MsarAutoencoderModel
+
+    known = set(inspect.signature(MsarAutoencoderConfig.__init__).parameters) - {"self", "kwargs"}
+    unknown = sorted(set(args.model.config) - known)
+    if unknown:  # a typo would otherwise train the default and write the stray key into config.json
+        raise SystemExit(f"model.config: unknown key {unknown[0]!r} (MsarAutoencoderConfig takes: {', '.join(sorted(known))})")
 
     if args.model.init_from:
         return MsarAutoencoderModel.from_pretrained(args.model.init_from, **args.model.config)
@@ -154,9 +162,16 @@ def train(args: RecipeArguments, resume: str | None = None) -> dict:
     if spec is None:
         raise SystemExit(f"model.type {args.model.type!r} unknown (known: {sorted(MODEL_REGISTRY)})")
 
+    # No CUDA but several processes (`--multi_gpu` on a CPU host): gloo ranks, as `cpu: true` asks;
+    # otherwise each process would run alone, all writing the same output_dir.
+    several = int(os.environ.get("WORLD_SIZE", "1")) > 1
     accelerator = Accelerator(
-        cpu=t.cpu,
+        cpu=t.cpu or (several and not torch.cuda.is_available()),
         mixed_precision=t.mixed_precision,
+        # Each rank draws its own pairs (the loader is not sharded through accelerate), so one
+        # optimizer step is one step of the schedule; accelerate's default would step it once per
+        # process (warm-up and decay N times too fast on N ranks).
+        step_scheduler_with_optimizer=False,
         log_with=t.report_to if t.report_to else None,
         project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
     )
@@ -183,6 +198,11 @@ def train(args: RecipeArguments, resume: str | None = None) -> dict:
                 for s, d in args.to_dict().items() for k, v in d.items()}
         accelerator.init_trackers("msar", config=flat)
 
+    if t.eval_every and spec.validate is not None and args.model.type == "autoencoder":
+        from recipes.data import read_corpus
+
+        for entry in args.eval.speech:  # a bad dev corpus fails now, not at the first validation
+            read_corpus(entry, "eval.speech")
     dataset = spec.batches(args, t.seed, accelerator.process_index, accelerator.num_processes)
     from recipes.data import batch_loader
 

@@ -364,7 +364,8 @@ def train(cfg: dict, stage: str) -> None:
     t = cfg[stage]
     torch.set_num_threads(t["threads"])
     set_seed(cfg["seed"])
-    accelerator = Accelerator(cpu=True)
+    # one optimizer step = one schedule step on any number of ranks (see recipes/train.py)
+    accelerator = Accelerator(cpu=True, step_scheduler_with_optimizer=False)
     out = cfg["output_dir"] / stage
     out.mkdir(parents=True, exist_ok=True)
     if stage == "acoustic":

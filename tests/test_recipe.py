@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -65,6 +66,12 @@ def test_arguments_overrides_and_unknown_keys(tmp_path):
     assert load_arguments(tmp_path / "lr.yaml").training.learning_rate == pytest.approx(3e-4)
     with pytest.raises(SystemExit, match="unknown key"):
         load_arguments(path, ["training.max_stepz=3"])
+    # values are checked against their field's type: one line, not a traceback steps later
+    with pytest.raises(SystemExit, match=r"training\.max_steps: expected int, got 'abc'"):
+        load_arguments(path, ["training.max_steps=abc"])
+    with pytest.raises(SystemExit, match=r"training\.cpu: expected bool"):
+        load_arguments(path, ["training.cpu=1"])
+    assert load_arguments(path, ["training.max_steps=1e3"]).training.max_steps == 1000
     with pytest.raises(SystemExit, match="not found"):
         load_arguments(tmp_path / "missing.yaml")
 
@@ -183,6 +190,22 @@ def test_resume_continues_exactly(tmp_path):
     wa = MsarAutoencoderModel.from_pretrained(straight["final_dir"]).state_dict()
     wb = MsarAutoencoderModel.from_pretrained(second["final_dir"]).state_dict()
     assert all(torch.allclose(wa[k], wb[k], atol=1e-6) for k in wa)
+    # a training checkpoint (accelerate's state, no config.json) is a model to recipes/eval.py: rebuilt
+    # from the run's recipe_args.json, it holds the final weights at the last step
+    from recipes.eval import load_model
+    from recipes.eval import main as eval_main
+
+    checkpoint = tmp_path / "b" / "out" / "checkpoints" / "checkpoint-8"
+    assert not (checkpoint / "config.json").exists()
+    wc = load_model(checkpoint).state_dict()
+    assert sorted(wc) == sorted(wb) and all(torch.equal(wc[k], wb[k]) for k in wb)
+    scores = tmp_path / "scores.json"
+    assert eval_main(["--model", str(checkpoint), "--config", str(tmp_path / "b" / "tiny.yaml"), "--json", str(scores),
+                      "--set", "eval.types=[clipping]", "--set", "eval.items_per_type=1",
+                      "--set", "eval.metrics=[si_sdr]"]) == 0  # one metric: the table shows that one
+    assert set(json.loads(scores.read_text())["model_scores"]["overall"]) >= {"si_sdr"}
+    with pytest.raises(SystemExit, match="no such model folder"):
+        eval_main(["--model", str(tmp_path / "nowhere" / "model"), "--config", str(tmp_path / "b" / "tiny.yaml")])
     # the tiny model learnt something from its 8 steps: it is no longer the identity start
     assert any(not torch.equal(v, MsarAutoencoderModel(MsarAutoencoderModel.config_class(**TINY["model"]["config"])).state_dict()[k])
                for k, v in wa.items() if k.startswith("head"))
@@ -275,8 +298,9 @@ def test_checkpoint_keeps_weights_that_share_storage(tmp_path):
 
 @pytest.mark.slow
 def test_two_cpu_ranks_with_accelerate_launch(tmp_path):
-    """`accelerate launch --multi_gpu --num_processes 2` with cpu: true -> 2 gloo ranks."""
-    path = _write_config(tmp_path, max_steps=2, checkpoint_every=1)
+    """`accelerate launch --multi_gpu --num_processes 2` on a CPU host -> 2 gloo ranks (no `cpu: true`
+    needed: without CUDA each process would otherwise train alone), one schedule step per step."""
+    path = _write_config(tmp_path, max_steps=2, checkpoint_every=1, cpu=False)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MSAR_DATA_ROOT": os.environ["MSAR_DATA_ROOT"]}
     cmd = [str(Path(sys.executable).parent / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2",
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
@@ -290,6 +314,10 @@ def test_two_cpu_ranks_with_accelerate_launch(tmp_path):
     assert (final / "model.safetensors").exists() and (final / "preprocessor_config.json").exists()
     assert (tmp_path / "out" / "checkpoints" / "checkpoint-2" / "done").exists()
     assert np.isfinite(results[0]["loss"])
+    # the LR schedule advanced once per optimizer step, not once per rank (accelerate's default)
+    scheduler = torch.load(tmp_path / "out" / "checkpoints" / "checkpoint-2" / "scheduler.bin", weights_only=False)
+    assert scheduler["last_epoch"] == 2
+    assert json.loads((tmp_path / "out" / "train_summary.json").read_text())["processes"] == 2
 
 
 def test_train_py_hands_other_recipe_configs_to_their_scripts(capsys, tmp_path):
@@ -412,3 +440,49 @@ def test_average_weights_makes_the_mean_model_and_refuses_other_architectures(tm
     assert "one of the models" in capsys.readouterr().err and (folders[0] / "model.safetensors").read_bytes() == before
     assert main([str(folders[1]), str(folders[0]), "--out", str(tmp_path / "soup")]) == 0
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_speech_entries_take_saved_datasets_and_refuse_bad_entries(tmp_path, fixtures_dir):
+    """A `dataset:` entry reads what dataset_scripts/ saves; a bad entry fails at once, by name."""
+    from datasets import Audio, ClassLabel, Dataset, DatasetDict, Features
+
+    from msar_hf.audio import load_audio
+    from recipes.data import SpeechPool, load_clean, read_corpus
+    from recipes.train import _build_autoencoder
+
+    kathleen = fixtures_dir / "speech" / "kathleen"
+    files = sorted((kathleen / "audio").glob("*.flac"))[:3]
+    features = Features({"audio": Audio(sampling_rate=16000), "speaker_id": ClassLabel(names=["kathleen", "other"])})
+    rows = {"audio": [{"bytes": f.read_bytes(), "path": f.name} for f in files], "speaker_id": [0, 0, 1]}
+    DatasetDict({"train": Dataset.from_dict(rows, features=features)}).save_to_disk(str(tmp_path / "ds"))
+    utterances = read_corpus({"dataset": str(tmp_path / "ds"), "exclude_speakers": ["other"]})
+    assert [u.speaker for u in utterances] == ["kathleen", "kathleen"]
+    for utt, f in zip(utterances, files):
+        assert np.allclose(load_clean(utt.path), load_audio(f)[0].numpy(), atol=1e-6)
+    pool = SpeechPool([{"dataset": str(tmp_path / "ds")}, {"dir": str(kathleen)}])
+    clean, speaker, _ = pool.draw(np.random.default_rng(0), 8000)
+    assert clean.shape == (8000,) and speaker in pool.speakers
+    # bad entries and corpora: one line that names the problem, before any training
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "metadata.csv").write_text("path,speaker_id\na.wav,x\n")
+    (tmp_path / "gone").mkdir()
+    (tmp_path / "gone" / "metadata.csv").write_text("file_name,speaker_id\nnot_here.wav,x\n")
+    for entry, message in (({"dir": str(kathleen), "wieght": 2}, "unknown key 'wieght'"),
+                           ({"dir": str(kathleen), "dataset": str(tmp_path / "ds")}, "give one of 'dir'"),
+                           ({"dir": str(tmp_path / "bad")}, "needs a 'file_name' column"),
+                           ({"dir": str(tmp_path / "gone")}, "1 listed file(s) missing"),
+                           ({"dataset": str(tmp_path / "ds"), "split": "dev"}, "no split 'dev'"),
+                           ({"dataset": str(kathleen)}, "not a saved dataset")):
+        with pytest.raises(SystemExit, match=re.escape(message)):
+            read_corpus(entry)
+    args = load_arguments(_write_config(tmp_path / "cfg"), ["model.config.hiden_size=8"])
+    with pytest.raises(SystemExit, match="model.config: unknown key 'hiden_size'"):
+        _build_autoencoder(args)
+    # a dev corpus that is not there stops the run before its first step, not at its first validation
+    from recipes.train import train
+
+    args = load_arguments(_write_config(tmp_path / "ev", eval_every=1, checkpoint_every=1),
+                          [f"eval.speech=[{{dir: {tmp_path / 'nowhere'}}}]"])
+    with pytest.raises(SystemExit, match=r"eval\.speech"):
+        train(args)
+    assert not (tmp_path / "ev" / "out" / "checkpoints").exists()
