@@ -185,7 +185,11 @@ def train(args: RecipeArguments, resume: str | None = None) -> dict:
     start_step, checkpoint = _resume_point(resume, output_dir)
     earlier_seconds = 0.0  # wall time of earlier launches, so a resumed run reports its total
     if checkpoint is not None:
-        accelerator.load_state(str(checkpoint))
+        try:
+            accelerator.load_state(str(checkpoint))
+        except RuntimeError as err:  # e.g. a checkpoint of another model size than this config's
+            first = str(err).strip().splitlines()[0]
+            raise SystemExit(f"{checkpoint}: does not fit the model this config builds ({first})") from None
         accelerator.print(f"resumed from {checkpoint} (step {start_step})")
         progress_file = checkpoint / "progress.json"
         if progress_file.exists():
@@ -199,10 +203,14 @@ def train(args: RecipeArguments, resume: str | None = None) -> dict:
         accelerator.init_trackers("msar", config=flat)
 
     if t.eval_every and spec.validate is not None and args.model.type == "autoencoder":
+        from msar_hf.data.degradations.degrader import DAMAGE_ORDER
         from recipes.data import read_corpus
 
-        for entry in args.eval.speech:  # a bad dev corpus fails now, not at the first validation
+        for entry in args.eval.speech:  # a bad dev set fails now, not at the first validation
             read_corpus(entry, "eval.speech")
+        unknown = sorted(set(args.eval.types) - {"clean", "mixed", *DAMAGE_ORDER})
+        if unknown:
+            raise SystemExit(f"eval.types: unknown type {unknown[0]!r} (known: clean, mixed, {', '.join(DAMAGE_ORDER)})")
     dataset = spec.batches(args, t.seed, accelerator.process_index, accelerator.num_processes)
     from recipes.data import batch_loader
 
@@ -305,7 +313,12 @@ def main(argv: list[str] | None = None) -> None:
 
         sys.exit(importlib.import_module(OTHER_RECIPES[recipe]).main(argv))
     args, ns = parse_cli(argv)
-    result = train(args, ns.resume)
+    from msar_hf.errors import MsarError
+
+    try:
+        result = train(args, ns.resume)
+    except MsarError as err:  # a bad config value (degradations, data): one line, not a traceback
+        raise SystemExit(f"train.py: {err}") from None
     # One write of one line: every rank prints its result to the same pipe, and print() may split
     # text and newline into two writes that interleave with the other rank's.
     sys.stdout.write(json.dumps({k: v for k, v in result.items() if k != "losses"}) + "\n")

@@ -486,3 +486,10 @@ def test_speech_entries_take_saved_datasets_and_refuse_bad_entries(tmp_path, fix
     with pytest.raises(SystemExit, match=r"eval\.speech"):
         train(args)
     assert not (tmp_path / "ev" / "out" / "checkpoints").exists()
+    args = load_arguments(_write_config(tmp_path / "ty", eval_every=1), ["eval.types=[reverbb]"])
+    with pytest.raises(SystemExit, match="eval.types: unknown type 'reverbb'"):
+        train(args)
+    from recipes.train import main as train_main
+
+    with pytest.raises(SystemExit, match=r"train\.py: degradation config: unknown key\(s\) \['nosie'\]"):
+        train_main(["--config", str(_write_config(tmp_path / "dg")), "--set", "data.degradation_overrides.nosie={p: 0.5}"])
