@@ -230,6 +230,17 @@ def test_unscorable_metric_is_a_note_not_a_crash(tmp_path, fixtures_dir, capsys)
     assert "1 pair(s) have a metric that could not be scored" in printed and "STOI" in printed
     row = next(csv.DictReader((tmp_path / "out" / "per_file.csv").open()))
     assert row["stoi"] == "" and float(row["q"]) > 0 and "STOI" in row["notes"]
+    assert "## Scores left out of the means (NaN)" in (tmp_path / "out" / "report.md").read_text()
+    # an estimate too short for PLCMOS's network (0.05 s) is a note as well, not a lost run
+    blip = tmp_path / "blip"
+    blip.mkdir()
+    save_audio(blip / "digit.wav", load_audio(digit)[0][:800], 16000)
+    code = _run(["evaluate", "--ref", str(ref), "--est", f"blip={blip}", "--out", str(tmp_path / "out2"),
+                 "--file-plots", "0", "--no-progress", "--plcmos"])
+    assert code == 0, capsys.readouterr().err
+    row = next(csv.DictReader((tmp_path / "out2" / "per_file.csv").open()))
+    assert row["plcmos"] == "" and "PLCMOS" in row["notes"] and "too short" in row["notes"]
+    assert "PLCMOS: NaN" in (tmp_path / "out2" / "report.md").read_text()
 
 
 def test_reference_free_columns_rate_the_noisy_copies_lower(folders, capsys):

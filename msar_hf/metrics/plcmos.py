@@ -14,12 +14,17 @@ listeners.
 
 from __future__ import annotations
 
+import math
+import warnings
+
 import numpy as np
 
 from .dnsmos import DNSMOS_RATE, rater_input
 
 PLCMOS_RATE = DNSMOS_RATE  # both of Microsoft's raters listen at 16 kHz
 RATER_SEED = 0
+# Its network refuses clips under 0.1 s (measured: 1200 samples fail, 1600 pass): those get NaN.
+PLCMOS_MIN_SAMPLES = 1600
 
 
 class Plcmos:
@@ -34,6 +39,10 @@ class Plcmos:
 
     def __call__(self, waveform, rate: int = PLCMOS_RATE) -> float:
         audio = rater_input(waveform, rate, "PLCMOS")
+        if audio.size < PLCMOS_MIN_SAMPLES:
+            warnings.warn(f"PLCMOS: NaN: {audio.size / PLCMOS_RATE:.2f} s is too short to rate "
+                          f"(< {PLCMOS_MIN_SAMPLES / PLCMOS_RATE:.1f} s)", RuntimeWarning, stacklevel=2)
+            return math.nan
         state = np.random.get_state()  # the draws use the global generator: seed it, then put it back
         np.random.seed(RATER_SEED)
         try:
@@ -42,4 +51,4 @@ class Plcmos:
             np.random.set_state(state)
 
 
-__all__ = ["PLCMOS_RATE", "RATER_SEED", "Plcmos"]
+__all__ = ["PLCMOS_MIN_SAMPLES", "PLCMOS_RATE", "RATER_SEED", "Plcmos"]

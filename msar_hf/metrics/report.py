@@ -196,10 +196,11 @@ def _score_reference(task: _Task, encoder: SpeakerEncoder | None = None) -> list
             warnings.simplefilter("always", RuntimeWarning)
             result = analyze(ref, est, rate, align=task.align, speaker_encoder=encoder,
                              pitch_tracker=task.pitch_tracker)
+            # of the estimate alone: no reference needed
+            free = _reference_free_scores(est, rate, task.dnsmos, task.plcmos)
         row.update(duration_s=len(ref) / rate, length_diff_s=(len(est) - len(ref)) / rate)
         row.update(result.scores)
-        # of the estimate alone: no reference needed
-        row.update(_reference_free_scores(est, rate, task.dnsmos, task.plcmos))
+        row.update(free)
         notes = sorted({str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)
                         and "NaN" in str(w.message)})  # our own "no score for this pair" notes
         if notes:
@@ -495,6 +496,10 @@ def _markdown(report: EvaluationReport, info: dict, out: Path) -> str:
     unmatched += [(s, "no reference for estimate", k) for s, ks in report.pairing.unexpected.items() for k in ks]
     if unmatched:
         lines += ["## Unmatched files", ""] + [f"- {s}: {why} `{k}`" for s, why, k in unmatched] + [""]
+    noted = [r for r in report.rows if r.get("notes")]
+    if noted:  # a mean over fewer files than the table's count: say which and why
+        lines += ["## Scores left out of the means (NaN)", ""]
+        lines += [f"- {r['system']}: `{r['file']}`: {r['notes']}" for r in noted] + [""]
     if report.failures:
         lines += ["## Files that could not be scored", ""]
         lines += [f"- {f['system']}: `{f['file']}`: {f['error']}" for f in report.failures] + [""]
