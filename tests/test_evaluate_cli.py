@@ -62,6 +62,7 @@ def test_evaluate_writes_tables_and_plots(folders, capsys):
     assert "degraded" in printed.out and "clean" in printed.out and "Q" in printed.out
     assert "unmatched: degraded file 'stray' has no reference" in printed.out
     assert "unmatched: clean has no estimate for reference 'arctic_a0003'" in printed.out
+    assert "warning: clean lack estimates of some references" in printed.out and "not comparable" in printed.out
 
     rows = list(csv.DictReader((out / "per_file.csv").open()))
     assert [(r["system"], r["file"]) for r in rows] == [
@@ -90,6 +91,9 @@ def test_evaluate_writes_tables_and_plots(folders, capsys):
     markdown = (out / "report.md").read_text()
     assert "| degraded | 3 |" in markdown and "| clean | 2 |" in markdown
     assert "no reference for estimate `stray`" in markdown
+    # the report says what its columns are; Q of identical audio is 0, not float residue below it
+    assert "- Q: 0.5 MSE" in markdown and "- PESQ-WB: ITU-T P.862.2" in markdown and "95 % Student-t" in markdown
+    assert all(float(r["q"]) >= 0.0 for r in rows)
 
     pngs = [out / "plots" / "systems.png", out / "plots" / "q_components.png",
             *sorted((out / "plots" / "files").rglob("*.png"))]
@@ -240,7 +244,9 @@ def test_unscorable_metric_is_a_note_not_a_crash(tmp_path, fixtures_dir, capsys)
     assert code == 0, capsys.readouterr().err
     row = next(csv.DictReader((tmp_path / "out2" / "per_file.csv").open()))
     assert row["plcmos"] == "" and "PLCMOS" in row["notes"] and "too short" in row["notes"]
-    assert "PLCMOS: NaN" in (tmp_path / "out2" / "report.md").read_text()
+    markdown = (tmp_path / "out2" / "report.md").read_text()
+    assert "PLCMOS: NaN" in markdown
+    assert "## Estimates of another length" in markdown and "`digit`: -0.2" in markdown  # zero-padded, said so
 
 
 def test_reference_free_columns_rate_the_noisy_copies_lower(folders, capsys):

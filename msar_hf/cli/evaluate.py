@@ -106,6 +106,11 @@ def evaluate(
     for system, keys in report.pairing.unexpected.items():
         for key in keys:
             typer.echo(f"unmatched: {system} file '{key}' has no reference")
+    lacking = sorted(s for s, keys in report.pairing.missing.items() if keys)
+    if lacking:
+        typer.echo(f"warning: {', '.join(lacking)} lack estimates of some references (see unmatched above): "
+                   + ("the systems' means cover different files and are not comparable"
+                      if len(report.pairing.missing) > 1 else "the means cover only the files matched"))
     noted = [r for r in report.rows if r.get("notes")]
     if noted:
         typer.echo(f"note: {len(noted)} pair(s) have a metric that could not be scored (NaN, left out of "

@@ -237,8 +237,10 @@ def q_score(mse_value: float, cossim_pitch: float, cossim_loudness: float) -> fl
 
         Q = 0.5 * MSE + 0.3 * (1 - CosSim_pitch) + 0.2 * (1 - CosSim_loudness)
     """
-    return (Q_WEIGHTS["mse"] * mse_value + Q_WEIGHTS["pitch"] * (1.0 - cossim_pitch)
-            + Q_WEIGHTS["loudness"] * (1.0 - cossim_loudness))
+    value = (Q_WEIGHTS["mse"] * mse_value + Q_WEIGHTS["pitch"] * (1.0 - cossim_pitch)
+             + Q_WEIGHTS["loudness"] * (1.0 - cossim_loudness))
+    # a cosine of 1 + 1e-16 (float residue) must not read as "better than identical": Q >= 0
+    return max(value, 0.0) if math.isfinite(value) else value
 
 
 def q_components(mse_value: float, cossim_pitch: float, cossim_loudness: float) -> dict[str, float]:

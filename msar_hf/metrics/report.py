@@ -471,6 +471,34 @@ def _write_outputs(report: EvaluationReport, reference_dir: Path, systems: dict,
     return outputs
 
 
+LENGTH_NOTE_SECONDS = 0.01  # an estimate longer or shorter than its reference by more is listed
+
+# One line per column of the report: what it measures and how (the metric card has the details).
+METRIC_NOTES = {
+    "q": "Q: 0.5 MSE + 0.3 (1 - CosSim pitch) + 0.2 (1 - CosSim loudness), 0 = identical",
+    "mse": "MSE: mean squared sample error (full scale = 1)",
+    "cossim_pitch": "CosSim pitch: cosine of the F0 contours over the reference's voiced 10 ms frames",
+    "cossim_loudness": "CosSim loudness: cosine of the A-weighted loudness contours (10 ms frames)",
+    "pesq_wb": "PESQ-WB: ITU-T P.862.2 wide-band MOS-LQO, 1.04-4.64 (narrow-band material is scored wide-band)",
+    "stoi": "STOI: short-time objective intelligibility, 0-1 (NaN under about 0.4 s)",
+    "estoi": "ESTOI: extended STOI, robust to modulated noise, 0-1",
+    "si_sdr": "SI-SDR: scale-invariant SDR of the zero-mean signals, dB (NaN for silence)",
+    "lsd": "LSD: log-spectral distance, dB (RMS over bins, mean over frames)",
+    "speaker_similarity": "Speaker similarity: cosine of ECAPA speaker embeddings",
+    "dnsmos_sig": "DNSMOS SIG/BAK/OVRL/P.808: Microsoft's reference-free predicted ratings, 1-5",
+    "plcmos": "PLCMOS: Microsoft's reference-free rating of concealed packet loss, 1-5",
+}
+
+
+def _legend(metrics: list[str]) -> list[str]:
+    """The report's column notes: every row 16 kHz mono as loaded (other rates resampled, channels
+    averaged); ± is the 95 % Student-t interval of the mean over the files scored."""
+    notes = [METRIC_NOTES[m] for m in metrics if m in METRIC_NOTES]
+    head = ("Columns (each pair scored at 16 kHz mono: other rates resampled, channels averaged; "
+            "± = 95 % Student-t interval of the mean; `files` = pairs scored, NaNs listed below):")
+    return [head, "", *[f"- {n}" for n in notes]]
+
+
 def _markdown(report: EvaluationReport, info: dict, out: Path) -> str:
     metrics = report.metrics
     head = ["system", "files", *[METRIC_LABELS[m] + (" ↓" if m in LOWER_IS_BETTER else " ↑")
@@ -491,7 +519,12 @@ def _markdown(report: EvaluationReport, info: dict, out: Path) -> str:
     ]
     for row in report.table():
         lines.append("| " + " | ".join([row["system"], row["files"], *[row[m] for m in metrics]]) + " |")
-    lines += ["", "![systems compared](plots/systems.png)", "", "![Q components](plots/q_components.png)", ""]
+    lines += ["", *_legend(metrics), "", "![systems compared](plots/systems.png)", "",
+              "![Q components](plots/q_components.png)", ""]
+    mismatched = [r for r in report.rows if abs(r.get("length_diff_s") or 0.0) > LENGTH_NOTE_SECONDS]
+    if mismatched:  # scored anyway: the estimate is trimmed or zero-padded to the reference
+        lines += ["## Estimates of another length (trimmed or zero-padded to the reference)", ""]
+        lines += [f"- {r['system']}: `{r['file']}`: {r['length_diff_s']:+.3f} s" for r in mismatched] + [""]
     unmatched = [(s, "no estimate for reference", k) for s, ks in report.pairing.missing.items() for k in ks]
     unmatched += [(s, "no reference for estimate", k) for s, ks in report.pairing.unexpected.items() for k in ks]
     if unmatched:
