@@ -312,10 +312,12 @@ def metric_rows(reference: torch.Tensor, damaged: torch.Tensor, repaired: torch.
     before = compute_all(reference.numpy(), damaged.numpy(), SAMPLING_RATE)
     after = compute_all(reference.numpy(), repaired.numpy(), SAMPLING_RATE)
 
-    def fmt(v: float | None) -> str:
-        return "n/a" if v is None or not np.isfinite(v) else f"{v:.3f}"
+    def fmt(v: float | None, key: str) -> str:
+        if v is None or not np.isfinite(v):
+            return "n/a"
+        return f"{v:.2e}" if key == "mse" else f"{v:.4f}" if key == "q" else f"{v:.3f}"  # small by nature
 
-    return [[label, fmt(before.get(key)), fmt(after.get(key)), better]
+    return [[label, fmt(before.get(key), key), fmt(after.get(key), key), better]
             for key, label, better in _METRIC_ROWS if key in before or key in after]
 
 

@@ -338,7 +338,8 @@ class AudioInfo:
     sampling_rate: int
     channels: int
     duration_s: float
-    bit_depth: str
+    encoding: str  # the sample encoding: PCM_16, PCM_24, FLOAT, VORBIS, MPEG_LAYER_III, fltp...
+    bit_rate_kbps: float | None  # lossy codecs only (mp3, AAC, Vorbis, Opus) when the file says
     peak_dbfs: float
     rms_dbfs: float
     clipped_ratio: float
@@ -389,9 +390,11 @@ def audio_info(path: str | os.PathLike) -> AudioInfo:
             depth = str(getattr(meta, "sample_format", None) or "unknown")
         except Exception:  # noqa: BLE001, S110  (format stays "unknown": info is best effort)
             pass
+    lossy = lossy_bit_rate(path)
     return AudioInfo(
         path=str(path), format=fmt, sampling_rate=rate, channels=int(waveform.shape[0]),
-        duration_s=waveform.shape[-1] / rate, bit_depth=depth, **level_stats(waveform, rate),
+        duration_s=waveform.shape[-1] / rate, encoding=depth, bit_rate_kbps=None if lossy is None else lossy / 1000,
+        **level_stats(waveform, rate),
     )
 
 

@@ -136,6 +136,7 @@ def test_repair_returns_model_output_spectrograms_and_metrics(server, client, da
     assert rows["PESQ-WB"][1] == f"{direct['pesq_wb']:.3f}"
     assert rows["SI-SDR (dB)"][1] == f"{direct['si_sdr']:.3f}"
     assert 3.0 < float(rows["SI-SDR (dB)"][1]) < 7.0  # 5 dB SNR input
+    assert rows["MSE"][1] == f"{direct['mse']:.2e}" and float(rows["MSE"][1]) > 0  # not rounded to 0.000
 
 
 def test_without_reference_no_metric_rows(client, damaged):

@@ -158,6 +158,11 @@ def test_audio_info_levels(tmp_path, speech_file):
     save_audio(path, clipped, rate)
     hot = audio_info(path)
     assert hot.clipped_ratio > 0.05 and hot.peak_dbfs > -0.1
+    # the encoding and, for a lossy file, its bit rate
+    assert (info.encoding, info.bit_rate_kbps, hot.encoding) == ("PCM_16", None, "PCM_16")
+    save_audio(tmp_path / "coded.mp3", wav, rate, bit_rate=64_000)
+    coded = audio_info(tmp_path / "coded.mp3")
+    assert coded.encoding == "MPEG_LAYER_III" and 60 <= coded.bit_rate_kbps <= 70
     assert find_audio_files([speech_file.parent]) == sorted(speech_file.parent.glob("*.flac"))
 
 
