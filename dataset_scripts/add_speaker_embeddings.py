@@ -85,6 +85,9 @@ def _audio_column(ds, requested: str | None) -> str:
     if requested:
         if requested not in ds.column_names:
             raise MsarError(f"no column '{requested}' in the dataset (columns: {', '.join(ds.column_names)})")
+        if not isinstance(ds.features[requested], Audio):
+            raise MsarError(f"column '{requested}' is not audio ({ds.features[requested]}); "
+                            f"Audio columns: {', '.join(k for k, f in ds.features.items() if isinstance(f, Audio)) or 'none'}")
         return requested
     found = [k for k, f in ds.features.items() if isinstance(f, Audio)]
     if not found:
@@ -145,6 +148,9 @@ def run(args: argparse.Namespace) -> None:
         raise MsarError(f"{out}: the output must not be (inside) the input dataset; choose another --output-dir")
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         raise MsarError(f"{out}: already exists; pass --overwrite to replace it")
+    if out.is_dir() and any(out.iterdir()) and not ((out / "dataset_dict.json").exists()
+                                                    or (out / "dataset_info.json").exists()):
+        raise MsarError(f"{out}: not a dataset folder; refusing to overwrite it")  # --overwrite or not
 
     dataset = load_from_disk(str(src))
     if args.splits and hasattr(dataset, "keys"):
@@ -175,6 +181,9 @@ def run(args: argparse.Namespace) -> None:
         final_tmp = out.with_name(f".{out.name}.saving")
         shutil.rmtree(final_tmp, ignore_errors=True)
         result.save_to_disk(str(final_tmp))  # materialise before the shards go away
+        for kept in ("README.md", "build_report.json"):  # the card (licences) and the build report travel on
+            if (src / kept).is_file():
+                shutil.copy2(src / kept, final_tmp / kept)
         shutil.rmtree(out, ignore_errors=True)
         final_tmp.rename(out)
         shutil.rmtree(staging, ignore_errors=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -261,6 +262,9 @@ def test_audiofolder_single_speaker_falls_back_to_utterance_split(tmp_path, caps
     assert sum(d.num_rows for d in dsd.values()) == 4 and set(dsd) == {"train", "validation", "test"}
     assert _report(out)["skipped"] == {corpora.NO_AUDIO: 1, corpora.MISSING_TEXT: 1}
     assert "license: cc0-1.0" in (out / "README.md").read_text()
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o777 & ~umask  # readable by others, as mkdir makes folders
     # an existing output is refused (one line, exit 2) unless --overwrite
     rc, _, err = _run("prepare_audiofolder", [str(root), "--output-dir", str(out)], capsys)
     assert rc == 2 and "not empty" in err and len(err.strip().splitlines()) == 1

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -250,3 +251,14 @@ def test_dataset_script_adds_speaker_embedding_column(encoder, fixtures_dir, tmp
     # Refuses to overwrite its input; a second run needs --overwrite.
     assert script.main([str(tmp_path / "in"), "--output-dir", str(tmp_path / "in")]) == 2
     assert script.main([str(tmp_path / "in"), "--output-dir", str(tmp_path / "out")]) == 2
+    # a folder that is not a dataset is never replaced, --overwrite or not; a text column is not audio
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "keep.txt").write_text("mine")
+    assert script.main([str(tmp_path / "in"), "--output-dir", str(tmp_path / "mine"), "--overwrite"]) == 2
+    assert (tmp_path / "mine" / "keep.txt").read_text() == "mine"
+    assert script.main([str(tmp_path / "in"), "--output-dir", str(tmp_path / "o2"), "--audio-column", "id"]) == 2
+    assert not (tmp_path / "o2").exists()
+    # the folder is readable as mkdir would make it (not mkdtemp's 0700)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "out").stat().st_mode & 0o777 == 0o777 & ~umask
