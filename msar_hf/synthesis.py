@@ -180,6 +180,12 @@ def load_tts(model_dir: str | Path | None = None) -> TTS:
                 "recipes/train_multispeaker.py (see its model card) or pass --model DIR"
             )
         raise MsarError(f"{path}: not a model folder (no config.json)")
+    import json
+
+    kind = json.loads((path / "config.json").read_text()).get("model_type")
+    if kind != "msar_multispeaker":
+        raise MsarError(f"{path}: a {kind or 'unknown'} model, not a text-to-speech one (msar_multispeaker); "
+                        "pass a synthesis model folder with --model")
     model = AutoModelForTextToWaveform.from_pretrained(path).eval()
     processor = AutoProcessor.from_pretrained(path)
     return TTS(model=model, processor=processor, path=path)

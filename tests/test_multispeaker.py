@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from tiny_models import tiny_multispeaker
@@ -251,6 +252,16 @@ def test_save_load_auto_and_pipeline(tokenizer, tmp_path):
     assert out["sampling_rate"] == 16000
     assert out["audio"].ndim == 1 and abs(out["audio"].shape[0] - a.shape[-1]) == 0
     assert torch.allclose(torch.from_numpy(out["audio"]), a[0], atol=1e-5)
+    # a batch of texts of different lengths: each item sounds as it does alone (zero-padded to the
+    # longest of its batch); an empty text is named, not an IndexError
+    texts = ["Good morning.", "Hi.", "A longer sentence than the others."]
+    alone = [tts(t)["audio"] for t in texts]
+    batched = tts(texts, batch_size=3)
+    for one, out in zip(alone, batched):
+        assert np.allclose(out["audio"][: one.shape[-1]], one, atol=1e-5)
+        assert not np.any(out["audio"][one.shape[-1]:])
+    with pytest.raises(ValueError, match="the text is empty"):
+        tts("   ")
 
 
 def test_remote_code_loads_without_msar(tokenizer, tmp_path):

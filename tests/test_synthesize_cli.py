@@ -118,6 +118,13 @@ def test_bad_voice_and_arguments_exit_2(model_dir, tmp_path, speech_file, capsys
     assert "nope.txt: text file not found" in capsys.readouterr().err
     assert run(["synthesize", "Hi.", "--speaker", "awb", "--model", str(tmp_path)]) == 2
     assert "not a model folder" in capsys.readouterr().err
+    # a model of another kind (the repair model) is named as such, not a transformers traceback
+    from msar_hf.models.autoencoder import MsarAutoencoderConfig
+
+    MsarAutoencoderConfig().save_pretrained(tmp_path / "repair_cfg")
+    assert run(["synthesize", "Hi.", "--speaker", "awb", "--model", str(tmp_path / "repair_cfg")]) == 2
+    err = capsys.readouterr().err
+    assert "a msar_autoencoder model, not a text-to-speech one" in err and "Traceback" not in err
 
 
 def test_output_never_overwrites_the_reference(model_dir, speech_file, tmp_path, capsys):

@@ -127,6 +127,8 @@ class MsarMultiSpeakerTokenizer(PreTrainedTokenizer):
         self, text: str, is_split_into_words: bool = False, phonemize: bool | None = None, **kwargs: Any
     ) -> tuple[str, dict[str, Any]]:
         """Turn English text into a phone string (unless ``phonemize=False``)."""
+        if not text.strip():  # the phonemizer returns nothing for it: say so, not an IndexError
+            raise ValueError("the text is empty: nothing to say")
         if phonemize if phonemize is not None else self.phonemize:
             text = phonemize_text(text)
         return text, kwargs
