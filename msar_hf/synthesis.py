@@ -60,6 +60,32 @@ _UNITS = {"km": "kilometers", "kg": "kilograms", "cm": "centimeters", "mm": "mil
           "kmh": "kilometers per hour", "hz": "hertz", "khz": "kilohertz"}
 _UNIT_RE = re.compile(r"(\d)\s?(" + "|".join(_UNITS) + r")\b", re.IGNORECASE)
 _SYMBOLS = {"&": " and ", "%": " percent ", "+": " plus ", "=": " equals ", "@": " at ", "#": " number "}
+# Dotted abbreviations that are words, not letters; any other run of dotted letters ("U.S.A.",
+# "a.m.") is said letter by letter, and its dots must not end a sentence.
+_DOTTED_WORDS = {"i.e.": "that is", "e.g.": "for example", "cf.": "compare"}
+_DOTTED_WORDS_RE = re.compile(r"(?<!\w)(" + "|".join(re.escape(k) for k in _DOTTED_WORDS) + r")(?!\w)", re.IGNORECASE)
+_INITIALISM_RE = re.compile(r"(?<!\w)((?:[A-Za-z]\.){2,})(?!\w)")
+_MONTHS = {"jan": "January", "feb": "February", "mar": "March", "apr": "April", "jun": "June", "jul": "July",
+           "aug": "August", "sep": "September", "sept": "September", "oct": "October", "nov": "November",
+           "dec": "December"}
+_MONTH_RE = re.compile(r"\b(" + "|".join(_MONTHS) + r")\.(?=\s*\d)", re.IGNORECASE)  # "Jan. 5", not "mar."
+
+
+def _clock(match: re.Match) -> str:
+    """3:45 -> three forty five; 3:05 -> three oh five; 3:00 -> three o'clock."""
+    hours, minutes = match.group(1), match.group(2)
+    if minutes == "00":
+        return f" {_num2words(hours)} o'clock "
+    spoken = _num2words(minutes) if not minutes.startswith("0") else f"oh {_num2words(minutes[1])}"
+    return f" {_num2words(hours)} {spoken} "
+
+
+def _decade(match: re.Match) -> str:
+    """80s / '90s / 1960s -> eighties / nineties / nineteen sixties."""
+    century, tens = match.group(1), match.group(2)
+    word = _num2words(tens)
+    word = word[:-1] + "ies" if word.endswith("y") else word + "s"
+    return f" {_num2words(century)} {word} " if century else f" {word} "
 
 
 def _num2words(value: str, to: str = "cardinal") -> str:
@@ -70,6 +96,7 @@ def _num2words(value: str, to: str = "cardinal") -> str:
 
 def _money(match: re.Match) -> str:
     symbol, whole, cents = match.group(1), match.group(2).replace(",", ""), match.group(3)
+    cents = cents.ljust(2, "0") if cents else cents  # $5.5 is five dollars and fifty cents
     unit = {"$": ("dollar", "dollars"), "£": ("pound", "pounds"), "€": ("euro", "euros")}[symbol]
     words = f"{_num2words(whole)} {unit[0] if whole == '1' else unit[1]}"
     if cents and int(cents):
@@ -84,9 +111,19 @@ def normalize_text(text: str) -> str:
     """
     text = unicodedata.normalize("NFKC", text)
     text = text.replace("’", "'").replace("“", '"').replace("”", '"').replace("–", "-").replace("—", ", ")
+    # emoji and other pictographs: not words (a phonemizer would read out their names); the symbols
+    # that are words are said first
+    text = text.replace("°", " degrees ").replace("©", " copyright ").replace("™", " trademark ")
+    text = "".join(c for c in text if unicodedata.category(c) not in ("So", "Cs", "Co") and c != "\ufe0f")
     text = _NUMBER_ABBREV_RE.sub("number ", text)
+    text = _DOTTED_WORDS_RE.sub(lambda m: _DOTTED_WORDS[m.group(1).lower()], text)
+    text = _INITIALISM_RE.sub(lambda m: " " + " ".join(m.group(1).replace(".", "")) + " ", text)
+    text = _MONTH_RE.sub(lambda m: _MONTHS[m.group(1).lower()], text)
     text = _ABBREV_RE.sub(lambda m: _ABBREVIATIONS[m.group(1).lower()], text)
-    text = re.sub(r"([$£€])\s?(\d[\d,]*)(?:\.(\d\d))?", _money, text)
+    text = re.sub(r"([$£€])\s?(\d[\d,]*)(?:\.(\d{1,2}))?(?!\d)", _money, text)
+    text = re.sub(r"\b(\d{1,2}):(\d\d)\b", _clock, text)
+    text = re.sub(r"(?:\b(1[0-9]|20)|')?(\d0)'?s\b", _decade, text)
+    text = re.sub(r"(?<![\w.])-(?=\d)", " minus ", text)
     text = _UNIT_RE.sub(lambda m: f"{m.group(1)} {_UNITS[m.group(2).lower()]}", text)
     text = re.sub(r"(\d+)\s?%", lambda m: f"{m.group(1)} percent", text)
     text = re.sub(r"\b(\d+)(st|nd|rd|th)\b", lambda m: _num2words(m.group(1), "ordinal"), text)

@@ -98,6 +98,13 @@ def test_normalize_text_spells_out_numbers_and_abbreviations():
         assert words in out.lower(), (words, out)
     assert not any(c.isdigit() for c in out)
     assert normalize_text("Mr. and Mrs. Jones, 3.5 km") == "mister and missus Jones, three point five kilometers"
+    # times, signs, decades, dotted letters and pictographs, as a reader says them; the dots of
+    # "a.m." or "U.S.A." end no sentence
+    out = normalize_text("At 3:45 p.m. on Jan. 5 the U.S.A. paid $5.5 at -5 degrees, e.g. in the '90s 😀.")
+    assert out == ("At three forty five p m on January five the U S A paid five dollars and fifty cents at "
+                   "minus five degrees, for example in the nineties."), out
+    assert len(split_sentences(out)) == 1
+    assert normalize_text("at 7:00 and 9:05 in the 1960s") == "at seven o'clock and nine oh five in the nineteen sixties"
 
 
 def test_check_text_rejects_unspeakable_text():
