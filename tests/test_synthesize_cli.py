@@ -118,6 +118,10 @@ def test_bad_voice_and_arguments_exit_2(model_dir, tmp_path, speech_file, capsys
     assert "nope.txt: text file not found" in capsys.readouterr().err
     assert run(["synthesize", "Hi.", "--speaker", "awb", "--model", str(tmp_path)]) == 2
     assert "not a model folder" in capsys.readouterr().err
+    assert run(["synthesize", "Hi.", "--speaker", "awb", "--model", str(model_dir), "-o", str(tmp_path)]) == 2
+    assert "is a folder; -o takes a file name" in capsys.readouterr().err
+    assert run(["synthesize", "--text-file", str(tmp_path), "--speaker", "awb", "--model", str(model_dir)]) == 2
+    assert "is a folder; --text-file takes" in capsys.readouterr().err
     # a model of another kind (the repair model) is named as such, not a transformers traceback
     from msar_hf.models.autoencoder import MsarAutoencoderConfig
 

@@ -16,6 +16,8 @@ def register(app: typer.Typer) -> None:
 def _read_text_file(path: Path) -> str:
     from ..errors import MsarError
 
+    if path.is_dir():
+        raise MsarError(f"{path}: is a folder; --text-file takes a UTF-8 text file")
     if not path.is_file():
         raise MsarError(f"{path}: text file not found")
     try:
@@ -40,6 +42,8 @@ def synthesize(
 
     if (text is None) == (text_file is None):
         raise MsarError("give the text either as an argument or with --text-file, not both / neither")
+    if output.is_dir():
+        raise MsarError(f"{output}: is a folder; -o takes a file name such as {output / 'speech.wav'}")
     source = str(text_file) if text_file is not None else "text"
     content = _read_text_file(text_file) if text_file is not None else text
     from ..synthesis import check_text
