@@ -60,6 +60,10 @@ def synthesize(
     from ..synthesis import load_tts, resolve_voice, stream_speech
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
+    if quiet:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # transformers' "Loading weights" bar too
     tts = load_tts(model)
     embedding = resolve_voice(tts, voice=voice, speaker=speaker)
     stages = {"auto": tts.model.config.waveform_stage, "vocoder": "vocoder", "griffin-lim": "griffin_lim"}
@@ -83,8 +87,11 @@ def voices(
     model: Annotated[Path | None, typer.Option("--model", help="Model folder (default: the shipped one).")] = None,
 ) -> None:
     """List the known voices (use with `msar synthesize --speaker NAME`)."""
+    from transformers.utils import logging as hf_logging
+
     from ..synthesis import load_tts
 
+    hf_logging.disable_progress_bar()  # the list is the output: no "Loading weights" bar above it
     tts = load_tts(model)
     for name in tts.speaker_names:
         typer.echo(name)
