@@ -45,8 +45,8 @@ _SOUNDFILE_WRITE = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".aiff": "AIF
 _FFMPEG_WRITE = {".mp3", ".m4a", ".opus", ".aac"}
 # FFmpeg's encoders default to low bit rates (LAME: 24 kbit/s at 16 kHz, 64 at 44.1 kHz), which
 # would add a second, audible coding loss to a repair; lossy outputs are written at least this rich,
-# or at the input's own bit rate when that is higher. An encoder that refuses it (e.g. above what
-# MPEG-2 layer III allows at 16 kHz) gets its own default instead.
+# or at the input's own bit rate when that is higher. LAME and FFmpeg's AAC clamp a rate they cannot
+# take (mp3 at 16 kHz: 160 at most); one that refuses it (libopus above 256 kbit/s) gets its default.
 MIN_LOSSY_BIT_RATE = 128_000
 # Ogg Vorbis goes through libsndfile, whose default quality (0.4: ~50 kbit/s for 16 kHz mono) costs
 # a repaired file -22 dB of coding error; quality 0.8 (this compression level) costs -30 dB, at about
@@ -246,8 +246,8 @@ def check_encodable(path: str | os.PathLike, sampling_rate: int) -> None:
 
 
 def lossy_bit_rate(path: str | os.PathLike) -> int | None:
-    """The bit rate (bit/s) of a lossy-coded file (mp3, AAC, Vorbis, Opus...); None for PCM,
-    lossless or when the container does not say."""
+    """The bit rate (bit/s) of a lossy-coded file (mp3, AAC, Vorbis...); None for PCM, lossless, or
+    when the container does not say (Ogg Opus does not)."""
     try:
         from torchcodec.decoders import AudioDecoder
 

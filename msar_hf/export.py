@@ -35,6 +35,7 @@ from .models.autoencoder.postprocessing_msar_autoencoder import (
 
 MODEL_RATE = 16000
 MIN_CHUNK_SECONDS = 0.5  # as `msar repair --chunk-seconds`: shorter chunks cost quality at every seam
+MAX_CHUNK_SECONDS = 600.0  # memory per call grows with the chunk: ten minutes is already ~1 GB of LSTM state
 # The TorchScript exporter's range for this graph (LSTM, Pow, slicing by a symbolic length).
 MIN_OPSET, MAX_OPSET = 14, 20
 
@@ -72,8 +73,8 @@ def export_onnx(
     path = Path(path)
     if path.suffix.lower() != ".onnx":
         raise MsarError(f"{path}: the ONNX model file must end in .onnx")
-    if not chunk_seconds >= MIN_CHUNK_SECONDS:  # also refuses NaN
-        raise MsarError(f"--chunk-seconds must be at least {MIN_CHUNK_SECONDS}, got {chunk_seconds}")
+    if not MIN_CHUNK_SECONDS <= chunk_seconds <= MAX_CHUNK_SECONDS:  # also refuses NaN and inf
+        raise MsarError(f"--chunk-seconds must be between {MIN_CHUNK_SECONDS} and {MAX_CHUNK_SECONDS}, got {chunk_seconds}")
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise MsarError(f"--opset must be between {MIN_OPSET} and {MAX_OPSET} (the LSTM and the "
                         f"exporter need it), got {opset}")

@@ -71,6 +71,14 @@ _MONTHS = {"jan": "January", "feb": "February", "mar": "March", "apr": "April", 
 _MONTH_RE = re.compile(r"\b(" + "|".join(_MONTHS) + r")\.(?=\s*\d)", re.IGNORECASE)  # "Jan. 5", not "mar."
 
 
+def _is_emoji_part(c: str) -> bool:
+    """Parts of an emoji sequence that are not category So: skin tones (Sk), zero-width joiner,
+    variation selectors, the keycap mark and tag characters."""
+    o = ord(c)
+    return (0x1F3FB <= o <= 0x1F3FF or o in (0x200D, 0x20E3) or 0xFE00 <= o <= 0xFE0F
+            or 0xE0020 <= o <= 0xE007F)
+
+
 def _clock(match: re.Match) -> str:
     """3:45 -> three forty five; 3:05 -> three oh five; 3:00 -> three o'clock."""
     hours, minutes = match.group(1), match.group(2)
@@ -114,7 +122,7 @@ def normalize_text(text: str) -> str:
     # emoji and other pictographs: not words (a phonemizer would read out their names); the symbols
     # that are words are said first
     text = text.replace("°", " degrees ").replace("©", " copyright ").replace("™", " trademark ")
-    text = "".join(c for c in text if unicodedata.category(c) not in ("So", "Cs", "Co") and c != "\ufe0f")
+    text = "".join(c for c in text if unicodedata.category(c) not in ("So", "Cs", "Co") and not _is_emoji_part(c))
     text = _NUMBER_ABBREV_RE.sub("number ", text)
     text = _DOTTED_WORDS_RE.sub(lambda m: _DOTTED_WORDS[m.group(1).lower()], text)
     text = _INITIALISM_RE.sub(lambda m: " " + " ".join(m.group(1).replace(".", "")) + " ", text)
@@ -122,7 +130,9 @@ def normalize_text(text: str) -> str:
     text = _ABBREV_RE.sub(lambda m: _ABBREVIATIONS[m.group(1).lower()], text)
     text = re.sub(r"([$£€])\s?(\d[\d,]*)(?:\.(\d{1,2}))?(?!\d)", _money, text)
     text = re.sub(r"\b(\d{1,2}):(\d\d)\b", _clock, text)
-    text = re.sub(r"(?:\b(1[0-9]|20)|')?(\d0)'?s\b", _decade, text)
+    text = re.sub(r"\b(1[1-9]|[1-9])00s\b", lambda m: f" {_num2words(m.group(1))} hundreds ", text)  # 1900s, 100s
+    text = re.sub(r"\b([1-9])000s\b", lambda m: f" {_num2words(m.group(1))} thousands ", text)  # 2000s
+    text = re.sub(r"(?:\b(1[1-9]|20)|'|\b)([1-9]0)'?s\b", _decade, text)
     text = re.sub(r"(?<![\w.])-(?=\d)", " minus ", text)
     text = _UNIT_RE.sub(lambda m: f"{m.group(1)} {_UNITS[m.group(2).lower()]}", text)
     text = re.sub(r"(\d+)\s?%", lambda m: f"{m.group(1)} percent", text)

@@ -7,7 +7,7 @@ One YAML file holds four sections, each a dataclass below::
     training: {output_dir: ..., max_steps: ..., learning_rate: ...}
     eval:     {speech: [...], noise_include: [...], types: [...], items_per_type: ...}
 
-Folders may use ``${MSAR_DATA_ROOT}`` (default ``../shared/data``) so a user's clone points the
+Folders may use ``${MSAR_DATA_ROOT}`` (default ``shared/data`` beside the checkout) so a user's clone points the
 recipe at its own data with one environment variable. ``--set section.key=value`` overrides any
 key from the command line (YAML syntax for the value).
 """

@@ -162,6 +162,15 @@ def train(args: RecipeArguments, resume: str | None = None) -> dict:
     if spec is None:
         raise SystemExit(f"model.type {args.model.type!r} unknown (known: {sorted(MODEL_REGISTRY)})")
 
+    if t.eval_every and spec.validate is not None and args.model.type == "autoencoder":
+        from msar_hf.data.degradations.degrader import DAMAGE_ORDER
+        from recipes.data import read_corpus
+
+        for entry in args.eval.speech:  # a bad dev set fails now, before anything of the run is written
+            read_corpus(entry, "eval.speech")
+        unknown = sorted(set(args.eval.types) - {"clean", "mixed", *DAMAGE_ORDER})
+        if unknown:
+            raise SystemExit(f"eval.types: unknown type {unknown[0]!r} (known: clean, mixed, {', '.join(DAMAGE_ORDER)})")
     # No CUDA but several processes (`--multi_gpu` on a CPU host): gloo ranks, as `cpu: true` asks;
     # otherwise each process would run alone, all writing the same output_dir.
     several = int(os.environ.get("WORLD_SIZE", "1")) > 1
@@ -202,15 +211,6 @@ def train(args: RecipeArguments, resume: str | None = None) -> dict:
                 for s, d in args.to_dict().items() for k, v in d.items()}
         accelerator.init_trackers("msar", config=flat)
 
-    if t.eval_every and spec.validate is not None and args.model.type == "autoencoder":
-        from msar_hf.data.degradations.degrader import DAMAGE_ORDER
-        from recipes.data import read_corpus
-
-        for entry in args.eval.speech:  # a bad dev set fails now, not at the first validation
-            read_corpus(entry, "eval.speech")
-        unknown = sorted(set(args.eval.types) - {"clean", "mixed", *DAMAGE_ORDER})
-        if unknown:
-            raise SystemExit(f"eval.types: unknown type {unknown[0]!r} (known: clean, mixed, {', '.join(DAMAGE_ORDER)})")
     dataset = spec.batches(args, t.seed, accelerator.process_index, accelerator.num_processes)
     from recipes.data import batch_loader
 

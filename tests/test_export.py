@@ -141,7 +141,8 @@ def test_export_cli_writes_onnx_and_reports_both_rtfs(tmp_path, capsys, conditio
     # bad options and an unwritable place: one line naming the problem, exit 2, nothing written
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
-    for args, message in ((["--chunk-seconds", "0"], "--chunk-seconds must be at least 0.5"),
+    for args, message in ((["--chunk-seconds", "0"], "--chunk-seconds must be between 0.5"),
+                          (["--chunk-seconds", "inf"], "--chunk-seconds must be between 0.5"),
                           (["--opset", "5"], "--opset must be between"),
                           (["--onnx", str(blocker / "m.onnx")], "cannot write there")):
         argv = ["export", "--onnx", str(tmp_path / "bad.onnx"), "--model", str(conditioned_model), "--no-check", *args]
@@ -166,3 +167,36 @@ def test_auto_default_strength_travels_in_the_file(tmp_path, conditioned_model, 
     x = load_audio(speech_file)[0][:40000].numpy()
     assert np.array_equal(bare.repair(x), bare.repair(x, strength="auto"))
     assert not np.allclose(bare.repair(x), bare.repair(x, strength=1.0), atol=1e-4)
+
+
+def test_a_fixed_length_file_from_before_still_runs(tmp_path, conditioned_model, speech_file):
+    """Files exported before the length was free take only their chunk: the runner zero-pads the last."""
+    import copy
+    import warnings
+
+    from msar_hf.export import OnnxRepairer, _Core
+    from msar_hf.models.autoencoder import MsarAutoencoderModel
+
+    model = MsarAutoencoderModel.from_pretrained(conditioned_model).eval()
+    core_model = copy.deepcopy(model)
+    core_model.config.normalize_input = False
+    chunk = int(CHUNK_SECONDS * 16000)
+    example = (0.05 * torch.randn(1, chunk), torch.nn.functional.normalize(torch.randn(1, 192), dim=-1))
+    path = tmp_path / "fixed.onnx"
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(_Core(core_model).eval(), example, str(path), input_names=["input_values", "speaker_embeddings"],
+                          output_names=["waveform"], dynamic_axes={"input_values": {0: "batch"}, "waveform": {0: "batch"}},
+                          opset_version=17, dynamo=False)
+    runner = OnnxRepairer(path, threads=1, target_rms=model.config.target_rms, default_strength=1.0,
+                          residual_gate=0.0, low_band_comb=0.0)
+    assert runner.fixed_length and runner.chunk == chunk
+    x = load_audio(speech_file)[0][: chunk + chunk // 3]  # a partial second chunk
+    emb = np.zeros(192, dtype=np.float32)
+    emb[0] = 1.0
+    got = runner.repair(x.numpy(), emb, hop_length=model.config.hop_length)
+    expected = model.repair(x, torch.from_numpy(emb), strength=1.0, residual_gate=0.0, low_band_comb=0.0,
+                            chunk_seconds=CHUNK_SECONDS).numpy()
+    assert got.shape == expected.shape
+    # the whole first chunk (before the cross-fade) is torch's; the padded last one only close to it
+    assert np.abs(got[: chunk - 16000] - expected[: chunk - 16000]).max() < 1e-4 * np.abs(expected).max()

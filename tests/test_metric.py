@@ -106,9 +106,11 @@ def test_si_sdr_of_known_snr_white_noise(speech, snr_db):
 def test_si_sdr_is_scale_invariant_at_any_scale_and_has_no_ratio_for_silence(speech):
     # a copy 180 dB down is still the copy (an absolute epsilon made it 4.7 dB)
     assert si_sdr(speech, np.asarray(speech, dtype=np.float64) * 1e-9) > 100
-    # silence is not a 0 dB estimate, above every real attempt: no ratio, said once
-    with pytest.warns(RuntimeWarning, match="SI-SDR: NaN: the estimate is silent"):
-        assert np.isnan(si_sdr(speech, np.zeros_like(speech)))
+    # silence is not a 0 dB estimate, above every real attempt (nor a NaN a mean would skip): the floor
+    with pytest.warns(RuntimeWarning, match="SI-SDR: the estimate is silent: scored -200 dB"):
+        assert si_sdr(speech, np.zeros_like(speech)) == -200.0
+    with pytest.warns(RuntimeWarning, match="SI-SDR: NaN: the reference is silent"):
+        assert np.isnan(si_sdr(np.zeros_like(speech), speech))
     assert si_sdr(speech, _white_noise_at_snr(speech, -20.0, seed=3)) < -15
 
 
@@ -171,10 +173,10 @@ def test_silent_estimate_scores_worst_and_pesq_is_nan(speech):
     with pytest.warns(RuntimeWarning) as caught:
         scores = compute_all(speech, np.zeros_like(speech))
     said = " ".join(str(w.message) for w in caught)
-    assert "digitally silent estimate" in said and "SI-SDR: NaN" in said
+    assert "digitally silent estimate" in said and "SI-SDR: the estimate is silent" in said
     assert scores["cossim_pitch"] == 0.0 and scores["cossim_loudness"] == 0.0
     assert scores["q"] == pytest.approx(0.5 * np.mean(speech**2) + 0.3 + 0.2)
-    assert math.isnan(scores["pesq_wb"]) and scores["stoi"] < 0.05 and math.isnan(scores["si_sdr"])
+    assert math.isnan(scores["pesq_wb"]) and scores["stoi"] < 0.05 and scores["si_sdr"] == -200.0
 
 
 def test_too_short_for_stoi_is_nan_not_a_made_up_score(fixtures_dir):

@@ -105,6 +105,8 @@ def test_normalize_text_spells_out_numbers_and_abbreviations():
                    "minus five degrees, for example in the nineties."), out
     assert len(split_sentences(out)) == 1
     assert normalize_text("at 7:00 and 9:05 in the 1960s") == "at seven o'clock and nine oh five in the nineteen sixties"
+    assert normalize_text("the 1900s, the 100s and the 2000s") == "the nineteen hundreds, the one hundreds and the two thousands"
+    assert normalize_text("thumbs 👍🏽 up 👨‍👩‍👧!") == "thumbs up!"  # skin tones and joiners go with the emoji
 
 
 def test_check_text_rejects_unspeakable_text():
@@ -261,14 +263,16 @@ def test_save_load_auto_and_pipeline(tokenizer, tmp_path):
     assert torch.allclose(torch.from_numpy(out["audio"]), a[0], atol=1e-5)
     # a batch of texts of different lengths: each item sounds as it does alone (zero-padded to the
     # longest of its batch); an empty text is named, not an IndexError
-    texts = ["Good morning.", "Hi.", "A longer sentence than the others."]
+    texts = ["Good morning.", "Hi.", "A longer sentence than the others.", "Nice to see."]  # 1st, 4th: one token count
     alone = [tts(t)["audio"] for t in texts]
-    batched = tts(texts, batch_size=3)
+    batched = tts(texts, batch_size=4)
     for one, out in zip(alone, batched):
         assert np.allclose(out["audio"][: one.shape[-1]], one, atol=1e-5)
         assert not np.any(out["audio"][one.shape[-1]:])
     with pytest.raises(ValueError, match="the text is empty"):
         tts("   ")
+    with pytest.raises(ValueError, match="nothing to say"):
+        tts("-")
 
 
 def test_remote_code_loads_without_msar(tokenizer, tmp_path):

@@ -486,6 +486,7 @@ def test_speech_entries_take_saved_datasets_and_refuse_bad_entries(tmp_path, fix
     with pytest.raises(SystemExit, match=r"eval\.speech"):
         train(args)
     assert not (tmp_path / "ev" / "out" / "checkpoints").exists()
+    assert not (tmp_path / "ev" / "out" / "recipe_args.json").exists()  # a resumed run's record stays intact
     args = load_arguments(_write_config(tmp_path / "ty", eval_every=1), ["eval.types=[reverbb]"])
     with pytest.raises(SystemExit, match="eval.types: unknown type 'reverbb'"):
         train(args)

@@ -305,23 +305,26 @@ SI_SDR_CAP_DB = 200.0  # an exact copy: float residue, not a ratio worth ranking
 def si_sdr(reference: ArrayLike, estimate: ArrayLike) -> float:
     """Scale-invariant signal-to-distortion ratio in dB (Le Roux et al., 2019), zero-mean signals.
 
-    Scale-invariant for any scale (a copy at -180 dB scores as the copy), capped at
-    :data:`SI_SDR_CAP_DB`. NaN, with a warning, when either signal is silent: 0/0 has no ratio
-    (an absolute epsilon, as torchmetrics adds, scores a silent estimate 0 dB, above real attempts).
+    Scale-invariant for any scale (a copy at -180 dB scores as the copy), within +-:data:`SI_SDR_CAP_DB`.
+    A silent estimate, or one with nothing of the reference in it, gets the floor (-200 dB) with a
+    warning: an absolute epsilon, as torchmetrics adds, scores silence 0 dB, above real attempts, and
+    a NaN would leave it out of a mean. A silent reference has no ratio at all: NaN, with a warning.
     """
     ref, est = _as_float64(reference), _as_float64(estimate)
     ref, est = ref - ref.mean(), est - est.mean()
     ref_energy, est_energy = float(np.dot(ref, ref)), float(np.dot(est, est))
-    if ref_energy == 0.0 or est_energy == 0.0:
-        warnings.warn(f"SI-SDR: NaN: the {'reference' if ref_energy == 0.0 else 'estimate'} is silent",
-                      RuntimeWarning, stacklevel=2)
+    if ref_energy == 0.0:
+        warnings.warn("SI-SDR: NaN: the reference is silent", RuntimeWarning, stacklevel=2)
         return math.nan
     target = (np.dot(est, ref) / ref_energy) * ref
     noise = est - target
     target_energy, noise_energy = float(np.dot(target, target)), float(np.dot(noise, noise))
-    if target_energy == 0.0:  # orthogonal to the reference: nothing of it
-        return -math.inf
-    return float(10.0 * np.log10(target_energy / max(noise_energy, target_energy * 10.0 ** (-SI_SDR_CAP_DB / 10.0))))
+    if est_energy == 0.0 or target_energy == 0.0:
+        warnings.warn(f"SI-SDR: the estimate {'is silent' if est_energy == 0.0 else 'holds nothing of the reference'}: "
+                      f"scored {-SI_SDR_CAP_DB:.0f} dB, the floor", RuntimeWarning, stacklevel=2)
+        return -SI_SDR_CAP_DB
+    floor = 10.0 ** (-SI_SDR_CAP_DB / 10.0)
+    return float(10.0 * np.log10(max(target_energy, noise_energy * floor) / max(noise_energy, target_energy * floor)))
 
 
 def _lsd_from_power(ref_power: np.ndarray, est_power: np.ndarray) -> float:

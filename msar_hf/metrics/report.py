@@ -482,7 +482,7 @@ METRIC_NOTES = {
     "pesq_wb": "PESQ-WB: ITU-T P.862.2 wide-band MOS-LQO, 1.04-4.64 (narrow-band material is scored wide-band)",
     "stoi": "STOI: short-time objective intelligibility, 0-1 (NaN under about 0.4 s)",
     "estoi": "ESTOI: extended STOI, robust to modulated noise, 0-1",
-    "si_sdr": "SI-SDR: scale-invariant SDR of the zero-mean signals, dB (NaN for silence)",
+    "si_sdr": "SI-SDR: scale-invariant SDR of the zero-mean signals, dB (-200 for a silent estimate)",
     "lsd": "LSD: log-spectral distance, dB (RMS over bins, mean over frames)",
     "speaker_similarity": "Speaker similarity: cosine of ECAPA speaker embeddings",
     "dnsmos_sig": "DNSMOS SIG/BAK/OVRL/P.808: Microsoft's reference-free predicted ratings, 1-5",

@@ -418,9 +418,10 @@ class MsarMultiSpeakerModel(MsarMultiSpeakerPreTrainedModel):
         token_lengths = attention_mask.sum(1).long()
         speaker = self.resolve_speaker(input_ids.shape[0], speaker_embeddings, speaker_ids)
 
-        if labels is None and input_ids.shape[0] > 1 and bool((token_lengths != token_lengths.max()).any()):
-            # Texts of different lengths: the padding would reach the synthesis (a batch of 3 texts
-            # sounded -9 to -13 dB away from each alone), so each is synthesized alone and padded after.
+        if labels is None and input_ids.shape[0] > 1:
+            # A batch pads its texts and, after the durations, its frames: the padding would reach the
+            # synthesis (a batch of 3 texts sounded -9 to -13 dB away from each alone; two texts of one
+            # token count but different durations, -11 dB), so each is synthesized alone, padded after.
             out = self._synthesize_each(input_ids, attention_mask, speaker, length_scale, waveform_stage)
             return out.to_tuple() if return_dict is False else out
         states, mu, log_durations = self._encode(input_ids, token_mask, speaker)

@@ -153,8 +153,11 @@ class MsarMultiSpeakerTokenizer(PreTrainedTokenizer):
 
 
 def phonemize_text(text: str) -> str:
-    """One English text -> its phone string."""
-    return phonemize([text])[0]
+    """One English text -> its phone string (ValueError when nothing in it can be said, e.g. "-")."""
+    phones = phonemize([text])
+    if not phones or not phones[0].strip():
+        raise ValueError(f"nothing to say in {text!r}: no words the phonemizer can read")
+    return phones[0]
 
 
 __all__ = ["MsarMultiSpeakerTokenizer", "phonemize", "phonemize_text"]
