@@ -64,7 +64,18 @@ _SYMBOLS = {"&": " and ", "%": " percent ", "+": " plus ", "=": " equals ", "@":
 # "a.m.") is said letter by letter, and its dots must not end a sentence.
 _DOTTED_WORDS = {"i.e.": "that is", "e.g.": "for example", "cf.": "compare"}
 _DOTTED_WORDS_RE = re.compile(r"(?<!\w)(" + "|".join(re.escape(k) for k in _DOTTED_WORDS) + r")(?!\w)", re.IGNORECASE)
-_INITIALISM_RE = re.compile(r"(?<!\w)((?:[A-Za-z]\.){2,})(?!\w)")
+_INITIALISM_RE = re.compile(r"(?<!\w)((?:[A-Za-z]\.){2,})(?!\w)(?=(\s+[A-Z][a-z]*)?)")
+# After "U.S." a capitalised word can start a sentence ("... in the U.S. It is big.") or go on with a
+# name ("the U.S. Army"): the words that usually begin one keep the sentence break.
+_SENTENCE_STARTERS = {"a", "an", "and", "but", "he", "her", "his", "i", "in", "it", "its", "my", "on", "our", "she",
+                      "so", "that", "the", "then", "there", "these", "they", "this", "those", "we", "what", "when",
+                      "you", "your"}
+
+
+def _initialism(match: re.Match) -> str:
+    """U.S.A. -> U S A; with a period kept where the next word starts a sentence."""
+    following = (match.group(2) or "").strip().lower()
+    return " " + " ".join(match.group(1).replace(".", "")) + ("." if following in _SENTENCE_STARTERS else " ")
 _MONTHS = {"jan": "January", "feb": "February", "mar": "March", "apr": "April", "jun": "June", "jul": "July",
            "aug": "August", "sep": "September", "sept": "September", "oct": "October", "nov": "November",
            "dec": "December"}
@@ -125,7 +136,7 @@ def normalize_text(text: str) -> str:
     text = "".join(c for c in text if unicodedata.category(c) not in ("So", "Cs", "Co") and not _is_emoji_part(c))
     text = _NUMBER_ABBREV_RE.sub("number ", text)
     text = _DOTTED_WORDS_RE.sub(lambda m: _DOTTED_WORDS[m.group(1).lower()], text)
-    text = _INITIALISM_RE.sub(lambda m: " " + " ".join(m.group(1).replace(".", "")) + " ", text)
+    text = _INITIALISM_RE.sub(_initialism, text)
     text = _MONTH_RE.sub(lambda m: _MONTHS[m.group(1).lower()], text)
     text = _ABBREV_RE.sub(lambda m: _ABBREVIATIONS[m.group(1).lower()], text)
     text = re.sub(r"([$£€])\s?(\d[\d,]*)(?:\.(\d{1,2}))?(?!\d)", _money, text)

@@ -107,6 +107,9 @@ def test_normalize_text_spells_out_numbers_and_abbreviations():
     assert normalize_text("at 7:00 and 9:05 in the 1960s") == "at seven o'clock and nine oh five in the nineteen sixties"
     assert normalize_text("the 1900s, the 100s and the 2000s") == "the nineteen hundreds, the one hundreds and the two thousands"
     assert normalize_text("thumbs 👍🏽 up 👨‍👩‍👧!") == "thumbs up!"  # skin tones and joiners go with the emoji
+    # an initialism keeps its full stop where the next word starts a sentence, not before a name
+    assert normalize_text("I live in the U.S. It is big.") == "I live in the U S. It is big."
+    assert normalize_text("the U.S. Army") == "the U S Army"
 
 
 def test_check_text_rejects_unspeakable_text():
