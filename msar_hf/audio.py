@@ -43,6 +43,7 @@ AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".o
 # Formats soundfile (libsndfile) writes itself; the rest go through torchcodec's FFmpeg encoder.
 _SOUNDFILE_WRITE = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".aiff": "AIFF", ".aif": "AIFF"}
 _FFMPEG_WRITE = {".mp3", ".m4a", ".opus", ".aac"}
+BIT_RATE_EXTENSIONS = frozenset(_FFMPEG_WRITE)  # the outputs save_audio's ``bit_rate`` applies to
 # FFmpeg's encoders default to low bit rates (LAME: 24 kbit/s at 16 kHz, 64 at 44.1 kHz), which
 # would add a second, audible coding loss to a repair; lossy outputs are written at least this rich,
 # or at the input's own bit rate when that is higher. LAME and FFmpeg's AAC clamp a rate they cannot

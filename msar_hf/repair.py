@@ -33,6 +33,7 @@ import torch
 
 from .audio import (
     AUDIO_EXTENSIONS,
+    BIT_RATE_EXTENSIONS,
     MIN_LOSSY_BIT_RATE,
     check_encodable,
     find_audio_files,
@@ -544,7 +545,8 @@ class Repairer:
             sink = _SoundFileSink(out_path, source.channels, out_rate, subtype)
         else:
             # a lossy output at least as rich as a lossy input (and never under MIN_LOSSY_BIT_RATE)
-            bit_rate = max(lossy_bit_rate(src_path) or 0, MIN_LOSSY_BIT_RATE)
+            bit_rate = (max(lossy_bit_rate(src_path) or 0, MIN_LOSSY_BIT_RATE)
+                        if out_path.suffix.lower() in BIT_RATE_EXTENSIONS else None)
             sink = _ArraySink(out_path, source.channels, out_frames, out_rate, protected, subtype, bit_rate)
         try:
             self._run(source, sink, out_rate, report, progress)
