@@ -498,6 +498,17 @@ class _Upload:
         return ops
 
 
+def _describe(upload: _Upload, repo_id: str, repo_type: str) -> str:
+    """What a push would upload (``--dry-run``): one line per file with its size, no network."""
+    _check_repo_id(repo_id)
+    sizes = {k: (len(upload.texts[k].encode()) if k in upload.texts else v.stat().st_size)
+             for k, v in {**upload.files, **dict.fromkeys(upload.texts)}.items()}
+    head = f"would upload {len(sizes)} files ({sum(sizes.values()) / 1e6:.1f} MB) to the {repo_type} {repo_id} (nothing sent):"
+    lines = [head] + [f"  {name}  {size / 1e6:.2f} MB" + ("  (written for the upload)" if name in upload.texts else "")
+                      for name, size in sorted(sizes.items())]
+    return "\n".join(lines)
+
+
 def _publish(upload: _Upload, repo_id: str, repo_type: str, private: bool, token: str | None,
              message: str, space_sdk: str | None = None) -> str:
     """create_repo (idempotent) + one commit; returns the repo URL. Never writes local files."""
@@ -519,7 +530,8 @@ def _publish(upload: _Upload, repo_id: str, repo_type: str, private: bool, token
 
 
 def push_model(dir_or_model: Any, repo_id: str, private: bool = False, *, token: str | None = None,
-               processor: Any = None, commit_message: str = "Upload msar model", **card_kwargs: Any) -> str:
+               processor: Any = None, commit_message: str = "Upload msar model", dry_run: bool = False,
+               **card_kwargs: Any) -> str:
     """Publish a model: a ``save_pretrained`` folder or a live msar model.
 
     The folder is uploaded as it is (config with ``auto_map``, remote-code files, safetensors,
@@ -528,14 +540,15 @@ def push_model(dir_or_model: Any, repo_id: str, private: bool = False, *, token:
     folder is never modified. A live model is first
     saved (with :func:`save_pretrained_for_hub`) into a temporary folder.
 
-    Returns the repository URL. Raises :class:`HubError` on any failure.
+    Returns the repository URL (``dry_run``: what would be uploaded, with every check made and
+    nothing sent). Raises :class:`HubError` on any failure.
     """
     import tempfile
 
     if not isinstance(dir_or_model, (str, os.PathLike)):
         with tempfile.TemporaryDirectory(prefix="msar-push-") as tmp:
             save_pretrained_for_hub(dir_or_model, tmp, repo_id, processor=processor, **card_kwargs)
-            return push_model(tmp, repo_id, private, token=token, commit_message=commit_message)
+            return push_model(tmp, repo_id, private, token=token, commit_message=commit_message, dry_run=dry_run)
     folder = Path(dir_or_model)
     if not folder.is_dir():
         raise HubError(f"{folder}: not a folder; pass a folder written by save_pretrained")
@@ -549,6 +562,8 @@ def push_model(dir_or_model: Any, repo_id: str, private: bool = False, *, token:
     upload.add_folder(folder)
     # the folder's own card, completed with what the Hub needs (never written back locally)
     upload.texts["README.md"] = completed_card(folder, repo_id, **card_kwargs)
+    if dry_run:
+        return _describe(upload, repo_id, "model")
     return _publish(upload, repo_id, "model", private, token, commit_message)
 
 
@@ -589,7 +604,7 @@ def dataset_card(folder: str | os.PathLike, repo_id: str) -> str:
 
 
 def push_dataset(path: Any, repo_id: str, private: bool = False, *, token: str | None = None,
-                 commit_message: str = "Upload msar dataset") -> str:
+                 commit_message: str = "Upload msar dataset", dry_run: bool = False) -> str:
     """Publish a dataset: a folder (audiofolder with metadata.csv, or parquet files) or a
     ``datasets.Dataset`` / ``DatasetDict`` (which uses its own ``push_to_hub``).
 
@@ -598,6 +613,8 @@ def push_dataset(path: Any, repo_id: str, private: bool = False, *, token: str |
     """
     if not isinstance(path, (str, os.PathLike)):
         _check_repo_id(repo_id)
+        if dry_run:
+            return f"would push the {type(path).__name__} with its own push_to_hub to {repo_id} (nothing sent)"
         token = _require_token(token)
         try:
             info = path.push_to_hub(repo_id, private=private, token=token, commit_message=commit_message)
@@ -615,6 +632,8 @@ def push_dataset(path: Any, repo_id: str, private: bool = False, *, token: str |
         raise HubError(f"{folder}: the folder is empty")
     if "README.md" not in upload.files:
         upload.texts["README.md"] = dataset_card(folder, repo_id)
+    if dry_run:
+        return _describe(upload, repo_id, "dataset")
     return _publish(upload, repo_id, "dataset", private, token, commit_message)
 
 

@@ -473,6 +473,24 @@ def test_push_refuses_bad_input_before_any_network(repair, tmp_path):
         push_model(repair[1], "org/name")
 
 
+def test_dry_run_checks_everything_and_sends_nothing(repair, fixtures_dir, tmp_path):
+    """`msar push model|dataset --dry-run`: the same checks, then the file list; offline, no token."""
+    from msar_hf.hub import push_dataset
+
+    before = _tree(repair[1])
+    listing = push_model(repair[1], "org/name", dry_run=True)  # offline (conftest), no token: fine
+    assert listing.startswith("would upload ") and "to the model org/name (nothing sent)" in listing
+    assert "model.safetensors" in listing and "README.md" in listing and "config.json" in listing
+    assert _tree(repair[1]) == before
+    with pytest.raises(HubError, match="ORG/NAME"):
+        push_model(repair[1], "no-namespace", dry_run=True)
+    with pytest.raises(HubError, match="no weights"):
+        (tmp_path / "config.json").write_text(json.dumps({"model_type": "msar_autoencoder"}))
+        push_model(tmp_path, "org/name", dry_run=True)
+    listing = push_dataset(fixtures_dir / "noise", "org/noises", dry_run=True)
+    assert "to the dataset org/noises" in listing and "metadata.csv" in listing and "README.md" in listing
+
+
 @pytest.mark.parametrize("shipped,package", [("repair", "autoencoder"), ("multispeaker", "multispeaker")])
 def test_shipped_remote_code_is_the_packages_own(shipped, package):
     """trust_remote_code users run the flat .py files in the shipped folders: each must be the very

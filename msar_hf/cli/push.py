@@ -16,6 +16,7 @@ push_app = typer.Typer(
 _REPO = typer.Option("--repo", help="Hub repository id, ORG/NAME.")
 _PRIVATE = typer.Option("--private", help="Create the repository as private.")
 _TOKEN = typer.Option("--token", help="Hub token (default: HF_TOKEN or the one saved by `hf auth login`).")
+_DRY_RUN = typer.Option("--dry-run", help="Check everything and list what would be uploaded; send nothing.")
 
 
 def register(app: typer.Typer) -> None:
@@ -30,6 +31,7 @@ def push_model_cmd(
     token: Annotated[str | None, _TOKEN] = None,
     license: Annotated[str, typer.Option("--license", help="Licence id written in a generated card.")] = "apache-2.0",
     dataset: Annotated[list[str] | None, typer.Option("--dataset", help="Hub dataset id it was trained on (repeatable).")] = None,
+    dry_run: Annotated[bool, _DRY_RUN] = False,
 ) -> None:
     """Upload a save_pretrained folder (config with auto_map, remote code, weights, processor).
 
@@ -38,8 +40,8 @@ def push_model_cmd(
     """
     from ..hub import push_model
 
-    url = push_model(path, repo, private, token=token, license=license, datasets=dataset or ())
-    typer.echo(f"pushed {path} -> {url}")
+    result = push_model(path, repo, private, token=token, license=license, datasets=dataset or (), dry_run=dry_run)
+    typer.echo(result if dry_run else f"pushed {path} -> {result}")
 
 
 @push_app.command("dataset")
@@ -48,12 +50,13 @@ def push_dataset_cmd(
     repo: Annotated[str, _REPO],
     private: Annotated[bool, _PRIVATE] = False,
     token: Annotated[str | None, _TOKEN] = None,
+    dry_run: Annotated[bool, _DRY_RUN] = False,
 ) -> None:
     """Upload a dataset folder with a card listing its licences."""
     from ..hub import push_dataset
 
-    url = push_dataset(path, repo, private, token=token)
-    typer.echo(f"pushed {path} -> {url}")
+    result = push_dataset(path, repo, private, token=token, dry_run=dry_run)
+    typer.echo(result if dry_run else f"pushed {path} -> {result}")
 
 
 @push_app.command("metric")
