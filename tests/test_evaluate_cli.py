@@ -221,6 +221,19 @@ def test_worker_tasks_survive_pickling(folders, monkeypatch):
     assert (folders["out"] / "2" / "plots" / "files" / "d" / "arctic_a0001.png").exists()
 
 
+def test_common_scores_every_system_on_the_same_files(folders, capsys):
+    out = folders["out"]
+    code = _run(["evaluate", "--ref", str(folders["ref"]), "--est", f"degraded={folders['degraded']}",
+                 "--est", f"clean={folders['clean']}", "--out", str(out), "--file-plots", "0", "--no-progress",
+                 "--common"])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    summary = json.loads((out / "report.json").read_text())["summary"]
+    assert summary["degraded"]["q"]["n"] == summary["clean"]["q"]["n"] == 2  # arctic_a0003: clean has none
+    assert "with --common every system was scored on the references all of them have" in printed.out
+    assert "--common" in json.loads((out / "report.json").read_text())["command"]
+
+
 def test_unscorable_metric_is_a_note_not_a_crash(tmp_path, fixtures_dir, capsys):
     ref, est = tmp_path / "ref", tmp_path / "est"
     ref.mkdir(), est.mkdir()

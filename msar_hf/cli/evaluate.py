@@ -49,6 +49,8 @@ def evaluate(
     plcmos: Annotated[bool, typer.Option("--plcmos/--no-plcmos", help="Add PLCMOS v2: Microsoft's reference-free "
                                           "rating (1-5) of how well lost packets were concealed.")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+    common: Annotated[bool, typer.Option("--common/--all", help="Score only the references every system has an "
+                                          "estimate of, so all means cover the same files.")] = False,
 ) -> None:
     """Score each system's files against the references with the msar_quality metric.
 
@@ -84,10 +86,10 @@ def evaluate(
         + (["--align"] if align else []) + ([f"--workers {workers}"] if workers != 1 else [])
         + (["--speaker-sim"] if encoder is not None else []) + ([f"--file-plots {file_plots}"] if file_plots != 20 else [])
         + ([f"--pitch-tracker {pitch_tracker}"] if pitch_tracker != "dio" else []) + (["--dnsmos"] if dnsmos else [])
-        + (["--plcmos"] if plcmos else []))
+        + (["--plcmos"] if plcmos else []) + (["--common"] if common else []))
     report = evaluate_folders(ref, systems, out, align=align, workers=workers, speaker_encoder=encoder,
                               file_plots=file_plots, pitch_tracker=pitch_tracker, command=command,
-                              progress=progress, dnsmos=dnsmos, plcmos=plcmos)
+                              progress=progress, dnsmos=dnsmos, plcmos=plcmos, common_only=common)
 
     # a terminal gets its own width; pipes and logs get one wide enough for every column
     console = Console() if sys.stdout.isatty() else Console(width=200)
@@ -107,10 +109,13 @@ def evaluate(
         for key in keys:
             typer.echo(f"unmatched: {system} file '{key}' has no reference")
     lacking = sorted(s for s, keys in report.pairing.missing.items() if keys)
-    if lacking:
+    if lacking and common:
+        typer.echo(f"note: {', '.join(lacking)} lack estimates of some references: with --common every system "
+                   "was scored on the references all of them have")
+    elif lacking:
         typer.echo(f"warning: {', '.join(lacking)} lack estimates of some references (see unmatched above): "
-                   + ("the systems' means cover different files and are not comparable"
-                      if len(report.pairing.missing) > 1 else "the means cover only the files matched"))
+                   + ("the systems' means cover different files and are not comparable (--common scores only "
+                      "the files all have)" if len(report.pairing.missing) > 1 else "the means cover only the files matched"))
     noted = [r for r in report.rows if r.get("notes")]
     if noted:
         typer.echo(f"note: {len(noted)} pair(s) have a metric that could not be scored (NaN, left out of "

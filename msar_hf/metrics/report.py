@@ -272,6 +272,7 @@ def evaluate_folders(
     progress: bool = True,
     dnsmos: bool = False,
     plcmos: bool = False,
+    common_only: bool = False,
 ) -> EvaluationReport:
     """Pair, score, summarise and write the report of every system against the references.
 
@@ -293,6 +294,8 @@ def evaluate_folders(
             reference-free; a 4 s clip takes about 1 s of CPU).
         plcmos: add PLCMOS v2, the rating of packet-loss concealment (``metrics.plcmos``;
             reference-free).
+        common_only: score only the references every system has an estimate of, so the systems'
+            means are over the same files (the others are listed as unmatched either way).
     """
     from tqdm.auto import tqdm
 
@@ -307,6 +310,8 @@ def evaluate_folders(
     tasks: list[_Task] = []
     drawn = {s: 0 for s in systems}
     for key in sorted(pairing.references):
+        if common_only and any(key not in pairing.estimates[system] for system in systems):
+            continue
         ests = []
         for system in systems:
             if key in pairing.estimates[system]:
@@ -319,7 +324,7 @@ def evaluate_folders(
             tasks.append(_Task(key, pairing.references[key], ests, align, pitch_tracker, dnsmos, plcmos))
 
     results: list[dict[str, Any]] = []
-    bar = tqdm(total=pairing.num_pairs, desc="msar evaluate", unit="pair", disable=not progress)
+    bar = tqdm(total=sum(len(t.estimates) for t in tasks), desc="msar evaluate", unit="pair", disable=not progress)
     try:
         workers = min(workers, len(tasks))
         if workers <= 1:
