@@ -80,6 +80,22 @@ _MONTHS = {"jan": "January", "feb": "February", "mar": "March", "apr": "April", 
            "aug": "August", "sep": "September", "sept": "September", "oct": "October", "nov": "November",
            "dec": "December"}
 _MONTH_RE = re.compile(r"\b(" + "|".join(_MONTHS) + r")\.(?=\s*\d)", re.IGNORECASE)  # "Jan. 5", not "mar."
+_MONTH_NAMES = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
+                "October", "November", "December"]
+_MONTH_NAME = "(" + "|".join(_MONTH_NAMES) + ")"
+_ISO_DATE_RE = re.compile(r"\b(\d{4})-(\d\d)-(\d\d)\b")  # 2026-11-28
+_SLASH_DATE_RE = re.compile(r"\b(\d{1,2})/(\d{1,2})/(\d{4}|\d\d)\b")  # 12/25/1990, 25/12/90
+_MONTH_YEAR_RE = re.compile(_MONTH_NAME + r",?\s+(1[1-9]\d\d|20\d\d)\b(?![.,]\d)")  # May 2021
+_MONTH_DAY_RE = re.compile(_MONTH_NAME + r"\s+(\d{1,2})(?:st|nd|rd|th)?\b(?![:.]\d)(?:,?\s+(\d{4})\b)?")
+_DAY_MONTH_RE = re.compile(r"(\b[Tt]he\s+)?\b(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?" + _MONTH_NAME + r"\b(?:,?\s+(\d{4})\b)?")
+_SCALES = "thousand|million|billion|trillion"
+_CURRENCIES = {"$": ("dollar", "dollars"), "£": ("pound", "pounds"), "€": ("euro", "euros")}
+# Phone numbers are read digit by digit, in their groups: (555) 123-4567, 555-1234.
+_PHONE_RE = re.compile(r"(?:\(\d{3}\)\s?|\b\d{3}[\s.-])?\b\d{3}-\d{4}\b")
+_DIGIT_WORDS = ["oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+# Proper fractions with a small denominator (1/2, 3/4, 5/8); "24/7" or "9/11" are not fractions.
+_FRACTION_RE = re.compile(r"(?<![\w/.])(\d)/(\d{1,2})(?![\w/])")
+_PER_UNIT = {"s": "second", "sec": "second", "h": "hour", "hr": "hour", "min": "minute", "day": "day"}
 
 
 def _is_emoji_part(c: str) -> bool:
@@ -116,11 +132,55 @@ def _num2words(value: str, to: str = "cardinal") -> str:
 def _money(match: re.Match) -> str:
     symbol, whole, cents = match.group(1), match.group(2).replace(",", ""), match.group(3)
     cents = cents.ljust(2, "0") if cents else cents  # $5.5 is five dollars and fifty cents
-    unit = {"$": ("dollar", "dollars"), "£": ("pound", "pounds"), "€": ("euro", "euros")}[symbol]
+    unit = _CURRENCIES[symbol]
     words = f"{_num2words(whole)} {unit[0] if whole == '1' else unit[1]}"
     if cents and int(cents):
         words += f" and {_num2words(cents)} {'cent' if cents == '01' else 'cents'}"
     return f" {words} "
+
+
+def _money_scale(match: re.Match) -> str:
+    """$1.5 million -> one point five million dollars (not "one dollar and fifty cents million")."""
+    return f" {_num2words(match.group(2).replace(',', ''))} {match.group(3).lower()} {_CURRENCIES[match.group(1)][1]} "
+
+
+def _spoken_year(year: str) -> str:
+    """1984 -> nineteen eighty four, 2005 -> two thousand and five, 2021 -> twenty twenty one, 90 -> ninety."""
+    if len(year) == 2:
+        return f"oh {_DIGIT_WORDS[int(year[1])]}" if year.startswith("0") else _num2words(year)
+    return _num2words(year, "year")
+
+
+def _date(month: int, day: int, year: str | None, day_first: bool = False, the: str = "") -> str | None:
+    """A month, day and optional year as said: "December twenty fifth, nineteen ninety" (or
+    "the third of May" where the text put the day first); None when it is not a date."""
+    if not (1 <= month <= 12 and 1 <= day <= 31):
+        return None
+    name, ordinal = _MONTH_NAMES[month - 1], _num2words(str(day), "ordinal")
+    words = f"{the or 'the '}{ordinal} of {name}" if day_first else f"{name} {ordinal}"
+    return f" {words}, {_spoken_year(year)} " if year else f" {words} "
+
+
+def _slash_date(match: re.Match) -> str:
+    """12/25/1990 (month first, as in en-US); 25/12/1990 when the first number cannot be a month."""
+    first, second, year = int(match.group(1)), int(match.group(2)), match.group(3)
+    month, day = (second, first) if first > 12 else (first, second)
+    return _date(month, day, year) or match.group(0)
+
+
+def _fraction(match: re.Match) -> str:
+    numerator, denominator = int(match.group(1)), int(match.group(2))
+    if not 2 <= denominator <= 10 or numerator >= denominator:
+        return match.group(0)
+    word = {2: "half", 4: "quarter"}.get(denominator) or _num2words(str(denominator), "ordinal")
+    if numerator > 1:
+        word = "halves" if word == "half" else word + "s"
+    return f" {_num2words(str(numerator))} {word} "
+
+
+def _phone(match: re.Match) -> str:
+    groups = re.findall(r"\d+", match.group(0))
+    return " " + ", ".join(" ".join(_DIGIT_WORDS[int(d)] for d in g) for g in groups) + " "
 
 
 def normalize_text(text: str) -> str:
@@ -132,6 +192,7 @@ def normalize_text(text: str) -> str:
     text = text.replace("’", "'").replace("“", '"').replace("”", '"').replace("–", "-").replace("—", ", ")
     # emoji and other pictographs: not words (a phonemizer would read out their names); the symbols
     # that are words are said first
+    text = re.sub(r"°\s?([CF])\b", lambda m: " degrees " + ("Celsius" if m.group(1) == "C" else "Fahrenheit"), text)
     text = text.replace("°", " degrees ").replace("©", " copyright ").replace("™", " trademark ")
     text = "".join(c for c in text if unicodedata.category(c) not in ("So", "Cs", "Co") and not _is_emoji_part(c))
     text = _NUMBER_ABBREV_RE.sub("number ", text)
@@ -139,30 +200,38 @@ def normalize_text(text: str) -> str:
     text = _INITIALISM_RE.sub(_initialism, text)
     text = _MONTH_RE.sub(lambda m: _MONTHS[m.group(1).lower()], text)
     text = _ABBREV_RE.sub(lambda m: _ABBREVIATIONS[m.group(1).lower()], text)
+    # dates before anything reads their numbers or hyphens
+    text = _ISO_DATE_RE.sub(lambda m: _date(int(m.group(2)), int(m.group(3)), m.group(1)) or m.group(0), text)
+    text = _SLASH_DATE_RE.sub(_slash_date, text)
+    text = _MONTH_DAY_RE.sub(lambda m: _date(_MONTH_NAMES.index(m.group(1)) + 1, int(m.group(2)), m.group(3))
+                             or m.group(0), text)
+    text = _DAY_MONTH_RE.sub(lambda m: _date(_MONTH_NAMES.index(m.group(3)) + 1, int(m.group(2)), m.group(4),
+                                             day_first=True, the=m.group(1) or "") or m.group(0), text)
+    text = _MONTH_YEAR_RE.sub(lambda m: f"{m.group(1)} {_spoken_year(m.group(2))}", text)
+    text = re.sub(r"\b24/7\b", "twenty four seven", text)
+    text = _PHONE_RE.sub(_phone, text)
+    text = re.sub(r"([$£€])\s?(\d[\d,]*(?:\.\d+)?)\s?(" + _SCALES + r")\b", _money_scale, text, flags=re.IGNORECASE)
     text = re.sub(r"([$£€])\s?(\d[\d,]*)(?:\.(\d{1,2}))?(?!\d)", _money, text)
     text = re.sub(r"\b(\d{1,2}):(\d\d)\b", _clock, text)
     text = re.sub(r"\b(1[1-9]|[1-9])00s\b", lambda m: f" {_num2words(m.group(1))} hundreds ", text)  # 1900s, 100s
     text = re.sub(r"\b([1-9])000s\b", lambda m: f" {_num2words(m.group(1))} thousands ", text)  # 2000s
     text = re.sub(r"(?:\b(1[1-9]|20)|'|\b)([1-9]0)'?s\b", _decade, text)
     text = re.sub(r"(?<![\w.])-(?=\d)", " minus ", text)
+    text = re.sub(r"(?<![\w.-])(\d+)-(\d+)(?![\w.-])", r"\1 to \2", text)  # pages 10-20, 1914-1918
+    text = re.sub(r"(?<=[A-Za-z])-(?=\d)", " ", text)  # COVID-19
+    text = re.sub(r"\b(\d+(?:\.\d+){2,})\b", lambda m: " point ".join(m.group(1).split(".")), text)  # 2.0.1
+    text = _FRACTION_RE.sub(_fraction, text)
     text = _UNIT_RE.sub(lambda m: f"{m.group(1)} {_UNITS[m.group(2).lower()]}", text)
+    text = re.sub(r"(?<=[a-z])/(" + "|".join(_PER_UNIT) + r")\b", lambda m: f" per {_PER_UNIT[m.group(1)]}", text)
     text = re.sub(r"(\d+)\s?%", lambda m: f"{m.group(1)} percent", text)
     text = re.sub(r"\b(\d+)(st|nd|rd|th)\b", lambda m: _num2words(m.group(1), "ordinal"), text)
-    text = re.sub(r"\b(1[1-9])(\d\d)\b(?!\.\d)", lambda m: _year(m.group(1), m.group(2)), text)
+    text = re.sub(r"\b1[1-9]\d\d\b(?!\.\d)", lambda m: _spoken_year(m.group(0)), text)
     text = re.sub(r"(?<=\d),(?=\d{3})", "", text)
     text = re.sub(r"\d+(?:\.\d+)?", lambda m: f" {_num2words(m.group(0))} ", text)
     for sym, word in _SYMBOLS.items():
         text = text.replace(sym, word)
     text = re.sub(r"\s+([,.;:!?])", r"\1", text)
     return re.sub(r"\s+", " ", text).strip()
-
-
-def _year(century: str, rest: str) -> str:
-    if rest == "00":
-        return f"{_num2words(century)} hundred"
-    if rest.startswith("0"):
-        return f"{_num2words(century)} oh {_num2words(rest[1])}"
-    return f"{_num2words(century)} {_num2words(rest)}"
 
 
 def check_text(text: str, source: str = "text") -> None:

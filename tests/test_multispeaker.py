@@ -101,7 +101,7 @@ def test_normalize_text_spells_out_numbers_and_abbreviations():
     # times, signs, decades, dotted letters and pictographs, as a reader says them; the dots of
     # "a.m." or "U.S.A." end no sentence
     out = normalize_text("At 3:45 p.m. on Jan. 5 the U.S.A. paid $5.5 at -5 degrees, e.g. in the '90s 😀.")
-    assert out == ("At three forty five p m on January five the U S A paid five dollars and fifty cents at "
+    assert out == ("At three forty five p m on January fifth the U S A paid five dollars and fifty cents at "
                    "minus five degrees, for example in the nineties."), out
     assert len(split_sentences(out)) == 1
     assert normalize_text("at 7:00 and 9:05 in the 1960s") == "at seven o'clock and nine oh five in the nineteen sixties"
@@ -110,6 +110,20 @@ def test_normalize_text_spells_out_numbers_and_abbreviations():
     # an initialism keeps its full stop where the next word starts a sentence, not before a name
     assert normalize_text("I live in the U.S. It is big.") == "I live in the U S. It is big."
     assert normalize_text("the U.S. Army") == "the U S Army"
+    # dates, phone numbers, ranges, fractions, versions, money with a scale, per-units, temperatures
+    for text, spoken in (
+        ("On 2026-11-28 we met.", "On November twenty eighth, twenty twenty six we met."),
+        ("Born 12/25/1990 or 25/12/90.", "Born December twenty fifth, nineteen ninety or December twenty fifth, ninety."),
+        ("It was March 3, 2021, not 3 May 2021 or May 2021.",
+         "It was March third, twenty twenty one, not the third of May, twenty twenty one or May twenty twenty one."),
+        ("The 3rd of May", "The third of May"),
+        ("Call (555) 123-4567 or 555-1234.", "Call five five five, one two three, four five six seven or five five five, one two three four."),
+        ("Pages 10-20 of version 2.0.1, 24/7", "Pages ten to twenty of version two point zero point one, twenty four seven"),
+        ("1/2 cup, 3/4 mile and 2/3 of it", "one half cup, three quarters mile and two thirds of it"),
+        ("$1.5 million and €30 billion", "one point five million dollars and thirty billion euros"),
+        ("-5°C at 70 km/h, 70°F, COVID-19", "minus five degrees Celsius at seventy kilometers per hour, seventy degrees Fahrenheit, COVID nineteen"),
+    ):
+        assert normalize_text(text) == spoken, (text, normalize_text(text))
 
 
 def test_check_text_rejects_unspeakable_text():
