@@ -2,7 +2,7 @@
 
 The public functions a Python user and ``msar synthesize`` share:
 
-* :func:`normalize_text` - abbreviations, numbers, ordinals, money, percentages -> words;
+* :func:`normalize_text` - abbreviations, numbers, ordinals, dates, money, phone numbers, percentages -> words;
 * :func:`check_text` - a typed error for empty text, punctuation only, non-Latin script;
 * :func:`split_sentences` - sentences (long ones cut at commas / spaces) to stream;
 * :func:`load_tts` - the shipped default (``msar_hf/pretrained/multispeaker``) or any folder;
