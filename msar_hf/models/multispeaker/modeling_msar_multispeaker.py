@@ -354,6 +354,14 @@ class MsarMultiSpeakerModel(MsarMultiSpeakerPreTrainedModel):
         self.register_buffer("speaker_table", torch.zeros(len(config.speaker_names), config.speaker_embedding_dim))
         self.post_init()
 
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        # The class registers for one Auto class (AutoModelForTextToWaveform), but the model
+        # answers to AutoModel too: name both in auto_map, so remote code loads it either way.
+        if getattr(self, "_auto_class", None) is not None:
+            name = f"{type(self).__module__.rsplit('.', 1)[-1]}.{type(self).__name__}"
+            self.config.auto_map = {**(getattr(self.config, "auto_map", None) or {}), "AutoModel": name}
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
     # -- helpers ------------------------------------------------------------------------------
     @property
     def frontend(self) -> MelFrontend:
