@@ -80,6 +80,16 @@ SHIPPED_AUTOS = {
 
 
 @pytest.mark.parametrize("folder", sorted(SHIPPED))
+def test_shipped_folders_name_every_auto_class_in_auto_map(folder):
+    """AutoModel.from_pretrained(<shipped synthesis folder>, trust_remote_code=True) without msar
+    installed used to fail: its auto_map named AutoModelForTextToWaveform only."""
+    shipped = PACKAGE / "pretrained" / folder
+    if not (shipped / "config.json").exists():
+        pytest.skip(f"no shipped {folder} model in this checkout")
+    _assert_remote_code_complete(shipped, SHIPPED_AUTOS[folder])
+
+
+@pytest.mark.parametrize("folder", sorted(SHIPPED))
 def test_save_pretrained_of_a_loaded_shipped_model_keeps_its_remote_code(folder, tmp_path):
     """A model loaded with msar installed (fine-tuned, say) and saved again must stay loadable by
     remote code: the synthesis model's save_pretrained wrote an auto_map but no .py files."""
