@@ -671,3 +671,25 @@ def test_residual_gate_ducks_only_what_stays_under_the_removed_noise(speech_file
         model.repair(noisy, residual_gate=1.5)
     with pytest.raises(ValueError, match="residual_gate"):
         MsarAutoencoderConfig(residual_gate=-0.1)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_weights_repair_like_float32(dtype, speech_files, noise_files):
+    """from_pretrained(..., dtype=torch.float16) gave NaN from forward and a 'quantile() input tensor
+    must be non-empty' crash from repair(): the spectral floors (1e-10, 1e-12) round to 0 in float16.
+    The STFT path runs in float32 now; the feature extractor's float32 batch works on half weights."""
+    clean = load_audio(speech_files[1])[0][:32000]
+    noisy = _noisy(clean, noise_files[1], snr_db=5.0)
+    full = MsarAutoencoderModel.from_pretrained(SHIPPED).eval()
+    half = MsarAutoencoderModel.from_pretrained(SHIPPED, dtype=dtype).eval()
+    assert next(half.parameters()).dtype == dtype
+    inputs = MsarAutoencoderFeatureExtractor()(noisy.numpy(), sampling_rate=16000)
+    with torch.no_grad():
+        reference = full(**inputs).waveform
+        for out in (half(**inputs).waveform, half(noisy.to(dtype)).waveform):
+            assert torch.isfinite(out).all()
+            err_db = 10 * torch.log10(((out.float() - reference) ** 2).sum() / (reference**2).sum())
+            assert err_db < -20, float(err_db)
+    repaired = half.repair(noisy)
+    assert repaired.dtype == torch.float32 and torch.isfinite(repaired).all()
+    assert _sisdr(repaired, full.repair(noisy)) > 20.0
