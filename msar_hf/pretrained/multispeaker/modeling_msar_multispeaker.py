@@ -390,6 +390,10 @@ class MsarMultiSpeakerModel(MsarMultiSpeakerPreTrainedModel):
             emb = self.speaker_table[ids]
         else:
             emb = torch.zeros(1, self.config.speaker_embedding_dim, device=device)
+        # one voice for the whole batch, or one per text; any other count used to be cut or
+        # broadcast silently (3 ids for 2 texts dropped the third, 2 for 1 text gave 2 outputs)
+        if emb.shape[0] not in (1, batch):
+            raise ValueError(f"{emb.shape[0]} speakers for {batch} texts: give one speaker, or one per text")
         if emb.shape[0] == 1 and batch > 1:
             emb = emb.expand(batch, -1)
         return emb
