@@ -424,6 +424,11 @@ class MsarMultiSpeakerModel(MsarMultiSpeakerPreTrainedModel):
         **kwargs,
     ) -> MsarMultiSpeakerOutput | tuple:
         """Synthesize (no ``labels``) or compute the training loss (``labels`` given)."""
+        if self.speaker_proj.weight.dtype != torch.float32:
+            # masks, alignments, the mel floor and the vocoder's inverse STFT are float32 throughout;
+            # half-precision weights otherwise died deep inside a Conv1d with a dtype mismatch
+            raise TypeError(f"MsarMultiSpeakerModel runs in float32, not {self.speaker_proj.weight.dtype}: load it "
+                            "without dtype=... or call model.float() (mixed-precision training: torch.autocast)")
         if attention_mask is None:
             attention_mask = (input_ids != self.config.pad_token_id).long()
         token_mask = attention_mask.float()
