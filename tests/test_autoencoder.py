@@ -347,6 +347,26 @@ def test_speech_repair_pipeline_keeps_rate_and_length(tmp_path, fsdd_file, speec
         model.repair(np.round(speech.numpy() * 32767).astype(np.int16))
 
 
+def test_speech_repair_pipeline_batch_size_changes_nothing(fsdd_file, speech_files):
+    """batch_size > 1 let transformers pad the items into one tensor: the shorter item was repaired
+    with trailing zeros (another level normalisation, a different result), a stereo item kept only its
+    first channel, and a batch mixing stereo and mono crashed. Each recording is repaired alone now."""
+    from transformers import pipeline
+
+    repair = pipeline("speech-repair", model=str(SHIPPED))
+    long, short = (load_audio(f)[0].numpy() for f in speech_files[:2])
+    short = short[: len(long) // 2]
+    fsdd, rate = load_audio(fsdd_file, sampling_rate=None)
+    inputs = [{"array": long, "sampling_rate": 16000}, {"array": short, "sampling_rate": 16000},
+              {"array": np.stack([short, short[::-1].copy()]), "sampling_rate": 16000},
+              {"array": fsdd.numpy(), "sampling_rate": rate}]
+    alone = [repair(x) for x in inputs]
+    for batched in (repair(inputs, batch_size=2), pipeline("speech-repair", model=str(SHIPPED), batch_size=4)(inputs)):
+        for one, out in zip(alone, batched):
+            assert out["sampling_rate"] == one["sampling_rate"] and out["audio"].shape == one["audio"].shape
+            assert np.array_equal(out["audio"], one["audio"])
+
+
 @pytest.mark.skipif(not (SHIPPED / "model.safetensors").exists(), reason="shipped default not trained yet")
 def test_shipped_default_does_no_harm_and_repairs(speech_files, noise_files):
     model = MsarAutoencoderModel.from_pretrained(SHIPPED).eval()

@@ -41,6 +41,13 @@ class SpeechRepairPipeline(Pipeline):
     _load_feature_extractor = True
     _load_tokenizer = False
 
+    def __call__(self, inputs, *args, batch_size=None, **kwargs):
+        # One recording at a time whatever batch_size says: repair() chunks each one itself, and
+        # transformers' batching padded the items into one tensor, which changed the repair of the
+        # shorter ones (trailing zeros), kept only the first channel of stereo ones and crashed on
+        # a batch mixing channel counts.
+        return super().__call__(inputs, *args, batch_size=1, **kwargs)
+
     def _sanitize_parameters(self, sampling_rate=None, speaker_embedding=None, strength=None, chunk_seconds=None, progress=None,
                              upper_band=None, residual_gate=None, low_band_comb=None, **kwargs):
         preprocess = {}
