@@ -367,6 +367,23 @@ def test_speech_repair_pipeline_batch_size_changes_nothing(fsdd_file, speech_fil
             assert np.array_equal(out["audio"], one["audio"])
 
 
+def test_speech_repair_pipeline_takes_forward_params_and_refuses_unknown_options(speech_file):
+    """Unknown keywords were dropped silently: forward_params={"strength": 0} (how transformers' audio
+    pipelines take model options) and a typo such as strenght=0 both gave the full default repair."""
+    from transformers import pipeline
+
+    repair = pipeline("speech-repair", model=str(SHIPPED))
+    speech = load_audio(speech_file)[0][:24000].numpy()
+    untouched = repair(speech, sampling_rate=16000, forward_params={"strength": 0.0})["audio"]
+    assert np.array_equal(untouched, speech)
+    assert np.array_equal(repair(speech, sampling_rate=16000, forward_params={"strength": 0.7, "residual_gate": 0})["audio"],
+                          repair(speech, sampling_rate=16000, strength=0.7, residual_gate=0)["audio"])
+    with pytest.raises(TypeError, match="strenght"):
+        repair(speech, sampling_rate=16000, strenght=0.0)
+    with pytest.raises(TypeError, match="gate"):
+        repair(speech, sampling_rate=16000, forward_params={"gate": 0})
+
+
 @pytest.mark.skipif(not (SHIPPED / "model.safetensors").exists(), reason="shipped default not trained yet")
 def test_shipped_default_does_no_harm_and_repairs(speech_files, noise_files):
     model = MsarAutoencoderModel.from_pretrained(SHIPPED).eval()
