@@ -185,6 +185,21 @@ def test_speaker_embedding_and_attention_mask(speech_file):
     assert torch.allclose(out[0, :11000], alone[:11000], atol=2e-3)
 
 
+def test_a_padded_batch_repairs_each_item_as_alone(speech_files):
+    """model(**feature_extractor([long, short])) repaired the short item over its zero padding too
+    (the BiLSTM read on past its end): -43 dB away from the same item alone with the shipped model."""
+    model = MsarAutoencoderModel.from_pretrained(SHIPPED).eval()
+    long, short = (load_audio(f)[0] for f in speech_files[:2])
+    long, short = long[:40000], short[:21000]
+    batch = MsarAutoencoderFeatureExtractor()([long.numpy(), short.numpy()], sampling_rate=16000)
+    with torch.no_grad():
+        out = model(**batch).waveform
+        for i, item in enumerate((long, short)):
+            alone = model(item).waveform[0]
+            assert torch.allclose(out[i, : item.numel()], alone, rtol=0, atol=1e-5), i
+        assert not out[1, short.numel():].any()
+
+
 def test_feature_extractor_resamples_and_downmixes(fsdd_file):
     wave, rate = load_audio(fsdd_file, sampling_rate=None)
     assert rate == 8000

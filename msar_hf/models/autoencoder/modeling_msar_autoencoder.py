@@ -418,7 +418,18 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
             x = x * attention_mask.to(x.dtype)
         gain = self._level_gain(x, attention_mask) if self.config.normalize_input else x.new_ones(x.shape[0], 1)
         speaker = self._speaker(speaker_embeddings, x.shape[0], x)
-        if labels is None and not self.training and getattr(self.config, "inference_shifts", 1) > 1:
+        padded = attention_mask is not None and not bool(attention_mask.bool().all())
+        if labels is None and not self.training and padded:
+            # Inference on a padded batch: each item on its own valid samples, so it comes out as it
+            # would alone (over the padding, the BiLSTM changed a short item's repair by -43 dB).
+            repaired_n = torch.zeros_like(x)
+            for i, valid in enumerate(attention_mask.bool()):
+                if not valid.any():  # an all-padding row stays silent
+                    continue
+                item = x[i, valid].unsqueeze(0) * gain[i]
+                repaired_n[i, valid] = self._enhance_shift_averaged(item, speaker[i : i + 1])[0]
+            spectrum = stft(repaired_n, self.config.n_fft, self.config.hop_length)
+        elif labels is None and not self.training and getattr(self.config, "inference_shifts", 1) > 1:
             repaired_n = self._enhance_shift_averaged(x * gain, speaker)
             spectrum = stft(repaired_n, self.config.n_fft, self.config.hop_length)
         else:
