@@ -399,6 +399,15 @@ def test_speech_repair_pipeline_takes_forward_params_and_refuses_unknown_options
         repair(speech, sampling_rate=16000, forward_params={"gate": 0})
 
 
+def test_speech_repair_pipeline_names_a_wrong_model():
+    """pipeline("speech-repair", model=<the synthesis model>) failed with "Can't load feature extractor
+    for ...", which points at the folder, not at the model being of the wrong kind."""
+    from transformers import pipeline
+
+    with pytest.raises(ValueError, match=r"msar repair model.*MsarMultiSpeakerModel \(msar_multispeaker\)"):
+        pipeline("speech-repair", model=msar_hf.SYNTHESIS_MODEL)
+
+
 @pytest.mark.skipif(not (SHIPPED / "model.safetensors").exists(), reason="shipped default not trained yet")
 def test_shipped_default_does_no_harm_and_repairs(speech_files, noise_files):
     model = MsarAutoencoderModel.from_pretrained(SHIPPED).eval()

@@ -38,8 +38,16 @@ class SpeechRepairPipeline(Pipeline):
 
     _load_processor = False
     _load_image_processor = False
-    _load_feature_extractor = True
+    # Not loaded: preprocess resamples and downmixes itself, and loading one first made a wrong
+    # model (the synthesis model, say) fail as "Can't load feature extractor" instead of below.
+    _load_feature_extractor = False
     _load_tokenizer = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not callable(getattr(self.model, "repair", None)):
+            raise ValueError(f"the speech-repair pipeline needs an msar repair model (model_type msar_autoencoder), "
+                             f"got {type(self.model).__name__} ({getattr(self.model.config, 'model_type', '?')})")
 
     def __call__(self, inputs, *args, batch_size=None, **kwargs):
         # One recording at a time whatever batch_size says: repair() chunks each one itself, and
