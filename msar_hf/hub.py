@@ -529,6 +529,23 @@ def _publish(upload: _Upload, repo_id: str, repo_type: str, private: bool, token
     return str(url)
 
 
+def _auto_map_modules(folder: Path) -> list[tuple[Path, str]]:
+    """(config file, module name) for each local module the folder's ``auto_map`` entries name
+    (``"module.Class"``, or a tokenizer's ``[slow, fast]`` pair; ``"repo--module.Class"`` lives elsewhere)."""
+    found = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue
+        auto_map = data.get("auto_map") if isinstance(data, dict) else None
+        for ref in (auto_map.values() if isinstance(auto_map, dict) else ()):
+            for name in (ref if isinstance(ref, list) else [ref]):
+                if isinstance(name, str) and "--" not in name and "." in name:
+                    found.append((path, name.rsplit(".", 1)[0]))
+    return found
+
+
 def push_model(dir_or_model: Any, repo_id: str, private: bool = False, *, token: str | None = None,
                processor: Any = None, commit_message: str = "Upload msar model", dry_run: bool = False,
                **card_kwargs: Any) -> str:
@@ -558,6 +575,14 @@ def push_model(dir_or_model: Any, repo_id: str, private: bool = False, *, token:
     if "auto_map" not in config:
         raise HubError(f"{folder}: config.json has no auto_map, so users could not load it with "
                        "trust_remote_code; save it with msar_hf.hub.save_pretrained_for_hub")
+    # Every module an auto_map names (config, tokenizer, processor, feature extractor) must travel
+    # with the folder: a plain save_pretrained of a class never registered for the Auto API writes
+    # the auto_map but not the .py files, and trust_remote_code users could not load the upload.
+    missing = sorted(f"{module}.py ({path.name})" for path, module in _auto_map_modules(folder)
+                     if not (folder / f"{module}.py").is_file())
+    if missing:
+        raise HubError(f"{folder}: auto_map names code the folder lacks: {', '.join(missing)}; save it with "
+                       "msar_hf.hub.save_pretrained_for_hub (or copy the model's .py files in)")
     upload = _Upload()
     upload.add_folder(folder)
     # the folder's own card, completed with what the Hub needs (never written back locally)

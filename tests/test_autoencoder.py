@@ -185,6 +185,21 @@ def test_speaker_embedding_and_attention_mask(speech_file):
     assert torch.allclose(out[0, :11000], alone[:11000], atol=2e-3)
 
 
+def test_a_padded_batch_repairs_each_item_as_alone(speech_files):
+    """model(**feature_extractor([long, short])) repaired the short item over its zero padding too
+    (the BiLSTM read on past its end): -43 dB away from the same item alone with the shipped model."""
+    model = MsarAutoencoderModel.from_pretrained(SHIPPED).eval()
+    long, short = (load_audio(f)[0] for f in speech_files[:2])
+    long, short = long[:40000], short[:21000]
+    batch = MsarAutoencoderFeatureExtractor()([long.numpy(), short.numpy()], sampling_rate=16000)
+    with torch.no_grad():
+        out = model(**batch).waveform
+        for i, item in enumerate((long, short)):
+            alone = model(item).waveform[0]
+            assert torch.allclose(out[i, : item.numel()], alone, rtol=0, atol=1e-5), i
+        assert not out[1, short.numel():].any()
+
+
 def test_feature_extractor_resamples_and_downmixes(fsdd_file):
     wave, rate = load_audio(fsdd_file, sampling_rate=None)
     assert rate == 8000
@@ -345,6 +360,52 @@ def test_speech_repair_pipeline_keeps_rate_and_length(tmp_path, fsdd_file, speec
         repair(broken, sampling_rate=16000)
     with pytest.raises(TypeError, match="int16"):
         model.repair(np.round(speech.numpy() * 32767).astype(np.int16))
+
+
+def test_speech_repair_pipeline_batch_size_changes_nothing(fsdd_file, speech_files):
+    """batch_size > 1 let transformers pad the items into one tensor: the shorter item was repaired
+    with trailing zeros (another level normalisation, a different result), a stereo item kept only its
+    first channel, and a batch mixing stereo and mono crashed. Each recording is repaired alone now."""
+    from transformers import pipeline
+
+    repair = pipeline("speech-repair", model=str(SHIPPED))
+    long, short = (load_audio(f)[0].numpy() for f in speech_files[:2])
+    short = short[: len(long) // 2]
+    fsdd, rate = load_audio(fsdd_file, sampling_rate=None)
+    inputs = [{"array": long, "sampling_rate": 16000}, {"array": short, "sampling_rate": 16000},
+              {"array": np.stack([short, short[::-1].copy()]), "sampling_rate": 16000},
+              {"array": fsdd.numpy(), "sampling_rate": rate}]
+    alone = [repair(x) for x in inputs]
+    for batched in (repair(inputs, batch_size=2), pipeline("speech-repair", model=str(SHIPPED), batch_size=4)(inputs)):
+        for one, out in zip(alone, batched):
+            assert out["sampling_rate"] == one["sampling_rate"] and out["audio"].shape == one["audio"].shape
+            assert np.array_equal(out["audio"], one["audio"])
+
+
+def test_speech_repair_pipeline_takes_forward_params_and_refuses_unknown_options(speech_file):
+    """Unknown keywords were dropped silently: forward_params={"strength": 0} (how transformers' audio
+    pipelines take model options) and a typo such as strenght=0 both gave the full default repair."""
+    from transformers import pipeline
+
+    repair = pipeline("speech-repair", model=str(SHIPPED))
+    speech = load_audio(speech_file)[0][:24000].numpy()
+    untouched = repair(speech, sampling_rate=16000, forward_params={"strength": 0.0})["audio"]
+    assert np.array_equal(untouched, speech)
+    assert np.array_equal(repair(speech, sampling_rate=16000, forward_params={"strength": 0.7, "residual_gate": 0})["audio"],
+                          repair(speech, sampling_rate=16000, strength=0.7, residual_gate=0)["audio"])
+    with pytest.raises(TypeError, match="strenght"):
+        repair(speech, sampling_rate=16000, strenght=0.0)
+    with pytest.raises(TypeError, match="gate"):
+        repair(speech, sampling_rate=16000, forward_params={"gate": 0})
+
+
+def test_speech_repair_pipeline_names_a_wrong_model():
+    """pipeline("speech-repair", model=<the synthesis model>) failed with "Can't load feature extractor
+    for ...", which points at the folder, not at the model being of the wrong kind."""
+    from transformers import pipeline
+
+    with pytest.raises(ValueError, match=r"msar repair model.*MsarMultiSpeakerModel \(msar_multispeaker\)"):
+        pipeline("speech-repair", model=msar_hf.SYNTHESIS_MODEL)
 
 
 @pytest.mark.skipif(not (SHIPPED / "model.safetensors").exists(), reason="shipped default not trained yet")
@@ -671,3 +732,25 @@ def test_residual_gate_ducks_only_what_stays_under_the_removed_noise(speech_file
         model.repair(noisy, residual_gate=1.5)
     with pytest.raises(ValueError, match="residual_gate"):
         MsarAutoencoderConfig(residual_gate=-0.1)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_weights_repair_like_float32(dtype, speech_files, noise_files):
+    """from_pretrained(..., dtype=torch.float16) gave NaN from forward and a 'quantile() input tensor
+    must be non-empty' crash from repair(): the spectral floors (1e-10, 1e-12) round to 0 in float16.
+    The STFT path runs in float32 now; the feature extractor's float32 batch works on half weights."""
+    clean = load_audio(speech_files[1])[0][:32000]
+    noisy = _noisy(clean, noise_files[1], snr_db=5.0)
+    full = MsarAutoencoderModel.from_pretrained(SHIPPED).eval()
+    half = MsarAutoencoderModel.from_pretrained(SHIPPED, dtype=dtype).eval()
+    assert next(half.parameters()).dtype == dtype
+    inputs = MsarAutoencoderFeatureExtractor()(noisy.numpy(), sampling_rate=16000)
+    with torch.no_grad():
+        reference = full(**inputs).waveform
+        for out in (half(**inputs).waveform, half(noisy.to(dtype)).waveform):
+            assert torch.isfinite(out).all()
+            err_db = 10 * torch.log10(((out.float() - reference) ** 2).sum() / (reference**2).sum())
+            assert err_db < -20, float(err_db)
+    repaired = half.repair(noisy)
+    assert repaired.dtype == torch.float32 and torch.isfinite(repaired).all()
+    assert _sisdr(repaired, full.repair(noisy)) > 20.0

@@ -501,3 +501,17 @@ def test_shipped_remote_code_is_the_packages_own(shipped, package):
     for path in files:
         source = REPO / "msar_hf" / "models" / package / path.name
         assert path.read_bytes() == source.read_bytes(), f"{path} differs from {source}: copy it over"
+
+
+def test_push_refuses_a_folder_whose_auto_map_names_missing_code(repair, tmp_path):
+    """A folder whose auto_map names .py files it does not carry (a plain save_pretrained of a class
+    never registered for the Auto API) would upload a repo that trust_remote_code cannot load."""
+    folder = tmp_path / "model"
+    shutil.copytree(repair[1], folder)
+    (folder / "modeling_msar_autoencoder.py").unlink()
+    with pytest.raises(HubError, match=r"modeling_msar_autoencoder\.py"):
+        push_model(folder, "org/name", dry_run=True)
+    shutil.copytree(repair[1], folder, dirs_exist_ok=True)
+    (folder / "feature_extraction_msar_autoencoder.py").unlink()  # named by preprocessor_config.json
+    with pytest.raises(HubError, match=r"feature_extraction_msar_autoencoder\.py"):
+        push_model(folder, "org/name", dry_run=True)

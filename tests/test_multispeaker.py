@@ -232,6 +232,30 @@ def test_generation_shapes_and_non_silent_output(tokenizer):
     assert a.shape != b.shape or not torch.allclose(a, b)
 
 
+def test_speakers_must_match_the_batch(tokenizer):
+    """Three speaker ids (or embeddings) for two texts used to be accepted silently (the third
+    ignored), and two for one text broadcast it into two outputs; one, or one per text, is meant."""
+    model = tiny_model(tokenizer)
+    enc = tokenizer(["Hello there.", "A second, longer sentence to say."], padding=True, return_tensors="pt")
+    one = tokenizer("Hello there.", return_tensors="pt")
+    with torch.no_grad():
+        for inputs, speakers in ((enc, {"speaker_ids": torch.tensor([0, 1, 1])}),
+                                 (enc, {"speaker_embeddings": torch.randn(3, 192)}),
+                                 (one, {"speaker_ids": torch.tensor([0, 1])})):
+            with pytest.raises(ValueError, match="one speaker, or one per text"):
+                model(**inputs, **speakers)
+        assert model(**enc, speaker_ids=torch.tensor([1])).waveform.shape[0] == 2  # one voice for all
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_weights_fail_clearly(tokenizer, dtype):
+    """from_pretrained(..., dtype=torch.bfloat16) then synthesis died inside a Conv1d with 'Input type
+    (float) and bias type (c10::BFloat16) should be the same'; the model runs in float32 and says so."""
+    model = tiny_model(tokenizer).to(dtype)
+    with torch.no_grad(), pytest.raises(TypeError, match=r"float32.*\.float\(\)"):
+        model(**tokenizer("Hello there.", return_tensors="pt"), speaker_ids=torch.tensor([0]))
+
+
 def test_griffin_lim_fallback_reconstructs_real_speech(tokenizer, speech_file):
     """The labelled fallback: mel of a real recording -> Griffin-Lim -> a similar mel."""
     model = tiny_model(tokenizer)

@@ -49,3 +49,58 @@ def test_the_package_names_its_shipped_folders(tmp_path, monkeypatch):
         from transformers import AutoConfig
 
         assert AutoConfig.from_pretrained(msar_hf.REPAIR_MODEL).model_type == "msar_autoencoder"
+
+
+def _auto_map(folder: Path) -> dict[str, str]:
+    """Every auto_map entry of a folder's config files, {auto class: "module.Class"}."""
+    import json
+
+    entries: dict[str, str] = {}
+    for path in sorted(folder.glob("*.json")):
+        data = json.loads(path.read_text())
+        for auto, ref in (data.get("auto_map") or {}).items() if isinstance(data, dict) else ():
+            entries[auto] = next(r for r in ref if r) if isinstance(ref, list) else ref
+    return entries
+
+
+def _assert_remote_code_complete(folder: Path, autos: tuple[str, ...]) -> None:
+    entries = _auto_map(folder)
+    for auto in autos:
+        assert auto in entries, f"{folder}: auto_map has no {auto} ({sorted(entries)})"
+    for auto, ref in entries.items():
+        module = ref.split("--")[-1].rsplit(".", 1)[0]
+        assert (folder / f"{module}.py").is_file(), f"{folder}: auto_map[{auto}] names {module}.py, which is not there"
+
+
+#: the Auto classes a user may load each shipped model with (README: "Auto* + remote code")
+SHIPPED_AUTOS = {
+    "repair": ("AutoConfig", "AutoModel", "AutoFeatureExtractor"),
+    "multispeaker": ("AutoConfig", "AutoModel", "AutoModelForTextToWaveform", "AutoTokenizer", "AutoProcessor"),
+}
+
+
+@pytest.mark.parametrize("folder", sorted(SHIPPED))
+def test_shipped_folders_name_every_auto_class_in_auto_map(folder):
+    """AutoModel.from_pretrained(<shipped synthesis folder>, trust_remote_code=True) without msar
+    installed used to fail: its auto_map named AutoModelForTextToWaveform only."""
+    shipped = PACKAGE / "pretrained" / folder
+    if not (shipped / "config.json").exists():
+        pytest.skip(f"no shipped {folder} model in this checkout")
+    _assert_remote_code_complete(shipped, SHIPPED_AUTOS[folder])
+
+
+@pytest.mark.parametrize("folder", sorted(SHIPPED))
+def test_save_pretrained_of_a_loaded_shipped_model_keeps_its_remote_code(folder, tmp_path):
+    """A model loaded with msar installed (fine-tuned, say) and saved again must stay loadable by
+    remote code: the synthesis model's save_pretrained wrote an auto_map but no .py files."""
+    from transformers import AutoFeatureExtractor, AutoModel, AutoProcessor
+
+    shipped = PACKAGE / "pretrained" / folder
+    if not (shipped / "config.json").exists():
+        pytest.skip(f"no shipped {folder} model in this checkout")
+    model = AutoModel.from_pretrained(shipped)
+    model.config.length_scale = 1.1  # a changed config is saved too (ignored by the repair model)
+    model.save_pretrained(tmp_path)
+    (AutoFeatureExtractor if folder == "repair" else AutoProcessor).from_pretrained(shipped).save_pretrained(tmp_path)
+    _assert_remote_code_complete(tmp_path, SHIPPED_AUTOS[folder])
+    assert AutoModel.from_pretrained(tmp_path).config.length_scale == 1.1

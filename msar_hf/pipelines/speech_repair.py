@@ -38,28 +38,38 @@ class SpeechRepairPipeline(Pipeline):
 
     _load_processor = False
     _load_image_processor = False
-    _load_feature_extractor = True
+    # Not loaded: preprocess resamples and downmixes itself, and loading one first made a wrong
+    # model (the synthesis model, say) fail as "Can't load feature extractor" instead of below.
+    _load_feature_extractor = False
     _load_tokenizer = False
 
-    def _sanitize_parameters(self, sampling_rate=None, speaker_embedding=None, strength=None, chunk_seconds=None, progress=None,
-                             upper_band=None, residual_gate=None, low_band_comb=None, **kwargs):
-        preprocess = {}
-        forward = {}
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not callable(getattr(self.model, "repair", None)):
+            raise ValueError(f"the speech-repair pipeline needs an msar repair model (model_type msar_autoencoder), "
+                             f"got {type(self.model).__name__} ({getattr(self.model.config, 'model_type', '?')})")
+
+    def __call__(self, inputs, *args, batch_size=None, **kwargs):
+        # One recording at a time whatever batch_size says: repair() chunks each one itself, and
+        # transformers' batching padded the items into one tensor, which changed the repair of the
+        # shorter ones (trailing zeros), kept only the first channel of stereo ones and crashed on
+        # a batch mixing channel counts.
+        return super().__call__(inputs, *args, batch_size=1, **kwargs)
+
+    #: what _forward (model.repair) takes, by keyword or in forward_params={...}
+    _FORWARD_KEYS = ("speaker_embedding", "strength", "chunk_seconds", "progress", "residual_gate", "low_band_comb")
+
+    def _sanitize_parameters(self, sampling_rate=None, upper_band=None, forward_params=None, **kwargs):
+        # forward_params={...} is how transformers' audio pipelines take model options; an unknown
+        # name (a typo such as strenght=0.5) used to be dropped silently and the default repair ran
+        forward_params = {**(forward_params or {}), **kwargs}
+        unknown = sorted(set(forward_params) - set(self._FORWARD_KEYS))
+        if unknown:
+            raise TypeError(f"the speech-repair pipeline got unknown option(s) {', '.join(unknown)}; it takes "
+                            f"sampling_rate, upper_band, {', '.join(self._FORWARD_KEYS)}")
+        preprocess = {} if sampling_rate is None else {"sampling_rate": sampling_rate}
+        forward = {k: v for k, v in forward_params.items() if v is not None}
         postprocess = {} if upper_band is None else {"upper_band": bool(upper_band)}
-        if sampling_rate is not None:
-            preprocess["sampling_rate"] = sampling_rate
-        if speaker_embedding is not None:
-            forward["speaker_embedding"] = speaker_embedding
-        if strength is not None:
-            forward["strength"] = strength
-        if chunk_seconds is not None:
-            forward["chunk_seconds"] = chunk_seconds
-        if progress is not None:
-            forward["progress"] = progress
-        if residual_gate is not None:
-            forward["residual_gate"] = residual_gate
-        if low_band_comb is not None:
-            forward["low_band_comb"] = low_band_comb
         return preprocess, forward, postprocess
 
     def preprocess(self, inputs, sampling_rate: int | None = None):

@@ -339,22 +339,27 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
     def _enhance(self, waveform: torch.Tensor, speaker: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Level-normalised (B, T) -> repaired (B, T) and its (B, 2, F, frames) spectrum."""
         cfg = self.config
+        # The spectral path runs in float32 whatever the weights' dtype (only the layers run in it):
+        # in float16 the floors below (1e-10, 1e-12) round to 0 and silent bins gave NaN; and a
+        # float32 batch from the feature extractor then works with half-precision weights too.
+        in_dtype, net_dtype = waveform.dtype, self.head.weight.dtype
+        waveform, speaker = waveform.float(), speaker.to(net_dtype)
         spec = stft(waveform, cfg.n_fft, cfg.hop_length)
         spec_c = _compress(spec, cfg.compression)
         log_mag = 0.1 * torch.log(spec.pow(2).sum(1) + 1e-10)  # (B, F, frames), ~[-2, 1]
         features = torch.cat([spec_c[:, 0], spec_c[:, 1], log_mag], dim=1).transpose(1, 2)  # (B, frames, 3F)
-        hidden = self.encoder(features)
+        hidden = self.encoder(features.to(net_dtype))
         if self.film_in is not None:
             hidden = self.film_in(hidden, speaker)
         hidden = self.bottleneck(hidden)
         if self.film_out is not None:
             hidden = self.film_out(hidden, speaker)
-        mask, mapping = self.head(self.decoder(hidden))
+        mask, mapping = (t.float() for t in self.head(self.decoder(hidden)))
         # complex multiply M * X_c, plus the mapping R
         re = mask[:, 0] * spec_c[:, 0] - mask[:, 1] * spec_c[:, 1] + mapping[:, 0]
         im = mask[:, 0] * spec_c[:, 1] + mask[:, 1] * spec_c[:, 0] + mapping[:, 1]
         out_spec = _decompress(torch.stack([re, im], dim=1), cfg.compression)
-        return istft(out_spec, waveform.shape[-1], cfg.n_fft, cfg.hop_length), out_spec
+        return istft(out_spec, waveform.shape[-1], cfg.n_fft, cfg.hop_length).to(in_dtype), out_spec.to(in_dtype)
 
     def _enhance_shift_averaged(self, waveform: torch.Tensor, speaker: torch.Tensor) -> torch.Tensor:
         """Level-normalised (B, T) -> (B, T): the mean repair over ``config.inference_shifts`` offsets.
@@ -413,7 +418,18 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
             x = x * attention_mask.to(x.dtype)
         gain = self._level_gain(x, attention_mask) if self.config.normalize_input else x.new_ones(x.shape[0], 1)
         speaker = self._speaker(speaker_embeddings, x.shape[0], x)
-        if labels is None and not self.training and getattr(self.config, "inference_shifts", 1) > 1:
+        padded = attention_mask is not None and not bool(attention_mask.bool().all())
+        if labels is None and not self.training and padded:
+            # Inference on a padded batch: each item on its own valid samples, so it comes out as it
+            # would alone (over the padding, the BiLSTM changed a short item's repair by -43 dB).
+            repaired_n = torch.zeros_like(x)
+            for i, valid in enumerate(attention_mask.bool()):
+                if not valid.any():  # an all-padding row stays silent
+                    continue
+                item = x[i, valid].unsqueeze(0) * gain[i]
+                repaired_n[i, valid] = self._enhance_shift_averaged(item, speaker[i : i + 1])[0]
+            spectrum = stft(repaired_n, self.config.n_fft, self.config.hop_length)
+        elif labels is None and not self.training and getattr(self.config, "inference_shifts", 1) > 1:
             repaired_n = self._enhance_shift_averaged(x * gain, speaker)
             spectrum = stft(repaired_n, self.config.n_fft, self.config.hop_length)
         else:

@@ -17,3 +17,11 @@ __all__ = [
     "MsarMultiSpeakerProcessor",
     "MsarMultiSpeakerTokenizer",
 ]
+
+# save_pretrained writes `auto_map` and copies the flat modules next to the weights, so a folder
+# loads with trust_remote_code=True where msar_hf is not installed (without this, a model loaded
+# with msar installed and saved again had an auto_map naming .py files it did not carry).
+MsarMultiSpeakerConfig.register_for_auto_class()
+MsarMultiSpeakerModel.register_for_auto_class("AutoModelForTextToWaveform")
+MsarMultiSpeakerTokenizer.register_for_auto_class()
+MsarMultiSpeakerProcessor.register_for_auto_class()

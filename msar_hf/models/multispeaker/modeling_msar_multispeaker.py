@@ -354,6 +354,14 @@ class MsarMultiSpeakerModel(MsarMultiSpeakerPreTrainedModel):
         self.register_buffer("speaker_table", torch.zeros(len(config.speaker_names), config.speaker_embedding_dim))
         self.post_init()
 
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        # The class registers for one Auto class (AutoModelForTextToWaveform), but the model
+        # answers to AutoModel too: name both in auto_map, so remote code loads it either way.
+        if getattr(self, "_auto_class", None) is not None:
+            name = f"{type(self).__module__.rsplit('.', 1)[-1]}.{type(self).__name__}"
+            self.config.auto_map = {**(getattr(self.config, "auto_map", None) or {}), "AutoModel": name}
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
     # -- helpers ------------------------------------------------------------------------------
     @property
     def frontend(self) -> MelFrontend:
@@ -382,6 +390,10 @@ class MsarMultiSpeakerModel(MsarMultiSpeakerPreTrainedModel):
             emb = self.speaker_table[ids]
         else:
             emb = torch.zeros(1, self.config.speaker_embedding_dim, device=device)
+        # one voice for the whole batch, or one per text; any other count used to be cut or
+        # broadcast silently (3 ids for 2 texts dropped the third, 2 for 1 text gave 2 outputs)
+        if emb.shape[0] not in (1, batch):
+            raise ValueError(f"{emb.shape[0]} speakers for {batch} texts: give one speaker, or one per text")
         if emb.shape[0] == 1 and batch > 1:
             emb = emb.expand(batch, -1)
         return emb
@@ -412,6 +424,11 @@ class MsarMultiSpeakerModel(MsarMultiSpeakerPreTrainedModel):
         **kwargs,
     ) -> MsarMultiSpeakerOutput | tuple:
         """Synthesize (no ``labels``) or compute the training loss (``labels`` given)."""
+        if self.speaker_proj.weight.dtype != torch.float32:
+            # masks, alignments, the mel floor and the vocoder's inverse STFT are float32 throughout;
+            # half-precision weights otherwise died deep inside a Conv1d with a dtype mismatch
+            raise TypeError(f"MsarMultiSpeakerModel runs in float32, not {self.speaker_proj.weight.dtype}: load it "
+                            "without dtype=... or call model.float() (mixed-precision training: torch.autocast)")
         if attention_mask is None:
             attention_mask = (input_ids != self.config.pad_token_id).long()
         token_mask = attention_mask.float()
