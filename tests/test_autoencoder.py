@@ -208,6 +208,12 @@ def test_feature_extractor_resamples_and_downmixes(fsdd_file):
     assert feats["input_values"].shape == (1, 2 * wave.numel())
     stereo = fe(np.stack([wave.numpy(), wave.numpy()]), sampling_rate=rate)
     assert torch.allclose(stereo["input_values"], feats["input_values"], atol=1e-6)
+    # integer PCM is read at its full scale, as the pipeline and load_audio read it
+    pcm16 = np.round(wave.numpy() * 32767).astype(np.int16)
+    from_int = fe(pcm16, sampling_rate=rate)["input_values"]
+    assert torch.allclose(from_int, feats["input_values"], atol=1e-3), float((from_int - feats["input_values"]).abs().max())
+    pcm8 = np.round(wave.numpy() * 127 + 128).astype(np.uint8)
+    assert torch.allclose(fe(pcm8, sampling_rate=rate)["input_values"], feats["input_values"], atol=2e-2)
 
 
 def test_repair_long_input_matches_unchunked_away_from_boundaries(speech_files):

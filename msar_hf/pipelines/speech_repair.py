@@ -46,7 +46,8 @@ class SpeechRepairPipeline(Pipeline):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if not callable(getattr(self.model, "repair", None)):
-            raise ValueError(f"the speech-repair pipeline needs an msar repair model (model_type msar_autoencoder), "
+            raise ValueError(  # noqa: TRY004 (transformers raises ValueError for a wrong model)
+                f"the speech-repair pipeline needs an msar repair model (model_type msar_autoencoder), "
                              f"got {type(self.model).__name__} ({getattr(self.model.config, 'model_type', '?')})")
 
     def __call__(self, inputs, *args, batch_size=None, **kwargs):

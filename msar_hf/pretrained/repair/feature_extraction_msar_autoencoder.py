@@ -27,7 +27,13 @@ class MsarAutoencoderFeatureExtractor(SequenceFeatureExtractor):
         self.return_attention_mask = return_attention_mask
 
     def _to_mono(self, audio, sampling_rate: int | None) -> np.ndarray:
-        wave = torch.as_tensor(np.asarray(audio, dtype=np.float32))
+        array = audio.numpy() if isinstance(audio, torch.Tensor) else np.asarray(audio)
+        if array.dtype.kind in "iu" and array.dtype.itemsize <= 4:
+            # integer PCM (int16 from a wav reader, 8-bit unsigned, ...) -> [-1, 1), as the pipeline
+            # reads it; a plain cast gave samples in the thousands
+            half = 2.0 ** (8 * array.dtype.itemsize - 1)
+            array = (array.astype(np.float64) - (half if array.dtype.kind == "u" else 0.0)) / half
+        wave = torch.as_tensor(np.asarray(array, dtype=np.float32))
         if wave.dim() == 2:  # (C, T) or (T, C): average the shorter axis
             wave = wave.mean(0) if wave.shape[0] <= wave.shape[1] else wave.mean(1)
         if wave.dim() != 1:
@@ -53,13 +59,13 @@ class MsarAutoencoderFeatureExtractor(SequenceFeatureExtractor):
         """Prepare audio.
 
         Args:
-            raw_speech: one waveform (array/tensor/list of floats) or a list of waveforms.
+            raw_speech: one waveform (array/tensor/list of floats; integer PCM is scaled to [-1, 1);
+                a 2-D array is one multi-channel clip) or a list of waveforms.
             sampling_rate: rate of ``raw_speech``; resampled to ``self.sampling_rate`` if different.
         """
         is_batched = isinstance(raw_speech, (list, tuple)) and len(raw_speech) > 0 and not np.isscalar(raw_speech[0])
-        if not is_batched and isinstance(raw_speech, (np.ndarray, torch.Tensor)) and raw_speech.ndim == 2:
-            # a 2-D array is a stereo clip (C, T) unless it is clearly a batch of many rows
-            is_batched = False
+        # A 2-D array or tensor is one multi-channel clip, (C, T) or (T, C), and is downmixed: pass a
+        # batch as a list of waveforms.
         speeches = list(raw_speech) if is_batched else [raw_speech]
         speeches = [self._to_mono(s, sampling_rate) for s in speeches]
         encoded = BatchFeature({"input_values": speeches})
