@@ -48,7 +48,7 @@ class SpeechRepairPipeline(Pipeline):
         if not callable(getattr(self.model, "repair", None)):
             raise ValueError(  # noqa: TRY004 (transformers raises ValueError for a wrong model)
                 f"the speech-repair pipeline needs an msar repair model (model_type msar_autoencoder), "
-                             f"got {type(self.model).__name__} ({getattr(self.model.config, 'model_type', '?')})")
+                f"got {type(self.model).__name__} ({getattr(self.model.config, 'model_type', '?')})")
 
     def __call__(self, inputs, *args, batch_size=None, **kwargs):
         # One recording at a time whatever batch_size says: repair() chunks each one itself, and
