@@ -771,14 +771,16 @@ def write_upload(upload: _Upload, folder: str | os.PathLike) -> Path:
 
 def push_metric(repo_id: str, private: bool = False, *, token: str | None = None,
                 metric_dir: str | os.PathLike | None = None,
-                commit_message: str = "Upload msar_quality metric") -> str:
+                commit_message: str = "Upload msar_quality metric", dry_run: bool = False) -> str:
     """Publish the ``msar_quality`` metric as a Gradio Space (how evaluate shares metrics).
 
     ``evaluate-cli`` is broken with huggingface-hub 2.x, so this does what it did: create a Space
     (``space_sdk="gradio"``) and upload the module, its card, ``app.py`` and ``requirements.txt``.
-    Users then ``evaluate.load("ORG/NAME")``. Returns the Space URL.
+    Users then ``evaluate.load("ORG/NAME")``. Returns the Space URL (``dry_run``: the file list).
     """
     upload = metric_space_files(metric_dir)
+    if dry_run:
+        return _describe(upload, repo_id, "space")
     return _publish(upload, repo_id, "space", private, token, commit_message, space_sdk="gradio")
 
 
@@ -826,9 +828,13 @@ def app_space_files() -> _Upload:
 
 
 def push_app(repo_id: str, private: bool = False, *, token: str | None = None,
-             commit_message: str = "Upload the msar app") -> str:
-    """Publish the msar web app as a Gradio Space (see :func:`app_space_files`). Returns its URL."""
-    return _publish(app_space_files(), repo_id, "space", private, token, commit_message, space_sdk="gradio")
+             commit_message: str = "Upload the msar app", dry_run: bool = False) -> str:
+    """Publish the msar web app as a Gradio Space (see :func:`app_space_files`). Returns its URL
+    (``dry_run``: the file list, nothing sent)."""
+    upload = app_space_files()
+    if dry_run:
+        return _describe(upload, repo_id, "space")
+    return _publish(upload, repo_id, "space", private, token, commit_message, space_sdk="gradio")
 
 
 # --------------------------------------------------------------------------------------------

@@ -489,6 +489,18 @@ def test_dry_run_checks_everything_and_sends_nothing(repair, fixtures_dir, tmp_p
         push_model(tmp_path, "org/name", dry_run=True)
     listing = push_dataset(fixtures_dir / "noise", "org/noises", dry_run=True)
     assert "to the dataset org/noises" in listing and "metadata.csv" in listing and "README.md" in listing
+    # the two Spaces: the metric (module + the msar code it imports) and the app (the package + weights)
+    from msar_hf.hub import push_app, push_metric
+
+    listing = push_metric("org/msar_quality", dry_run=True)
+    assert "to the space org/msar_quality" in listing
+    for name in ("msar_quality.py", "app.py", "requirements.txt", "msar_hf/metrics/quality.py"):
+        assert f"  {name}  " in listing, name
+    listing = push_app("org/msar-app", dry_run=True)
+    for name in ("app.py", "packages.txt", "msar_hf/pretrained/repair/model.safetensors"):
+        assert f"  {name}  " in listing, name
+    with pytest.raises(HubError, match="no msar_quality.py"):
+        push_metric("org/m", metric_dir=tmp_path, dry_run=True)
 
 
 @pytest.mark.parametrize("shipped,package", [("repair", "autoencoder"), ("multispeaker", "multispeaker")])

@@ -65,12 +65,13 @@ def push_metric_cmd(
     path: Annotated[Path | None, typer.Argument(help="The metric module folder (default: the shipped msar_quality).")] = None,
     private: Annotated[bool, _PRIVATE] = False,
     token: Annotated[str | None, _TOKEN] = None,
+    dry_run: Annotated[bool, _DRY_RUN] = False,
 ) -> None:
     """Publish the msar_quality metric as a Gradio Space (module, card, app.py, requirements.txt)."""
     from ..hub import push_metric
 
-    url = push_metric(repo, private, token=token, metric_dir=path)
-    typer.echo(f"pushed msar_quality -> {url}")
+    result = push_metric(repo, private, token=token, metric_dir=path, dry_run=dry_run)
+    typer.echo(result if dry_run else f"pushed msar_quality -> {result}")
 
 
 @push_app.command("app")
@@ -78,12 +79,13 @@ def push_app_cmd(
     repo: Annotated[str, _REPO],
     private: Annotated[bool, _PRIVATE] = False,
     token: Annotated[str | None, _TOKEN] = None,
+    dry_run: Annotated[bool, _DRY_RUN] = False,
 ) -> None:
     """Publish the msar web app (msar serve) as a Gradio Space, with the msar package and its weights."""
     from ..hub import push_app
 
-    url = push_app(repo, private, token=token)
-    typer.echo(f"pushed the msar app -> {url}")
+    result = push_app(repo, private, token=token, dry_run=dry_run)
+    typer.echo(result if dry_run else f"pushed the msar app -> {result}")
 
 
 @push_app.command("cache")
