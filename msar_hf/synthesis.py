@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from .errors import AudioError, MsarError
+from .models.multispeaker.normalization_msar_multispeaker import normalize_text
 
 DEFAULT_MODEL_DIR = Path(__file__).parent / "pretrained" / "multispeaker"
 MIN_REFERENCE_SECONDS = 1.0
@@ -42,198 +43,9 @@ class UnknownSpeakerError(MsarError):
 
 
 # ----------------------------------------------------------------------------------------------
-# text
+# text (normalize_text lives beside the tokenizer, which applies it too, so the pipeline and
+# the CLI say the same words)
 # ----------------------------------------------------------------------------------------------
-_ABBREVIATIONS = {
-    "mr": "mister", "mrs": "missus", "ms": "miz", "dr": "doctor", "prof": "professor", "st": "saint",
-    "jr": "junior", "sr": "senior", "co": "company", "ltd": "limited", "inc": "incorporated",
-    "mt": "mount", "capt": "captain", "col": "colonel", "gen": "general", "lt": "lieutenant",
-    "sgt": "sergeant", "rev": "reverend", "vs": "versus", "etc": "et cetera", "approx": "approximately",
-    "no": "number", "dept": "department", "ave": "avenue", "rd": "road", "ft": "feet", "km": "kilometers",
-    "kg": "kilograms", "cm": "centimeters", "mm": "millimeters", "min": "minutes", "hr": "hours",
-}
-# "No." is only "number" before a digit; the others whenever followed by a period.
-_ABBREV_RE = re.compile(r"\b(" + "|".join(k for k in _ABBREVIATIONS if k != "no") + r")\.", re.IGNORECASE)
-_NUMBER_ABBREV_RE = re.compile(r"\b(no)\.\s*(?=\d)", re.IGNORECASE)
-_UNITS = {"km": "kilometers", "kg": "kilograms", "cm": "centimeters", "mm": "millimeters", "mg": "milligrams",
-          "ml": "milliliters", "kb": "kilobytes", "mb": "megabytes", "gb": "gigabytes", "mph": "miles per hour",
-          "kmh": "kilometers per hour", "hz": "hertz", "khz": "kilohertz"}
-_UNIT_RE = re.compile(r"(\d)\s?(" + "|".join(_UNITS) + r")\b", re.IGNORECASE)
-_SYMBOLS = {"&": " and ", "%": " percent ", "+": " plus ", "=": " equals ", "@": " at ", "#": " number "}
-# Dotted abbreviations that are words, not letters; any other run of dotted letters ("U.S.A.",
-# "a.m.") is said letter by letter, and its dots must not end a sentence.
-_DOTTED_WORDS = {"i.e.": "that is", "e.g.": "for example", "cf.": "compare"}
-_DOTTED_WORDS_RE = re.compile(r"(?<!\w)(" + "|".join(re.escape(k) for k in _DOTTED_WORDS) + r")(?!\w)", re.IGNORECASE)
-_INITIALISM_RE = re.compile(r"(?<!\w)((?:[A-Za-z]\.){2,})(?!\w)(?=(\s+[A-Z][a-z]*)?)")
-# After "U.S." a capitalised word can start a sentence ("... in the U.S. It is big.") or go on with a
-# name ("the U.S. Army"): the words that usually begin one keep the sentence break.
-_SENTENCE_STARTERS = {"a", "an", "and", "but", "he", "her", "his", "i", "in", "it", "its", "my", "on", "our", "she",
-                      "so", "that", "the", "then", "there", "these", "they", "this", "those", "we", "what", "when",
-                      "you", "your"}
-
-
-def _initialism(match: re.Match) -> str:
-    """U.S.A. -> U S A; with a period kept where the next word starts a sentence."""
-    following = (match.group(2) or "").strip().lower()
-    return " " + " ".join(match.group(1).replace(".", "")) + ("." if following in _SENTENCE_STARTERS else " ")
-_MONTHS = {"jan": "January", "feb": "February", "mar": "March", "apr": "April", "jun": "June", "jul": "July",
-           "aug": "August", "sep": "September", "sept": "September", "oct": "October", "nov": "November",
-           "dec": "December"}
-_MONTH_RE = re.compile(r"\b(" + "|".join(_MONTHS) + r")\.(?=\s*\d)", re.IGNORECASE)  # "Jan. 5", not "mar."
-_MONTH_NAMES = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
-                "October", "November", "December"]
-_MONTH_NAME = "(" + "|".join(_MONTH_NAMES) + ")"
-_ISO_DATE_RE = re.compile(r"\b(\d{4})-(\d\d)-(\d\d)\b")  # 2026-11-28
-_SLASH_DATE_RE = re.compile(r"\b(\d{1,2})/(\d{1,2})/(\d{4}|\d\d)\b")  # 12/25/1990, 25/12/90
-_MONTH_YEAR_RE = re.compile(_MONTH_NAME + r",?\s+(1[1-9]\d\d|20\d\d)\b(?![.,]\d)")  # May 2021
-_MONTH_DAY_RE = re.compile(_MONTH_NAME + r"\s+(\d{1,2})(?:st|nd|rd|th)?\b(?![:.]\d)(?:,?\s+(\d{4})\b)?")
-_DAY_MONTH_RE = re.compile(r"(\b[Tt]he\s+)?\b(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?" + _MONTH_NAME + r"\b(?:,?\s+(\d{4})\b)?")
-_SCALES = "thousand|million|billion|trillion"
-_CURRENCIES = {"$": ("dollar", "dollars"), "£": ("pound", "pounds"), "€": ("euro", "euros")}
-# Phone numbers are read digit by digit, in their groups: (555) 123-4567, 555-1234.
-_PHONE_RE = re.compile(r"(?:\(\d{3}\)\s?|\b\d{3}[\s.-])?\b\d{3}-\d{4}\b")
-_DIGIT_WORDS = ["oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
-# Proper fractions with a small denominator (1/2, 3/4, 5/8); "24/7" or "9/11" are not fractions.
-_FRACTION_RE = re.compile(r"(?<![\w/.])(\d)/(\d{1,2})(?![\w/])")
-_PER_UNIT = {"s": "second", "sec": "second", "h": "hour", "hr": "hour", "min": "minute", "day": "day"}
-
-
-def _is_emoji_part(c: str) -> bool:
-    """Parts of an emoji sequence that are not category So: skin tones (Sk), zero-width joiner,
-    variation selectors, the keycap mark and tag characters."""
-    o = ord(c)
-    return (0x1F3FB <= o <= 0x1F3FF or o in (0x200D, 0x20E3) or 0xFE00 <= o <= 0xFE0F
-            or 0xE0020 <= o <= 0xE007F)
-
-
-def _clock(match: re.Match) -> str:
-    """3:45 -> three forty five; 3:05 -> three oh five; 3:00 -> three o'clock."""
-    hours, minutes = match.group(1), match.group(2)
-    if minutes == "00":
-        return f" {_num2words(hours)} o'clock "
-    spoken = _num2words(minutes) if not minutes.startswith("0") else f"oh {_num2words(minutes[1])}"
-    return f" {_num2words(hours)} {spoken} "
-
-
-def _decade(match: re.Match) -> str:
-    """80s / '90s / 1960s -> eighties / nineties / nineteen sixties."""
-    century, tens = match.group(1), match.group(2)
-    word = _num2words(tens)
-    word = word[:-1] + "ies" if word.endswith("y") else word + "s"
-    return f" {_num2words(century)} {word} " if century else f" {word} "
-
-
-def _num2words(value: str, to: str = "cardinal") -> str:
-    from num2words import num2words
-
-    return num2words(value if "." in value else int(value), to=to, lang="en").replace("-", " ").replace(",", "")
-
-
-def _money(match: re.Match) -> str:
-    symbol, whole, cents = match.group(1), match.group(2).replace(",", ""), match.group(3)
-    cents = cents.ljust(2, "0") if cents else cents  # $5.5 is five dollars and fifty cents
-    unit = _CURRENCIES[symbol]
-    words = f"{_num2words(whole)} {unit[0] if whole == '1' else unit[1]}"
-    if cents and int(cents):
-        words += f" and {_num2words(cents)} {'cent' if cents == '01' else 'cents'}"
-    return f" {words} "
-
-
-def _money_scale(match: re.Match) -> str:
-    """$1.5 million -> one point five million dollars (not "one dollar and fifty cents million")."""
-    return f" {_num2words(match.group(2).replace(',', ''))} {match.group(3).lower()} {_CURRENCIES[match.group(1)][1]} "
-
-
-def _spoken_year(year: str) -> str:
-    """1984 -> nineteen eighty four, 2005 -> two thousand and five, 2021 -> twenty twenty one, 90 -> ninety."""
-    if len(year) == 2:
-        return f"oh {_DIGIT_WORDS[int(year[1])]}" if year.startswith("0") else _num2words(year)
-    return _num2words(year, "year")
-
-
-def _date(month: int, day: int, year: str | None, day_first: bool = False, the: str = "") -> str | None:
-    """A month, day and optional year as said: "December twenty fifth, nineteen ninety" (or
-    "the third of May" where the text put the day first); None when it is not a date."""
-    if not (1 <= month <= 12 and 1 <= day <= 31):
-        return None
-    name, ordinal = _MONTH_NAMES[month - 1], _num2words(str(day), "ordinal")
-    words = f"{the or 'the '}{ordinal} of {name}" if day_first else f"{name} {ordinal}"
-    return f" {words}, {_spoken_year(year)} " if year else f" {words} "
-
-
-def _slash_date(match: re.Match) -> str:
-    """12/25/1990 (month first, as in en-US); 25/12/1990 when the first number cannot be a month."""
-    first, second, year = int(match.group(1)), int(match.group(2)), match.group(3)
-    month, day = (second, first) if first > 12 else (first, second)
-    return _date(month, day, year) or match.group(0)
-
-
-def _fraction(match: re.Match) -> str:
-    numerator, denominator = int(match.group(1)), int(match.group(2))
-    if not 2 <= denominator <= 10 or numerator >= denominator:
-        return match.group(0)
-    word = {2: "half", 4: "quarter"}.get(denominator) or _num2words(str(denominator), "ordinal")
-    if numerator > 1:
-        word = "halves" if word == "half" else word + "s"
-    return f" {_num2words(str(numerator))} {word} "
-
-
-def _phone(match: re.Match) -> str:
-    groups = re.findall(r"\d+", match.group(0))
-    return " " + ", ".join(" ".join(_DIGIT_WORDS[int(d)] for d in g) for g in groups) + " "
-
-
-def normalize_text(text: str) -> str:
-    """Spell out what a speaker would say: abbreviations, numbers, money, ordinals, symbols.
-
-    Years (1100-1999) are read in pairs ("nineteen eighty four"), as people say them.
-    """
-    text = unicodedata.normalize("NFKC", text)
-    text = text.replace("’", "'").replace("“", '"').replace("”", '"').replace("–", "-").replace("—", ", ")
-    # emoji and other pictographs: not words (a phonemizer would read out their names); the symbols
-    # that are words are said first
-    text = re.sub(r"°\s?([CF])\b", lambda m: " degrees " + ("Celsius" if m.group(1) == "C" else "Fahrenheit"), text)
-    text = text.replace("°", " degrees ").replace("©", " copyright ").replace("™", " trademark ")
-    text = "".join(c for c in text if unicodedata.category(c) not in ("So", "Cs", "Co") and not _is_emoji_part(c))
-    text = _NUMBER_ABBREV_RE.sub("number ", text)
-    text = _DOTTED_WORDS_RE.sub(lambda m: _DOTTED_WORDS[m.group(1).lower()], text)
-    text = _INITIALISM_RE.sub(_initialism, text)
-    text = _MONTH_RE.sub(lambda m: _MONTHS[m.group(1).lower()], text)
-    text = _ABBREV_RE.sub(lambda m: _ABBREVIATIONS[m.group(1).lower()], text)
-    # dates before anything reads their numbers or hyphens
-    text = _ISO_DATE_RE.sub(lambda m: _date(int(m.group(2)), int(m.group(3)), m.group(1)) or m.group(0), text)
-    text = _SLASH_DATE_RE.sub(_slash_date, text)
-    text = _MONTH_DAY_RE.sub(lambda m: _date(_MONTH_NAMES.index(m.group(1)) + 1, int(m.group(2)), m.group(3))
-                             or m.group(0), text)
-    text = _DAY_MONTH_RE.sub(lambda m: _date(_MONTH_NAMES.index(m.group(3)) + 1, int(m.group(2)), m.group(4),
-                                             day_first=True, the=m.group(1) or "") or m.group(0), text)
-    text = _MONTH_YEAR_RE.sub(lambda m: f"{m.group(1)} {_spoken_year(m.group(2))}", text)
-    text = re.sub(r"\b24/7\b", "twenty four seven", text)
-    text = _PHONE_RE.sub(_phone, text)
-    text = re.sub(r"([$£€])\s?(\d[\d,]*(?:\.\d+)?)\s?(" + _SCALES + r")\b", _money_scale, text, flags=re.IGNORECASE)
-    text = re.sub(r"([$£€])\s?(\d[\d,]*)(?:\.(\d{1,2}))?(?!\d)", _money, text)
-    text = re.sub(r"\b(\d{1,2}):(\d\d)\b", _clock, text)
-    text = re.sub(r"\b(1[1-9]|[1-9])00s\b", lambda m: f" {_num2words(m.group(1))} hundreds ", text)  # 1900s, 100s
-    text = re.sub(r"\b([1-9])000s\b", lambda m: f" {_num2words(m.group(1))} thousands ", text)  # 2000s
-    text = re.sub(r"(?:\b(1[1-9]|20)|'|\b)([1-9]0)'?s\b", _decade, text)
-    text = re.sub(r"(?<![\w.])-(?=\d)", " minus ", text)
-    text = re.sub(r"(?<![\w.-])(\d+)-(\d+)(?![\w.-])", r"\1 to \2", text)  # pages 10-20, 1914-1918
-    text = re.sub(r"(?<=[A-Za-z])-(?=\d)", " ", text)  # COVID-19
-    text = re.sub(r"\b(\d+(?:\.\d+){2,})\b", lambda m: " point ".join(m.group(1).split(".")), text)  # 2.0.1
-    text = _FRACTION_RE.sub(_fraction, text)
-    text = _UNIT_RE.sub(lambda m: f"{m.group(1)} {_UNITS[m.group(2).lower()]}", text)
-    text = re.sub(r"(?<=[a-z])/(" + "|".join(_PER_UNIT) + r")\b", lambda m: f" per {_PER_UNIT[m.group(1)]}", text)
-    text = re.sub(r"(\d+)\s?%", lambda m: f"{m.group(1)} percent", text)
-    text = re.sub(r"\b(\d+)(st|nd|rd|th)\b", lambda m: _num2words(m.group(1), "ordinal"), text)
-    text = re.sub(r"\b1[1-9]\d\d\b(?!\.\d)", lambda m: _spoken_year(m.group(0)), text)
-    text = re.sub(r"(?<=\d),(?=\d{3})", "", text)
-    text = re.sub(r"\d+(?:\.\d+)?", lambda m: f" {_num2words(m.group(0))} ", text)
-    for sym, word in _SYMBOLS.items():
-        text = text.replace(sym, word)
-    text = re.sub(r"\s+([,.;:!?])", r"\1", text)
-    return re.sub(r"\s+", " ", text).strip()
-
-
 def check_text(text: str, source: str = "text") -> None:
     """Raise :class:`TextError` for text nothing can be said from.
 
@@ -371,7 +183,7 @@ def stream_speech(tts: TTS, text: str, speaker_embedding: torch.Tensor, *, sourc
         bar = tqdm(total=len(sentences), desc="synthesizing", unit="sentence")
     with torch.inference_mode():
         for sentence in sentences:
-            inputs = tts.processor(sentence, return_tensors="pt")
+            inputs = tts.processor(sentence, return_tensors="pt", normalize=False)  # normalised above
             out = tts.model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
                             speaker_embeddings=speaker_embedding[None], waveform_stage=waveform_stage,
                             length_scale=length_scale)

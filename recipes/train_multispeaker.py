@@ -144,6 +144,7 @@ def prepare(cfg: dict) -> Path:
 
     from msar_hf.audio import load_audio
     from msar_hf.models.multispeaker import MsarMultiSpeakerModel, MsarMultiSpeakerTokenizer
+    from msar_hf.models.multispeaker.normalization_msar_multispeaker import normalize_text
     from msar_hf.models.multispeaker.tokenization_msar_multispeaker import phonemize
 
     render_voices(cfg)
@@ -152,7 +153,9 @@ def prepare(cfg: dict) -> Path:
     tok = MsarMultiSpeakerTokenizer()
     model = MsarMultiSpeakerModel(build_config(cfg, []))
     texts = sorted({r["text"] for r in rows})
-    phones = dict(zip(texts, phonemize(texts)))
+    # spelled out first ("etc." -> "et cetera", "1984" -> "nineteen eighty four"), as the tokenizer and
+    # `msar synthesize` do at inference, so training reads the words the model is later given
+    phones = dict(zip(texts, phonemize([normalize_text(t) for t in texts])))
     # Waveforms are kept only for the vocoder's crops (the whole corpus would be ~1 GB).
     rng = random.Random(cfg["seed"])
     by_voice: dict[str, list[int]] = {}

@@ -77,8 +77,9 @@ def test_tokenizer_phonemizes_and_round_trips(tokenizer):
     # espeak-ng's reading: "author" starts with the stressed vowel ɔː, "trail" has eɪ, commas kept
     assert phones.startswith("ˈ ɔː θ") and "eɪ" in phones and "," in phones
     assert tokenizer(phones, phonemize=False)["input_ids"] == ids
-    # word boundaries: one "_" between each of the 7 words
-    assert phones.split().count("_") == 6
+    # word boundaries: one "_" between each of the 8 words ("etc." is normalised to "et cetera")
+    assert phones.split().count("_") == 7
+    assert tokenizer("Author of the danger trail, Philip Steels, etc.", normalize=False)["input_ids"] != ids
 
 
 def test_tokenizer_batch_padding_and_save(tokenizer, tmp_path):
@@ -324,6 +325,10 @@ def test_remote_code_loads_without_msar(tokenizer, tmp_path):
         f"p = AutoProcessor.from_pretrained({str(path)!r}, trust_remote_code=True)\n"
         "assert 'msar_hf' not in sys.modules, 'remote code must not import msar_hf'\n"
         "out = m(**p('Hi there.', return_tensors='pt'), speaker_ids=torch.tensor([0]))\n"
+        # the remote tokenizer spells out numbers and dates as msar synthesize does
+        "said = p('On 12/25/1990 it cost $1.5 million.')['input_ids']\n"
+        "assert said == p('On December twenty fifth, nineteen ninety it cost one point five million dollars.')['input_ids']\n"
+        "assert said != p('On 12/25/1990 it cost $1.5 million.', normalize=False)['input_ids']\n"
         "print(type(m).__module__, out.waveform.shape[-1])\n"
     )
     env = dict(os.environ, HF_MODULES_CACHE=str(tmp_path / "modules"), OMP_NUM_THREADS="1")

@@ -18,6 +18,8 @@ from typing import Any
 
 from transformers import PreTrainedTokenizer
 
+from .normalization_msar_multispeaker import normalize_text
+
 VOCAB_FILES_NAMES = {"vocab_file": "vocab.json"}
 
 SPECIAL_TOKENS = ["<pad>", "<unk>", "<bos>", "<eos>"]
@@ -86,6 +88,8 @@ class MsarMultiSpeakerTokenizer(PreTrainedTokenizer):
     Args:
         vocab_file: JSON ``{token: id}``; the built-in espeak-ng en-us inventory when omitted.
         phonemize: convert text to phones (``False`` when the input already is a phone string).
+        normalize: spell out numbers, dates, money, abbreviations... first (``normalize_text``);
+            only when phonemizing.
     """
 
     vocab_files_names = VOCAB_FILES_NAMES
@@ -99,6 +103,7 @@ class MsarMultiSpeakerTokenizer(PreTrainedTokenizer):
         bos_token: str = "<bos>",
         eos_token: str = "<eos>",
         phonemize: bool = True,
+        normalize: bool = True,
         **kwargs: Any,
     ) -> None:
         if vocab_file is not None:
@@ -108,10 +113,11 @@ class MsarMultiSpeakerTokenizer(PreTrainedTokenizer):
             self.encoder = {tok: i for i, tok in enumerate(DEFAULT_VOCAB)}
         self.decoder = {v: k for k, v in self.encoder.items()}
         self.phonemize = phonemize
+        self.normalize = normalize
         kwargs.setdefault("special_tokens_pattern", "bos_eos")
         super().__init__(
             pad_token=pad_token, unk_token=unk_token, bos_token=bos_token, eos_token=eos_token,
-            phonemize=phonemize, **kwargs,
+            phonemize=phonemize, normalize=normalize, **kwargs,
         )
 
     @property
@@ -124,12 +130,16 @@ class MsarMultiSpeakerTokenizer(PreTrainedTokenizer):
         return vocab
 
     def prepare_for_tokenization(
-        self, text: str, is_split_into_words: bool = False, phonemize: bool | None = None, **kwargs: Any
+        self, text: str, is_split_into_words: bool = False, phonemize: bool | None = None,
+        normalize: bool | None = None, **kwargs: Any
     ) -> tuple[str, dict[str, Any]]:
-        """Turn English text into a phone string (unless ``phonemize=False``)."""
+        """Turn English text into a phone string (unless ``phonemize=False``), its numbers,
+        dates and abbreviations spelled out first (unless ``normalize=False``)."""
         if not text.strip():  # the phonemizer returns nothing for it: say so, not an IndexError
             raise ValueError("the text is empty: nothing to say")
         if phonemize if phonemize is not None else self.phonemize:
+            if normalize if normalize is not None else self.normalize:
+                text = normalize_text(text)
             text = phonemize_text(text)
         return text, kwargs
 
