@@ -394,6 +394,30 @@ print(json.dumps({{"growth_mb": peak() - after_short, "streamed": first.streamed
     assert float((y - reference).abs().max()) < TOL  # window seams and cross-fades are exact
 
 
+def test_sigterm_mid_repair_leaves_no_temporary_file(tmp_path, identity_model, speech_file):
+    """kill / a scheduler's time limit / torchrun stopping its ranks send SIGTERM: the streamed
+    output's temporary file must go with the run, as on Ctrl-C."""
+    import signal
+    import time
+
+    x, _ = load_audio(speech_file)
+    long = save_audio(tmp_path / "long.wav", x.repeat(int(np.ceil(600 * 16000 / x.shape[-1]))), 16000)
+    out = tmp_path / "out"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "msar_hf.cli", "repair", str(long), "-o", str(out / "long.wav"),
+                             "--model", str(identity_model), "--device", "cpu", "-q"],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(out.glob(".long.*")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, "finished before the temporary file was seen"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+    assert "Traceback" not in err
+    assert list(out.iterdir()) == []  # neither the output nor its temporary file
+
+
 @pytest.mark.slow
 def test_two_cpu_ranks_shard_a_folder_with_accelerate_launch(tmp_path, identity_model, speech_files, fsdd_file):
     src = tmp_path / "many"
