@@ -440,6 +440,30 @@ def test_two_cpu_ranks_shard_a_folder_with_accelerate_launch(tmp_path, identity_
     assert len(done) == len(set(done)) == len(inputs)  # every file once, by one rank
 
 
+@pytest.mark.slow
+def test_a_rank_with_a_bad_file_does_not_stop_the_other_ranks(tmp_path, identity_model, speech_file):
+    """torchrun stops every rank once one exits with an error: rank 0 fails on its first file at
+    once, rank 1 is still repairing long recordings, which must be finished all the same."""
+    src = tmp_path / "archive"
+    src.mkdir()
+    (src / "a_bad.wav").write_text("not audio\n")  # rank 0
+    x, _ = load_audio(speech_file)
+    long = x.repeat(int(np.ceil(600 * 16000 / x.shape[-1])))
+    save_audio(src / "b_long.wav", long, 16000)  # rank 1
+    shutil.copy(speech_file, src / "c_take.flac")  # rank 0, after its bad file
+    save_audio(src / "d_long.wav", long, 16000)  # rank 1
+    out = tmp_path / "out"
+    cmd = [str(Path(sys.executable).parent / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "-m", "msar_hf.cli", "repair", str(src), "-o", str(out), "--model", str(identity_model), "--device", "cpu"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=400, check=False)
+    assert proc.returncode != 0 and "a_bad.wav: not an audio file" in proc.stderr
+    # (once rank 0 exits, the launcher still sends rank 1 SIGTERM, but only after its work is done)
+    assert sorted(p.name for p in out.iterdir()) == ["b_long.wav", "c_take.flac", "d_long.wav"], proc.stderr[-3000:]
+    assert sf.info(out / "d_long.wav").frames == sf.info(src / "d_long.wav").frames
+
+
 def test_speaker_reference_conditions_a_speaker_aware_model(tmp_path, speech_files):
     from msar_hf.errors import MsarError
     from msar_hf.repair import Repairer
