@@ -223,17 +223,23 @@ def write_blocks(handle, data: torch.Tensor) -> None:
 
 
 def encoder_refusal(suffix: str, sampling_rate: int, exc: Exception) -> str:
-    """One line for an FFmpeg encoder's refusal, with the rates it supports when it says them."""
+    """One line for an FFmpeg encoder's refusal, with the rates (or channel counts) it supports when it says them."""
     text = " ".join(str(exc).split())
+    # a channel count the encoder cannot take (mp3: 1 or 2) is not the rate's fault: say which
+    channels = re.search(r"number of channels \((\d+)\) is not supported.*?are:\s*([\d,\s]+)", text, re.IGNORECASE)
+    if channels:
+        return (f"cannot encode '{suffix}' with {channels.group(1)} channels "
+                f"(supported: {channels.group(2).strip(' ,')}); choose another format")
     rates = re.search(r"supported sample rate values are:\s*([\d,\s]+)", text, re.IGNORECASE)
     why = f"supported: {rates.group(1).strip(' ,')}" if rates else (text or type(exc).__name__)
     return f"cannot encode '{suffix}' at {sampling_rate} Hz ({why}); choose another rate (--output-rate) or format"
 
 
-def check_encodable(path: str | os.PathLike, sampling_rate: int) -> None:
+def check_encodable(path: str | os.PathLike, sampling_rate: int, channels: int = 1) -> None:
     """Raise :class:`UnsupportedFormatError` now if ``path``'s format cannot be written at
-    ``sampling_rate`` (FFmpeg's encoders take fixed rates: opus 8-48 kHz steps, mp3 up to 48 kHz),
-    so a long job fails before its work, not after. Encodes a few silent samples to find out."""
+    ``sampling_rate`` with ``channels`` (FFmpeg's encoders take fixed rates: opus 8-48 kHz steps, mp3
+    up to 48 kHz; mp3 one or two channels), so a long job fails before its work, not after. Encodes
+    a few silent samples to find out."""
     suffix = Path(path).suffix.lower()
     if suffix not in _FFMPEG_WRITE:
         return  # libsndfile formats take any rate
@@ -241,7 +247,7 @@ def check_encodable(path: str | os.PathLike, sampling_rate: int) -> None:
 
     with tempfile.TemporaryDirectory(prefix="msar_probe_") as folder:
         try:
-            AudioEncoder(torch.zeros(1, 2048), sample_rate=int(sampling_rate)).to_file(str(Path(folder) / f"p{suffix}"))
+            AudioEncoder(torch.zeros(int(channels), 2048), sample_rate=int(sampling_rate)).to_file(str(Path(folder) / f"p{suffix}"))
         except RuntimeError as exc:
             raise UnsupportedFormatError(Path(path), encoder_refusal(suffix, sampling_rate, exc)) from exc
 

@@ -535,7 +535,7 @@ class Repairer:
         out_rate = self.output_rate or source.rate
         report.output_rate = out_rate
         try:
-            check_encodable(out_path, out_rate)  # before the work, not after it
+            check_encodable(out_path, out_rate, source.channels)  # before the work, not after it
         except BaseException:
             source.close()
             raise

@@ -617,6 +617,22 @@ def test_output_rate_an_encoder_cannot_take_fails_that_file_only(tmp_path, capsy
     assert code == 2 and len(_lines(err)) == 1 and "96000 Hz" in err
 
 
+def test_a_channel_count_the_encoder_cannot_take_is_refused_before_any_work(tmp_path, capsys, monkeypatch,
+                                                                           identity_model, speech_files):
+    """mp3 holds one or two channels: a 5.1 recording asked for as .mp3 gets one line that says so
+    (not a wrong advice to change the rate), before the repair runs."""
+    from msar_hf.repair import Repairer
+
+    x = torch.stack([load_audio(f)[0][:24000] for f in speech_files[:6]])  # six real voices, one per channel
+    src = save_audio(tmp_path / "six.wav", x, 16000)
+    monkeypatch.setattr(Repairer, "_run", lambda *a: pytest.fail("repaired before finding it cannot be written"))
+    code, _, err = msar(capsys, "repair", src, "-o", tmp_path / "six.mp3", "--model", identity_model,
+                        "--device", "cpu", "-q")
+    assert code == 2 and len(_lines(err)) == 1, err
+    assert "6 channels" in err and "supported: 1, 2" in err and "--output-rate" not in err, err
+    assert not (tmp_path / "six.mp3").exists()
+
+
 def test_summary_speed_reads_right_on_both_sides_of_real_time():
     from msar_hf.cli.repair import _speed
 
