@@ -289,7 +289,13 @@ def save_audio(
     if suffix not in _SOUNDFILE_WRITE and suffix not in _FFMPEG_WRITE:
         raise UnsupportedFormatError(path, f"cannot write '{suffix or 'no extension'}' files; "
                                      f"use one of {sorted(set(_SOUNDFILE_WRITE) | _FFMPEG_WRITE)}")
-    data = torch.as_tensor(waveform, dtype=torch.float32).detach().cpu()
+    data = torch.as_tensor(waveform).detach().cpu()
+    if not data.is_floating_point() and data.dtype != torch.bool:
+        # integer PCM (scipy.io.wavfile, soundfile's dtype="int16") is full scale at its type's range,
+        # not at 1.0: taken as floats, every sample would be clipped to +-1 below (a square wave)
+        top = torch.iinfo(data.dtype).max + 1
+        data = (data.double() - top / 2) / (top / 2) if torch.iinfo(data.dtype).min == 0 else data.double() / top
+    data = data.to(torch.float32)
     if data.ndim == 1:
         data = data.unsqueeze(0)
     if data.ndim != 2 or data.shape[-1] == 0:

@@ -207,3 +207,17 @@ def test_unencodable_rate_is_a_typed_error_before_any_work(tmp_path, speech):
     assert not list(tmp_path.iterdir())  # no temporary file left behind
     check_encodable(tmp_path / "out.opus", 48000)  # supported: silent
     check_encodable(tmp_path / "out.wav", 96000)
+
+
+def test_integer_samples_are_saved_at_their_own_scale(tmp_path, speech_file):
+    """int16 / int32 / uint8 arrays (scipy.io.wavfile, soundfile's dtype='int16') are full scale at
+    their type's range, not at 1.0: saved as they sound, not clipped into a square wave."""
+    data, rate = sf.read(speech_file, dtype="int16")
+    assert np.array_equal(sf.read(save_audio(tmp_path / "int16.wav", data, rate), dtype="int16")[0], data)
+    data, rate = sf.read(speech_file, dtype="int32")
+    out = save_audio(tmp_path / "int32.wav", torch.from_numpy(data), rate, subtype="PCM_32")
+    assert np.abs(sf.read(out, dtype="float64")[0] - data / 2**31).max() < 1e-7
+    data, rate = sf.read(speech_file, dtype="float32")
+    u8 = np.clip(np.round(data * 128 + 128), 0, 255).astype(np.uint8)
+    out = save_audio(tmp_path / "u8.wav", u8, rate)
+    assert np.array_equal(sf.read(out, dtype="float32")[0], (u8.astype(np.float32) - 128) / 128)
