@@ -39,6 +39,7 @@ from .errors import (
 )
 
 DEFAULT_SAMPLING_RATE = 16000
+MAX_CHANNELS = 1024  # libsndfile's limit; more channels than this is a transposed array
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".opus", ".webm", ".aiff", ".aif")
 # Formats soundfile (libsndfile) writes itself; the rest go through torchcodec's FFmpeg encoder.
 _SOUNDFILE_WRITE = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".aiff": "AIFF", ".aif": "AIFF"}
@@ -300,6 +301,10 @@ def save_audio(
         data = data.unsqueeze(0)
     if data.ndim != 2 or data.shape[-1] == 0:
         raise NoSamplesError(path, f"nothing to write (waveform shape {tuple(data.shape)})")
+    if data.shape[0] > MAX_CHANNELS:
+        # soundfile and most arrays hold (samples, channels): libsndfile would only say "Format not recognised"
+        raise AudioError(path, f"waveform shape {tuple(data.shape)} has {data.shape[0]} channels; "
+                         "save_audio takes (channels, samples): transpose it")
     if not torch.isfinite(data).all():
         raise NonFiniteSamplesError(path, "refusing to write NaN/Inf samples")
 

@@ -221,3 +221,16 @@ def test_integer_samples_are_saved_at_their_own_scale(tmp_path, speech_file):
     u8 = np.clip(np.round(data * 128 + 128), 0, 255).astype(np.uint8)
     out = save_audio(tmp_path / "u8.wav", u8, rate)
     assert np.array_equal(sf.read(out, dtype="float32")[0], (u8.astype(np.float32) - 128) / 128)
+
+
+def test_samples_by_channels_layout_is_a_typed_error_that_says_so(tmp_path, speech_file):
+    """soundfile reads (frames, channels); save_audio takes (channels, frames). Given the former,
+    the answer is one typed error naming the layout, not libsndfile's 'Format not recognised'."""
+    data, rate = sf.read(speech_file, dtype="float32", always_2d=True)
+    stereo = np.concatenate([data, data], axis=1)  # (T, 2)
+    for suffix in (".wav", ".mp3"):
+        with pytest.raises(AudioError, match=r"\(channels, samples\)"):
+            save_audio(tmp_path / f"out{suffix}", stereo, rate)
+    assert not list(tmp_path.iterdir())
+    save_audio(tmp_path / "ok.wav", stereo.T, rate)
+    assert sf.info(tmp_path / "ok.wav").channels == 2
