@@ -149,6 +149,8 @@ def load_audio(
         except Exception as exc:  # noqa: BLE001  (each backend raises its own types; we classify below)
             errors.append(f"{decode.__name__.removeprefix('_decode_')}: {exc}".splitlines()[0])
     if waveform is None:
+        if errors and "best audio stream is unknown" in errors[0]:  # FFmpeg opened it: a video without sound
+            raise NoSamplesError(name, "has no audio track (a video without sound?)")
         if looks_audio:
             raise CorruptAudioError(name, "cannot be decoded, the file is damaged or truncated ("
                                     + "; ".join(errors)[:300] + ")")

@@ -234,3 +234,16 @@ def test_samples_by_channels_layout_is_a_typed_error_that_says_so(tmp_path, spee
     assert not list(tmp_path.iterdir())
     save_audio(tmp_path / "ok.wav", stereo.T, rate)
     assert sf.info(tmp_path / "ok.wav").channels == 2
+
+
+@pytest.mark.skipif(not __import__("shutil").which("ffmpeg"), reason="needs the ffmpeg command")
+def test_a_video_without_an_audio_track_says_so(tmp_path, speech_file):
+    """A video with sound is read like any recording; one without is not 'damaged or truncated'."""
+    with_sound, silent_film = tmp_path / "talk.mp4", tmp_path / "film.mp4"
+    for out, sound in ((with_sound, ["-i", str(speech_file), "-shortest", "-c:a", "aac"]), (silent_film, [])):
+        subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=5:duration=2",
+                        *sound, "-c:v", "mpeg4", str(out)], check=True, timeout=60)
+    x, rate = load_audio(with_sound)
+    assert rate == 16000 and x.shape[-1] > 16000
+    with pytest.raises(NoSamplesError, match="film.mp4: has no audio track"):
+        load_audio(silent_film)
