@@ -39,6 +39,7 @@ from .errors import (
 )
 
 DEFAULT_SAMPLING_RATE = 16000
+MAX_CHANNELS = 1024  # libsndfile's limit; more channels than this is a transposed array
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".opus", ".webm", ".aiff", ".aif")
 # Formats soundfile (libsndfile) writes itself; the rest go through torchcodec's FFmpeg encoder.
 _SOUNDFILE_WRITE = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".aiff": "AIFF", ".aif": "AIFF"}
@@ -148,6 +149,8 @@ def load_audio(
         except Exception as exc:  # noqa: BLE001  (each backend raises its own types; we classify below)
             errors.append(f"{decode.__name__.removeprefix('_decode_')}: {exc}".splitlines()[0])
     if waveform is None:
+        if errors and "best audio stream is unknown" in errors[0]:  # FFmpeg opened it: a video without sound
+            raise NoSamplesError(name, "has no audio track (a video without sound?)")
         if looks_audio:
             raise CorruptAudioError(name, "cannot be decoded, the file is damaged or truncated ("
                                     + "; ".join(errors)[:300] + ")")
@@ -223,17 +226,23 @@ def write_blocks(handle, data: torch.Tensor) -> None:
 
 
 def encoder_refusal(suffix: str, sampling_rate: int, exc: Exception) -> str:
-    """One line for an FFmpeg encoder's refusal, with the rates it supports when it says them."""
+    """One line for an FFmpeg encoder's refusal, with the rates (or channel counts) it supports when it says them."""
     text = " ".join(str(exc).split())
+    # a channel count the encoder cannot take (mp3: 1 or 2) is not the rate's fault: say which
+    channels = re.search(r"number of channels \((\d+)\) is not supported.*?are:\s*([\d,\s]+)", text, re.IGNORECASE)
+    if channels:
+        return (f"cannot encode '{suffix}' with {channels.group(1)} channels "
+                f"(supported: {channels.group(2).strip(' ,')}); choose another format")
     rates = re.search(r"supported sample rate values are:\s*([\d,\s]+)", text, re.IGNORECASE)
     why = f"supported: {rates.group(1).strip(' ,')}" if rates else (text or type(exc).__name__)
     return f"cannot encode '{suffix}' at {sampling_rate} Hz ({why}); choose another rate (--output-rate) or format"
 
 
-def check_encodable(path: str | os.PathLike, sampling_rate: int) -> None:
+def check_encodable(path: str | os.PathLike, sampling_rate: int, channels: int = 1) -> None:
     """Raise :class:`UnsupportedFormatError` now if ``path``'s format cannot be written at
-    ``sampling_rate`` (FFmpeg's encoders take fixed rates: opus 8-48 kHz steps, mp3 up to 48 kHz),
-    so a long job fails before its work, not after. Encodes a few silent samples to find out."""
+    ``sampling_rate`` with ``channels`` (FFmpeg's encoders take fixed rates: opus 8-48 kHz steps, mp3
+    up to 48 kHz; mp3 one or two channels), so a long job fails before its work, not after. Encodes
+    a few silent samples to find out."""
     suffix = Path(path).suffix.lower()
     if suffix not in _FFMPEG_WRITE:
         return  # libsndfile formats take any rate
@@ -241,7 +250,7 @@ def check_encodable(path: str | os.PathLike, sampling_rate: int) -> None:
 
     with tempfile.TemporaryDirectory(prefix="msar_probe_") as folder:
         try:
-            AudioEncoder(torch.zeros(1, 2048), sample_rate=int(sampling_rate)).to_file(str(Path(folder) / f"p{suffix}"))
+            AudioEncoder(torch.zeros(int(channels), 2048), sample_rate=int(sampling_rate)).to_file(str(Path(folder) / f"p{suffix}"))
         except RuntimeError as exc:
             raise UnsupportedFormatError(Path(path), encoder_refusal(suffix, sampling_rate, exc)) from exc
 
@@ -283,11 +292,21 @@ def save_audio(
     if suffix not in _SOUNDFILE_WRITE and suffix not in _FFMPEG_WRITE:
         raise UnsupportedFormatError(path, f"cannot write '{suffix or 'no extension'}' files; "
                                      f"use one of {sorted(set(_SOUNDFILE_WRITE) | _FFMPEG_WRITE)}")
-    data = torch.as_tensor(waveform, dtype=torch.float32).detach().cpu()
+    data = torch.as_tensor(waveform).detach().cpu()
+    if not data.is_floating_point() and data.dtype != torch.bool:
+        # integer PCM (scipy.io.wavfile, soundfile's dtype="int16") is full scale at its type's range,
+        # not at 1.0: taken as floats, every sample would be clipped to +-1 below (a square wave)
+        top = torch.iinfo(data.dtype).max + 1
+        data = (data.double() - top / 2) / (top / 2) if torch.iinfo(data.dtype).min == 0 else data.double() / top
+    data = data.to(torch.float32)
     if data.ndim == 1:
         data = data.unsqueeze(0)
     if data.ndim != 2 or data.shape[-1] == 0:
         raise NoSamplesError(path, f"nothing to write (waveform shape {tuple(data.shape)})")
+    if data.shape[0] > MAX_CHANNELS:
+        # soundfile and most arrays hold (samples, channels): libsndfile would only say "Format not recognised"
+        raise AudioError(path, f"waveform shape {tuple(data.shape)} has {data.shape[0]} channels; "
+                         "save_audio takes (channels, samples): transpose it")
     if not torch.isfinite(data).all():
         raise NonFiniteSamplesError(path, "refusing to write NaN/Inf samples")
 

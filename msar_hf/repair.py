@@ -535,7 +535,7 @@ class Repairer:
         out_rate = self.output_rate or source.rate
         report.output_rate = out_rate
         try:
-            check_encodable(out_path, out_rate)  # before the work, not after it
+            check_encodable(out_path, out_rate, source.channels)  # before the work, not after it
         except BaseException:
             source.close()
             raise
@@ -712,6 +712,22 @@ def _accelerate_state(cpu: bool | None = None):
     from accelerate import PartialState
 
     return PartialState(cpu=not torch.cuda.is_available() if cpu is None else cpu)
+
+
+def wait_for_other_ranks() -> None:
+    """Under a multi-process launch, return once every rank has got here.
+
+    torchrun's agent (behind ``accelerate launch``) stops all ranks as soon as one exits with an
+    error, so a rank whose share held an unreadable file would kill the ranks still repairing
+    theirs. The barrier runs in its own gloo group with a long timeout: ranks may finish hours
+    apart (the default group's timeout is 30 minutes) and CUDA runs' default group is NCCL.
+    """
+    import datetime
+
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        dist.barrier(group=dist.new_group(backend="gloo", timeout=datetime.timedelta(days=7)))
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:

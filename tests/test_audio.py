@@ -207,3 +207,43 @@ def test_unencodable_rate_is_a_typed_error_before_any_work(tmp_path, speech):
     assert not list(tmp_path.iterdir())  # no temporary file left behind
     check_encodable(tmp_path / "out.opus", 48000)  # supported: silent
     check_encodable(tmp_path / "out.wav", 96000)
+
+
+def test_integer_samples_are_saved_at_their_own_scale(tmp_path, speech_file):
+    """int16 / int32 / uint8 arrays (scipy.io.wavfile, soundfile's dtype='int16') are full scale at
+    their type's range, not at 1.0: saved as they sound, not clipped into a square wave."""
+    data, rate = sf.read(speech_file, dtype="int16")
+    assert np.array_equal(sf.read(save_audio(tmp_path / "int16.wav", data, rate), dtype="int16")[0], data)
+    data, rate = sf.read(speech_file, dtype="int32")
+    out = save_audio(tmp_path / "int32.wav", torch.from_numpy(data), rate, subtype="PCM_32")
+    assert np.abs(sf.read(out, dtype="float64")[0] - data / 2**31).max() < 1e-7
+    data, rate = sf.read(speech_file, dtype="float32")
+    u8 = np.clip(np.round(data * 128 + 128), 0, 255).astype(np.uint8)
+    out = save_audio(tmp_path / "u8.wav", u8, rate)
+    assert np.array_equal(sf.read(out, dtype="float32")[0], (u8.astype(np.float32) - 128) / 128)
+
+
+def test_samples_by_channels_layout_is_a_typed_error_that_says_so(tmp_path, speech_file):
+    """soundfile reads (frames, channels); save_audio takes (channels, frames). Given the former,
+    the answer is one typed error naming the layout, not libsndfile's 'Format not recognised'."""
+    data, rate = sf.read(speech_file, dtype="float32", always_2d=True)
+    stereo = np.concatenate([data, data], axis=1)  # (T, 2)
+    for suffix in (".wav", ".mp3"):
+        with pytest.raises(AudioError, match=r"\(channels, samples\)"):
+            save_audio(tmp_path / f"out{suffix}", stereo, rate)
+    assert not list(tmp_path.iterdir())
+    save_audio(tmp_path / "ok.wav", stereo.T, rate)
+    assert sf.info(tmp_path / "ok.wav").channels == 2
+
+
+@pytest.mark.skipif(not __import__("shutil").which("ffmpeg"), reason="needs the ffmpeg command")
+def test_a_video_without_an_audio_track_says_so(tmp_path, speech_file):
+    """A video with sound is read like any recording; one without is not 'damaged or truncated'."""
+    with_sound, silent_film = tmp_path / "talk.mp4", tmp_path / "film.mp4"
+    for out, sound in ((with_sound, ["-i", str(speech_file), "-shortest", "-c:a", "aac"]), (silent_film, [])):
+        subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=5:duration=2",
+                        *sound, "-c:v", "mpeg4", str(out)], check=True, timeout=60)
+    x, rate = load_audio(with_sound)
+    assert rate == 16000 and x.shape[-1] > 16000
+    with pytest.raises(NoSamplesError, match="film.mp4: has no audio track"):
+        load_audio(silent_film)

@@ -394,6 +394,30 @@ print(json.dumps({{"growth_mb": peak() - after_short, "streamed": first.streamed
     assert float((y - reference).abs().max()) < TOL  # window seams and cross-fades are exact
 
 
+def test_sigterm_mid_repair_leaves_no_temporary_file(tmp_path, identity_model, speech_file):
+    """kill / a scheduler's time limit / torchrun stopping its ranks send SIGTERM: the streamed
+    output's temporary file must go with the run, as on Ctrl-C."""
+    import signal
+    import time
+
+    x, _ = load_audio(speech_file)
+    long = save_audio(tmp_path / "long.wav", x.repeat(int(np.ceil(600 * 16000 / x.shape[-1]))), 16000)
+    out = tmp_path / "out"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "msar_hf.cli", "repair", str(long), "-o", str(out / "long.wav"),
+                             "--model", str(identity_model), "--device", "cpu", "-q"],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(out.glob(".long.*")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, "finished before the temporary file was seen"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+    assert "Traceback" not in err
+    assert list(out.iterdir()) == []  # neither the output nor its temporary file
+
+
 @pytest.mark.slow
 def test_two_cpu_ranks_shard_a_folder_with_accelerate_launch(tmp_path, identity_model, speech_files, fsdd_file):
     src = tmp_path / "many"
@@ -414,6 +438,30 @@ def test_two_cpu_ranks_shard_a_folder_with_accelerate_launch(tmp_path, identity_
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.flac")) == inputs
     done = [line.split(" -> ")[0] for line in proc.stdout.splitlines() if " -> " in line]
     assert len(done) == len(set(done)) == len(inputs)  # every file once, by one rank
+
+
+@pytest.mark.slow
+def test_a_rank_with_a_bad_file_does_not_stop_the_other_ranks(tmp_path, identity_model, speech_file):
+    """torchrun stops every rank once one exits with an error: rank 0 fails on its first file at
+    once, rank 1 is still repairing long recordings, which must be finished all the same."""
+    src = tmp_path / "archive"
+    src.mkdir()
+    (src / "a_bad.wav").write_text("not audio\n")  # rank 0
+    x, _ = load_audio(speech_file)
+    long = x.repeat(int(np.ceil(600 * 16000 / x.shape[-1])))
+    save_audio(src / "b_long.wav", long, 16000)  # rank 1
+    shutil.copy(speech_file, src / "c_take.flac")  # rank 0, after its bad file
+    save_audio(src / "d_long.wav", long, 16000)  # rank 1
+    out = tmp_path / "out"
+    cmd = [str(Path(sys.executable).parent / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "-m", "msar_hf.cli", "repair", str(src), "-o", str(out), "--model", str(identity_model), "--device", "cpu"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=400, check=False)
+    assert proc.returncode != 0 and "a_bad.wav: not an audio file" in proc.stderr
+    # (once rank 0 exits, the launcher still sends rank 1 SIGTERM, but only after its work is done)
+    assert sorted(p.name for p in out.iterdir()) == ["b_long.wav", "c_take.flac", "d_long.wav"], proc.stderr[-3000:]
+    assert sf.info(out / "d_long.wav").frames == sf.info(src / "d_long.wav").frames
 
 
 def test_speaker_reference_conditions_a_speaker_aware_model(tmp_path, speech_files):
@@ -567,6 +615,22 @@ def test_output_rate_an_encoder_cannot_take_fails_that_file_only(tmp_path, capsy
     code, _, err = msar(capsys, "repair", src / "b.opus", "-o", tmp_path / "one.mp3", "--output-rate", 96000,
                         "--model", identity_model, "--device", "cpu", "-q")
     assert code == 2 and len(_lines(err)) == 1 and "96000 Hz" in err
+
+
+def test_a_channel_count_the_encoder_cannot_take_is_refused_before_any_work(tmp_path, capsys, monkeypatch,
+                                                                           identity_model, speech_files):
+    """mp3 holds one or two channels: a 5.1 recording asked for as .mp3 gets one line that says so
+    (not a wrong advice to change the rate), before the repair runs."""
+    from msar_hf.repair import Repairer
+
+    x = torch.stack([load_audio(f)[0][:24000] for f in speech_files[:6]])  # six real voices, one per channel
+    src = save_audio(tmp_path / "six.wav", x, 16000)
+    monkeypatch.setattr(Repairer, "_run", lambda *a: pytest.fail("repaired before finding it cannot be written"))
+    code, _, err = msar(capsys, "repair", src, "-o", tmp_path / "six.mp3", "--model", identity_model,
+                        "--device", "cpu", "-q")
+    assert code == 2 and len(_lines(err)) == 1, err
+    assert "6 channels" in err and "supported: 1, 2" in err and "--output-rate" not in err, err
+    assert not (tmp_path / "six.mp3").exists()
 
 
 def test_summary_speed_reads_right_on_both_sides_of_real_time():

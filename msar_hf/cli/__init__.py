@@ -11,6 +11,7 @@ code 2, never a traceback.
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
 
 import typer
@@ -56,8 +57,16 @@ for _name in _COMMAND_MODULES:
     importlib.import_module(f"{__name__}.{_name}").register(app)
 
 
+def _terminated(signum, frame) -> None:
+    # SIGTERM's default action ends the process without unwinding, which would leave a streamed
+    # output's temporary file behind (kill, a scheduler's time limit, torchrun stopping its ranks);
+    # as an exception it unwinds like Ctrl-C, and every sink removes its temporary file.
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point with the user-error boundary."""
+    previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         app(args=argv, standalone_mode=True)
     except MsarError as exc:
@@ -66,3 +75,5 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         typer.echo("msar: interrupted", err=True)
         sys.exit(130)
+    finally:
+        signal.signal(signal.SIGTERM, previous)

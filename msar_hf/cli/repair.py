@@ -62,7 +62,7 @@ def repair(
     from transformers.utils import logging as hf_logging
 
     from ..errors import MsarError
-    from ..repair import Repairer, current_shard, parse_shard, repair_paths
+    from ..repair import Repairer, current_shard, parse_shard, repair_paths, wait_for_other_ranks
 
     hf_logging.disable_progress_bar()  # "Loading weights" bars: msar shows its own progress
     index, count = current_shard(parse_shard(shard), cpu=True if device == "cpu" else None)
@@ -93,6 +93,8 @@ def repair(
     with torch.no_grad():  # a context, not set_grad_enabled: callers in the same process keep autograd
         reports = repair_paths(inputs, output, model=repairer, shard=(index, count), progress=not quiet,
                                on_report=show)
+    if count > 1:
+        wait_for_other_ranks()  # exiting with an error now would stop the ranks still at work
     failed = [r for r in reports if r.error]
     if count > 1 and not quiet:
         typer.echo(f"process {index + 1}/{count}: {len(reports) - len(failed)} repaired, {len(failed)} failed")
