@@ -1,5 +1,5 @@
 """`python -m msar_hf.cli ...` (and `accelerate launch -m msar_hf.cli repair ...`): the msar CLI."""
 
-from . import main
+from . import run
 
-main()
+run()
