@@ -583,10 +583,11 @@ Waveform stage shipped: **{c.waveform_stage}**{_stage_note(c.waveform_stage)}
 
 ```python
 import msar_hf, torch
+from msar_hf.speaker import SpeakerEncoder
 from transformers import pipeline
 tts = pipeline("text-to-speech", model="msar_hf/pretrained/multispeaker")
 out = tts("Hello there.", forward_params={{"speaker_ids": torch.tensor([0])}})   # {c.speaker_names[0] if c.speaker_names else ''}
-# any voice: forward_params={{"speaker_embeddings": msar_hf.speaker.SpeakerEncoder.from_pretrained().embed_file("ref.wav")}}
+# any voice: forward_params={{"speaker_embeddings": SpeakerEncoder.from_pretrained().embed_file("ref.wav")}}
 ```
 
 Voices (`config.speaker_names`, `msar voices`): {", ".join(c.speaker_names)}.
