@@ -29,6 +29,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -177,6 +178,16 @@ def prepare(cfg: dict) -> Path:
     return out
 
 
+def _cached(cfg: dict, name: str) -> Any:
+    """A file an earlier stage wrote into ``cache_dir`` (features.pt: prepare, embeddings.pt: embed);
+    missing, the run stops with one line naming the stage to run first."""
+    path = cfg["cache_dir"] / name
+    if not path.is_file():
+        stage = {"features.pt": "prepare", "embeddings.pt": "embed"}[name]
+        raise SystemExit(f"{path} is missing: run --stage {stage} first (or no --stage: every stage in order)")
+    return torch.load(path)
+
+
 def embed(cfg: dict, speaker_model: str | None = None) -> Path:
     """ECAPA embedding of every cached utterance (msar_hf.speaker.SpeakerEncoder).
 
@@ -184,7 +195,7 @@ def embed(cfg: dict, speaker_model: str | None = None) -> Path:
     """
     from msar_hf.speaker import SpeakerEncoder
 
-    items = torch.load(cfg["cache_dir"] / "features.pt")
+    items = _cached(cfg, "features.pt")
     encoder = SpeakerEncoder.from_pretrained(speaker_model)
     result = encoder.embed_files([it["path"] for it in items], batch_size=16, progress=True)
     out, by_voice = {}, {}
@@ -203,8 +214,8 @@ def embed(cfg: dict, speaker_model: str | None = None) -> Path:
 
 def load_training_items(cfg: dict) -> tuple[list[dict], list[str], torch.Tensor]:
     """Training utterances with embeddings, the speaker names and their mean embeddings."""
-    emb = torch.load(cfg["cache_dir"] / "embeddings.pt")
-    items = [it for it in torch.load(cfg["cache_dir"] / "features.pt") if it["split"] == "train" and (it["voice"], it["utt"]) in emb]
+    items, emb = _cached(cfg, "features.pt"), _cached(cfg, "embeddings.pt")
+    items = [it for it in items if it["split"] == "train" and (it["voice"], it["utt"]) in emb]
     names = sorted({it["voice"] for it in items})
     for it in items:
         it["emb"] = emb[(it["voice"], it["utt"])]
@@ -348,7 +359,7 @@ def _vocoder_clips(cfg: dict, stage: str, seg: int) -> list[tuple[torch.Tensor |
     """(input mel or None, int16 waveform) pairs the vocoder crops from: for ``vocoder`` the
     cached real waveforms (their mels are computed per crop), for ``vocoder_gta`` the clips with
     GTA mels (see :func:`gta_mels`) and the real waveforms they line up with."""
-    items = [it for it in torch.load(cfg["cache_dir"] / "features.pt") if it["split"] == "train" and it["wav"] is not None]
+    items = [it for it in _cached(cfg, "features.pt") if it["split"] == "train" and it["wav"] is not None]
     if stage == "vocoder":
         return [(None, it["wav"]) for it in items if len(it["wav"]) > seg]
     mels = torch.load(gta_mels(cfg))["mels"]
@@ -583,10 +594,11 @@ Waveform stage shipped: **{c.waveform_stage}**{_stage_note(c.waveform_stage)}
 
 ```python
 import msar_hf, torch
+from msar_hf.speaker import SpeakerEncoder
 from transformers import pipeline
 tts = pipeline("text-to-speech", model="msar_hf/pretrained/multispeaker")
 out = tts("Hello there.", forward_params={{"speaker_ids": torch.tensor([0])}})   # {c.speaker_names[0] if c.speaker_names else ''}
-# any voice: forward_params={{"speaker_embeddings": msar_hf.speaker.SpeakerEncoder.from_pretrained().embed_file("ref.wav")}}
+# any voice: forward_params={{"speaker_embeddings": SpeakerEncoder.from_pretrained().embed_file("ref.wav")}}
 ```
 
 Voices (`config.speaker_names`, `msar voices`): {", ".join(c.speaker_names)}.

@@ -413,6 +413,56 @@ def test_space_requirements_match_pyproject():
     assert "gradio" in {re.split(r"[<>=]", ln)[0] for ln in lines if ln}
 
 
+def test_space_requirements_cover_what_the_page_imports(tmp_path, speech_file, noise_files):
+    """The Space installs only msar_hf/space/requirements.txt (and what those need): the page's
+    metric table, shown when a clean reference is given, must work with every other dependency of
+    pyproject.toml missing."""
+    import os
+    import subprocess
+    import sys
+    import tomllib
+    from importlib.metadata import PackageNotFoundError, distribution, packages_distributions
+
+    root = Path(__file__).parents[1]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+
+    def name(spec: str) -> str:
+        return re.split(r"[<>=!~ ;\[(]", spec.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+    space = {name(ln.split("#")[0]) for ln in (root / "msar_hf/space/requirements.txt").read_text().splitlines()
+             if ln.split("#")[0].strip()}
+    installed, todo = set(), list(space)  # the Space's requirements and theirs, extras left out
+    while todo:
+        dist = todo.pop()
+        if dist in installed:
+            continue
+        installed.add(dist)
+        try:
+            requires = distribution(dist).requires or []
+        except PackageNotFoundError:
+            continue
+        todo += [name(r) for r in requires if "extra ==" not in r]
+    absent = {name(spec) for spec in project["dependencies"]} - installed
+    blocked = sorted({module for module, dists in packages_distributions().items()
+                      if not module.startswith("_") and {name(d) for d in dists} & absent})
+    damaged = make_damaged(speech_file, noise_files[0], tmp_path / "damaged.flac")
+    script = f"""
+import sys
+for module in {blocked!r}:
+    sys.modules[module] = None  # as if not installed
+from msar_hf.app import metric_rows
+from msar_hf.audio import load_audio
+clean, _ = load_audio({str(speech_file)!r})
+damaged, _ = load_audio({str(damaged)!r})
+print(len(metric_rows(clean, damaged, 0.5 * (clean + damaged))))
+"""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True,
+                          cwd=tmp_path, env=env, timeout=300)
+    assert done.returncode == 0, f"blocked {blocked}: {done.stderr[-1500:]}"
+    assert int(done.stdout.split()[-1]) >= 9
+
+
 def test_serve_cli_help():
     from typer.testing import CliRunner
 

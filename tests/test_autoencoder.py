@@ -5,6 +5,7 @@ the trained default's do-no-harm behaviour on clean speech."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -137,6 +138,23 @@ def test_lowband_loss_sees_the_fundamentals_band_only(speech_file):
     assert abs(term(low + torch.roll(high, 40, -1)) - exact) < 1.0
     default = MsarAutoencoderModel(MsarAutoencoderConfig(**SMALL))
     assert "lowband" not in default(clean, labels=clean).loss_terms
+
+
+def test_pesq_loss_without_torch_pesq_names_the_extra_to_install(monkeypatch):
+    """Without torch-pesq, ``loss_pesq`` says what to install, by this project's distribution name
+    (``msar-hf``: ``pip install 'msar[train]'`` would look for another project)."""
+    import tomllib
+
+    from msar_hf.models.autoencoder import modeling_msar_autoencoder as modeling
+
+    dist = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["name"]
+    monkeypatch.setitem(sys.modules, "torch_pesq", None)  # as if not installed
+    modeling._pesq_disturbance.cache_clear()
+    try:
+        with pytest.raises(ImportError, match=re.escape(f"pip install '{dist}[train]'")):
+            modeling._pesq_disturbance(16000, "cpu")
+    finally:
+        modeling._pesq_disturbance.cache_clear()
 
 
 def test_pesq_loss_follows_pesq_and_skips_silent_items(speech_file, noise_files):

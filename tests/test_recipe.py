@@ -354,6 +354,23 @@ def test_multispeaker_all_stages_run_in_order_and_reuse_cached_data(tmp_path, mo
     assert calls == ["vocoder", "acoustic", "vocoder_gta", "export:vocoder"]
 
 
+def test_multispeaker_stage_before_its_data_names_the_stage_to_run(tmp_path):
+    """`--stage vocoder` (or acoustic, embed) on a fresh cache: one line naming the stage to run
+    first, not a FileNotFoundError traceback from torch.load."""
+    import recipes.train_multispeaker as recipe
+
+    config = yaml.safe_load((REPO / "recipes" / "configs" / "multispeaker.yaml").read_text())
+    config.update(cache_dir=str(tmp_path / "cache"), output_dir=str(tmp_path / "out"))
+    path = tmp_path / "multispeaker.yaml"
+    path.write_text(yaml.safe_dump(config))
+    for stage, first in (("embed", "prepare"), ("vocoder", "prepare"), ("acoustic", "prepare")):
+        with pytest.raises(SystemExit, match=f"features.pt is missing: run --stage {first} first"):
+            recipe.main(["--config", str(path), "--stage", stage])
+    recipe.torch.save([], tmp_path / "cache" / "features.pt")
+    with pytest.raises(SystemExit, match="embeddings.pt is missing: run --stage embed first"):
+        recipe.main(["--config", str(path), "--stage", "acoustic"])
+
+
 def test_pack_shared_data_keeps_targets_lossless(tmp_path):
     """The copy the GPU run read: 2 of 3 kathleen prompts, bit-exact inside the trimmed edges;
     FSDD joined per training speaker (theo, the dev speaker, left out); noises decodable."""

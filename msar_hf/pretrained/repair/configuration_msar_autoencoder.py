@@ -57,7 +57,7 @@ class MsarAutoencoderConfig(PreTrainedConfig):
             ``lowband`` = negative SI-SDR of the band below ``lowband_hz`` (aligned with the Q
             pitch term: its WORLD DIO tracker sees only the fundamental's band), ``pesq`` = the
             PESQ disturbance (ITU-T P.862) made differentiable by ``torch-pesq`` (Schmidt, audiolabs;
-            training only, from ``pip install msar[train]``): its MOS follows PESQ-WB within 0.02.
+            training only, from ``pip install 'msar-hf[train]'``): its MOS follows PESQ-WB within 0.02.
         lowband_hz: upper edge of the band the ``lowband`` loss compares.
         mrstft_resolutions: (n_fft, hop, win) triples of the multi-resolution STFT loss.
         mrstft_dynamic_range_db: magnitudes in that loss are floored this many dB below the

@@ -121,7 +121,7 @@ def _pesq_disturbance(sampling_rate: int, device: str):
     try:
         from torch_pesq import PesqLoss
     except ImportError as error:  # pragma: no cover - depends on the environment
-        raise ImportError("config.loss_pesq needs torch-pesq: pip install 'msar[train]' (or torch-pesq)") from error
+        raise ImportError("config.loss_pesq needs torch-pesq: pip install 'msar-hf[train]' (or torch-pesq)") from error
     return PesqLoss(1.0, sample_rate=sampling_rate).to(device)
 
 
