@@ -6,7 +6,9 @@ tensors; this module owns everything at the edges:
 * any format and rate :func:`msar_hf.audio.load_audio` reads; every channel repaired on its own
   (stereo stays stereo); output at the input's rate unless asked, always the input's length;
 * long recordings streamed through the model in overlapping windows that are cross-faded, so
-  memory stays flat in duration (files soundfile can read are never loaded whole);
+  memory stays flat in duration (files soundfile can read are never loaded whole; other long
+  ones, m4a/opus/video, are decoded by the ``ffmpeg`` command to a temporary WAV first, and long
+  lossy outputs encoded by it from one);
 * a speaker embedding from a reference clip, or from the input itself when the model is
   speaker-conditioned (``msar_hf.speaker``, imported lazily; repair goes on without it when it is
   unavailable);
@@ -21,6 +23,8 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
+import subprocess
 import tempfile
 import time
 import warnings
@@ -67,6 +71,11 @@ _EXTENSION_ALIASES = {".oga": ".ogg"}
 # both the resampler and the model.
 WINDOW_SECONDS = 60.0
 CONTEXT_SECONDS = 1.0
+# Those 60 s are for 16 kHz mono; at higher rates and channel counts a window holds as many
+# samples (44.1 kHz stereo: 15 s, the floor), since each copy of it (resampled, repaired, the
+# upper band's spectra) grows with them: peak RSS on 7 minutes of 44.1 kHz stereo 1102 -> 956 MB.
+WINDOW_SAMPLES = int(WINDOW_SECONDS * 16000)
+MIN_WINDOW_SECONDS = 15.0
 # Recordings longer than this are streamed from disk instead of loaded whole.
 STREAM_ABOVE_SECONDS = 120.0
 # Below -80 dBFS peak a window is digital silence: there is nothing to repair and a model would
@@ -247,12 +256,15 @@ class _ArraySource:
 
 
 class _SoundFileSource:
-    """Reads windows of a file with libsndfile, checking each for NaN/Inf and truncation."""
+    """Reads windows of a file with libsndfile, checking each for NaN/Inf and truncation.
 
-    def __init__(self, path: Path, handle):
-        self.path, self.handle = path, handle
+    ``decoded``: a temporary WAV that ``path`` was decoded to (see :func:`_ffmpeg_decoded`), read
+    in its place and deleted on close; its float samples say nothing of the input's bit depth."""
+
+    def __init__(self, path: Path, handle, decoded: Path | None = None):
+        self.path, self.handle, self.decoded = path, handle, decoded
         self.rate, self.channels, self.frames = int(handle.samplerate), int(handle.channels), int(handle.frames)
-        self.subtype = handle.subtype
+        self.subtype = None if decoded is not None else handle.subtype
 
     def read(self, start: int, stop: int) -> torch.Tensor:
         self.handle.seek(start)
@@ -266,19 +278,64 @@ class _SoundFileSource:
 
     def close(self) -> None:
         self.handle.close()
+        if self.decoded is not None:
+            self.decoded.unlink(missing_ok=True)
+
+
+def _ffmpeg_decoded(path: Path) -> Path | None:
+    """A long recording libsndfile cannot read (m4a, opus, a video's sound...) decoded by the
+    ``ffmpeg`` command into a temporary float WAV (RF64 past 4 GB), or None (short, no ffmpeg
+    command, or not decodable: load_audio then decides, with its own message).
+
+    Why: load_audio holds a whole recording in memory (20 minutes of 44.1 kHz stereo AAC took the
+    repair to 2.8 GB); decoded to disk it streams like any WAV. The command runs the same FFmpeg
+    decoders torchcodec does: the samples and their count are identical (tested)."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        return None
+    try:
+        from torchcodec.decoders import AudioDecoder
+
+        seconds = AudioDecoder(str(path)).metadata.duration_seconds_from_header
+    except Exception:  # noqa: BLE001  (not decodable: load_audio says why)
+        return None
+    if not seconds or seconds <= STREAM_ABOVE_SECONDS:
+        return None
+    fd, name = tempfile.mkstemp(prefix="msar_decoded_", suffix=".wav")
+    os.close(fd)
+    decoded = Path(name)
+    try:
+        done = subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-y", "-i", str(path), "-vn", "-sn", "-dn",
+                               "-c:a", "pcm_f32le", "-rf64", "auto", "-f", "wav", str(decoded)],
+                              capture_output=True, check=False)
+    except BaseException:
+        decoded.unlink(missing_ok=True)
+        raise
+    if done.returncode != 0:  # e.g. no space left for the temporary file
+        decoded.unlink(missing_ok=True)
+        return None
+    return decoded
 
 
 def _open_source(path: Path) -> _ArraySource | _SoundFileSource:
-    """Long files soundfile can read are streamed; everything else goes through load_audio."""
-    try:
-        import soundfile as sf
+    """Long files are streamed (soundfile's formats directly, the rest through a temporary WAV);
+    everything else goes through load_audio."""
+    import soundfile as sf
 
+    try:
         info = sf.info(str(path))
         if info.frames > STREAM_ABOVE_SECONDS * info.samplerate and path.stat().st_size > 0:
             return _SoundFileSource(path, sf.SoundFile(str(path)))
         subtype = info.subtype
-    except Exception:  # noqa: BLE001  (not readable by libsndfile, e.g. mp3/m4a/opus, or broken: load_audio decides)
+    except Exception:  # noqa: BLE001  (not readable by libsndfile, e.g. m4a/opus, or broken: load_audio decides)
         subtype = None
+        decoded = _ffmpeg_decoded(path)
+        if decoded is not None:
+            try:
+                return _SoundFileSource(path, sf.SoundFile(str(decoded)), decoded=decoded)
+            except Exception:
+                decoded.unlink(missing_ok=True)
+                raise
     waveform, rate = load_audio(path, sampling_rate=None, mono=False)
     return _ArraySource(waveform, rate, subtype)
 
@@ -336,6 +393,57 @@ class _SoundFileSink:
         self.tmp.unlink(missing_ok=True)
 
 
+class _FFmpegSink:
+    """A long lossy output (mp3, m4a, opus, aac): blocks go to a temporary float WAV beside the
+    target, which the ``ffmpeg`` command encodes on commit (to a temporary name, then renamed).
+
+    Why: save_audio encodes from one array, so a long output was held whole in memory; the command
+    reads the WAV as it encodes. Same encoders and bit rate as save_audio: the decoded samples of
+    the two are identical (tested)."""
+
+    def __init__(self, path: Path, channels: int, rate: int, bit_rate: int | None, ffmpeg: str):
+        import soundfile as sf
+
+        self.path, self.bit_rate, self.ffmpeg = path, bit_rate, ffmpeg
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp_wav = Path(tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".wav", dir=path.parent)[1])
+        self.handle = sf.SoundFile(self.tmp_wav, "w", samplerate=rate, channels=channels, format="RF64",
+                                   subtype="FLOAT")
+        self.rate = rate
+
+    def write(self, block: torch.Tensor) -> None:
+        write_blocks(self.handle, block.clamp(-1.0, 1.0))  # as save_audio gives its encoder
+
+    def commit(self) -> None:
+        self.handle.close()
+        fd, name = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=self.path.suffix, dir=self.path.parent)
+        os.close(fd)
+        encoded = Path(name)
+        try:
+            for bit_rate in ([f"{int(self.bit_rate or MIN_LOSSY_BIT_RATE)}"], []):  # save_audio's fallback too
+                done = subprocess.run([self.ffmpeg, "-nostdin", "-v", "error", "-y", "-i", str(self.tmp_wav),
+                                       *(["-b:a", *bit_rate] if bit_rate else []), str(encoded)],
+                                      capture_output=True, text=True, check=False)
+                if done.returncode == 0:
+                    break
+            else:
+                why = " ".join(done.stderr.split())[-300:]
+                raise UnsupportedFormatError(self.path, f"ffmpeg could not encode it at {self.rate} Hz: {why}")
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(encoded, 0o666 & ~umask)
+            os.replace(encoded, self.path)
+        except BaseException:
+            encoded.unlink(missing_ok=True)
+            raise
+        finally:
+            self.tmp_wav.unlink(missing_ok=True)
+
+    def abort(self) -> None:
+        self.handle.close()
+        self.tmp_wav.unlink(missing_ok=True)
+
+
 def _output_subtype(source_subtype: str | None, output: Path) -> str | None:
     """Keep the input's bit depth when the output format can hold it (24-bit stays 24-bit)."""
     fmt = _SOUNDFILE_FORMATS.get(output.suffix.lower())
@@ -349,6 +457,12 @@ def _output_subtype(source_subtype: str | None, output: Path) -> str | None:
 # --------------------------------------------------------------------------------------------
 # the repairer: one model, many files
 # --------------------------------------------------------------------------------------------
+def window_seconds(rate: int, channels: int) -> float:
+    """Seconds of audio per streamed window: :data:`WINDOW_SAMPLES` over all channels, within
+    [:data:`MIN_WINDOW_SECONDS`, :data:`WINDOW_SECONDS`]."""
+    return min(WINDOW_SECONDS, max(MIN_WINDOW_SECONDS, WINDOW_SAMPLES / (rate * max(channels, 1))))
+
+
 def _windows(frames: int, window: int, context: int) -> list[tuple[int, int, int | None]]:
     """(start, stop, next_start) of overlapping windows covering [0, frames).
 
@@ -529,24 +643,32 @@ class Repairer:
         protected = [src_path, *map(Path, inputs)]
         _check_output(out_path, protected)
         source = _open_source(src_path)
+        try:  # the source may hold a temporary decoded file: closed whatever happens
+            report = self._repair_source(source, src_path, out_path, protected, progress)
+        finally:
+            source.close()
+        report.seconds = time.perf_counter() - start_time
+        return report
+
+    def _repair_source(self, source, src_path: Path, out_path: Path, protected: list[Path],
+                       progress: bool) -> RepairReport:
+        streamed = isinstance(source, _SoundFileSource)
         report = RepairReport(input=str(src_path), output=str(out_path), sampling_rate=source.rate,
-                              channels=source.channels, duration_s=source.frames / source.rate,
-                              streamed=isinstance(source, _SoundFileSource))
+                              channels=source.channels, duration_s=source.frames / source.rate, streamed=streamed)
         out_rate = self.output_rate or source.rate
         report.output_rate = out_rate
-        try:
-            check_encodable(out_path, out_rate, source.channels)  # before the work, not after it
-        except BaseException:
-            source.close()
-            raise
+        check_encodable(out_path, out_rate, source.channels)  # before the work, not after it
         out_frames = source.frames if out_rate == source.rate else round(source.frames * out_rate / source.rate)
         subtype = _output_subtype(source.subtype, out_path)
-        if isinstance(source, _SoundFileSource) and out_path.suffix.lower() in _SOUNDFILE_FORMATS:
+        # a lossy output at least as rich as a lossy input (and never under MIN_LOSSY_BIT_RATE)
+        bit_rate = (max(lossy_bit_rate(src_path) or 0, MIN_LOSSY_BIT_RATE)
+                    if out_path.suffix.lower() in BIT_RATE_EXTENSIONS else None)
+        ffmpeg = shutil.which("ffmpeg")
+        if streamed and out_path.suffix.lower() in _SOUNDFILE_FORMATS:
             sink = _SoundFileSink(out_path, source.channels, out_rate, subtype)
+        elif streamed and bit_rate is not None and ffmpeg:
+            sink = _FFmpegSink(out_path, source.channels, out_rate, bit_rate, ffmpeg)
         else:
-            # a lossy output at least as rich as a lossy input (and never under MIN_LOSSY_BIT_RATE)
-            bit_rate = (max(lossy_bit_rate(src_path) or 0, MIN_LOSSY_BIT_RATE)
-                        if out_path.suffix.lower() in BIT_RATE_EXTENSIONS else None)
             sink = _ArraySink(out_path, source.channels, out_frames, out_rate, protected, subtype, bit_rate)
         try:
             self._run(source, sink, out_rate, report, progress)
@@ -554,9 +676,6 @@ class Repairer:
         except BaseException:
             sink.abort()
             raise
-        finally:
-            source.close()
-        report.seconds = time.perf_counter() - start_time
         return report
 
     def _run(self, source, sink, out_rate: int, report: RepairReport, progress: bool) -> None:
@@ -565,7 +684,7 @@ class Repairer:
             report.warnings.append(f"very short ({1000 * source.frames / rate:.0f} ms): little context to repair")
         embedding = self._embedding_for(source, report)
         to_out = (lambda n: n) if out_rate == rate else (lambda n: round(n * out_rate / rate))
-        windows = _windows(source.frames, int(WINDOW_SECONDS * rate), int(CONTEXT_SECONDS * rate))
+        windows = _windows(source.frames, int(window_seconds(rate, source.channels) * rate), int(CONTEXT_SECONDS * rate))
         iterator = windows
         if progress and len(windows) > 1:
             from tqdm.auto import tqdm

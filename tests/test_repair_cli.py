@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -392,6 +393,44 @@ print(json.dumps({{"growth_mb": peak() - after_short, "streamed": first.streamed
     reference = load_audio(long, sampling_rate=None)[0]
     assert rate == 16000 and y.shape == reference.shape
     assert float((y - reference).abs().max()) < TOL  # window seams and cross-fades are exact
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg command")
+def test_long_lossy_input_and_output_are_streamed_through_ffmpeg(tmp_path, identity_model, speech_file):
+    """A long m4a (which libsndfile cannot read) is decoded by the ffmpeg command to a temporary WAV
+    and streamed, not held whole in memory; a long mp3/m4a output is encoded by it from a temporary
+    WAV. Same samples as load_audio / save_audio, and no temporary file left behind."""
+    from msar_hf.repair import STREAM_ABOVE_SECONDS, Repairer, _FFmpegSink, _open_source
+
+    x, _ = load_audio(speech_file)
+    seconds = STREAM_ABOVE_SECONDS + 10
+    wav = save_audio(tmp_path / "long.wav", x.repeat(int(np.ceil(seconds * 16000 / x.shape[-1])))[: int(seconds * 16000)], 16000)
+    m4a = tmp_path / "long.m4a"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(wav), "-c:a", "aac", "-b:a", "64k", str(m4a)], check=True)
+    source = _open_source(m4a)
+    decoded = source.decoded
+    assert decoded is not None and decoded.exists() and source.subtype is None
+    whole = load_audio(m4a, sampling_rate=None, mono=False)[0]
+    assert source.frames == whole.shape[-1] and torch.equal(source.read(0, source.frames), whole)  # bit-identical
+    source.close()
+    assert not decoded.exists()
+
+    report = Repairer(str(identity_model), device="cpu").repair_file(m4a, tmp_path / "out" / "long.mp3")
+    assert report.streamed and report.warnings == []
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["long.mp3"]  # no temporary WAV left
+    assert not list(Path(tempfile.gettempdir()).glob("msar_decoded_*"))
+    y, rate = load_audio(tmp_path / "out" / "long.mp3", sampling_rate=None)
+    assert rate == 16000 and abs(y.shape[-1] - whole.shape[-1]) < 2000  # mp3's own padding only
+
+    # the streamed encoder writes what save_audio writes for the same samples
+    sink = _FFmpegSink(tmp_path / "streamed.m4a", 1, 16000, 128000, shutil.which("ffmpeg"))
+    for block in whole[:, : 16000 * 20].split(16000 * 3, dim=-1):
+        sink.write(block)
+    sink.commit()
+    save_audio(tmp_path / "whole.m4a", whole[:, : 16000 * 20], 16000, bit_rate=128000)
+    assert torch.equal(load_audio(tmp_path / "streamed.m4a", sampling_rate=None)[0],
+                       load_audio(tmp_path / "whole.m4a", sampling_rate=None)[0])
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
 def test_sigterm_mid_repair_leaves_no_temporary_file(tmp_path, identity_model, speech_file):
