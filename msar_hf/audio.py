@@ -41,8 +41,11 @@ from .errors import (
 DEFAULT_SAMPLING_RATE = 16000
 MAX_CHANNELS = 1024  # libsndfile's limit; more channels than this is a transposed array
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".opus", ".webm", ".aiff", ".aif")
+# Video containers whose sound msar repair takes from a folder too (an archive of recorded
+# interviews); other commands (embed, info, evaluate, the datasets) look for audio files only.
+VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".mkv", ".avi")
 # Formats soundfile (libsndfile) writes itself; the rest go through torchcodec's FFmpeg encoder.
-_SOUNDFILE_WRITE = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".aiff": "AIFF", ".aif": "AIFF"}
+_SOUNDFILE_WRITE = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".oga": "OGG", ".aiff": "AIFF", ".aif": "AIFF"}
 _FFMPEG_WRITE = {".mp3", ".m4a", ".opus", ".aac"}
 BIT_RATE_EXTENSIONS = frozenset(_FFMPEG_WRITE)  # the outputs save_audio's ``bit_rate`` applies to
 # FFmpeg's encoders default to low bit rates (LAME: 24 kbit/s at 16 kHz, 64 at 44.1 kHz), which
@@ -418,13 +421,15 @@ def audio_info(path: str | os.PathLike) -> AudioInfo:
     )
 
 
-def find_audio_files(paths: Iterable[str | os.PathLike], recursive: bool = True) -> list[Path]:
-    """Expand files and folders into a sorted list of audio files (folders searched recursively)."""
+def find_audio_files(paths: Iterable[str | os.PathLike], recursive: bool = True, video: bool = False) -> list[Path]:
+    """Expand files and folders into a sorted list of audio files (folders searched recursively;
+    ``video``: video files too, :data:`VIDEO_EXTENSIONS`)."""
+    wanted = AUDIO_EXTENSIONS + (VIDEO_EXTENSIONS if video else ())
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
             pattern = "**/*" if recursive else "*"
-            out.extend(sorted(f for f in p.glob(pattern) if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS))
+            out.extend(sorted(f for f in p.glob(pattern) if f.is_file() and f.suffix.lower() in wanted))
         else:
             out.append(p)
     return out

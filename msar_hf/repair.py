@@ -39,6 +39,7 @@ from .audio import (
     AUDIO_EXTENSIONS,
     BIT_RATE_EXTENSIONS,
     MIN_LOSSY_BIT_RATE,
+    VIDEO_EXTENSIONS,
     check_encodable,
     find_audio_files,
     load_audio,
@@ -62,9 +63,8 @@ MODEL_RATE = 16000
 DEFAULT_MODEL_DIR = Path(__file__).parent / "pretrained" / "repair"
 DEFAULT_OUTPUT_DIR = Path("repaired")
 # Extensions save_audio writes; an input in any other readable format is written as WAV.
-WRITABLE_EXTENSIONS = (".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3", ".m4a", ".opus", ".aac")
-_SOUNDFILE_FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".aiff": "AIFF", ".aif": "AIFF"}
-_EXTENSION_ALIASES = {".oga": ".ogg"}
+WRITABLE_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".mp3", ".m4a", ".opus", ".aac")
+_SOUNDFILE_FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".oga": "OGG", ".aiff": "AIFF", ".aif": "AIFF"}
 
 # Streaming windows: 60 s of audio per model call keeps memory small and the per-window overhead
 # negligible; 1 s of context on each side (cross-faded over its middle half) hides the edges of
@@ -451,6 +451,8 @@ def _output_subtype(source_subtype: str | None, output: Path) -> str | None:
         return None
     allowed = {"WAV": {"PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE"}, "AIFF": {"PCM_16", "PCM_24", "PCM_32", "FLOAT"},
                "FLAC": {"PCM_16", "PCM_24"}, "OGG": set()}[fmt]
+    if fmt == "FLAC" and source_subtype in ("PCM_32", "FLOAT", "DOUBLE"):
+        return "PCM_24"  # FLAC's deepest: 32-bit or float input was written as 16-bit
     return source_subtype if source_subtype in allowed else None
 
 
@@ -736,7 +738,7 @@ class Repairer:
 # planning outputs for files and folders
 # --------------------------------------------------------------------------------------------
 def _writable_suffix(path: Path) -> str:
-    suffix = _EXTENSION_ALIASES.get(path.suffix.lower(), path.suffix.lower())
+    suffix = path.suffix.lower()
     return suffix if suffix in WRITABLE_EXTENSIONS else ".wav"
 
 
@@ -795,24 +797,28 @@ def plan_outputs(inputs: Sequence[str | os.PathLike], output: str | os.PathLike 
     pairs: list[tuple[Path, Path]] = []
     for p in paths:
         if p.is_dir():
-            files = find_audio_files([p])
+            files = find_audio_files([p], video=True)
             if out.resolve() != p.resolve() and _is_within(out, p):
                 files = [f for f in files if not _is_within(f, out)]  # outputs of an earlier run
             if not files:
-                raise MsarError(f"{p}: no audio files found (looked for {', '.join(AUDIO_EXTENSIONS)})")
+                raise MsarError(f"{p}: no audio files found (looked for {', '.join(AUDIO_EXTENSIONS + VIDEO_EXTENSIONS)})")
             base = out / p.resolve().name if len(paths) > 1 else out
             pairs += [(f, (base / f.relative_to(p)).with_suffix(_writable_suffix(f))) for f in files]
         else:
             pairs.append((p, (out / p.name).with_suffix(_writable_suffix(p))))
     seen: dict[Path, Path] = {}
     all_inputs = [src for src, _ in pairs]
+    unique = []
     for src, dst in pairs:
         key = dst.resolve()
+        if key in seen and _same_path(src, seen[key]):
+            continue  # the same file given twice (or inside a folder also given): repaired once
+        unique.append((src, dst))
         if key in seen:
             raise MsarError(f"{src} and {seen[key]} would both be written to {dst}; repair them separately")
         seen[key] = src
         _check_output(dst, all_inputs)
-    return pairs
+    return unique
 
 
 # --------------------------------------------------------------------------------------------

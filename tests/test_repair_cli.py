@@ -123,6 +123,34 @@ def test_folder_tree_formats_rates_and_bit_depth_are_kept(tmp_path, capsys, iden
             assert float((y - x).abs().max()) < TOL, rel  # puts back what the 16 kHz round trip loses)
 
 
+
+def test_folder_takes_videos_oga_and_deep_flac_and_a_file_given_twice(tmp_path, capsys, identity_model, speech_files):
+    """A folder of recorded interviews (.mp4) is repaired to WAV; .oga is written as given; 32-bit
+    float input keeps 24 bits in FLAC (not 16); a file given twice is repaired once."""
+    src = tmp_path / "archive"
+    src.mkdir()
+    x, _ = load_audio(speech_files[0])
+    if shutil.which("ffmpeg"):
+        subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=5:duration=2",
+                        "-i", str(speech_files[1]), "-shortest", "-c:v", "mpeg4", "-c:a", "aac", str(src / "talk.mp4")],
+                       check=True, timeout=60)
+    save_audio(src / "float.wav", x, 16000, subtype="FLOAT")
+    out = tmp_path / "out"
+    code, _, err = msar(capsys, "repair", src, "-o", out, "--model", identity_model, "--device", "cpu", "-q")
+    assert code == 0, err
+    made = sorted(p.name for p in out.iterdir())
+    assert made == (["float.wav", "talk.wav"] if shutil.which("ffmpeg") else ["float.wav"])
+    code, _, err = msar(capsys, "repair", src / "float.wav", "-o", tmp_path / "deep.flac", "--model", identity_model, "-q")
+    assert code == 0, err
+    assert sf.info(tmp_path / "deep.flac").subtype == "PCM_24"
+    code, _, err = msar(capsys, "repair", src / "float.wav", "-o", tmp_path / "take.oga", "--model", identity_model, "-q")
+    assert code == 0 and sf.info(tmp_path / "take.oga").format == "OGG", err
+    twice = tmp_path / "twice"
+    code, _, err = msar(capsys, "repair", src / "float.wav", src / "float.wav", "-o", twice, "--model", identity_model, "-q")
+    assert code == 0, err
+    assert [p.name for p in twice.iterdir()] == ["float.wav"]
+
+
 def test_a_lossy_output_is_not_coded_poorer_than_its_lossy_input(tmp_path, capsys, identity_model, speech_file):
     """FFmpeg's LAME default at 16 kHz is 24 kbit/s: a repaired mp3 would lose far more than the repair."""
     from msar_hf.audio import MIN_LOSSY_BIT_RATE, lossy_bit_rate
