@@ -480,6 +480,21 @@ def test_degrader_augment_is_reproducible(config, speech):
     assert step["type"] == "voice" and 0.82 <= step["formant_ratio"] <= 1.18 and voice.shape == (SR * 2,)
 
 
+def test_voice_change_is_reproducible_from_the_seed(config, speech):
+    """Praat's Change gender draws from Praat's own random generator (unseeded: every call
+    differed by up to 0.6 of full scale), so (seed, index) must seed it too."""
+    clip = speech[: SR * 2]
+    assert np.array_equal(change_voice(clip, 1.12, 115.0, SR), change_voice(clip, 1.12, 115.0, SR))
+    assert not np.array_equal(change_voice(clip, 1.12, 115.0, SR, seed=1), change_voice(clip, 1.12, 115.0, SR, seed=2))
+    data = config.to_dict()
+    data["augment"].update(speed_p=0.0, tempo_p=0.0, pitch_p=0.0, voice_p=1.0)
+    deg = Degrader(DegradationConfig.from_dict(data))
+    a, rec_a = deg.augment(clip, seed=3, index=1)
+    b, rec_b = deg.augment(clip, seed=3, index=1)
+    assert torch.equal(a, b) and rec_a == rec_b
+    assert not torch.equal(deg.augment(clip, seed=3, index=2)[0], a)
+
+
 def test_band_limit_on_8khz_audio_stays_below_nyquist(config, fsdd_file):
     x, _ = load_audio(fsdd_file, sampling_rate=8000)
     deg = Degrader(DegradationConfig.from_dict({**config.to_dict(), "speech_dir": None}), sampling_rate=8000)

@@ -191,7 +191,7 @@ class Degrader:
         if a.voice_p > 0 and rng.uniform() < a.voice_p:  # drawn last: older records stay the same
             ratio = float(rng.uniform(*a.formant_ratio))
             median = float(rng.uniform(*a.pitch_median_hz))
-            x = aug.change_voice(x, ratio, median, self.sampling_rate)
+            x = aug.change_voice(x, ratio, median, self.sampling_rate, seed=int(rng.integers(2 ** 31)))
             steps.append({"type": "voice", "formant_ratio": round(ratio, 4), "pitch_median_hz": round(median, 1)})
         x = np.nan_to_num(np.ascontiguousarray(x, np.float32), nan=0.0, posinf=0.0, neginf=0.0)
         return torch.from_numpy(x), {"seed": seed, "index": int(index), "steps": steps}
