@@ -258,6 +258,21 @@ def test_codec_damages_but_stays_aligned(speech, fmt, kbps, backend):
     assert db(band_energy(out, 6000, SR / 2) / band_energy(clip, 6000, SR / 2)) < -10
 
 
+@pytest.mark.parametrize("backend", ["ffmpeg", "sndfile"])
+@pytest.mark.parametrize("rate", [22050, 44100])
+def test_opus_works_at_rates_opus_cannot_code(speech_file, rate, backend):
+    """Opus codes only 8/12/16/24/48 kHz: both backends raised at 22.05/44.1 kHz, so a Degrader
+    at those rates crashed on its first opus draw."""
+    clip = load_audio(speech_file, sampling_rate=rate)[0].numpy()[: rate * 2]
+    out = codec(clip, rate, "opus", 6, backend=backend)
+    assert out.shape == clip.shape and np.isfinite(out).all()
+    assert db(power(clip) / power(out - clip)) < 25  # damaged
+    lag = np.argmax(np.correlate(out[2000:-2000], clip[1900:-1900], "valid")) - 100
+    assert abs(lag) <= 1
+    deg = Degrader(DegradationConfig(noise_dir=None, rir_dir=None, codec={"formats": {"opus": 1.0}}), sampling_rate=rate)
+    assert deg.apply("codec", clip, seed=0)[0].shape == clip.shape
+
+
 @pytest.mark.parametrize("fmt,kbps", [("mp3", 16), ("opus", 8)])
 def test_libsndfile_codecs_damage_speech_as_ffmpegs_do(speech, fmt, kbps):
     """The FFmpeg-free backend (rented GPU machines) must teach the model the same damage."""
