@@ -273,6 +273,14 @@ def test_opus_works_at_rates_opus_cannot_code(speech_file, rate, backend):
     assert deg.apply("codec", clip, seed=0)[0].shape == clip.shape
 
 
+@pytest.mark.parametrize("backend", ["ffmpeg", "sndfile"])
+def test_codec_rejects_unknown_formats_and_bit_rates_clearly(speech, backend):
+    with pytest.raises(ValueError, match="'aac'.*mp3, opus"):  # was FFmpeg's "Couldn't allocate AVFormatContext" / a KeyError
+        codec(speech[:SR], SR, "aac", 16, backend=backend)
+    with pytest.raises(ValueError, match="bit rate"):
+        codec(speech[:SR], SR, "mp3", -5, backend=backend)
+
+
 @pytest.mark.parametrize("fmt,kbps", [("mp3", 16), ("opus", 8)])
 def test_libsndfile_codecs_damage_speech_as_ffmpegs_do(speech, fmt, kbps):
     """The FFmpeg-free backend (rented GPU machines) must teach the model the same damage."""

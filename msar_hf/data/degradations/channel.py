@@ -82,6 +82,12 @@ def codec(x, sampling_rate: int = 16000, format: str = "mp3", bitrate_kbps: floa
     (libsndfile, which the soundfile wheel bundles with LAME, mpg123 and libopus: the same
     encoders, for machines without FFmpeg's shared libraries, such as a rented GPU box) or
     ``"auto"`` (FFmpeg when torchcodec loads, else libsndfile)."""
+    # Checked first: FFmpeg's own errors ("Couldn't allocate AVFormatContext", "bit_rate=-5000
+    # must be >= 0") or a bare KeyError in the libsndfile path do not say what was wrong.
+    if format not in ("mp3", "opus"):
+        raise ValueError(f"unknown codec {format!r}; use one of mp3, opus")
+    if not bitrate_kbps > 0:
+        raise ValueError(f"codec bit rate must be positive (kbit/s), got {bitrate_kbps!r}")
     if x.size == 0:
         return x.copy()
     if backend == "auto":
