@@ -427,6 +427,24 @@ def test_config_round_trip_and_errors(tmp_path, fixtures_dir):
         Degrader(DegradationConfig(noise_dir=None, rir_dir=None))(torch.tensor([0.0, float("nan")]), seed=0)
 
 
+def test_a_named_folder_without_usable_files_is_a_clear_error(tmp_path, fixtures_dir, monkeypatch):
+    """An empty noise/RIR/babble folder (or one whose files are all excluded) left the Degrader
+    with synthetic damage only, without a word; a missing one already raised."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "readme.txt").write_text("no audio here")
+    for key in ("noise_dir", "rir_dir", "speech_dir"):
+        cfg = {"noise_dir": None, "rir_dir": None, key: str(empty)}
+        with pytest.raises(DegradationConfigError, match=f"{empty}: no usable {key[:-4]} files"):
+            Degrader(DegradationConfig(**cfg))
+    with pytest.raises(DegradationConfigError, match="no usable noise files"), pytest.warns(UserWarning):
+        Degrader(DegradationConfig(noise_dir=str(fixtures_dir / "noise"), rir_dir=None, noise_include=["nothing_*"]))
+    monkeypatch.setenv("MSAR_DATA_ROOT", str(tmp_path))  # the untouched default: a warning, as when missing
+    (tmp_path / "noise").mkdir()
+    with pytest.warns(UserWarning, match="no usable noise files"):
+        Degrader(DegradationConfig(rir_dir=None))
+
+
 def test_unreadable_noise_file_is_skipped_and_named(tmp_path, noise_files):
     folder = tmp_path / "noise"
     folder.mkdir()
