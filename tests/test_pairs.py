@@ -159,6 +159,22 @@ def test_missing_audio_column_is_a_clear_error(corpus, config):
         make_pairs(corpus, config, audio_column="speech")
 
 
+def _decoded_length(path: str) -> int:
+    return int(load_audio(path)[0].numel())
+
+
+def test_forked_workers_can_decode_after_the_parent_used_torch(fixtures_dir):
+    """materialize (and corpora's num_proc) fork workers through datasets; this torch's OpenMP
+    pool does not survive a fork, so a worker's first large torch op (load_audio's isfinite)
+    blocked for ever once the parent had run one: materialize(num_proc=2) hung."""
+    import multiprocessing
+
+    assert bool(torch.isfinite(torch.randn(2_000_000)).all())  # the parent's thread pool is up
+    path = str(fixtures_dir / "noise" / "audio" / "running_tap.flac")
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.apply_async(_decoded_length, (path,)).get(timeout=60) > 16000
+
+
 def test_materialize_writes_a_dataset_load_from_disk_reads(corpus, config, tmp_path):
     out = tmp_path / "eval_pairs"
     written = materialize(corpus, config, seed=7, output_dir=out, num_proc=2)
