@@ -284,6 +284,13 @@ def test_audiofolder_metadata_with_spaces_after_commas_keeps_text_and_speakers(t
     assert {u.speaker_id for u in utterances} == {"kathleen"} and len(skips) == 0
 
 
+def test_audiofolder_metadata_not_in_utf8_is_a_one_line_error(tmp_path, capsys):
+    root = _audiofolder(tmp_path / "latin1", n=1)
+    (root / "metadata.csv").write_bytes(f"file_name,text\naudio/{KATHLEEN[0].name},caf\xe9 au lait\n".encode("latin-1"))
+    rc, _, err = _run("prepare_audiofolder", [str(root), "--output-dir", str(tmp_path / "out")], capsys)
+    assert rc == 2 and "metadata.csv" in err and "UTF-8" in err
+
+
 def test_transcribe_fills_missing_text_with_pocketsphinx(tmp_path, capsys):
     pytest.importorskip("pocketsphinx")
     root = _audiofolder(tmp_path / "untranscribed", with_text=False, n=2)
