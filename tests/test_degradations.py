@@ -445,6 +445,15 @@ def test_a_named_folder_without_usable_files_is_a_clear_error(tmp_path, fixtures
         Degrader(DegradationConfig(rir_dir=None))
 
 
+@pytest.mark.parametrize("bad", ["abc", ["low", "high"], [1.0, None], [0.0, float("nan")], 5.0])
+def test_a_range_that_is_not_two_numbers_is_rejected_when_the_config_is_made(bad):
+    """Such ranges were accepted and failed at the first draw (lerp's float('low'))."""
+    with pytest.raises(DegradationConfigError, match="noise.snr_db must be a two-element range of numbers"):
+        DegradationConfig(noise={"snr_db": bad})
+    with pytest.raises(DegradationConfigError, match="band_limit.lowpass_hz"):
+        DegradationConfig(band_limit={"lowpass_hz": bad})
+
+
 def test_unreadable_noise_file_is_skipped_and_named(tmp_path, noise_files):
     folder = tmp_path / "noise"
     folder.mkdir()
