@@ -37,11 +37,20 @@ def list_utterances(root: Path, *, license: str | None = None, source: str | Non
     meta = root / "metadata.csv"
     if not meta.is_file():
         raise MsarError(f"{root}: no metadata.csv (an audiofolder needs one with a file_name column)")
-    with meta.open(newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        if not reader.fieldnames or "file_name" not in reader.fieldnames:
-            raise MsarError(f"{meta}: no 'file_name' column (found {reader.fieldnames})")
-        rows = list(reader)
+    try:
+        with meta.open(newline="", encoding="utf-8-sig") as f:
+            # 'file_name, text' (a space after the comma) named a column ' text', and every
+            # transcript and speaker id was dropped as missing: skip the space (so '..., "a, b"'
+            # still reads as one quoted field) and strip the names.
+            reader = csv.DictReader(f, skipinitialspace=True)
+            reader.fieldnames = [(name or "").strip() for name in reader.fieldnames or []]
+            if "file_name" not in reader.fieldnames:
+                raise MsarError(f"{meta}: no 'file_name' column (found {reader.fieldnames})")
+            rows = list(reader)
+    except UnicodeDecodeError as exc:  # was a traceback
+        line = meta.read_bytes()[: exc.start].count(b"\n") + 1
+        raise MsarError(f"{meta}: not UTF-8 text (line {line}, byte {exc.object[exc.start:exc.start + 1]!r}); "
+                        "save it as UTF-8") from exc
     if not rows:
         raise MsarError(f"{meta}: no rows")
 

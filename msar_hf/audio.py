@@ -26,6 +26,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
+
+def _one_torch_thread_in_forked_child() -> None:
+    # This torch's OpenMP thread pool does not survive fork(): in a child forked after the
+    # parent ran a parallel op, the first large op (load_audio's isfinite) waited for ever, so
+    # datasets' num_proc workers (materialize, corpora) hung. A forked worker is one of
+    # several processes anyway; torch's DataLoader workers do the same.
+    torch.set_num_threads(1)
+
+
+os.register_at_fork(after_in_child=_one_torch_thread_in_forked_child)
+
 from .errors import (
     AudioError,
     AudioFileNotFoundError,

@@ -273,6 +273,24 @@ def test_audiofolder_single_speaker_falls_back_to_utterance_split(tmp_path, caps
     assert rc == 0 and _load(out)["train"].features["audio"].sampling_rate == 8000
 
 
+def test_audiofolder_metadata_with_spaces_after_commas_keeps_text_and_speakers(tmp_path):
+    """A header written 'file_name, text, speaker_id' named its columns ' text' and ' speaker_id':
+    every transcript and speaker was dropped without a word (all rows 'missing transcript')."""
+    root = _audiofolder(tmp_path / "spaced", n=2)
+    rows = ["file_name, text, speaker_id "] + [f'audio/{c.name}, "{TEXTS[c.stem]}", kathleen' for c in KATHLEEN[:2]]
+    (root / "metadata.csv").write_text("\n".join(rows) + "\n")
+    utterances, skips = _script("prepare_audiofolder").list_utterances(root)
+    assert [u.text for u in utterances] == [TEXTS[c.stem] for c in KATHLEEN[:2]]
+    assert {u.speaker_id for u in utterances} == {"kathleen"} and len(skips) == 0
+
+
+def test_audiofolder_metadata_not_in_utf8_is_a_one_line_error(tmp_path, capsys):
+    root = _audiofolder(tmp_path / "latin1", n=1)
+    (root / "metadata.csv").write_bytes(f"file_name,text\naudio/{KATHLEEN[0].name},caf\xe9 au lait\n".encode("latin-1"))
+    rc, _, err = _run("prepare_audiofolder", [str(root), "--output-dir", str(tmp_path / "out")], capsys)
+    assert rc == 2 and "metadata.csv" in err and "UTF-8" in err
+
+
 def test_transcribe_fills_missing_text_with_pocketsphinx(tmp_path, capsys):
     pytest.importorskip("pocketsphinx")
     root = _audiofolder(tmp_path / "untranscribed", with_text=False, n=2)

@@ -258,6 +258,29 @@ def test_codec_damages_but_stays_aligned(speech, fmt, kbps, backend):
     assert db(band_energy(out, 6000, SR / 2) / band_energy(clip, 6000, SR / 2)) < -10
 
 
+@pytest.mark.parametrize("backend", ["ffmpeg", "sndfile"])
+@pytest.mark.parametrize("rate", [22050, 44100])
+def test_opus_works_at_rates_opus_cannot_code(speech_file, rate, backend):
+    """Opus codes only 8/12/16/24/48 kHz: both backends raised at 22.05/44.1 kHz, so a Degrader
+    at those rates crashed on its first opus draw."""
+    clip = load_audio(speech_file, sampling_rate=rate)[0].numpy()[: rate * 2]
+    out = codec(clip, rate, "opus", 6, backend=backend)
+    assert out.shape == clip.shape and np.isfinite(out).all()
+    assert db(power(clip) / power(out - clip)) < 25  # damaged
+    lag = np.argmax(np.correlate(out[2000:-2000], clip[1900:-1900], "valid")) - 100
+    assert abs(lag) <= 1
+    deg = Degrader(DegradationConfig(noise_dir=None, rir_dir=None, codec={"formats": {"opus": 1.0}}), sampling_rate=rate)
+    assert deg.apply("codec", clip, seed=0)[0].shape == clip.shape
+
+
+@pytest.mark.parametrize("backend", ["ffmpeg", "sndfile"])
+def test_codec_rejects_unknown_formats_and_bit_rates_clearly(speech, backend):
+    with pytest.raises(ValueError, match="'aac'.*mp3, opus"):  # was FFmpeg's "Couldn't allocate AVFormatContext" / a KeyError
+        codec(speech[:SR], SR, "aac", 16, backend=backend)
+    with pytest.raises(ValueError, match="bit rate"):
+        codec(speech[:SR], SR, "mp3", -5, backend=backend)
+
+
 @pytest.mark.parametrize("fmt,kbps", [("mp3", 16), ("opus", 8)])
 def test_libsndfile_codecs_damage_speech_as_ffmpegs_do(speech, fmt, kbps):
     """The FFmpeg-free backend (rented GPU machines) must teach the model the same damage."""
@@ -404,6 +427,33 @@ def test_config_round_trip_and_errors(tmp_path, fixtures_dir):
         Degrader(DegradationConfig(noise_dir=None, rir_dir=None))(torch.tensor([0.0, float("nan")]), seed=0)
 
 
+def test_a_named_folder_without_usable_files_is_a_clear_error(tmp_path, fixtures_dir, monkeypatch):
+    """An empty noise/RIR/babble folder (or one whose files are all excluded) left the Degrader
+    with synthetic damage only, without a word; a missing one already raised."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "readme.txt").write_text("no audio here")
+    for key in ("noise_dir", "rir_dir", "speech_dir"):
+        cfg = {"noise_dir": None, "rir_dir": None, key: str(empty)}
+        with pytest.raises(DegradationConfigError, match=f"{empty}: no usable {key[:-4]} files"):
+            Degrader(DegradationConfig(**cfg))
+    with pytest.raises(DegradationConfigError, match="no usable noise files"), pytest.warns(UserWarning):
+        Degrader(DegradationConfig(noise_dir=str(fixtures_dir / "noise"), rir_dir=None, noise_include=["nothing_*"]))
+    monkeypatch.setenv("MSAR_DATA_ROOT", str(tmp_path))  # the untouched default: a warning, as when missing
+    (tmp_path / "noise").mkdir()
+    with pytest.warns(UserWarning, match="no usable noise files"):
+        Degrader(DegradationConfig(rir_dir=None))
+
+
+@pytest.mark.parametrize("bad", ["abc", ["low", "high"], [1.0, None], [0.0, float("nan")], 5.0])
+def test_a_range_that_is_not_two_numbers_is_rejected_when_the_config_is_made(bad):
+    """Such ranges were accepted and failed at the first draw (lerp's float('low'))."""
+    with pytest.raises(DegradationConfigError, match="noise.snr_db must be a two-element range of numbers"):
+        DegradationConfig(noise={"snr_db": bad})
+    with pytest.raises(DegradationConfigError, match="band_limit.lowpass_hz"):
+        DegradationConfig(band_limit={"lowpass_hz": bad})
+
+
 def test_unreadable_noise_file_is_skipped_and_named(tmp_path, noise_files):
     folder = tmp_path / "noise"
     folder.mkdir()
@@ -478,6 +528,21 @@ def test_degrader_augment_is_reproducible(config, speech):
     voice, rec = Degrader(DegradationConfig.from_dict(data)).augment(speech[: SR * 2], seed=3, index=1)
     (step,) = rec["steps"]
     assert step["type"] == "voice" and 0.82 <= step["formant_ratio"] <= 1.18 and voice.shape == (SR * 2,)
+
+
+def test_voice_change_is_reproducible_from_the_seed(config, speech):
+    """Praat's Change gender draws from Praat's own random generator (unseeded: every call
+    differed by up to 0.6 of full scale), so (seed, index) must seed it too."""
+    clip = speech[: SR * 2]
+    assert np.array_equal(change_voice(clip, 1.12, 115.0, SR), change_voice(clip, 1.12, 115.0, SR))
+    assert not np.array_equal(change_voice(clip, 1.12, 115.0, SR, seed=1), change_voice(clip, 1.12, 115.0, SR, seed=2))
+    data = config.to_dict()
+    data["augment"].update(speed_p=0.0, tempo_p=0.0, pitch_p=0.0, voice_p=1.0)
+    deg = Degrader(DegradationConfig.from_dict(data))
+    a, rec_a = deg.augment(clip, seed=3, index=1)
+    b, rec_b = deg.augment(clip, seed=3, index=1)
+    assert torch.equal(a, b) and rec_a == rec_b
+    assert not torch.equal(deg.augment(clip, seed=3, index=2)[0], a)
 
 
 def test_band_limit_on_8khz_audio_stays_below_nyquist(config, fsdd_file):

@@ -119,6 +119,20 @@ def test_make_pairs_on_an_iterable_dataset_matches_the_dataset(corpus, config):
         assert torch.equal(example["degraded"], mapped[i]["degraded"])
 
 
+def test_a_stream_in_two_dataloader_workers_draws_different_damage_per_example(corpus, config):
+    """datasets numbers each DataLoader worker's part of a stream from 0, so worker 0's first
+    example and worker 1's first example were damaged from the same (seed, index): the same
+    damage types, severities and crop offsets, twice over, and records that do not identify the
+    example."""
+    stream = make_pairs(corpus.select(range(8)).to_iterable_dataset(num_shards=2), config, seed=0, crop_seconds=1.0)
+    loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=2)
+    records = [json.loads(example["degradation"]) for example in loader]
+    assert len(records) == 8
+    assert len({r["index"] for r in records}) == 8
+    draws = [json.dumps([r["crop_start"], r["mode"], r["steps"]]) for r in records]
+    assert len(set(draws)) == 8
+
+
 def test_make_pairs_on_a_dataset_dict_and_undecoded_audio(corpus, config):
     dd = datasets.DatasetDict({"train": corpus.select(range(3)),
                                "test": corpus.select(range(3, 6)).cast_column("audio", datasets.Audio(decode=False))})
@@ -143,6 +157,22 @@ def test_make_pairs_with_array_cells_and_augmentation(fsdd_file, config):
 def test_missing_audio_column_is_a_clear_error(corpus, config):
     with pytest.raises(MsarError, match="no audio column 'speech'"):
         make_pairs(corpus, config, audio_column="speech")
+
+
+def _decoded_length(path: str) -> int:
+    return int(load_audio(path)[0].numel())
+
+
+def test_forked_workers_can_decode_after_the_parent_used_torch(fixtures_dir):
+    """materialize (and corpora's num_proc) fork workers through datasets; this torch's OpenMP
+    pool does not survive a fork, so a worker's first large torch op (load_audio's isfinite)
+    blocked for ever once the parent had run one: materialize(num_proc=2) hung."""
+    import multiprocessing
+
+    assert bool(torch.isfinite(torch.randn(2_000_000)).all())  # the parent's thread pool is up
+    path = str(fixtures_dir / "noise" / "audio" / "running_tap.flac")
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.apply_async(_decoded_length, (path,)).get(timeout=60) > 16000
 
 
 def test_materialize_writes_a_dataset_load_from_disk_reads(corpus, config, tmp_path):

@@ -110,7 +110,8 @@ def make_pairs(dataset, config: DegradationConfig | dict | str | None = None, se
         seed: row ``i`` is damaged from ``(seed, i)``; use ``base + epoch`` for fresh damage per
             epoch; ``None`` draws fresh damage at every access (not reproducible). ``i`` is the
             row in the underlying table (stable under ``shuffle``/``select``), or the stream
-            position for an ``IterableDataset``.
+            position for an ``IterableDataset`` (in a DataLoader with ``W`` workers, the
+            position in the worker's part ``* W +`` the worker id, so no two examples share it).
         crop_seconds: random crop (zero-padded when shorter) before damage; None keeps it whole.
         augment: speed/tempo/pitch-perturb the clean speech first (pseudo-speakers).
         degrader: reuse an existing :class:`Degrader` (noise files already loaded).
@@ -128,6 +129,7 @@ def make_pairs(dataset, config: DegradationConfig | dict | str | None = None, se
     degrader = degrader or Degrader(config, sampling_rate)
     one = PairFunction(degrader, seed, crop_seconds, audio_column, augment)
     if _is_iterable(dataset):
+        one.stream = True
         return dataset.map(one, with_indices=True, remove_columns=[audio_column])
     return _with_row_numbers(dataset).with_transform(PairTransform(one))
 
@@ -163,8 +165,15 @@ class PairFunction:
                  audio_column: str, augment: bool, as_tensors: bool = True) -> None:
         self.degrader, self.seed, self.crop_seconds = degrader, seed, crop_seconds
         self.audio_column, self.augment, self.as_tensors = audio_column, augment, as_tensors
+        self.stream = False  # set for an IterableDataset: ``index`` is then a stream position
 
     def __call__(self, example: dict, index: int) -> dict:
+        if self.stream:
+            worker = torch.utils.data.get_worker_info()
+            if worker is not None and worker.num_workers > 1:
+                # datasets numbers each DataLoader worker's part of the stream from 0: without
+                # this, the first examples of all workers got the same (seed, index) damage.
+                index = int(index) * worker.num_workers + worker.id
         clean, degraded, record = pair_example(self.degrader, example[self.audio_column], self.seed,
                                                int(index), self.crop_seconds, self.augment)
         if self.as_tensors:

@@ -62,11 +62,13 @@ def pitch_shift(x, semitones: float, sampling_rate: int = 16000):
 
 
 @array_io
-def change_voice(x, formant_ratio: float, pitch_median_hz: float, sampling_rate: int = 16000):
+def change_voice(x, formant_ratio: float, pitch_median_hz: float, sampling_rate: int = 16000,
+                 seed: int = 0):
     """A new pseudo-speaker: formants scaled by ``formant_ratio`` and the median pitch moved to
     ``pitch_median_hz`` independently (Praat "Change gender", PSOLA, through parselmouth, as in
     NANSY's voice perturbation); tempo and length are kept. Input with no voiced frame (silence,
-    noise) comes back unchanged.
+    noise) comes back unchanged. ``seed`` seeds Praat's random generator: same arguments, same
+    output.
 
     By hand only as a thin call: audiomentations' PitchShift moves the formants with the pitch,
     so it cannot make a female recording sound like a male speaker."""
@@ -79,9 +81,15 @@ def change_voice(x, formant_ratio: float, pitch_median_hz: float, sampling_rate:
     if x.size == 0:
         return x.copy()
     sound = parselmouth.Sound(x.astype(np.float64), float(sampling_rate))
+    # Change gender draws from Praat's own global generator, seeded from the clock: unseeded,
+    # two calls with the same arguments differed by up to 0.6 of full scale, which broke the
+    # Degrader's "(seed, index) reproduces a sample" promise. Seed it, then give it back.
+    parselmouth.praat.run(f"random_initializeWithSeedUnsafelyButPredictably ({int(seed)})")
     try:
         out = call(sound, "Change gender", 75.0, 600.0, float(formant_ratio), float(pitch_median_hz), 1.0, 1.0)
     except parselmouth.PraatError:  # no voiced frame to measure a pitch on
         return x.copy()
+    finally:
+        parselmouth.praat.run("random_initializeSafelyAndUnpredictably ()")
     y = np.asarray(out.values[0], dtype=np.float32)
     return _same_length(y, x.size)

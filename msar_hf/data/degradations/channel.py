@@ -82,6 +82,12 @@ def codec(x, sampling_rate: int = 16000, format: str = "mp3", bitrate_kbps: floa
     (libsndfile, which the soundfile wheel bundles with LAME, mpg123 and libopus: the same
     encoders, for machines without FFmpeg's shared libraries, such as a rented GPU box) or
     ``"auto"`` (FFmpeg when torchcodec loads, else libsndfile)."""
+    # Checked first: FFmpeg's own errors ("Couldn't allocate AVFormatContext", "bit_rate=-5000
+    # must be >= 0") or a bare KeyError in the libsndfile path do not say what was wrong.
+    if format not in ("mp3", "opus"):
+        raise ValueError(f"unknown codec {format!r}; use one of mp3, opus")
+    if not bitrate_kbps > 0:
+        raise ValueError(f"codec bit rate must be positive (kbit/s), got {bitrate_kbps!r}")
     if x.size == 0:
         return x.copy()
     if backend == "auto":
@@ -92,7 +98,18 @@ def codec(x, sampling_rate: int = 16000, format: str = "mp3", bitrate_kbps: floa
     pre_gain = 1.0 / peak if peak > 1.0 else 1.0  # the encoders take [-1, 1]
     scaled = np.ascontiguousarray(x * np.float32(pre_gain), dtype=np.float32)
     code = _ffmpeg_round_trip if backend == "ffmpeg" else _sndfile_round_trip
+    if format == "opus" and sampling_rate not in OPUS_RATES:
+        # Both backends refuse Opus at 22.05 or 44.1 kHz (a Degrader at those rates crashed on
+        # its first opus draw): code at 48 kHz, libopus's own internal rate, and come back.
+        import soxr
+
+        up = soxr.resample(scaled, sampling_rate, 48000).astype(np.float32)
+        coded = soxr.resample(code(up, 48000, format, bitrate_kbps), 48000, sampling_rate)
+        return fit_length(coded.astype(np.float32), x.size) / np.float32(pre_gain)
     return code(scaled, sampling_rate, format, bitrate_kbps) / np.float32(pre_gain)
+
+
+OPUS_RATES = (8000, 12000, 16000, 24000, 48000)  # the only rates libopus encodes
 
 
 @functools.lru_cache(maxsize=1)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -228,9 +229,12 @@ class DegradationConfig:
                         f.name.endswith("_fraction") and not isinstance(value, list)):
                     prob(f"{name}.{f.name}", value)
                 elif (isinstance(value, list) and value and len(value) != 2
-                      and all(isinstance(v, (int, float)) for v in value)):
+                      and all(isinstance(v, (int, float)) for v in value)) or (
+                        # A range of strings ('snr_db: [low, high]') or a bare number passed
+                        # here and failed at the first draw, deep inside a training run.
+                        _is_range_field(f) and not _is_number_pair(value)):
                     raise DegradationConfigError(
-                        f"degradation config: {name}.{f.name} must be a two-element range, got {value!r}")
+                        f"degradation config: {name}.{f.name} must be a two-element range of numbers, got {value!r}")
                 elif isinstance(value, dict) and (
                         not value or any(not isinstance(w, (int, float)) or w < 0 for w in value.values())):
                     raise DegradationConfigError(
@@ -302,6 +306,16 @@ class DegradationConfig:
         path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
         return path
 
+
+
+def _is_range_field(f: dataclasses.Field) -> bool:
+    """A field whose default is a ``[number, number]`` range."""
+    return f.default_factory is not dataclasses.MISSING and _is_number_pair(f.default_factory())
+
+
+def _is_number_pair(value: Any) -> bool:
+    return (isinstance(value, list) and len(value) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value))
 
 
 def resolve_folder(value: str | None, what: str) -> Path | None:

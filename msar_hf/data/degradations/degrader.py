@@ -24,7 +24,7 @@ from ...errors import AudioError, MsarError
 from . import augment as aug
 from . import channel, dropouts, level, noise, room
 from ._signal import as_numpy, lerp, loop_to_length, power
-from .config import DAMAGE_ORDER, DegradationConfig, resolve_folder
+from .config import DAMAGE_ORDER, DATA_ROOT_ENV, DegradationConfig, DegradationConfigError, resolve_folder
 
 MP3_KBPS = (8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160)  # MPEG-2/2.5 layer III rates
 
@@ -76,6 +76,20 @@ def _load_folder(folder: Path | None, include: list[str], exclude: list[str], sa
     return bank, skipped
 
 
+def _require_files(bank: list, folder: Path | None, value: str | None, what: str) -> None:
+    """An existing folder that gave no usable file. A folder the user named raises: training
+    quietly went on with synthetic noise / simulated rooms only (no warning at all for an empty
+    folder). The untouched default only warns, as a missing default does."""
+    if bank or folder is None:
+        return
+    message = (f"{folder}: no usable {what} files (none there, all left out by the include/exclude "
+               f"patterns, or all unreadable/silent); config key '{what}_dir'")
+    if "${" + DATA_ROOT_ENV + "}" in str(value):
+        warnings.warn(message + "; continuing without it", stacklevel=3)
+        return
+    raise DegradationConfigError(message + ", set it to null to do without")
+
+
 def _weighted_choice(rng: np.random.Generator, weights: dict[str, float]) -> str:
     names = [k for k, w in weights.items() if w > 0]
     if not names:
@@ -103,14 +117,18 @@ class Degrader:
         self.config = config
         self.sampling_rate = int(sampling_rate)
         cfg = config
-        self.noises, skipped_noise = _load_folder(resolve_folder(cfg.noise_dir, "noise"), cfg.noise_include,
+        folders = {what: resolve_folder(getattr(cfg, f"{what}_dir"), what) for what in ("noise", "rir", "speech")}
+        self.noises, skipped_noise = _load_folder(folders["noise"], cfg.noise_include,
                                                   cfg.noise_exclude, self.sampling_rate, "noise")
-        rirs, skipped_rir = _load_folder(resolve_folder(cfg.rir_dir, "rir"), cfg.rir_include,
+        _require_files(self.noises, folders["noise"], cfg.noise_dir, "noise")
+        rirs, skipped_rir = _load_folder(folders["rir"], cfg.rir_include,
                                          cfg.rir_exclude, self.sampling_rate, "rir")
+        _require_files(rirs, folders["rir"], cfg.rir_dir, "rir")
         self.rirs = [(name, room.prepare_rir(r, self.sampling_rate)) for name, r in rirs]
-        self.speech, skipped_speech = _load_folder(resolve_folder(cfg.speech_dir, "speech"), [],
+        self.speech, skipped_speech = _load_folder(folders["speech"], [],
                                                    cfg.speech_exclude, self.sampling_rate, "speech",
                                                    limit=cfg.babble_max_files)
+        _require_files(self.speech, folders["speech"], cfg.speech_dir, "speech")
         self.skipped = skipped_noise + skipped_rir + skipped_speech
         self._room_pool: list[tuple[np.ndarray, dict]] | None = None
 
@@ -191,7 +209,7 @@ class Degrader:
         if a.voice_p > 0 and rng.uniform() < a.voice_p:  # drawn last: older records stay the same
             ratio = float(rng.uniform(*a.formant_ratio))
             median = float(rng.uniform(*a.pitch_median_hz))
-            x = aug.change_voice(x, ratio, median, self.sampling_rate)
+            x = aug.change_voice(x, ratio, median, self.sampling_rate, seed=int(rng.integers(2 ** 31)))
             steps.append({"type": "voice", "formant_ratio": round(ratio, 4), "pitch_median_hz": round(median, 1)})
         x = np.nan_to_num(np.ascontiguousarray(x, np.float32), nan=0.0, posinf=0.0, neginf=0.0)
         return torch.from_numpy(x), {"seed": seed, "index": int(index), "steps": steps}
