@@ -26,17 +26,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-
-def _one_torch_thread_in_forked_child() -> None:
-    # This torch's OpenMP thread pool does not survive fork(): in a child forked after the
-    # parent ran a parallel op, the first large op (load_audio's isfinite) waited for ever, so
-    # datasets' num_proc workers (materialize, corpora) hung. A forked worker is one of
-    # several processes anyway; torch's DataLoader workers do the same.
-    torch.set_num_threads(1)
-
-
-os.register_at_fork(after_in_child=_one_torch_thread_in_forked_child)
-
 from .errors import (
     AudioError,
     AudioFileNotFoundError,
@@ -48,6 +37,17 @@ from .errors import (
     OverwriteInputError,
     UnsupportedFormatError,
 )
+
+
+def _one_torch_thread_in_forked_child() -> None:
+    # This torch's OpenMP thread pool does not survive fork(): in a child forked after the
+    # parent ran a parallel op, the first large op (load_audio's isfinite) waited for ever, so
+    # datasets' num_proc workers (materialize, corpora) hung. A forked worker is one of
+    # several processes anyway; torch's DataLoader workers do the same.
+    torch.set_num_threads(1)
+
+
+os.register_at_fork(after_in_child=_one_torch_thread_in_forked_child)
 
 DEFAULT_SAMPLING_RATE = 16000
 MAX_CHANNELS = 1024  # libsndfile's limit; more channels than this is a transposed array

@@ -24,7 +24,13 @@ from ...errors import AudioError, MsarError
 from . import augment as aug
 from . import channel, dropouts, level, noise, room
 from ._signal import as_numpy, lerp, loop_to_length, power
-from .config import DAMAGE_ORDER, DATA_ROOT_ENV, DegradationConfig, DegradationConfigError, resolve_folder
+from .config import (
+    DAMAGE_ORDER,
+    DATA_ROOT_ENV,
+    DegradationConfig,
+    DegradationConfigError,
+    resolve_folder,
+)
 
 MP3_KBPS = (8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160)  # MPEG-2/2.5 layer III rates
 
