@@ -503,6 +503,15 @@ def test_the_msar_command_skips_torchs_teardown(speech_file):
     assert peak_kb("run", "info", "/no/such/file.wav")[0] == 2
 
 
+def _repair_on_two_cpu_ranks(src: Path, out: Path, model: Path) -> subprocess.CompletedProcess:
+    """`accelerate launch --multi_gpu --num_processes 2 -m msar_hf.cli repair SRC -o OUT` on CPU."""
+    cmd = [str(Path(sys.executable).parent / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "-m", "msar_hf.cli", "repair", str(src), "-o", str(out), "--model", str(model), "--device", "cpu"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=400, check=False)
+
+
 @pytest.mark.slow
 def test_two_cpu_ranks_shard_a_folder_with_accelerate_launch(tmp_path, identity_model, speech_files, fsdd_file):
     src = tmp_path / "many"
@@ -511,11 +520,7 @@ def test_two_cpu_ranks_shard_a_folder_with_accelerate_launch(tmp_path, identity_
         shutil.copy(f, src / f"part{i % 2}" / f.name)
     inputs = sorted(p.relative_to(src).as_posix() for p in src.rglob("*.flac"))
     out = tmp_path / "out"
-    cmd = [str(Path(sys.executable).parent / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "-m", "msar_hf.cli", "repair", str(src), "-o", str(out), "--model", str(identity_model), "--device", "cpu"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=400, check=False)
+    proc = _repair_on_two_cpu_ranks(src, out, identity_model)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summaries = sorted(line for line in proc.stdout.splitlines() if line.startswith("process "))
     half = len(inputs) // 2
@@ -538,11 +543,7 @@ def test_a_rank_with_a_bad_file_does_not_stop_the_other_ranks(tmp_path, identity
     shutil.copy(speech_file, src / "c_take.flac")  # rank 0, after its bad file
     save_audio(src / "d_long.wav", long, 16000)  # rank 1
     out = tmp_path / "out"
-    cmd = [str(Path(sys.executable).parent / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "-m", "msar_hf.cli", "repair", str(src), "-o", str(out), "--model", str(identity_model), "--device", "cpu"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=400, check=False)
+    proc = _repair_on_two_cpu_ranks(src, out, identity_model)
     assert proc.returncode != 0 and "a_bad.wav: not an audio file" in proc.stderr
     # (once rank 0 exits, the launcher still sends rank 1 SIGTERM, but only after its work is done)
     assert sorted(p.name for p in out.iterdir()) == ["b_long.wav", "c_take.flac", "d_long.wav"], proc.stderr[-3000:]
