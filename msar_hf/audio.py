@@ -443,4 +443,6 @@ def find_audio_files(paths: Iterable[str | os.PathLike], recursive: bool = True,
             out.extend(sorted(f for f in p.glob(pattern) if f.is_file() and f.suffix.lower() in wanted))
         else:
             out.append(p)
-    return out
+    # a file given twice, or inside a folder also given, is listed once (in its first place)
+    seen: set[Path] = set()
+    return [f for f in out if not (f.resolve() in seen or seen.add(f.resolve()))]

@@ -238,7 +238,7 @@ class SpeakerEncoder:
         emb = torch.zeros(len(items), self.embedding_dim)
         if ok:
             emb[ok] = self._encode_items([items[i] for i in ok])
-        valid = torch.tensor([p is None for p in problems])
+        valid = torch.tensor([p is None for p in problems], dtype=torch.bool)  # an empty list too
         return SpeakerEmbeddings(emb, valid, [None if p is None else f"{n}: {p}" for n, p in zip(names, problems)])
 
     def embed(self, waveforms, lengths=None, *, strict: bool = True) -> torch.Tensor:

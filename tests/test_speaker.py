@@ -217,6 +217,14 @@ def test_msar_embed_writes_parquet(encoder, fixtures_dir, speech_file, tmp_path,
     assert emb.shape == (8, 192) and torch.isfinite(emb).all() and emb[6].abs().sum() == 0
     assert float(encoder.similarity(emb[7], encoder.embed_file(speech_file))) > 0.999
     assert "0_george_0.flac" in capsys.readouterr().err
+    # a file also inside a folder given (or given twice) is one row, not two
+    with pytest.raises(SystemExit) as exit_:
+        main(["embed", str(speech_file.parent), str(speech_file), "--out", str(tmp_path / "once.parquet")])
+    assert exit_.value.code == 0
+    files = pq.read_table(tmp_path / "once.parquet").to_pydict()["file"]
+    assert len(files) == len(set(files)) == len(list(speech_file.parent.glob("*.flac")))
+    assert encoder.embed_batch([]).valid.dtype == torch.bool  # ~valid works on an empty batch too
+    capsys.readouterr()
 
     with pytest.raises(SystemExit) as exit_:
         main(["embed", str(tmp_path / "nothing.wav"), "--out", str(tmp_path / "x.parquet")])
