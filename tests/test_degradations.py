@@ -417,6 +417,14 @@ def test_config_round_trip_and_errors(tmp_path, fixtures_dir):
         DegradationConfig(p_clean=1.5)
     with pytest.raises(DegradationConfigError, match="codecs"):
         DegradationConfig(codec={"formats": {"aac": 1.0}})
+    # lists a draw picks from: refused when they leave nothing (or nonsense) to draw
+    for bad_section, why in (({"noise": {"colours": []}}, "noise.colours is empty"),
+                             ({"hum": {"mains_hz": []}}, "hum.mains_hz"), ({"hum": {"mains_hz": [0, 60]}}, "hum.mains_hz"),
+                             ({"noise": {"babble_talkers": [0, 0]}}, "noise.babble_talkers"),
+                             ({"hum": {"harmonics": [4, 2]}}, "hum.harmonics")):
+        with pytest.raises(DegradationConfigError, match=why):
+            DegradationConfig(**bad_section)
+    DegradationConfig(noise={"colours": [], "kinds": {"file": 1.0}})  # no coloured noise drawn: fine
     bad = tmp_path / "bad.yaml"
     bad.write_text("noise: [1, 2\n")
     with pytest.raises(DegradationConfigError, match="bad.yaml"):

@@ -249,6 +249,17 @@ class DegradationConfig:
         if unknown_colours:
             raise DegradationConfigError(
                 f"degradation config: unknown noise colours {sorted(unknown_colours)} ({sorted(COLOUR_EXPONENTS)})")
+        # Lists a draw picks from: empty or zero, they failed (or did nothing) only at draw time.
+        if not self.noise.colours and self.noise.kinds.get("coloured", 0) > 0:
+            raise DegradationConfigError("degradation config: noise.colours is empty while noise.kinds gives "
+                                         "'coloured' a weight; name a colour or set that weight to 0")
+        if not self.hum.mains_hz or any(not isinstance(v, (int, float)) or not v > 0 for v in self.hum.mains_hz):
+            raise DegradationConfigError(f"degradation config: hum.mains_hz must list mains frequencies in Hz "
+                                         f"(e.g. [50, 60]), got {self.hum.mains_hz!r}")
+        for where, counts in (("noise.babble_talkers", self.noise.babble_talkers), ("hum.harmonics", self.hum.harmonics)):
+            if len(counts) != 2 or not 1 <= counts[0] <= counts[1]:
+                raise DegradationConfigError(f"degradation config: {where} must be [min, max] with 1 <= min <= max, "
+                                             f"got {counts!r}")
 
     # ------------------------------------------------------------------------------------
     def held_out(self) -> DegradationConfig:
