@@ -560,6 +560,9 @@ def test_band_limit_on_8khz_audio_stays_below_nyquist(config, fsdd_file):
         out, _ = deg.apply("band_limit", x, seed=0, index=index)
         assert out.shape == x.shape and torch.isfinite(out).all()
     assert band_limit(x.numpy(), 8000, high_hz=3000).shape == x.shape
+    for low, high in ((None, 0.0), (None, -100.0), (3000.0, 300.0), (-5.0, 3000.0)):
+        with pytest.raises(ValueError, match="band_limit: need 0 <= low_hz < high_hz"):  # was scipy's own error or a no-op
+            band_limit(x.numpy(), 8000, low_hz=low, high_hz=high)
 
 
 def test_default_folders_missing_fall_back_to_synthetic_damage(tmp_path, monkeypatch, speech):

@@ -37,8 +37,11 @@ def band_limit(x, sampling_rate: int = 16000, low_hz: float | None = None, high_
     By hand (scipy FIR design): audiomentations' Butterworth filters roll off at 6-24 dB/octave,
     too gently to model a band-limited channel, and a zero-phase FIR keeps the pair aligned.
     """
+    if not high_hz > 0 or (low_hz is not None and not 0 <= low_hz < high_hz):
+        raise ValueError(f"band_limit: need 0 <= low_hz < high_hz and high_hz > 0 (Hz), got low_hz={low_hz}, "
+                         f"high_hz={high_hz}")
     if high_hz >= sampling_rate / 2 and not low_hz:
-        return x.copy()
+        return x.copy()  # nothing above the Nyquist frequency to remove
     if transition_hz is None:
         transition_hz = max(50.0, 0.06 * high_hz)
     high_hz = min(float(high_hz), sampling_rate / 2)
