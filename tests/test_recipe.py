@@ -511,3 +511,40 @@ def test_speech_entries_take_saved_datasets_and_refuse_bad_entries(tmp_path, fix
 
     with pytest.raises(SystemExit, match=r"train\.py: degradation config: unknown key\(s\) \['nosie'\]"):
         train_main(["--config", str(_write_config(tmp_path / "dg")), "--set", "data.degradation_overrides.nosie={p: 0.5}"])
+
+
+def test_a_few_unreadable_files_in_a_speech_folder_are_skipped(tmp_path, fixtures_dir):
+    """A user's corpus with an empty and a not-audio file among good ones trains (each bad file
+    reported once); it used to stop the run at whichever step first drew one. A speaker with no
+    readable file at all is still an error that names it."""
+    import shutil
+    import warnings
+
+    from msar_hf.errors import MsarError
+    from recipes.data import SpeechPool
+
+    good = sorted((fixtures_dir / "speech" / "kathleen" / "audio").glob("*.flac"))[:2]
+    for f in good:
+        shutil.copy(f, tmp_path / f.name)
+    (tmp_path / "empty.wav").write_bytes(b"")
+    (tmp_path / "junk.wav").write_text("not audio")
+    rows = [f"{f.name},k" for f in good] + ["empty.wav,k", "junk.wav,k"]
+    (tmp_path / "metadata.csv").write_text("file_name,speaker_id\n" + "\n".join(rows) + "\n")
+    pool = SpeechPool([{"dir": str(tmp_path)}])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        draws = [pool.draw(np.random.default_rng([0, i]), 8000) for i in range(12)]
+    assert all(clean.shape == (8000,) and np.abs(clean).max() > 0.01 for clean, _, _ in draws)
+    assert all(pool.utterances[i].path.endswith(".flac") for _, _, used in draws for i in used)
+    skipped = [str(w.message) for w in caught if "unreadable" in str(w.message)]
+    assert len(skipped) == 2 and any("empty.wav" in m for m in skipped) and any("junk.wav" in m for m in skipped)
+    # the same rng gives the same crop, whether or not the bad files are already known
+    again = SpeechPool([{"dir": str(tmp_path)}])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert all(np.array_equal(again.draw(np.random.default_rng([0, i]), 8000)[0], draws[i][0]) for i in (11, 3))
+    (tmp_path / "metadata.csv").write_text("file_name,speaker_id\nempty.wav,e\njunk.wav,e\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(MsarError, match="speaker 'e': none of its 2 file"):
+            SpeechPool([{"dir": str(tmp_path)}]).draw(np.random.default_rng(0), 8000)
