@@ -171,6 +171,8 @@ def train(args: RecipeArguments, resume: str | None = None) -> dict:
         unknown = sorted(set(args.eval.types) - {"clean", "mixed", *DAMAGE_ORDER})
         if unknown:
             raise SystemExit(f"eval.types: unknown type {unknown[0]!r} (known: clean, mixed, {', '.join(DAMAGE_ORDER)})")
+    if t.mixed_precision not in (None, "no", "fp16", "bf16", "fp8"):  # accelerate's own error is a traceback
+        raise SystemExit(f"training.mixed_precision: {t.mixed_precision!r} is not one of no, bf16, fp16, fp8")
     # No CUDA but several processes (`--multi_gpu` on a CPU host): gloo ranks, as `cpu: true` asks;
     # otherwise each process would run alone, all writing the same output_dir.
     several = int(os.environ.get("WORLD_SIZE", "1")) > 1

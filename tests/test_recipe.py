@@ -548,3 +548,29 @@ def test_a_few_unreadable_files_in_a_speech_folder_are_skipped(tmp_path, fixture
         warnings.simplefilter("ignore")
         with pytest.raises(MsarError, match="speaker 'e': none of its 2 file"):
             SpeechPool([{"dir": str(tmp_path)}]).draw(np.random.default_rng(0), 8000)
+
+
+def test_mixed_precision_follows_the_launcher_unless_the_config_sets_it(tmp_path, monkeypatch):
+    """`accelerate launch --mixed_precision bf16` (ACCELERATE_MIXED_PRECISION) reaches the
+    Accelerator when the config leaves the key unset; it used to be overridden by the config's
+    default "no". A typo is one line, not accelerate's traceback."""
+    import accelerate
+
+    from recipes.train import train
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake(**kwargs):
+        seen.update(kwargs)
+        raise Stop
+
+    monkeypatch.setattr(accelerate, "Accelerator", fake)
+    for overrides, wanted in (([], None), (["training.mixed_precision=bf16"], "bf16")):
+        with pytest.raises(Stop):
+            train(load_arguments(_write_config(tmp_path), overrides))
+        assert seen["mixed_precision"] == wanted
+    with pytest.raises(SystemExit, match="training.mixed_precision: 'bf61' is not one of"):
+        train(load_arguments(_write_config(tmp_path), ["training.mixed_precision=bf61"]))
