@@ -82,11 +82,59 @@ def _autoencoder_validate(model, args: RecipeArguments, state: dict) -> dict:
     return result["overall"]
 
 
+def training_sets(args: RecipeArguments) -> list:
+    """The corpora this run trained on (speech entries, noise, rooms, babble talkers), for the card.
+
+    A folder under ``$MSAR_DATA_ROOT`` that msar ships is named with its known licence; any other
+    folder with the licences its ``metadata.csv`` lists (``license`` column), else "not stated"."""
+    import csv
+
+    from msar_hf.hub import MSAR_TRAINING_SETS, TrainingSet
+    from recipes.args import DATA_ROOT_ENV, DEFAULT_DATA_ROOT, expand_path
+    from recipes.data import degradation_config
+
+    known = {t.name: t for t in MSAR_TRAINING_SETS}
+    root = Path(os.environ.get(DATA_ROOT_ENV, DEFAULT_DATA_ROOT)).resolve()
+    damage = degradation_config(args.data)
+    folders = [(e.get("dir") or e.get("dataset"), "speech") for e in args.data.speech]
+    dataset_split = {e["dataset"]: str(e.get("split", "train")) for e in args.data.speech if "dataset" in e}
+    folders += [(getattr(damage, key), use) for key, use in
+                (("noise_dir", "noise"), ("rir_dir", "rooms"), ("speech_dir", "babble talkers"))]
+    out = []
+    for value, use in folders:
+        if not value:
+            continue
+        folder = expand_path(value).resolve()
+        name = folder.relative_to(root).as_posix() if folder.is_relative_to(root) else str(folder)
+        if name in known:
+            out.append(known[name])
+            continue
+        licences: set[str] = set()
+        meta = folder / "metadata.csv"
+        if value in dataset_split:  # a saved dataset (dataset_scripts/ writes a license column)
+            from recipes.data import _saved_split
+
+            data = _saved_split(str(folder), dataset_split[value])
+            licences = set(data.unique("license")) - {None, ""} if "license" in data.column_names else set()
+        elif meta.is_file():
+            with meta.open(newline="") as fh:
+                licences = {row["license"] for row in csv.DictReader(fh) if row.get("license")}
+        out.append(TrainingSet(name, ", ".join(sorted(licences)) or "not stated (check before publishing)",
+                               "your data", use))
+    return out
+
+
 def _autoencoder_save(model, args: RecipeArguments, folder: Path) -> None:
+    from msar_hf.hub import write_model_card
     from msar_hf.models.autoencoder import MsarAutoencoderFeatureExtractor
 
     model.save_pretrained(folder)
     MsarAutoencoderFeatureExtractor(sampling_rate=model.config.sampling_rate).save_pretrained(folder)
+    # The card names this run's data and their licences: without one, `msar push` generated a card
+    # listing msar's own shared corpora, whatever the model was trained on.
+    write_model_card(folder, str(folder), training_sets=training_sets(args),
+                     description=(f"Trained with `recipes/train.py` ({args.training.max_steps} steps); "
+                                  f"the run's settings are in `{folder.parent / 'recipe_args.json'}`."))
 
 
 MODEL_REGISTRY: dict[str, ModelSpec] = {

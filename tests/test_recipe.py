@@ -574,3 +574,28 @@ def test_mixed_precision_follows_the_launcher_unless_the_config_sets_it(tmp_path
         assert seen["mixed_precision"] == wanted
     with pytest.raises(SystemExit, match="training.mixed_precision: 'bf61' is not one of"):
         train(load_arguments(_write_config(tmp_path), ["training.mixed_precision=bf61"]))
+
+
+def test_final_folder_has_a_card_naming_this_runs_data(tmp_path, fixtures_dir):
+    """The final save_pretrained folder carries a README.md whose training-data table lists the
+    corpora of this run with their licences (a user's folder: from its metadata.csv). Without it,
+    `msar push` generated a card listing msar's shared corpora whatever the model learnt from."""
+    import shutil
+
+    from transformers import AutoModel
+
+    from msar_hf.models.autoencoder import MsarAutoencoderConfig, MsarAutoencoderModel
+    from recipes.train import _autoencoder_save
+
+    corpus = tmp_path / "my_corpus"
+    corpus.mkdir()
+    shutil.copy(fixtures_dir / "speech" / "kathleen" / "audio" / "arctic_a0001.flac", corpus / "a.flac")
+    (corpus / "metadata.csv").write_text("file_name,speaker_id,license\na.flac,me,CC-BY-4.0\n")
+    args = load_arguments(_write_config(tmp_path),
+                          [f"data.speech=[{{dir: {corpus}}}, {{dir: '${{MSAR_DATA_ROOT}}/speech/fsdd'}}]"])
+    _autoencoder_save(MsarAutoencoderModel(MsarAutoencoderConfig(**TINY["model"]["config"])), args, tmp_path / "final")
+    card = (tmp_path / "final" / "README.md").read_text()
+    table = card.split("## Training data")[1].split("##")[0]
+    assert f"| {corpus} | CC-BY-4.0 |" in table and "| speech/fsdd | CC-BY-SA-4.0 |" in table
+    assert "| noise |" in table and "| rir |" in table and "kathleen" not in table
+    assert AutoModel.from_pretrained(tmp_path / "final", trust_remote_code=True) is not None
