@@ -172,6 +172,12 @@ def _resume_point(resume: str | None, output_dir: Path) -> tuple[int, Path | Non
 
 def _save_checkpoint(accelerator, output_dir: Path, step: int, keep: int, train_seconds: float) -> None:
     path = output_dir / "checkpoints" / f"checkpoint-{step}"
+    # Writing over an existing checkpoint (a finished run relaunched with --resume, or a resume from
+    # an older checkpoint): its "done" goes first, or a crash mid-write would leave a half-written
+    # folder that --resume takes as complete.
+    if accelerator.is_main_process:
+        (path / "done").unlink(missing_ok=True)
+    accelerator.wait_for_everyone()
     # torch.save, not safetensors: on a GPU cuDNN packs LSTM weights into one shared buffer, and
     # accelerate's safetensors path drops shared tensors (each GPU checkpoint lost every LSTM weight).
     accelerator.save_state(str(path), safe_serialization=False)

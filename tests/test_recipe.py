@@ -599,3 +599,25 @@ def test_final_folder_has_a_card_naming_this_runs_data(tmp_path, fixtures_dir):
     assert f"| {corpus} | CC-BY-4.0 |" in table and "| speech/fsdd | CC-BY-SA-4.0 |" in table
     assert "| noise |" in table and "| rir |" in table and "kathleen" not in table
     assert AutoModel.from_pretrained(tmp_path / "final", trust_remote_code=True) is not None
+
+
+def test_a_checkpoint_written_over_is_not_complete_until_rewritten(tmp_path, monkeypatch):
+    """Re-saving checkpoint-N (a finished run relaunched with --resume re-saves its last step) and
+    dying mid-write must not leave checkpoint-N marked complete: --resume would load a torn state."""
+    from accelerate import Accelerator
+
+    from recipes.train import _checkpoints, _save_checkpoint
+
+    accelerator = Accelerator(cpu=True)
+    accelerator.prepare(torch.nn.Linear(2, 2))
+    _save_checkpoint(accelerator, tmp_path, step=4, keep=2, train_seconds=0.0)
+    _save_checkpoint(accelerator, tmp_path, step=8, keep=2, train_seconds=0.0)
+    assert [s for s, _ in _checkpoints(tmp_path)] == [4, 8]
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # the process dies inside save_state
+
+    monkeypatch.setattr(accelerator, "save_state", killed)
+    with pytest.raises(KeyboardInterrupt):
+        _save_checkpoint(accelerator, tmp_path, step=8, keep=2, train_seconds=0.0)
+    assert [s for s, _ in _checkpoints(tmp_path)] == [4]
