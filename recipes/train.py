@@ -287,8 +287,9 @@ def train(args: RecipeArguments, resume: str | None = None) -> dict:
         batch = {k: v.to(accelerator.device) for k, v in batch.items()}
         out = model(**batch)
         accelerator.backward(out.loss)
-        if t.max_grad_norm:
-            accelerator.clip_grad_norm_(model.parameters(), t.max_grad_norm)
+        grad_norm = None
+        if t.max_grad_norm:  # the norm before clipping, logged: how often (and how hard) clipping bites
+            grad_norm = accelerator.clip_grad_norm_(model.parameters(), t.max_grad_norm)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
@@ -301,6 +302,8 @@ def train(args: RecipeArguments, resume: str | None = None) -> dict:
         if step % t.log_every == 0 or step == t.max_steps:
             logs = {"train/loss": loss, "train/lr": scheduler.get_last_lr()[0]}
             logs.update({f"train/{k}": float(v.detach()) for k, v in (out.loss_terms or {}).items()})
+            if grad_norm is not None:
+                logs["train/grad_norm"] = float(grad_norm)
             accelerator.log(logs, step=step)
             if progress is None:
                 accelerator.print(f"step {step} loss {loss:.4f} lr {logs['train/lr']:.2e} "

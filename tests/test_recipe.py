@@ -621,3 +621,20 @@ def test_a_checkpoint_written_over_is_not_complete_until_rewritten(tmp_path, mon
     with pytest.raises(KeyboardInterrupt):
         _save_checkpoint(accelerator, tmp_path, step=8, keep=2, train_seconds=0.0)
     assert [s for s, _ in _checkpoints(tmp_path)] == [4]
+
+
+def test_tensorboard_logs_loss_lr_and_the_gradient_norm(tmp_path):
+    """TensorBoard gets one point per logged step of loss, lr and the gradient norm before
+    clipping (training.max_grad_norm was applied but its effect was invisible)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from recipes.train import train
+
+    train(load_arguments(_write_config(tmp_path, max_steps=2, report_to="tensorboard")))
+    events = sorted((tmp_path / "out" / "logs").rglob("events.out.tfevents.*"))
+    scalars = {}
+    for path in events:
+        acc = EventAccumulator(str(path))
+        acc.Reload()
+        scalars.update({tag: [e.step for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]})
+    assert scalars["train/loss"] == scalars["train/lr"] == scalars["train/grad_norm"] == [1, 2]
