@@ -135,7 +135,9 @@ class TrainingArguments:
     warmup_steps: int = 100
     min_lr_ratio: float = 0.05  # cosine decay ends at learning_rate * min_lr_ratio
     max_grad_norm: float = 5.0
-    mixed_precision: str = "no"  # "bf16"/"fp16" on GPU
+    # "no", "bf16", "fp16" (GPU); None: what `accelerate launch --mixed_precision` / `accelerate config`
+    # say. A default of "no" was passed to Accelerator explicitly and silently overrode the launcher.
+    mixed_precision: str | None = None
     seed: int = 0
     cpu: bool = False  # Accelerator(cpu=True): also gloo ranks for --multi_gpu on CPU
     num_threads: int | None = 1  # torch threads per process (None: leave torch's default)

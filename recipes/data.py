@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -26,6 +27,7 @@ import torch
 from msar_hf.audio import load_audio
 from msar_hf.data.degradations import DegradationConfig, Degrader
 from msar_hf.data.degradations.channel import replay_band_limit
+from msar_hf.errors import AudioError, MsarError
 from msar_hf.models.autoencoder.modeling_msar_autoencoder import band_limit
 from recipes.args import DataArguments, expand_path, repo_path
 
@@ -139,6 +141,7 @@ class SpeechPool:
         self.corpora: list[dict[str, list[int]]] = []  # per corpus: speaker -> utterance indices
         self.corpus_of: list[int] = []  # per utterance: index of its corpus
         self.bandwidths: list[float] = []  # per corpus: highest frequency its recordings hold (Hz)
+        self.unreadable: set[int] = set()  # utterances whose file failed to decode (see _load)
         weights = []
         for k, entry in enumerate(entries):
             by_speaker: dict[str, list[int]] = {}
@@ -152,6 +155,19 @@ class SpeechPool:
         self.weights = np.asarray(weights) / np.sum(weights)
         self.speakers = sorted({u.speaker for u in self.utterances})
 
+    def _load(self, index: int) -> np.ndarray | None:
+        """One utterance's audio, or None for a file that cannot be decoded (empty, damaged, not
+        audio): a few such files in a user's corpus used to stop the run at whichever step first
+        drew one, hours in. Each is reported once per process and never drawn again."""
+        if index in self.unreadable:
+            return None
+        try:
+            return load_clean(self.utterances[index].path)
+        except AudioError as err:
+            self.unreadable.add(index)
+            warnings.warn(f"skipping an unreadable training file: {err}", stacklevel=2)
+            return None
+
     def draw(self, rng: np.random.Generator, length: int) -> tuple[np.ndarray, str, list[int]]:
         """``length`` samples of one speaker: a random utterance, continued with more of the same
         speaker (0-0.3 s gaps) when it is shorter; a random window when longer."""
@@ -160,8 +176,14 @@ class SpeechPool:
         choices = corpus[speaker]
         parts, used, total = [], [], 0
         while total < length + SAMPLING_RATE // 2 and len(used) < 64:
+            if not parts and self.unreadable.issuperset(choices):
+                raise MsarError(f"speaker {speaker!r}: none of its {len(choices)} file(s) can be read "
+                                 f"(e.g. {self.utterances[choices[0]].path}): take it out of metadata.csv or "
+                                 "list it in the entry's exclude_speakers")
             index = choices[int(rng.integers(len(choices)))]
-            wave = load_clean(self.utterances[index].path)
+            wave = self._load(index)
+            if wave is None:  # unreadable: skipped; the draw stays a function of the rng alone
+                continue
             if parts:
                 gap = np.zeros(round(rng.uniform(0, 0.3) * SAMPLING_RATE), np.float32)
                 parts.append(gap)
@@ -308,8 +330,11 @@ class SpeakerTable:
             iterator = tqdm(iterator, desc="speaker embeddings", unit="batch")
         with torch.no_grad():
             for start in iterator:
-                waves = [torch.from_numpy(load_clean(u.path)) for u in utts[start : start + batch]]
-                table[start : start + len(waves)] = enc.embed_batch(waves).embeddings
+                # an unreadable file keeps a zero row: never used as a reference (see __init__)
+                rows = [i for i in range(start, min(start + batch, len(utts))) if self.pool._load(i) is not None]
+                if rows:
+                    waves = [torch.from_numpy(load_clean(utts[i].path)) for i in rows]
+                    table[rows] = enc.embed_batch(waves).embeddings
         return table
 
     def reference(self, rng: np.random.Generator, speaker: str, exclude: list[int], dropout: float) -> torch.Tensor:

@@ -82,11 +82,59 @@ def _autoencoder_validate(model, args: RecipeArguments, state: dict) -> dict:
     return result["overall"]
 
 
+def training_sets(args: RecipeArguments) -> list:
+    """The corpora this run trained on (speech entries, noise, rooms, babble talkers), for the card.
+
+    A folder under ``$MSAR_DATA_ROOT`` that msar ships is named with its known licence; any other
+    folder with the licences its ``metadata.csv`` lists (``license`` column), else "not stated"."""
+    import csv
+
+    from msar_hf.hub import MSAR_TRAINING_SETS, TrainingSet
+    from recipes.args import DATA_ROOT_ENV, DEFAULT_DATA_ROOT, expand_path
+    from recipes.data import degradation_config
+
+    known = {t.name: t for t in MSAR_TRAINING_SETS}
+    root = Path(os.environ.get(DATA_ROOT_ENV, DEFAULT_DATA_ROOT)).resolve()
+    damage = degradation_config(args.data)
+    folders = [(e.get("dir") or e.get("dataset"), "speech") for e in args.data.speech]
+    dataset_split = {e["dataset"]: str(e.get("split", "train")) for e in args.data.speech if "dataset" in e}
+    folders += [(getattr(damage, key), use) for key, use in
+                (("noise_dir", "noise"), ("rir_dir", "rooms"), ("speech_dir", "babble talkers"))]
+    out = []
+    for value, use in folders:
+        if not value:
+            continue
+        folder = expand_path(value).resolve()
+        name = folder.relative_to(root).as_posix() if folder.is_relative_to(root) else str(folder)
+        if name in known:
+            out.append(known[name])
+            continue
+        licences: set[str] = set()
+        meta = folder / "metadata.csv"
+        if value in dataset_split:  # a saved dataset (dataset_scripts/ writes a license column)
+            from recipes.data import _saved_split
+
+            data = _saved_split(str(folder), dataset_split[value])
+            licences = set(data.unique("license")) - {None, ""} if "license" in data.column_names else set()
+        elif meta.is_file():
+            with meta.open(newline="") as fh:
+                licences = {row["license"] for row in csv.DictReader(fh) if row.get("license")}
+        out.append(TrainingSet(name, ", ".join(sorted(licences)) or "not stated (check before publishing)",
+                               "your data", use))
+    return out
+
+
 def _autoencoder_save(model, args: RecipeArguments, folder: Path) -> None:
+    from msar_hf.hub import write_model_card
     from msar_hf.models.autoencoder import MsarAutoencoderFeatureExtractor
 
     model.save_pretrained(folder)
     MsarAutoencoderFeatureExtractor(sampling_rate=model.config.sampling_rate).save_pretrained(folder)
+    # The card names this run's data and their licences: without one, `msar push` generated a card
+    # listing msar's own shared corpora, whatever the model was trained on.
+    write_model_card(folder, str(folder), training_sets=training_sets(args),
+                     description=(f"Trained with `recipes/train.py` ({args.training.max_steps} steps); "
+                                  f"the run's settings are in `{folder.parent / 'recipe_args.json'}`."))
 
 
 MODEL_REGISTRY: dict[str, ModelSpec] = {
@@ -124,6 +172,12 @@ def _resume_point(resume: str | None, output_dir: Path) -> tuple[int, Path | Non
 
 def _save_checkpoint(accelerator, output_dir: Path, step: int, keep: int, train_seconds: float) -> None:
     path = output_dir / "checkpoints" / f"checkpoint-{step}"
+    # Writing over an existing checkpoint (a finished run relaunched with --resume, or a resume from
+    # an older checkpoint): its "done" goes first, or a crash mid-write would leave a half-written
+    # folder that --resume takes as complete.
+    if accelerator.is_main_process:
+        (path / "done").unlink(missing_ok=True)
+    accelerator.wait_for_everyone()
     # torch.save, not safetensors: on a GPU cuDNN packs LSTM weights into one shared buffer, and
     # accelerate's safetensors path drops shared tensors (each GPU checkpoint lost every LSTM weight).
     accelerator.save_state(str(path), safe_serialization=False)
@@ -171,6 +225,8 @@ def train(args: RecipeArguments, resume: str | None = None) -> dict:
         unknown = sorted(set(args.eval.types) - {"clean", "mixed", *DAMAGE_ORDER})
         if unknown:
             raise SystemExit(f"eval.types: unknown type {unknown[0]!r} (known: clean, mixed, {', '.join(DAMAGE_ORDER)})")
+    if t.mixed_precision not in (None, "no", "fp16", "bf16", "fp8"):  # accelerate's own error is a traceback
+        raise SystemExit(f"training.mixed_precision: {t.mixed_precision!r} is not one of no, bf16, fp16, fp8")
     # No CUDA but several processes (`--multi_gpu` on a CPU host): gloo ranks, as `cpu: true` asks;
     # otherwise each process would run alone, all writing the same output_dir.
     several = int(os.environ.get("WORLD_SIZE", "1")) > 1
@@ -231,8 +287,9 @@ def train(args: RecipeArguments, resume: str | None = None) -> dict:
         batch = {k: v.to(accelerator.device) for k, v in batch.items()}
         out = model(**batch)
         accelerator.backward(out.loss)
-        if t.max_grad_norm:
-            accelerator.clip_grad_norm_(model.parameters(), t.max_grad_norm)
+        grad_norm = None
+        if t.max_grad_norm:  # the norm before clipping, logged: how often (and how hard) clipping bites
+            grad_norm = accelerator.clip_grad_norm_(model.parameters(), t.max_grad_norm)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
@@ -245,6 +302,8 @@ def train(args: RecipeArguments, resume: str | None = None) -> dict:
         if step % t.log_every == 0 or step == t.max_steps:
             logs = {"train/loss": loss, "train/lr": scheduler.get_last_lr()[0]}
             logs.update({f"train/{k}": float(v.detach()) for k, v in (out.loss_terms or {}).items()})
+            if grad_norm is not None:
+                logs["train/grad_norm"] = float(grad_norm)
             accelerator.log(logs, step=step)
             if progress is None:
                 accelerator.print(f"step {step} loss {loss:.4f} lr {logs['train/lr']:.2e} "

@@ -511,3 +511,130 @@ def test_speech_entries_take_saved_datasets_and_refuse_bad_entries(tmp_path, fix
 
     with pytest.raises(SystemExit, match=r"train\.py: degradation config: unknown key\(s\) \['nosie'\]"):
         train_main(["--config", str(_write_config(tmp_path / "dg")), "--set", "data.degradation_overrides.nosie={p: 0.5}"])
+
+
+def test_a_few_unreadable_files_in_a_speech_folder_are_skipped(tmp_path, fixtures_dir):
+    """A user's corpus with an empty and a not-audio file among good ones trains (each bad file
+    reported once); it used to stop the run at whichever step first drew one. A speaker with no
+    readable file at all is still an error that names it."""
+    import shutil
+    import warnings
+
+    from msar_hf.errors import MsarError
+    from recipes.data import SpeechPool
+
+    good = sorted((fixtures_dir / "speech" / "kathleen" / "audio").glob("*.flac"))[:2]
+    for f in good:
+        shutil.copy(f, tmp_path / f.name)
+    (tmp_path / "empty.wav").write_bytes(b"")
+    (tmp_path / "junk.wav").write_text("not audio")
+    rows = [f"{f.name},k" for f in good] + ["empty.wav,k", "junk.wav,k"]
+    (tmp_path / "metadata.csv").write_text("file_name,speaker_id\n" + "\n".join(rows) + "\n")
+    pool = SpeechPool([{"dir": str(tmp_path)}])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        draws = [pool.draw(np.random.default_rng([0, i]), 8000) for i in range(12)]
+    assert all(clean.shape == (8000,) and np.abs(clean).max() > 0.01 for clean, _, _ in draws)
+    assert all(pool.utterances[i].path.endswith(".flac") for _, _, used in draws for i in used)
+    skipped = [str(w.message) for w in caught if "unreadable" in str(w.message)]
+    assert len(skipped) == 2 and any("empty.wav" in m for m in skipped) and any("junk.wav" in m for m in skipped)
+    # the same rng gives the same crop, whether or not the bad files are already known
+    again = SpeechPool([{"dir": str(tmp_path)}])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert all(np.array_equal(again.draw(np.random.default_rng([0, i]), 8000)[0], draws[i][0]) for i in (11, 3))
+    (tmp_path / "metadata.csv").write_text("file_name,speaker_id\nempty.wav,e\njunk.wav,e\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(MsarError, match="speaker 'e': none of its 2 file"):
+            SpeechPool([{"dir": str(tmp_path)}]).draw(np.random.default_rng(0), 8000)
+
+
+def test_mixed_precision_follows_the_launcher_unless_the_config_sets_it(tmp_path, monkeypatch):
+    """`accelerate launch --mixed_precision bf16` (ACCELERATE_MIXED_PRECISION) reaches the
+    Accelerator when the config leaves the key unset; it used to be overridden by the config's
+    default "no". A typo is one line, not accelerate's traceback."""
+    import accelerate
+
+    from recipes.train import train
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake(**kwargs):
+        seen.update(kwargs)
+        raise Stop
+
+    monkeypatch.setattr(accelerate, "Accelerator", fake)
+    for overrides, wanted in (([], None), (["training.mixed_precision=bf16"], "bf16")):
+        with pytest.raises(Stop):
+            train(load_arguments(_write_config(tmp_path), overrides))
+        assert seen["mixed_precision"] == wanted
+    with pytest.raises(SystemExit, match="training.mixed_precision: 'bf61' is not one of"):
+        train(load_arguments(_write_config(tmp_path), ["training.mixed_precision=bf61"]))
+
+
+def test_final_folder_has_a_card_naming_this_runs_data(tmp_path, fixtures_dir):
+    """The final save_pretrained folder carries a README.md whose training-data table lists the
+    corpora of this run with their licences (a user's folder: from its metadata.csv). Without it,
+    `msar push` generated a card listing msar's shared corpora whatever the model learnt from."""
+    import shutil
+
+    from transformers import AutoModel
+
+    from msar_hf.models.autoencoder import MsarAutoencoderConfig, MsarAutoencoderModel
+    from recipes.train import _autoencoder_save
+
+    corpus = tmp_path / "my_corpus"
+    corpus.mkdir()
+    shutil.copy(fixtures_dir / "speech" / "kathleen" / "audio" / "arctic_a0001.flac", corpus / "a.flac")
+    (corpus / "metadata.csv").write_text("file_name,speaker_id,license\na.flac,me,CC-BY-4.0\n")
+    args = load_arguments(_write_config(tmp_path),
+                          [f"data.speech=[{{dir: {corpus}}}, {{dir: '${{MSAR_DATA_ROOT}}/speech/fsdd'}}]"])
+    _autoencoder_save(MsarAutoencoderModel(MsarAutoencoderConfig(**TINY["model"]["config"])), args, tmp_path / "final")
+    card = (tmp_path / "final" / "README.md").read_text()
+    table = card.split("## Training data")[1].split("##")[0]
+    assert f"| {corpus} | CC-BY-4.0 |" in table and "| speech/fsdd | CC-BY-SA-4.0 |" in table
+    assert "| noise |" in table and "| rir |" in table and "kathleen" not in table
+    assert AutoModel.from_pretrained(tmp_path / "final", trust_remote_code=True) is not None
+
+
+def test_a_checkpoint_written_over_is_not_complete_until_rewritten(tmp_path, monkeypatch):
+    """Re-saving checkpoint-N (a finished run relaunched with --resume re-saves its last step) and
+    dying mid-write must not leave checkpoint-N marked complete: --resume would load a torn state."""
+    from accelerate import Accelerator
+
+    from recipes.train import _checkpoints, _save_checkpoint
+
+    accelerator = Accelerator(cpu=True)
+    accelerator.prepare(torch.nn.Linear(2, 2))
+    _save_checkpoint(accelerator, tmp_path, step=4, keep=2, train_seconds=0.0)
+    _save_checkpoint(accelerator, tmp_path, step=8, keep=2, train_seconds=0.0)
+    assert [s for s, _ in _checkpoints(tmp_path)] == [4, 8]
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # the process dies inside save_state
+
+    monkeypatch.setattr(accelerator, "save_state", killed)
+    with pytest.raises(KeyboardInterrupt):
+        _save_checkpoint(accelerator, tmp_path, step=8, keep=2, train_seconds=0.0)
+    assert [s for s, _ in _checkpoints(tmp_path)] == [4]
+
+
+def test_tensorboard_logs_loss_lr_and_the_gradient_norm(tmp_path):
+    """TensorBoard gets one point per logged step of loss, lr and the gradient norm before
+    clipping (training.max_grad_norm was applied but its effect was invisible)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from recipes.train import train
+
+    train(load_arguments(_write_config(tmp_path, max_steps=2, report_to="tensorboard")))
+    events = sorted((tmp_path / "out" / "logs").rglob("events.out.tfevents.*"))
+    scalars = {}
+    for path in events:
+        acc = EventAccumulator(str(path))
+        acc.Reload()
+        scalars.update({tag: [e.step for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]})
+    assert scalars["train/loss"] == scalars["train/lr"] == scalars["train/grad_norm"] == [1, 2]
