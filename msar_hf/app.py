@@ -20,6 +20,7 @@ swap them: :class:`RepairBackend` and :class:`SynthesisBackend` load msar's mode
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -82,6 +83,10 @@ class AppConfig:
             raise MsarError("concurrency limit and queue size must be at least 1")
         if self.max_duration_s <= 0 or self.request_timeout_s <= 0:
             raise MsarError("maximum duration and request timeout must be positive")
+        # gradio reads the size only at launch, after the models loaded, and raises a bare ValueError
+        if not re.fullmatch(r"\d+(b|kb|mb|gb|tb)", self.max_file_size.replace(" ", ""), re.IGNORECASE):
+            raise MsarError(f"max file size {self.max_file_size!r}: give a whole number and a unit, e.g. 20mb "
+                            "(units: b, kb, mb, gb, tb)")
 
 
 # --------------------------------------------------------------------------------------------

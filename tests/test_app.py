@@ -397,6 +397,17 @@ def test_config_from_environment(monkeypatch):
         AppConfig(concurrency_limit=0)
 
 
+def test_bad_max_file_size_is_refused_before_the_models_load():
+    """Gradio parses --max-file-size only at launch, after the models have loaded, and a value it
+    cannot read ("lots", "1.5mb", a bare number) ended ``msar serve`` in a ValueError traceback."""
+    from msar_hf.errors import MsarError
+
+    for bad in ("lots", "1.5mb", "20", "mb"):
+        with pytest.raises(MsarError, match="max file size"):
+            AppConfig(max_file_size=bad)
+    assert AppConfig(max_file_size="20 MB").max_file_size == "20 MB"  # what gradio accepts is kept
+
+
 def test_space_requirements_match_pyproject():
     import tomllib
 
