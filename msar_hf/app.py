@@ -81,8 +81,11 @@ class AppConfig:
     def __post_init__(self) -> None:
         if self.concurrency_limit < 1 or self.queue_size < 1:
             raise MsarError("concurrency limit and queue size must be at least 1")
-        if self.max_duration_s <= 0 or self.request_timeout_s <= 0:
+        # "not > 0" also refuses nan, which every later comparison would silently pass
+        if not (self.max_duration_s > 0 and self.request_timeout_s > 0):
             raise MsarError("maximum duration and request timeout must be positive")
+        if self.max_text_chars < 1:
+            raise MsarError("the maximum text length must be at least 1 character")
         # gradio reads the size only at launch, after the models loaded, and raises a bare ValueError
         if not re.fullmatch(r"\d+(b|kb|mb|gb|tb)", self.max_file_size.replace(" ", ""), re.IGNORECASE):
             raise MsarError(f"max file size {self.max_file_size!r}: give a whole number and a unit, e.g. 20mb "

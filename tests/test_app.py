@@ -408,6 +408,21 @@ def test_bad_max_file_size_is_refused_before_the_models_load():
     assert AppConfig(max_file_size="20 MB").max_file_size == "20 MB"  # what gradio accepts is kept
 
 
+def test_nan_and_non_positive_limits_are_refused(monkeypatch):
+    """MSAR_APP_MAX_DURATION_S=nan passed the "must be positive" check (nan <= 0 is False) and then
+    let every upload through (duration > nan is False too); a nan timeout stopped every request at
+    once, and max_text_chars 0 refused every text."""
+    from msar_hf.errors import MsarError
+
+    monkeypatch.setenv("MSAR_APP_MAX_DURATION_S", "nan")
+    with pytest.raises(MsarError, match="positive"):
+        AppConfig.from_env()
+    with pytest.raises(MsarError, match="positive"):
+        AppConfig(request_timeout_s=float("nan"))
+    with pytest.raises(MsarError, match="text"):
+        AppConfig(max_text_chars=0)
+
+
 def test_space_requirements_match_pyproject():
     import tomllib
 
