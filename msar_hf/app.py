@@ -512,8 +512,12 @@ def launch_app(config: AppConfig | None = None, *, host: str = "127.0.0.1", port
     """
     app = app or build_app(config)
     demo = app.blocks()
-    demo.launch(server_name=host, server_port=port, share=share, max_file_size=app.config.max_file_size,
-                prevent_thread_lock=not block, show_error=True, quiet=not block, **launch_kwargs)
+    try:
+        demo.launch(server_name=host, server_port=port, share=share, max_file_size=app.config.max_file_size,
+                    prevent_thread_lock=not block, show_error=True, quiet=not block, **launch_kwargs)
+    except OSError as exc:  # gradio's bind failure (port taken, address not here) is a user error, not a bug
+        raise MsarError(f"cannot serve on {host}:{port}: {str(exc).split('.')[0]}; the port is in use or the "
+                        "address is not this machine's: choose another --port or --host") from None
     return demo
 
 

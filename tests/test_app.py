@@ -423,6 +423,18 @@ def test_nan_and_non_positive_limits_are_refused(monkeypatch):
         AppConfig(max_text_chars=0)
 
 
+def test_busy_port_is_a_one_line_error():
+    """``msar serve`` on a port another server holds ended in gradio's OSError traceback."""
+    from msar_hf.errors import MsarError
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        with pytest.raises(MsarError, match=f"127.0.0.1:{port}.*--port"):
+            launch_app(app=MsarApp(AppConfig()), port=port, block=False)
+
+
 def test_space_requirements_match_pyproject():
     import tomllib
 
