@@ -587,6 +587,9 @@ def _systems_figure_png(report: EvaluationReport) -> bytes:
             ax.bar(range(len(systems)), np.nan_to_num(means), yerr=np.nan_to_num(cis), capsize=3,
                    color=[colors[j % len(colors)] for j in range(len(systems))])
             ax.set_xticks(range(len(systems)), systems, rotation=30, ha="right", fontsize=8)
+            for j, mean in enumerate(means):  # the bar above is 0 for a NaN mean: say it was not scored
+                if not math.isfinite(mean):
+                    ax.text(j, 0, "n/a", ha="center", va="bottom", fontsize=8)
             ax.set_title(METRIC_LABELS[metric] + (" (lower better)" if metric in LOWER_IS_BETTER
                                                   else " (higher better)"), fontsize=9)
             ax.tick_params(axis="y", labelsize=8)
