@@ -418,7 +418,9 @@ class MsarApp:
         with gr.Blocks(title=self.config.title, delete_cache=self.config.cache_cleanup,
                        analytics_enabled=False) as demo:
             gr.Markdown(f"# {self.config.title}\nRecordings up to {self.config.max_duration_s:g} s and "
-                        f"{self.config.max_file_size}. Everything runs on this server.")
+                        f"{self.config.max_file_size}. Everything runs on this server. Results are "
+                        # the download is a 16 kHz mono preview: say so before a 44.1 kHz stereo file comes back that way
+                        "16 kHz mono (a preview); `msar repair` keeps a file's rate, channels and length.")
             for note in self.notes:
                 gr.Markdown(f"**Note:** {note}", elem_classes=["msar-note"])
             with gr.Tab("Repair"):

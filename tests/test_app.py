@@ -435,6 +435,26 @@ def test_busy_port_is_a_one_line_error():
             launch_app(app=MsarApp(AppConfig()), port=port, block=False)
 
 
+def test_page_says_the_result_is_16_khz_mono(server, client, tmp_path, speech_file):
+    """A 44.1 kHz stereo upload comes back as a 16 kHz mono WAV (the page is a preview, README "Hub and
+    app"); the page said nothing of it, so a user downloaded a lower-rate mono file unawares."""
+    import gradio as gr
+
+    speech, rate = load_audio(speech_file)
+    import torchaudio
+
+    hi = torchaudio.functional.resample(speech[: 2 * rate], rate, 44100)  # 2 s: under the 400 kB upload limit
+    upload = tmp_path / "stereo_44k.wav"
+    sf.write(upload, np.stack([hi.numpy(), 0.5 * hi.numpy()], axis=1), 44100, subtype="PCM_16")
+    from gradio_client import handle_file
+
+    result = client.predict(handle_file(str(upload)), None, 0.5, False, api_name="/repair")
+    data, out_rate = sf.read(result[0])
+    assert out_rate == 16000 and data.ndim == 1 and abs(len(data) / 16000 - len(hi) / 44100) < 0.01
+    texts = " ".join(b.value for b in server[1].blocks.values() if isinstance(b, gr.Markdown))
+    assert "16 kHz mono" in texts and "msar repair" in texts
+
+
 def test_space_requirements_match_pyproject():
     import tomllib
 
