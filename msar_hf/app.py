@@ -35,6 +35,7 @@ import torch
 from .errors import AudioError, MsarError
 
 SAMPLING_RATE = 16000
+REFERENCE_LENGTH_TOLERANCE_S = 0.25  # codec padding (mp3, AAC) is well under; a different take is not
 
 
 class RequestTimeout(MsarError):
@@ -360,6 +361,11 @@ class MsarApp:
         damaged = _load_upload(audio_path, "recording to repair", self.config.max_duration_s)
         reference = (_load_upload(reference_path, "clean reference", self.config.max_duration_s)
                      if reference_path else None)
+        # a reference of another length is another recording: its scores over the overlap would be meaningless
+        if reference is not None and abs(reference.shape[-1] - damaged.shape[-1]) > REFERENCE_LENGTH_TOLERANCE_S * SAMPLING_RATE:
+            raise MsarError(f"{_display_name(reference_path)} is {reference.shape[-1] / SAMPLING_RATE:.1f} s long and "
+                            f"{_display_name(audio_path)} {damaged.shape[-1] / SAMPLING_RATE:.1f} s: the clean reference "
+                            "must be the same recording, undamaged")
         from .repair import parse_strength
 
         strength = parse_strength("auto" if auto_strength else strength)

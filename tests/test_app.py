@@ -139,6 +139,18 @@ def test_repair_returns_model_output_spectrograms_and_metrics(server, client, da
     assert rows["MSE"][1] == f"{direct['mse']:.2e}" and float(rows["MSE"][1]) > 0  # not rounded to 0.000
 
 
+def test_reference_of_another_length_is_refused_with_message(client, damaged, speech_file, tmp_path):
+    """A clean reference that is not the same recording (here its first second) was scored anyway
+    over the overlap, and the table showed confident, meaningless numbers (SI-SDR 200 dB for the
+    input); ``msar evaluate`` lists such pairs, the page said nothing."""
+    from gradio_client import handle_file
+
+    clean, rate = load_audio(speech_file)
+    wrong = save_audio(tmp_path / "other take.wav", clean[:rate], rate)
+    with pytest.raises(Exception, match=r"other take.wav is 1.0 s long and damaged speech.flac [0-9.]+ s"):
+        client.predict(handle_file(str(damaged)), handle_file(str(wrong)), 0.5, False, api_name="/repair")
+
+
 def test_without_reference_no_metric_rows(client, damaged):
     from gradio_client import handle_file
 
