@@ -186,6 +186,9 @@ def test_alignment_column(folders):
                                file_plots=0, progress=False)
     assert "shift_ms" in aligned.metrics
     assert all(abs(r["shift_ms"]) < 1.0 for r in aligned.rows)  # the noisy copies are not delayed
+    # a delay is not a quality: the header gave it "↑" (higher is better), the plot "(higher better)"
+    header = next(line for line in aligned.outputs["markdown"].read_text().splitlines() if line.startswith("| system"))
+    assert header.endswith("| shift (ms) |")
 
 
 def test_worker_tasks_survive_pickling(folders, monkeypatch):
