@@ -20,6 +20,7 @@ swap them: :class:`RepairBackend` and :class:`SynthesisBackend` load msar's mode
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -34,6 +35,7 @@ import torch
 from .errors import AudioError, MsarError
 
 SAMPLING_RATE = 16000
+REFERENCE_LENGTH_TOLERANCE_S = 0.25  # codec padding (mp3, AAC) is well under; a different take is not
 
 
 class RequestTimeout(MsarError):
@@ -80,8 +82,15 @@ class AppConfig:
     def __post_init__(self) -> None:
         if self.concurrency_limit < 1 or self.queue_size < 1:
             raise MsarError("concurrency limit and queue size must be at least 1")
-        if self.max_duration_s <= 0 or self.request_timeout_s <= 0:
+        # "not > 0" also refuses nan, which every later comparison would silently pass
+        if not (self.max_duration_s > 0 and self.request_timeout_s > 0):
             raise MsarError("maximum duration and request timeout must be positive")
+        if self.max_text_chars < 1:
+            raise MsarError("the maximum text length must be at least 1 character")
+        # gradio reads the size only at launch, after the models loaded, and raises a bare ValueError
+        if not re.fullmatch(r"\d+(b|kb|mb|gb|tb)", self.max_file_size.replace(" ", ""), re.IGNORECASE):
+            raise MsarError(f"max file size {self.max_file_size!r}: give a whole number and a unit, e.g. 20mb "
+                            "(units: b, kb, mb, gb, tb)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -352,6 +361,11 @@ class MsarApp:
         damaged = _load_upload(audio_path, "recording to repair", self.config.max_duration_s)
         reference = (_load_upload(reference_path, "clean reference", self.config.max_duration_s)
                      if reference_path else None)
+        # a reference of another length is another recording: its scores over the overlap would be meaningless
+        if reference is not None and abs(reference.shape[-1] - damaged.shape[-1]) > REFERENCE_LENGTH_TOLERANCE_S * SAMPLING_RATE:
+            raise MsarError(f"{_display_name(reference_path)} is {reference.shape[-1] / SAMPLING_RATE:.1f} s long and "
+                            f"{_display_name(audio_path)} {damaged.shape[-1] / SAMPLING_RATE:.1f} s: the clean reference "
+                            "must be the same recording, undamaged")
         from .repair import parse_strength
 
         strength = parse_strength("auto" if auto_strength else strength)
@@ -410,7 +424,9 @@ class MsarApp:
         with gr.Blocks(title=self.config.title, delete_cache=self.config.cache_cleanup,
                        analytics_enabled=False) as demo:
             gr.Markdown(f"# {self.config.title}\nRecordings up to {self.config.max_duration_s:g} s and "
-                        f"{self.config.max_file_size}. Everything runs on this server.")
+                        f"{self.config.max_file_size}. Everything runs on this server. Results are "
+                        # the download is a 16 kHz mono preview: say so before a 44.1 kHz stereo file comes back that way
+                        "16 kHz mono (a preview); `msar repair` keeps a file's rate, channels and length.")
             for note in self.notes:
                 gr.Markdown(f"**Note:** {note}", elem_classes=["msar-note"])
             with gr.Tab("Repair"):
@@ -504,8 +520,12 @@ def launch_app(config: AppConfig | None = None, *, host: str = "127.0.0.1", port
     """
     app = app or build_app(config)
     demo = app.blocks()
-    demo.launch(server_name=host, server_port=port, share=share, max_file_size=app.config.max_file_size,
-                prevent_thread_lock=not block, show_error=True, quiet=not block, **launch_kwargs)
+    try:
+        demo.launch(server_name=host, server_port=port, share=share, max_file_size=app.config.max_file_size,
+                    prevent_thread_lock=not block, show_error=True, quiet=not block, **launch_kwargs)
+    except OSError as exc:  # gradio's bind failure (port taken, address not here) is a user error, not a bug
+        raise MsarError(f"cannot serve on {host}:{port}: {str(exc).split('.')[0]}; the port is in use or the "
+                        "address is not this machine's: choose another --port or --host") from None
     return demo
 
 

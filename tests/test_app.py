@@ -139,6 +139,18 @@ def test_repair_returns_model_output_spectrograms_and_metrics(server, client, da
     assert rows["MSE"][1] == f"{direct['mse']:.2e}" and float(rows["MSE"][1]) > 0  # not rounded to 0.000
 
 
+def test_reference_of_another_length_is_refused_with_message(client, damaged, speech_file, tmp_path):
+    """A clean reference that is not the same recording (here its first second) was scored anyway
+    over the overlap, and the table showed confident, meaningless numbers (SI-SDR 200 dB for the
+    input); ``msar evaluate`` lists such pairs, the page said nothing."""
+    from gradio_client import handle_file
+
+    clean, rate = load_audio(speech_file)
+    wrong = save_audio(tmp_path / "other take.wav", clean[:rate], rate)
+    with pytest.raises(Exception, match=r"other take.wav is 1.0 s long and damaged speech.flac [0-9.]+ s"):
+        client.predict(handle_file(str(damaged)), handle_file(str(wrong)), 0.5, False, api_name="/repair")
+
+
 def test_without_reference_no_metric_rows(client, damaged):
     from gradio_client import handle_file
 
@@ -395,6 +407,64 @@ def test_config_from_environment(monkeypatch):
         AppConfig.from_env()
     with pytest.raises(MsarError):
         AppConfig(concurrency_limit=0)
+
+
+def test_bad_max_file_size_is_refused_before_the_models_load():
+    """Gradio parses --max-file-size only at launch, after the models have loaded, and a value it
+    cannot read ("lots", "1.5mb", a bare number) ended ``msar serve`` in a ValueError traceback."""
+    from msar_hf.errors import MsarError
+
+    for bad in ("lots", "1.5mb", "20", "mb"):
+        with pytest.raises(MsarError, match="max file size"):
+            AppConfig(max_file_size=bad)
+    assert AppConfig(max_file_size="20 MB").max_file_size == "20 MB"  # what gradio accepts is kept
+
+
+def test_nan_and_non_positive_limits_are_refused(monkeypatch):
+    """MSAR_APP_MAX_DURATION_S=nan passed the "must be positive" check (nan <= 0 is False) and then
+    let every upload through (duration > nan is False too); a nan timeout stopped every request at
+    once, and max_text_chars 0 refused every text."""
+    from msar_hf.errors import MsarError
+
+    monkeypatch.setenv("MSAR_APP_MAX_DURATION_S", "nan")
+    with pytest.raises(MsarError, match="positive"):
+        AppConfig.from_env()
+    with pytest.raises(MsarError, match="positive"):
+        AppConfig(request_timeout_s=float("nan"))
+    with pytest.raises(MsarError, match="text"):
+        AppConfig(max_text_chars=0)
+
+
+def test_busy_port_is_a_one_line_error():
+    """``msar serve`` on a port another server holds ended in gradio's OSError traceback."""
+    from msar_hf.errors import MsarError
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        with pytest.raises(MsarError, match=f"127.0.0.1:{port}.*--port"):
+            launch_app(app=MsarApp(AppConfig()), port=port, block=False)
+
+
+def test_page_says_the_result_is_16_khz_mono(server, client, tmp_path, speech_file):
+    """A 44.1 kHz stereo upload comes back as a 16 kHz mono WAV (the page is a preview, README "Hub and
+    app"); the page said nothing of it, so a user downloaded a lower-rate mono file unawares."""
+    import gradio as gr
+
+    speech, rate = load_audio(speech_file)
+    import torchaudio
+
+    hi = torchaudio.functional.resample(speech[: 2 * rate], rate, 44100)  # 2 s: under the 400 kB upload limit
+    upload = tmp_path / "stereo_44k.wav"
+    sf.write(upload, np.stack([hi.numpy(), 0.5 * hi.numpy()], axis=1), 44100, subtype="PCM_16")
+    from gradio_client import handle_file
+
+    result = client.predict(handle_file(str(upload)), None, 0.5, False, api_name="/repair")
+    data, out_rate = sf.read(result[0])
+    assert out_rate == 16000 and data.ndim == 1 and abs(len(data) / 16000 - len(hi) / 44100) < 0.01
+    texts = " ".join(b.value for b in server[1].blocks.values() if isinstance(b, gr.Markdown))
+    assert "16 kHz mono" in texts and "msar repair" in texts
 
 
 def test_space_requirements_match_pyproject():

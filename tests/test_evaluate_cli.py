@@ -186,6 +186,9 @@ def test_alignment_column(folders):
                                file_plots=0, progress=False)
     assert "shift_ms" in aligned.metrics
     assert all(abs(r["shift_ms"]) < 1.0 for r in aligned.rows)  # the noisy copies are not delayed
+    # a delay is not a quality: the header gave it "↑" (higher is better), the plot "(higher better)"
+    header = next(line for line in aligned.outputs["markdown"].read_text().splitlines() if line.startswith("| system"))
+    assert header.endswith("| shift (ms) |")
 
 
 def test_worker_tasks_survive_pickling(folders, monkeypatch):
@@ -278,3 +281,35 @@ def test_reference_free_columns_rate_the_noisy_copies_lower(folders, capsys):
     with (out / "per_file.csv").open() as f:
         assert all(1.0 <= float(r["dnsmos_ovrl"]) <= 5.0 and 1.0 <= float(r["plcmos"]) <= 5.0
                    for r in csv.DictReader(f))
+
+
+def test_systems_plot_marks_a_mean_that_could_not_be_scored(tmp_path, speech_files, monkeypatch):
+    """A system whose every PESQ is NaN (silent estimates) is "n/a" in report.md and null in the
+    json; systems.png drew it as a bar of height 0 (nan_to_num), a score it never got (for a
+    lower-is-better column, the best one). The panel now says n/a where the bar would be."""
+    import matplotlib.pyplot as plt
+
+    from msar_hf.metrics import report as report_module
+
+    ref, silent = tmp_path / "ref", tmp_path / "silent"
+    ref.mkdir(), silent.mkdir()
+    for src in speech_files[:2]:
+        shutil.copy(src, ref / src.name)
+        save_audio(silent / f"{src.stem}.wav", np.zeros(len(load_audio(src)[0]), dtype=np.float32), 16000)
+    panels: dict[str, list[str]] = {}
+    real_figure_png = report_module._figure_png
+
+    def recording_figure_png(draw, figsize):
+        def draw_and_record(fig):
+            draw(fig)
+            for ax in fig.axes:
+                panels[ax.get_title()] = [t.get_text() for t in ax.texts]
+        return real_figure_png(draw_and_record, figsize)
+
+    monkeypatch.setattr(report_module, "_figure_png", recording_figure_png)
+    result = evaluate_folders(ref, {"silent": silent}, tmp_path / "report", file_plots=0, progress=False)
+    assert np.isnan(result.summary["silent"]["pesq_wb"]["mean"])
+    assert "| n/a |" in result.outputs["markdown"].read_text()
+    assert panels["PESQ-WB (higher better)"] == ["n/a"]
+    assert panels["LSD (dB) (lower better)"] == []  # scored columns carry no mark
+    plt.close("all")

@@ -63,9 +63,8 @@ def evaluate(
     from rich.table import Table
 
     from ..metrics.report import (
-        LOWER_IS_BETTER,
-        METRIC_LABELS,
         EvaluationInputError,
+        column_label,
         evaluate_folders,
         parse_system,
     )
@@ -97,7 +96,7 @@ def evaluate(
     table.add_column("system")
     table.add_column("files", justify="right")
     for m in report.metrics:
-        table.add_column(METRIC_LABELS[m] + (" ↓" if m in LOWER_IS_BETTER else " ↑"), justify="right")
+        table.add_column(column_label(m), justify="right")
     for row in report.table():
         table.add_row(row["system"], row["files"], *[row[m] for m in report.metrics])
     console.print(table)

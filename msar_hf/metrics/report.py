@@ -48,6 +48,17 @@ METRIC_LABELS = {
     "plcmos": "PLCMOS",
 }
 LOWER_IS_BETTER = {"q", "mse", "lsd"}
+NO_DIRECTION = {"shift_ms"}  # a measurement, not a quality: neither more nor less is better
+
+
+def column_label(metric: str, *, words: bool = False) -> str:
+    """A column's label with its better direction (" ↓", " ↑", or nothing for a plain measurement)."""
+    if metric in NO_DIRECTION:
+        return METRIC_LABELS[metric]
+    lower = metric in LOWER_IS_BETTER
+    if words:
+        return METRIC_LABELS[metric] + (" (lower better)" if lower else " (higher better)")
+    return METRIC_LABELS[metric] + (" ↓" if lower else " ↑")
 _SYSTEM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 
@@ -506,8 +517,7 @@ def _legend(metrics: list[str]) -> list[str]:
 
 def _markdown(report: EvaluationReport, info: dict, out: Path) -> str:
     metrics = report.metrics
-    head = ["system", "files", *[METRIC_LABELS[m] + (" ↓" if m in LOWER_IS_BETTER else " ↑")
-                                 for m in metrics]]
+    head = ["system", "files", *[column_label(m) for m in metrics]]
     lines = [
         "# msar evaluate",
         "",
@@ -587,8 +597,10 @@ def _systems_figure_png(report: EvaluationReport) -> bytes:
             ax.bar(range(len(systems)), np.nan_to_num(means), yerr=np.nan_to_num(cis), capsize=3,
                    color=[colors[j % len(colors)] for j in range(len(systems))])
             ax.set_xticks(range(len(systems)), systems, rotation=30, ha="right", fontsize=8)
-            ax.set_title(METRIC_LABELS[metric] + (" (lower better)" if metric in LOWER_IS_BETTER
-                                                  else " (higher better)"), fontsize=9)
+            for j, mean in enumerate(means):  # the bar above is 0 for a NaN mean: say it was not scored
+                if not math.isfinite(mean):
+                    ax.text(j, 0, "n/a", ha="center", va="bottom", fontsize=8)
+            ax.set_title(column_label(metric, words=True), fontsize=9)
             ax.tick_params(axis="y", labelsize=8)
         fig.suptitle("Systems compared (mean, 95% CI)")
         fig.tight_layout()
