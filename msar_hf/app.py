@@ -97,8 +97,10 @@ class AppConfig:
 # backends
 # --------------------------------------------------------------------------------------------
 class Repairer(Protocol):
-    def __call__(self, waveform: torch.Tensor, strength: float | str) -> torch.Tensor:
-        """(T,) 16 kHz mono in, (T,) repaired out; ``strength`` 0..1 or ``"auto"``."""
+    def __call__(self, waveform: torch.Tensor, strength: float | str, gate: bool = True,
+                 comb: bool = True) -> torch.Tensor:
+        """(T,) 16 kHz mono in, (T,) repaired out; ``strength`` 0..1 or ``"auto"``; ``gate`` /
+        ``comb``: the model's residual gate / low-band comb (``msar repair --gate 0 / --comb 0``)."""
 
 
 class Synthesizer(Protocol):
@@ -149,7 +151,8 @@ class RepairBackend:
         self.conditioned = bool(getattr(self.model.config, "use_speaker_conditioning", False))
         self.speaker_encoder = speaker_encoder or SharedSpeakerEncoder()
 
-    def __call__(self, waveform: torch.Tensor, strength: float | str) -> torch.Tensor:
+    def __call__(self, waveform: torch.Tensor, strength: float | str, gate: bool = True,
+                 comb: bool = True) -> torch.Tensor:
         from .repair import SELF_EMBEDDING_SECONDS
 
         embedding = None
@@ -160,7 +163,8 @@ class RepairBackend:
                 embedding = None
         with torch.inference_mode():
             out = self.model.repair(waveform, speaker_embedding=embedding,
-                                    strength=strength if strength == "auto" else float(strength))
+                                    strength=strength if strength == "auto" else float(strength),
+                                    residual_gate=None if gate else 0.0, low_band_comb=None if comb else 0.0)
         return torch.as_tensor(out).float()
 
 
@@ -352,10 +356,10 @@ class MsarApp:
 
     # -- repair -------------------------------------------------------------------------------
     def repair(self, audio_path: str | None, reference_path: str | None = None, strength: float | None = None,
-               auto_strength: bool = False):
+               auto_strength: bool = False, gate: bool = True, comb: bool = True):
         """Returns (repaired audio, before image, after image, metric rows). ``auto_strength``
         overrides ``strength`` with the model's ``"auto"`` mix (0.7-0.9 by how much there is to fix, 1 on steady
-        noise, 0.95 on noise in the speech's pauses)."""
+        noise, 0.95 on noise in the speech's pauses); ``gate`` / ``comb`` off = ``msar repair --gate 0 / --comb 0``."""
         if self.repairer is None:
             raise MsarError("this server was started without a repair model")
         damaged = _load_upload(audio_path, "recording to repair", self.config.max_duration_s)
@@ -372,7 +376,7 @@ class MsarApp:
         strength = self.default_strength if strength is None else strength
 
         def work():
-            repaired = self.repairer(damaged, strength)
+            repaired = self.repairer(damaged, strength, gate=bool(gate), comb=bool(comb))
             images = before_after_images(damaged, repaired)
             rows = metric_rows(reference, damaged, repaired) if reference is not None else []
             return repaired, images, rows
@@ -442,6 +446,11 @@ class MsarApp:
                                              label="repair strength", elem_id="repair-strength")
                         auto_strength = gr.Checkbox(auto_default, label="auto strength (0.7-1, by how much there is to fix; more on noise)",
                                                     elem_id="repair-auto-strength")
+                        with gr.Row():
+                            gate = gr.Checkbox(True, label="residual gate (off = msar repair --gate 0)",
+                                               elem_id="repair-gate")
+                            comb = gr.Checkbox(True, label="low-band comb (off = --comb 0: the recording's own low band)",
+                                               elem_id="repair-comb")
                         run_repair = gr.Button("Repair", variant="primary", elem_id="repair-button",
                                                interactive=self.repairer is not None)
                     with gr.Column():
@@ -453,7 +462,7 @@ class MsarApp:
                                                interactive=False, elem_id="repair-metrics")
                 # moving the slider means the user wants that strength, not auto's
                 strength.input(lambda: False, inputs=None, outputs=auto_strength, api_name=False, queue=False)
-                run_repair.click(guarded(self.repair), inputs=[damaged, reference, strength, auto_strength],
+                run_repair.click(guarded(self.repair), inputs=[damaged, reference, strength, auto_strength, gate, comb],
                                  outputs=[repaired, before, after, metrics], api_name="repair")
             with gr.Tab("Synthesize"):
                 with gr.Row():

@@ -567,3 +567,25 @@ def test_page_starts_at_the_models_auto_default(tmp_path):
     auto = model.repair(speech, strength="auto").clamp(-1, 1).numpy()
     assert rate == 16000 and np.abs(pcm / 32767 - auto).max() <= 1.5 / 32767
     assert np.abs(auto - model.repair(speech, strength=0.8).numpy()).max() > 1e-3  # auto is not the slider's 0.8
+
+
+def test_page_turns_the_gate_and_comb_off_as_the_cli_does(tmp_path):
+    """`msar repair --gate 0 --comb 0` on the page: two checkboxes, on by default (the model's own)."""
+    import msar_hf
+
+    app = MsarApp(AppConfig(), repairer=RepairBackend(msar_hf.REPAIR_MODEL))
+    page = app.blocks()
+    by_id = {c.elem_id: c for c in page.blocks.values() if getattr(c, "elem_id", None)}
+    assert by_id["repair-gate"].value is True and by_id["repair-comb"].value is True
+    fixtures = Path(__file__).parent / "fixtures"
+    clean, _ = load_audio(fixtures / "speech/kathleen/audio/arctic_a0001.flac")
+    cafe, _ = load_audio(fixtures / "noise/audio/blanket_coffee-shop.flac")
+    cafe = cafe.repeat(clean.shape[-1] // cafe.shape[-1] + 1)[: clean.shape[-1]]
+    speech = clean + cafe * (clean.pow(2).mean() / cafe.pow(2).mean() / 10).sqrt()  # a cafe at 10 dB SNR
+    clip = save_audio(tmp_path / "cafe.wav", speech, 16000, subtype="FLOAT")
+    model = app.repairer.model
+    (_, on), *_ = app.repair(str(clip), None, 1.0, False)
+    (_, off), *_ = app.repair(str(clip), None, 1.0, False, False, False)
+    expected = model.repair(speech, strength=1.0, residual_gate=0.0, low_band_comb=0.0).clamp(-1, 1).numpy()
+    assert np.abs(off / 32767 - expected).max() <= 1.5 / 32767
+    assert np.abs(on / 32767 - off / 32767).max() > 1e-3  # the gate and comb did something on this clip
