@@ -112,6 +112,9 @@ def test_si_sdr_is_scale_invariant_at_any_scale_and_has_no_ratio_for_silence(spe
     with pytest.warns(RuntimeWarning, match="SI-SDR: NaN: the reference is silent"):
         assert np.isnan(si_sdr(np.zeros_like(speech), speech))
     assert si_sdr(speech, _white_noise_at_snr(speech, -20.0, seed=3)) < -15
+    # STOI/ESTOI of silence: 0, not pystoi's run-to-run float noise around it
+    assert quality.stoi(speech, np.zeros_like(speech)) == 0.0
+    assert quality.stoi(speech, np.zeros_like(speech), extended=True) == 0.0
 
 
 def test_noise_degrades_every_measure_in_order(speech):

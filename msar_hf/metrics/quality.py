@@ -284,10 +284,14 @@ def stoi(reference: ArrayLike, estimate: ArrayLike, rate: int = SAMPLING_RATE,
     """STOI (or ESTOI with ``extended=True``) via ``pystoi``.
 
     NaN with a warning when the reference holds too little non-silent speech (pystoi needs 30
-    frames, ~0.4 s, and would otherwise return a made-up 1e-5).
+    frames, ~0.4 s, and would otherwise return a made-up 1e-5). A digitally silent estimate
+    scores 0: nothing of the speech is intelligible (pystoi's correlations of zeros gave float
+    noise, +-0.003, that changed between runs).
     """
     from pystoi import stoi as _stoi
 
+    if not np.any(_as_float64(estimate)) and np.any(_as_float64(reference)):
+        return 0.0
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         value = float(_stoi(_as_float64(reference), _as_float64(estimate), rate, extended=extended))
