@@ -127,6 +127,17 @@ def test_normalize_text_spells_out_numbers_and_abbreviations():
         assert normalize_text(text) == spoken, (text, normalize_text(text))
 
 
+def test_normalize_text_keeps_the_full_stop_of_an_abbreviation_that_ends_a_sentence():
+    # "Rd." / "etc." / "a.m." at a sentence end lost their only full stop: two sentences became one
+    assert split_sentences(normalize_text("I live on Main Rd. The house is red.")) == [
+        "I live on Main road.", "The house is red."]
+    assert normalize_text("Philip Steels, etc.") == "Philip Steels, et cetera."
+    assert normalize_text("We met at Elm St.\nNext day") == "We met at Elm street. Next day"
+    assert normalize_text("He met Mr. Smith, Jr. at 12:05 a.m.").endswith("junior at twelve oh five a m.")
+    # "St." is a street after a name and Saint before one
+    assert normalize_text("221B Baker St. in St. Louis") == "two hundred and twenty one B Baker street in saint Louis"
+
+
 def test_check_text_rejects_unspeakable_text():
     for bad, why in (("", "empty"), ("   \n", "empty"), ("?!... ---", "punctuation"),
                      ("Привет, мир", "non-Latin"), ("Hello 世界", "non-Latin")):

@@ -14,7 +14,7 @@ import re
 import unicodedata
 
 _ABBREVIATIONS = {
-    "mr": "mister", "mrs": "missus", "ms": "miz", "dr": "doctor", "prof": "professor", "st": "saint",
+    "mr": "mister", "mrs": "missus", "ms": "miz", "dr": "doctor", "prof": "professor", "st": "street",
     "jr": "junior", "sr": "senior", "co": "company", "ltd": "limited", "inc": "incorporated",
     "mt": "mount", "capt": "captain", "col": "colonel", "gen": "general", "lt": "lieutenant",
     "sgt": "sergeant", "rev": "reverend", "vs": "versus", "etc": "et cetera", "approx": "approximately",
@@ -33,7 +33,7 @@ _SYMBOLS = {"&": " and ", "%": " percent ", "+": " plus ", "=": " equals ", "@":
 # "a.m.") is said letter by letter, and its dots must not end a sentence.
 _DOTTED_WORDS = {"i.e.": "that is", "e.g.": "for example", "cf.": "compare"}
 _DOTTED_WORDS_RE = re.compile(r"(?<!\w)(" + "|".join(re.escape(k) for k in _DOTTED_WORDS) + r")(?!\w)", re.IGNORECASE)
-_INITIALISM_RE = re.compile(r"(?<!\w)((?:[A-Za-z]\.){2,})(?!\w)(?=(\s+[A-Z][a-z]*)?)")
+_INITIALISM_RE = re.compile(r"(?<!\w)((?:[A-Za-z]\.){2,})(?!\w)")
 # After "U.S." a capitalised word can start a sentence ("... in the U.S. It is big.") or go on with a
 # name ("the U.S. Army"): the words that usually begin one keep the sentence break.
 _SENTENCE_STARTERS = {"a", "an", "and", "but", "he", "her", "his", "i", "in", "it", "its", "my", "on", "our", "she",
@@ -41,10 +41,35 @@ _SENTENCE_STARTERS = {"a", "an", "and", "but", "he", "her", "his", "i", "in", "i
                       "you", "your"}
 
 
+# Titles stand before a name, so their period never ends a sentence.
+_TITLES = {"mr", "mrs", "ms", "dr", "prof", "capt", "col", "gen", "lt", "sgt", "rev", "mt"}
+
+
+def _ends_sentence(match: re.Match) -> bool:
+    """Whether the period of a dotted abbreviation also ends its sentence: nothing (or only a
+    closing quote) or a line break follows, or a word that usually begins a sentence."""
+    rest = match.string[match.end():]
+    if not rest.strip() or re.match(r'[ \t]*\n|"', rest):
+        return True
+    following = re.match(r"\s+([A-Z][a-z]*)\b", rest)
+    return bool(following) and following.group(1).lower() in _SENTENCE_STARTERS
+
+
 def _initialism(match: re.Match) -> str:
-    """U.S.A. -> U S A; with a period kept where the next word starts a sentence."""
-    following = (match.group(2) or "").strip().lower()
-    return " " + " ".join(match.group(1).replace(".", "")) + ("." if following in _SENTENCE_STARTERS else " ")
+    """U.S.A. -> U S A; with a period kept where it also ends the sentence."""
+    return " " + " ".join(match.group(1).replace(".", "")) + ("." if _ends_sentence(match) else " ")
+
+
+def _abbreviation(match: re.Match) -> str:
+    """Dr. -> doctor, Rd. -> road; the period kept where it also ends the sentence ("on Main Rd.
+    Then ..." lost its sentence break before). "St." is Saint before a name, else street."""
+    key = match.group(1).lower()
+    if key == "st":
+        name = re.match(r"[ \t]+([A-Z][a-z]*)\b", match.string[match.end():])
+        if name and name.group(1).lower() not in _SENTENCE_STARTERS:
+            return "saint"
+        return "street" + ("." if _ends_sentence(match) else "")
+    return _ABBREVIATIONS[key] + ("." if key not in _TITLES and _ends_sentence(match) else "")
 _MONTHS = {"jan": "January", "feb": "February", "mar": "March", "apr": "April", "jun": "June", "jul": "July",
            "aug": "August", "sep": "September", "sept": "September", "oct": "October", "nov": "November",
            "dec": "December"}
@@ -171,7 +196,7 @@ def normalize_text(text: str) -> str:
     text = _DOTTED_WORDS_RE.sub(lambda m: _DOTTED_WORDS[m.group(1).lower()], text)
     text = _INITIALISM_RE.sub(_initialism, text)
     text = _MONTH_RE.sub(lambda m: _MONTHS[m.group(1).lower()], text)
-    text = _ABBREV_RE.sub(lambda m: _ABBREVIATIONS[m.group(1).lower()], text)
+    text = _ABBREV_RE.sub(_abbreviation, text)
     # dates before anything reads their numbers or hyphens
     text = _ISO_DATE_RE.sub(lambda m: _date(int(m.group(2)), int(m.group(3)), m.group(1)) or m.group(0), text)
     text = _SLASH_DATE_RE.sub(_slash_date, text)
