@@ -102,7 +102,7 @@ def test_normalize_text_spells_out_numbers_and_abbreviations():
     # times, signs, decades, dotted letters and pictographs, as a reader says them; the dots of
     # "a.m." or "U.S.A." end no sentence
     out = normalize_text("At 3:45 p.m. on Jan. 5 the U.S.A. paid $5.5 at -5 degrees, e.g. in the '90s 😀.")
-    assert out == ("At three forty five p m on January fifth the U S A paid five dollars and fifty cents at "
+    assert out == ("At three forty five PM on January fifth the U S A paid five dollars and fifty cents at "
                    "minus five degrees, for example in the nineties."), out
     assert len(split_sentences(out)) == 1
     assert normalize_text("at 7:00 and 9:05 in the 1960s") == "at seven o'clock and nine oh five in the nineteen sixties"
@@ -133,9 +133,17 @@ def test_normalize_text_keeps_the_full_stop_of_an_abbreviation_that_ends_a_sente
         "I live on Main road.", "The house is red."]
     assert normalize_text("Philip Steels, etc.") == "Philip Steels, et cetera."
     assert normalize_text("We met at Elm St.\nNext day") == "We met at Elm street. Next day"
-    assert normalize_text("He met Mr. Smith, Jr. at 12:05 a.m.").endswith("junior at twelve oh five a m.")
+    assert normalize_text("He met Mr. Smith, Jr. at 12:05 a.m.").endswith("junior at twelve oh five AM.")
     # "St." is a street after a name and Saint before one
     assert normalize_text("221B Baker St. in St. Louis") == "two hundred and twenty one B Baker street in saint Louis"
+
+
+def test_normalize_text_reads_am_and_pm_after_a_time():
+    # "10:30am" was "ten: thirty am" (the clock rule missed it), "a.m." became "a m" ("uh em")
+    assert normalize_text("We met at 10:30am and left at 4pm.") == "We met at ten thirty AM and left at four PM."
+    assert normalize_text("At 8:00 AM, 9 a.m. or 12:05 P.M.") == "At eight AM, nine AM or twelve oh five PM."
+    assert split_sentences(normalize_text("It starts at 5 p.m. Then we eat.")) == ["It starts at five PM.", "Then we eat."]
+    assert normalize_text("three a month") == "three a month"
 
 
 def test_check_text_rejects_unspeakable_text():

@@ -55,6 +55,17 @@ def _ends_sentence(match: re.Match) -> bool:
     return bool(following) and following.group(1).lower() in _SENTENCE_STARTERS
 
 
+# "5pm", "10:30am", "9 AM", "5 p.m.": the letters as espeak-ng says them in capitals ("a m" reads
+# "uh em", and "am" glued to "10:30am" also hid the time from the clock rule).
+_MERIDIEM_RE = re.compile(r"(\d)\s?(?:([AaPp])\.[Mm]\.|([AaPp])[Mm]\b)")
+
+
+def _meridiem(match: re.Match) -> str:
+    letter = (match.group(2) or match.group(3)).upper()
+    stop = "." if match.group(2) and _ends_sentence(match) else ""  # "at 5 p.m. Then ..."
+    return f"{match.group(1)} {letter}M{stop}"
+
+
 def _initialism(match: re.Match) -> str:
     """U.S.A. -> U S A; with a period kept where it also ends the sentence."""
     return " " + " ".join(match.group(1).replace(".", "")) + ("." if _ends_sentence(match) else " ")
@@ -103,8 +114,9 @@ def _is_emoji_part(c: str) -> bool:
 def _clock(match: re.Match) -> str:
     """3:45 -> three forty five; 3:05 -> three oh five; 3:00 -> three o'clock."""
     hours, minutes = match.group(1), match.group(2)
-    if minutes == "00":
-        return f" {_num2words(hours)} o'clock "
+    if minutes == "00":  # "8:00 AM" is "eight AM", not "eight o'clock AM"
+        meridiem = re.match(r"\s?[AP]M\b", match.string[match.end():])
+        return f" {_num2words(hours)} " if meridiem else f" {_num2words(hours)} o'clock "
     spoken = _num2words(minutes) if not minutes.startswith("0") else f"oh {_num2words(minutes[1])}"
     return f" {_num2words(hours)} {spoken} "
 
@@ -192,6 +204,7 @@ def normalize_text(text: str) -> str:
     text = re.sub(r"°\s?([CF])\b", lambda m: " degrees " + ("Celsius" if m.group(1) == "C" else "Fahrenheit"), text)
     text = text.replace("°", " degrees ").replace("©", " copyright ").replace("™", " trademark ")
     text = "".join(c for c in text if unicodedata.category(c) not in ("So", "Cs", "Co") and not _is_emoji_part(c))
+    text = _MERIDIEM_RE.sub(_meridiem, text)
     text = _NUMBER_ABBREV_RE.sub("number ", text)
     text = _DOTTED_WORDS_RE.sub(lambda m: _DOTTED_WORDS[m.group(1).lower()], text)
     text = _INITIALISM_RE.sub(_initialism, text)
