@@ -146,6 +146,13 @@ def test_normalize_text_reads_am_and_pm_after_a_time():
     assert normalize_text("three a month") == "three a month"
 
 
+def test_normalize_text_reads_a_range_at_the_end_of_a_sentence():
+    # the range rule refused a range followed by a full stop: "won 102-98." kept a bare hyphen,
+    # which the phonemizer drops ("one hundred and two ninety eight")
+    assert normalize_text("The Lakers won 102-98.") == "The Lakers won one hundred and two to ninety eight."
+    assert normalize_text("See pages 10-12. From $5-$10.") == "See pages ten to twelve. From five dollars to ten dollars."
+
+
 def test_check_text_rejects_unspeakable_text():
     for bad, why in (("", "empty"), ("   \n", "empty"), ("?!... ---", "punctuation"),
                      ("Привет, мир", "non-Latin"), ("Hello 世界", "non-Latin")):

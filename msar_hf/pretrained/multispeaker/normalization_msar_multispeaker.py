@@ -220,6 +220,7 @@ def normalize_text(text: str) -> str:
     text = _MONTH_YEAR_RE.sub(lambda m: f"{m.group(1)} {_spoken_year(m.group(2))}", text)
     text = re.sub(r"\b24/7\b", "twenty four seven", text)
     text = _PHONE_RE.sub(_phone, text)
+    text = re.sub(r"([$£€]\d[\d,.]*)\s?-\s?(?=[$£€]\d)", r"\1 to ", text)  # $5-$10 (said "five dollars ten dollars")
     text = re.sub(r"([$£€])\s?(\d[\d,]*(?:\.\d+)?)\s?(" + _SCALES + r")\b", _money_scale, text, flags=re.IGNORECASE)
     text = re.sub(r"([$£€])\s?(\d[\d,]*)(?:\.(\d{1,2}))?(?!\d)", _money, text)
     text = re.sub(r"\b(\d{1,2}):(\d\d)\b", _clock, text)
@@ -227,7 +228,8 @@ def normalize_text(text: str) -> str:
     text = re.sub(r"\b([1-9])000s\b", lambda m: f" {_num2words(m.group(1))} thousands ", text)  # 2000s
     text = re.sub(r"(?:\b(1[1-9]|20)|'|\b)([1-9]0)'?s\b", _decade, text)
     text = re.sub(r"(?<![\w.])-(?=\d)", " minus ", text)
-    text = re.sub(r"(?<![\w.-])(\d+)-(\d+)(?![\w.-])", r"\1 to \2", text)  # pages 10-20, 1914-1918
+    # pages 10-20, 1914-1918; a full stop may follow ("won 102-98." kept its hyphen), a decimal not
+    text = re.sub(r"(?<![\w.-])(\d+)-(\d+)(?![\w-]|\.\d)", r"\1 to \2", text)
     text = re.sub(r"(?<=[A-Za-z])-(?=\d)", " ", text)  # COVID-19
     text = re.sub(r"\b(\d+(?:\.\d+){2,})\b", lambda m: " point ".join(m.group(1).split(".")), text)  # 2.0.1
     text = _FRACTION_RE.sub(_fraction, text)
