@@ -153,6 +153,15 @@ def test_normalize_text_reads_a_range_at_the_end_of_a_sentence():
     assert normalize_text("See pages 10-12. From $5-$10.") == "See pages ten to twelve. From five dollars to ten dollars."
 
 
+def test_normalize_text_reads_cents_and_short_money_scales():
+    # "$0.05" was "zero dollars and five cents"; "$2.5bn" was "two dollars and fifty cents bn"
+    assert normalize_text("It was $0.05, then €0.99, then $1.01.") == (
+        "It was five cents, then ninety nine cents, then one dollar and one cent.")
+    assert normalize_text("$2.5bn, £5m, $3k and $4 bn") == (
+        "two point five billion dollars, five million pounds, three thousand dollars and four billion dollars")
+    assert normalize_text("$5 more") == "five dollars more"
+
+
 def test_check_text_rejects_unspeakable_text():
     for bad, why in (("", "empty"), ("   \n", "empty"), ("?!... ---", "punctuation"),
                      ("Привет, мир", "non-Latin"), ("Hello 世界", "non-Latin")):

@@ -144,13 +144,21 @@ def _money(match: re.Match) -> str:
     unit = _CURRENCIES[symbol]
     words = f"{_num2words(whole)} {unit[0] if whole == '1' else unit[1]}"
     if cents and int(cents):
-        words += f" and {_num2words(cents)} {'cent' if cents == '01' else 'cents'}"
+        said = f"{_num2words(cents)} {'cent' if cents == '01' else 'cents'}"
+        words = said if int(whole) == 0 else f"{words} and {said}"  # $0.05 is "five cents", not "zero dollars and"
     return f" {words} "
+
+
+# "$2.5bn", "£5m", "$3k": the short scales, glued to the number (or "bn"/"mn" after a space)
+_SHORT_SCALES = {"k": "thousand", "m": "million", "mn": "million", "b": "billion", "bn": "billion", "tn": "trillion"}
+_MONEY_SCALE_RE = re.compile(r"([$£€])\s?(\d[\d,]*(?:\.\d+)?)(?:\s?(" + _SCALES + r"|bn|mn|tn)\b|(k|m|b)\b)", re.IGNORECASE)
 
 
 def _money_scale(match: re.Match) -> str:
     """$1.5 million -> one point five million dollars (not "one dollar and fifty cents million")."""
-    return f" {_num2words(match.group(2).replace(',', ''))} {match.group(3).lower()} {_CURRENCIES[match.group(1)][1]} "
+    scale = (match.group(3) or match.group(4)).lower()
+    scale = _SHORT_SCALES.get(scale, scale)
+    return f" {_num2words(match.group(2).replace(',', ''))} {scale} {_CURRENCIES[match.group(1)][1]} "
 
 
 def _spoken_year(year: str) -> str:
@@ -221,7 +229,7 @@ def normalize_text(text: str) -> str:
     text = re.sub(r"\b24/7\b", "twenty four seven", text)
     text = _PHONE_RE.sub(_phone, text)
     text = re.sub(r"([$£€]\d[\d,.]*)\s?-\s?(?=[$£€]\d)", r"\1 to ", text)  # $5-$10 (said "five dollars ten dollars")
-    text = re.sub(r"([$£€])\s?(\d[\d,]*(?:\.\d+)?)\s?(" + _SCALES + r")\b", _money_scale, text, flags=re.IGNORECASE)
+    text = _MONEY_SCALE_RE.sub(_money_scale, text)
     text = re.sub(r"([$£€])\s?(\d[\d,]*)(?:\.(\d{1,2}))?(?!\d)", _money, text)
     text = re.sub(r"\b(\d{1,2}):(\d\d)\b", _clock, text)
     text = re.sub(r"\b(1[1-9]|[1-9])00s\b", lambda m: f" {_num2words(m.group(1))} hundreds ", text)  # 1900s, 100s
