@@ -162,6 +162,15 @@ def test_normalize_text_reads_cents_and_short_money_scales():
     assert normalize_text("$5 more") == "five dollars more"
 
 
+def test_normalize_text_reads_roman_numerals_after_names_and_counted_words():
+    # espeak-ng reads "Henry VIII" as "Henry roman eight" and "World War II" as "World War roman two"
+    assert normalize_text("After World War II, Henry VIII and Elizabeth II's reign; Chapter IV, Super Bowl LVII.") == (
+        "After World War two, Henry the eighth and Elizabeth the second's reign; Chapter four, Super Bowl fifty seven.")
+    # a pronoun, a letter, a size or an abbreviation stays as it is
+    for text in ("Then I left", "Malcolm X spoke", "Size XL", "Washington DC", "When Mary I went", "Part VIIII"):
+        assert normalize_text(text) == text
+
+
 def test_check_text_rejects_unspeakable_text():
     for bad, why in (("", "empty"), ("   \n", "empty"), ("?!... ---", "punctuation"),
                      ("Привет, мир", "non-Latin"), ("Hello 世界", "non-Latin")):

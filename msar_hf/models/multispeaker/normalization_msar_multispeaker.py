@@ -103,6 +103,42 @@ _FRACTION_RE = re.compile(r"(?<![\w/.])(\d)/(\d{1,2})(?![\w/])")
 _PER_UNIT = {"s": "second", "sec": "second", "h": "hour", "hr": "hour", "min": "minute", "day": "day"}
 
 
+# Roman numerals after a capitalised word: espeak-ng reads "Henry VIII" as "Henry roman eight".
+# After a name they are regnal ("Henry the eighth"), after these words a number ("World War two").
+_ROMAN_RE = re.compile(r"\b([A-Z][a-z]+)\s+([IVXL]+)\b")
+_ROMAN_COUNTED = {"war", "chapter", "part", "volume", "act", "scene", "book", "bowl", "phase", "section", "article",
+                  "type", "class", "grade", "level", "stage", "title", "appendix", "episode", "season", "round",
+                  "vatican", "rocky", "apollo", "gemini", "wars"}
+
+
+def _roman_value(numeral: str) -> int | None:
+    """The value of a well-formed Roman numeral up to 89 (so "LI" yes, "IIV" or "VX" no)."""
+    values = {"I": 1, "V": 5, "X": 10, "L": 50}
+    total = 0
+    for i, c in enumerate(numeral):
+        v = values[c]
+        total += -v if i + 1 < len(numeral) and values[numeral[i + 1]] > v else v
+    canonical = ""
+    rest = total
+    for value, symbol in ((50, "L"), (40, "XL"), (10, "X"), (9, "IX"), (5, "V"), (4, "IV"), (1, "I")):
+        while rest >= value:
+            canonical, rest = canonical + symbol, rest - value
+    return total if 0 < total < 90 and canonical == numeral else None
+
+
+def _roman(match: re.Match) -> str:
+    word, numeral = match.group(1), match.group(2)
+    value = _roman_value(numeral)
+    if value is None:
+        return match.group(0)
+    if word.lower() in _ROMAN_COUNTED:
+        return f"{word} {_num2words(str(value))}"
+    # a name: only numerals that cannot be a word or a letter ("I", "X", "Malcolm X", "XL")
+    if set(numeral) <= set("IVX") and (len(numeral) > 1 or numeral == "V"):
+        return f"{word} the {_num2words(str(value), 'ordinal')}"
+    return match.group(0)
+
+
 def _is_emoji_part(c: str) -> bool:
     """Parts of an emoji sequence that are not category So: skin tones (Sk), zero-width joiner,
     variation selectors, the keycap mark and tag characters."""
@@ -218,6 +254,7 @@ def normalize_text(text: str) -> str:
     text = _INITIALISM_RE.sub(_initialism, text)
     text = _MONTH_RE.sub(lambda m: _MONTHS[m.group(1).lower()], text)
     text = _ABBREV_RE.sub(_abbreviation, text)
+    text = _ROMAN_RE.sub(_roman, text)
     # dates before anything reads their numbers or hyphens
     text = _ISO_DATE_RE.sub(lambda m: _date(int(m.group(2)), int(m.group(3)), m.group(1)) or m.group(0), text)
     text = _SLASH_DATE_RE.sub(_slash_date, text)
