@@ -171,6 +171,17 @@ def test_normalize_text_reads_roman_numerals_after_names_and_counted_words():
         assert normalize_text(text) == text
 
 
+def test_normalize_text_reads_dates_with_short_months_dots_and_slashes():
+    # "Nov 28, 2026" was "Nov twenty eight, two thousand and twenty six", "28.11.2026" "twenty eight
+    # point eleven point ...", "2026/11/28" kept its slashes
+    spoken = "November twenty eighth, twenty twenty six"
+    assert normalize_text("Nov 28, 2026") == spoken
+    assert normalize_text("2026/11/28") == spoken
+    assert normalize_text("28 Nov 2026 or 28.11.2026") == (
+        "the twenty eighth of November, twenty twenty six or the twenty eighth of November, twenty twenty six")
+    assert normalize_text("the mar 5 and in Dec.") == "the mar five and in Dec."
+
+
 def test_check_text_rejects_unspeakable_text():
     for bad, why in (("", "empty"), ("   \n", "empty"), ("?!... ---", "punctuation"),
                      ("Привет, мир", "non-Latin"), ("Hello 世界", "non-Latin")):

@@ -85,10 +85,14 @@ _MONTHS = {"jan": "January", "feb": "February", "mar": "March", "apr": "April", 
            "aug": "August", "sep": "September", "sept": "September", "oct": "October", "nov": "November",
            "dec": "December"}
 _MONTH_RE = re.compile(r"\b(" + "|".join(_MONTHS) + r")\.(?=\s*\d)", re.IGNORECASE)  # "Jan. 5", not "mar."
+# Without the dot only capitalised and beside a number: "Nov 28, 2026", "28 Nov 2026" (not "mar 5")
+_BARE_MONTH_RE = re.compile(r"\b(" + "|".join(m.capitalize() for m in _MONTHS) + r")\b\.?(?=\s*\d)|(?<=\d )("
+                            + "|".join(m.capitalize() for m in _MONTHS) + r")\b\.?")
 _MONTH_NAMES = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
                 "October", "November", "December"]
 _MONTH_NAME = "(" + "|".join(_MONTH_NAMES) + ")"
-_ISO_DATE_RE = re.compile(r"\b(\d{4})-(\d\d)-(\d\d)\b")  # 2026-11-28
+_ISO_DATE_RE = re.compile(r"\b(\d{4})([-/])(\d\d)\2(\d\d)\b")  # 2026-11-28, 2026/11/28
+_DOTTED_DATE_RE = re.compile(r"\b(\d{1,2})\.(\d{1,2})\.(\d{4})\b")  # 28.11.2026 (day first), not a version
 _SLASH_DATE_RE = re.compile(r"\b(\d{1,2})/(\d{1,2})/(\d{4}|\d\d)\b")  # 12/25/1990, 25/12/90
 _MONTH_YEAR_RE = re.compile(_MONTH_NAME + r",?\s+(1[1-9]\d\d|20\d\d)\b(?![.,]\d)")  # May 2021
 _MONTH_DAY_RE = re.compile(_MONTH_NAME + r"\s+(\d{1,2})(?:st|nd|rd|th)?\b(?![:.]\d)(?:,?\s+(\d{4})\b)?")
@@ -253,10 +257,13 @@ def normalize_text(text: str) -> str:
     text = _DOTTED_WORDS_RE.sub(lambda m: _DOTTED_WORDS[m.group(1).lower()], text)
     text = _INITIALISM_RE.sub(_initialism, text)
     text = _MONTH_RE.sub(lambda m: _MONTHS[m.group(1).lower()], text)
+    text = _BARE_MONTH_RE.sub(lambda m: _MONTHS[(m.group(1) or m.group(2)).lower()], text)
     text = _ABBREV_RE.sub(_abbreviation, text)
     text = _ROMAN_RE.sub(_roman, text)
     # dates before anything reads their numbers or hyphens
-    text = _ISO_DATE_RE.sub(lambda m: _date(int(m.group(2)), int(m.group(3)), m.group(1)) or m.group(0), text)
+    text = _ISO_DATE_RE.sub(lambda m: _date(int(m.group(3)), int(m.group(4)), m.group(1)) or m.group(0), text)
+    text = _DOTTED_DATE_RE.sub(lambda m: _date(int(m.group(2)), int(m.group(1)), m.group(3), day_first=True)
+                               or m.group(0), text)
     text = _SLASH_DATE_RE.sub(_slash_date, text)
     text = _MONTH_DAY_RE.sub(lambda m: _date(_MONTH_NAMES.index(m.group(1)) + 1, int(m.group(2)), m.group(3))
                              or m.group(0), text)
