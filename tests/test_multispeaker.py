@@ -182,6 +182,14 @@ def test_normalize_text_reads_dates_with_short_months_dots_and_slashes():
     assert normalize_text("the mar 5 and in Dec.") == "the mar five and in Dec."
 
 
+def test_normalize_text_reads_phone_numbers_with_a_country_code_or_dots():
+    # "1-800-555-1234" was "one - eight oh oh, ...", "555.123.4567" a pair of decimals
+    assert normalize_text("Call 1-800-555-1234.") == "Call one, eight oh oh, five five five, one two three four."
+    assert normalize_text("+1 (555) 123-4567 or 555.123.4567") == (
+        "plus one, five five five, one two three, four five six seven or five five five, one two three, four five six seven")
+    assert normalize_text("1 555-1234") == "one five five five, one two three four"
+
+
 def test_check_text_rejects_unspeakable_text():
     for bad, why in (("", "empty"), ("   \n", "empty"), ("?!... ---", "punctuation"),
                      ("Привет, мир", "non-Latin"), ("Hello 世界", "non-Latin")):

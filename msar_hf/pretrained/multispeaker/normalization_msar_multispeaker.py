@@ -100,7 +100,9 @@ _DAY_MONTH_RE = re.compile(r"(\b[Tt]he\s+)?\b(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s
 _SCALES = "thousand|million|billion|trillion"
 _CURRENCIES = {"$": ("dollar", "dollars"), "£": ("pound", "pounds"), "€": ("euro", "euros")}
 # Phone numbers are read digit by digit, in their groups: (555) 123-4567, 555-1234.
-_PHONE_RE = re.compile(r"(?:\(\d{3}\)\s?|\b\d{3}[\s.-])?\b\d{3}-\d{4}\b")
+# With a "1-" / "+1 " country code (1-800-555-1234) or dots (555.123.4567), which were read as
+# "one - eight hundred ..." and "five hundred and fifty five point one hundred ...".
+_PHONE_RE = re.compile(r"(?:(?<!\w)\+1[\s.-]|(?<![\w+])1[.-])?(?:(?:\(\d{3}\)\s?|\b\d{3}[\s.-])?\b\d{3}-\d{4}|\b\d{3}\.\d{3}\.\d{4})\b")
 _DIGIT_WORDS = ["oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 # Proper fractions with a small denominator (1/2, 3/4, 5/8); "24/7" or "9/11" are not fractions.
 _FRACTION_RE = re.compile(r"(?<![\w/.])(\d)/(\d{1,2})(?![\w/])")
@@ -237,7 +239,8 @@ def _fraction(match: re.Match) -> str:
 
 def _phone(match: re.Match) -> str:
     groups = re.findall(r"\d+", match.group(0))
-    return " " + ", ".join(" ".join(_DIGIT_WORDS[int(d)] for d in g) for g in groups) + " "
+    plus = "plus " if match.group(0).startswith("+") else ""
+    return " " + plus + ", ".join(" ".join(_DIGIT_WORDS[int(d)] for d in g) for g in groups) + " "
 
 
 def normalize_text(text: str) -> str:
