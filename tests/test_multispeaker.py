@@ -190,6 +190,12 @@ def test_normalize_text_reads_phone_numbers_with_a_country_code_or_dots():
     assert normalize_text("1 555-1234") == "one five five five, one two three four"
 
 
+def test_normalize_text_reads_a_decimal_without_its_leading_zero():
+    out = normalize_text("About .5 and .75 of it... 5 left.")
+    assert out == "About point five and point seven five of it... five left.", out
+    assert len(split_sentences(out)) == 2
+
+
 def test_check_text_rejects_unspeakable_text():
     for bad, why in (("", "empty"), ("   \n", "empty"), ("?!... ---", "punctuation"),
                      ("Привет, мир", "non-Latin"), ("Hello 世界", "non-Latin")):

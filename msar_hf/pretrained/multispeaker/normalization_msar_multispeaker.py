@@ -294,6 +294,8 @@ def normalize_text(text: str) -> str:
     text = re.sub(r"\b(\d+)(st|nd|rd|th)\b", lambda m: _num2words(m.group(1), "ordinal"), text)
     text = re.sub(r"\b1[1-9]\d\d\b(?!\.\d)", lambda m: _spoken_year(m.group(0)), text)
     text = re.sub(r"(?<=\d),(?=\d{3})", "", text)
+    # ".5" was ". five": its dot, joined to the word before, ended a sentence ("and. seventy five")
+    text = re.sub(r"(?<![\w.])\.(\d+)", lambda m: " point " + " ".join(_num2words(d) for d in m.group(1)) + " ", text)
     text = re.sub(r"\d+(?:\.\d+)?", lambda m: f" {_num2words(m.group(0))} ", text)
     for sym, word in _SYMBOLS.items():
         text = text.replace(sym, word)
