@@ -131,6 +131,24 @@ def test_bad_voice_and_arguments_exit_2(model_dir, tmp_path, speech_file, capsys
     assert "a msar_autoencoder model, not a text-to-speech one" in err and "Traceback" not in err
 
 
+def test_bad_output_path_fails_before_synthesis(model_dir, tmp_path, capsys, monkeypatch):
+    # "-o book.xyz" (or a file where a folder should be) failed in save_audio, after the whole text
+    # had been synthesized
+    import msar_hf.synthesis
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded before the output path was checked")
+
+    monkeypatch.setattr(msar_hf.synthesis, "load_tts", no_model)
+    (tmp_path / "file").write_text("x")
+    for out, why in ((tmp_path / "out.xyz", "cannot write '.xyz' files"), (tmp_path / "noext", "no extension"),
+                     (tmp_path / "file" / "x.wav", "is a file, not a folder")):
+        code = run(["synthesize", "Hello there.", "--speaker", "awb", "-o", str(out), "--model", str(model_dir)])
+        err = capsys.readouterr().err
+        assert code == 2 and why in err and "Traceback" not in err, err
+        assert not out.exists()
+
+
 def test_output_never_overwrites_the_reference(model_dir, speech_file, tmp_path, capsys):
     ref = tmp_path / "ref.flac"
     ref.write_bytes(speech_file.read_bytes())
