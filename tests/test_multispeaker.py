@@ -196,6 +196,13 @@ def test_normalize_text_reads_a_decimal_without_its_leading_zero():
     assert len(split_sentences(out)) == 2
 
 
+def test_normalize_text_reads_mixed_and_unicode_fractions():
+    # "2 1/2 cups" was "two one half cups", "½" was "one ⁄ two" and "2½" (NFKC "21⁄2") "twenty one ⁄ two"
+    assert normalize_text("Add 2 1/2 cups, ½ cup and 1¾ miles.") == (
+        "Add two and a half cups, one half cup and one and three quarters miles.")
+    assert normalize_text("in 2021 1/2 of them") == "in two thousand and twenty one one half of them"
+
+
 def test_check_text_rejects_unspeakable_text():
     for bad, why in (("", "empty"), ("   \n", "empty"), ("?!... ---", "punctuation"),
                      ("Привет, мир", "non-Latin"), ("Hello 世界", "non-Latin")):

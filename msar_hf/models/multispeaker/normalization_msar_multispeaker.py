@@ -105,7 +105,8 @@ _CURRENCIES = {"$": ("dollar", "dollars"), "£": ("pound", "pounds"), "€": ("e
 _PHONE_RE = re.compile(r"(?:(?<!\w)\+1[\s.-]|(?<![\w+])1[.-])?(?:(?:\(\d{3}\)\s?|\b\d{3}[\s.-])?\b\d{3}-\d{4}|\b\d{3}\.\d{3}\.\d{4})\b")
 _DIGIT_WORDS = ["oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 # Proper fractions with a small denominator (1/2, 3/4, 5/8); "24/7" or "9/11" are not fractions.
-_FRACTION_RE = re.compile(r"(?<![\w/.])(\d)/(\d{1,2})(?![\w/])")
+# "2 1/2" (and "2½") is "two and a half".
+_FRACTION_RE = re.compile(r"(?<![\w/.])(?:(\d{1,3}) )?(\d)/(\d{1,2})(?![\w/])")
 _PER_UNIT = {"s": "second", "sec": "second", "h": "hour", "hr": "hour", "min": "minute", "day": "day"}
 
 
@@ -228,12 +229,14 @@ def _slash_date(match: re.Match) -> str:
 
 
 def _fraction(match: re.Match) -> str:
-    numerator, denominator = int(match.group(1)), int(match.group(2))
+    whole, numerator, denominator = match.group(1), int(match.group(2)), int(match.group(3))
     if not 2 <= denominator <= 10 or numerator >= denominator:
         return match.group(0)
     word = {2: "half", 4: "quarter"}.get(denominator) or _num2words(str(denominator), "ordinal")
     if numerator > 1:
         word = "halves" if word == "half" else word + "s"
+    if whole:  # "two and a half", not "two one half"
+        return f" {_num2words(whole)} and {'a' if numerator == 1 else _num2words(str(numerator))} {word} "
     return f" {_num2words(str(numerator))} {word} "
 
 
@@ -248,7 +251,9 @@ def normalize_text(text: str) -> str:
 
     Years (1100-1999) are read in pairs ("nineteen eighty four"), as people say them.
     """
-    text = unicodedata.normalize("NFKC", text)
+    # "½" is "1⁄2" after NFKC, with a fraction slash, and "2½" would become "21⁄2"
+    text = re.sub("[\u00bc-\u00be\u2150-\u215e]", lambda m: " " + unicodedata.normalize("NFKC", m.group(0)) + " ", text)
+    text = unicodedata.normalize("NFKC", text).replace("\u2044", "/")
     text = text.replace("’", "'").replace("“", '"').replace("”", '"').replace("–", "-").replace("—", ", ")
     # emoji and other pictographs: not words (a phonemizer would read out their names); the symbols
     # that are words are said first
