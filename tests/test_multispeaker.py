@@ -203,6 +203,12 @@ def test_normalize_text_reads_mixed_and_unicode_fractions():
     assert normalize_text("in 2021 1/2 of them") == "in two thousand and twenty one one half of them"
 
 
+def test_normalize_text_drops_control_characters(tokenizer):
+    # espeak-ng stops at a NUL: the rest of the sentence was silently never said
+    assert normalize_text("hello\x00 world\x07 and\tmore\r\n") == "hello world and more"
+    assert "w ˈɜː l d".replace(" ", "") in tokenizer.decode(tokenizer("hello\x00 world")["input_ids"]).replace(" ", "")
+
+
 def test_check_text_rejects_unspeakable_text():
     for bad, why in (("", "empty"), ("   \n", "empty"), ("?!... ---", "punctuation"),
                      ("Привет, мир", "non-Latin"), ("Hello 世界", "non-Latin")):

@@ -259,6 +259,8 @@ def normalize_text(text: str) -> str:
     # that are words are said first
     text = re.sub(r"°\s?([CF])\b", lambda m: " degrees " + ("Celsius" if m.group(1) == "C" else "Fahrenheit"), text)
     text = text.replace("°", " degrees ").replace("©", " copyright ").replace("™", " trademark ")
+    # control characters too: espeak-ng stops reading at a NUL ("hello\x00 world" says "hello")
+    text = "".join(" " if unicodedata.category(c) == "Cc" and not c.isspace() else c for c in text)
     text = "".join(c for c in text if unicodedata.category(c) not in ("So", "Cs", "Co") and not _is_emoji_part(c))
     text = _MERIDIEM_RE.sub(_meridiem, text)
     text = _NUMBER_ABBREV_RE.sub("number ", text)
