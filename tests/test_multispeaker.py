@@ -209,6 +209,14 @@ def test_normalize_text_drops_control_characters(tokenizer):
     assert "w ˈɜː l d".replace(" ", "") in tokenizer.decode(tokenizer("hello\x00 world")["input_ids"]).replace(" ", "")
 
 
+def test_normalize_text_spells_abbreviations_before_a_number():
+    # "See Fig. 2" was split into the sentences "See Fig." and "two ..."
+    out = normalize_text("See Fig. 2 and Vol. 1, pp. 10-12, Sec. 3, Apt. 4B.")
+    assert out == "See figure two and volume one, pages ten to twelve, section three, apartment four B.", out
+    assert len(split_sentences(out)) == 1
+    assert normalize_text("the fig. tree") == "the fig. tree"
+
+
 def test_check_text_rejects_unspeakable_text():
     for bad, why in (("", "empty"), ("   \n", "empty"), ("?!... ---", "punctuation"),
                      ("Привет, мир", "non-Latin"), ("Hello 世界", "non-Latin")):

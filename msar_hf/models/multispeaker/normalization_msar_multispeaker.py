@@ -23,7 +23,11 @@ _ABBREVIATIONS = {
 }
 # "No." is only "number" before a digit; the others whenever followed by a period.
 _ABBREV_RE = re.compile(r"\b(" + "|".join(k for k in _ABBREVIATIONS if k != "no") + r")\.", re.IGNORECASE)
-_NUMBER_ABBREV_RE = re.compile(r"\b(no)\.\s*(?=\d)", re.IGNORECASE)
+# These are only abbreviations before a number ("Fig. 2", "pp. 10-12"); their period, left as it
+# was, ended a sentence in split_sentences ("See Fig." / "two.").
+_NUMBER_ABBREVIATIONS = {"no": "number", "fig": "figure", "figs": "figures", "vol": "volume", "pp": "pages",
+                         "sec": "section", "ch": "chapter", "art": "article", "eq": "equation", "apt": "apartment"}
+_NUMBER_ABBREV_RE = re.compile(r"\b(" + "|".join(_NUMBER_ABBREVIATIONS) + r")\.\s*(?=\d)", re.IGNORECASE)
 _UNITS = {"km": "kilometers", "kg": "kilograms", "cm": "centimeters", "mm": "millimeters", "mg": "milligrams",
           "ml": "milliliters", "kb": "kilobytes", "mb": "megabytes", "gb": "gigabytes", "mph": "miles per hour",
           "kmh": "kilometers per hour", "hz": "hertz", "khz": "kilohertz"}
@@ -263,7 +267,7 @@ def normalize_text(text: str) -> str:
     text = "".join(" " if unicodedata.category(c) == "Cc" and not c.isspace() else c for c in text)
     text = "".join(c for c in text if unicodedata.category(c) not in ("So", "Cs", "Co") and not _is_emoji_part(c))
     text = _MERIDIEM_RE.sub(_meridiem, text)
-    text = _NUMBER_ABBREV_RE.sub("number ", text)
+    text = _NUMBER_ABBREV_RE.sub(lambda m: _NUMBER_ABBREVIATIONS[m.group(1).lower()] + " ", text)
     text = _DOTTED_WORDS_RE.sub(lambda m: _DOTTED_WORDS[m.group(1).lower()], text)
     text = _INITIALISM_RE.sub(_initialism, text)
     text = _MONTH_RE.sub(lambda m: _MONTHS[m.group(1).lower()], text)
