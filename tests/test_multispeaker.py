@@ -217,6 +217,13 @@ def test_normalize_text_spells_abbreviations_before_a_number():
     assert normalize_text("the fig. tree") == "the fig. tree"
 
 
+def test_normalize_text_reads_numbers_with_leading_zeros_digit_by_digit():
+    # "0042" was "forty two", a ZIP code "02139" "two thousand one hundred and thirty nine"
+    assert normalize_text("PIN 0042, ZIP 02139, agent 007.") == (
+        "PIN oh oh four two, ZIP oh two one three nine, agent oh oh seven.")
+    assert normalize_text("0.5, 0, 1.05 and 09:05") == "zero point five, zero, one point zero five and nine oh five"
+
+
 def test_check_text_rejects_unspeakable_text():
     for bad, why in (("", "empty"), ("   \n", "empty"), ("?!... ---", "punctuation"),
                      ("Привет, мир", "non-Latin"), ("Hello 世界", "non-Latin")):
