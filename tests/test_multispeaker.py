@@ -224,6 +224,12 @@ def test_normalize_text_reads_numbers_with_leading_zeros_digit_by_digit():
     assert normalize_text("0.5, 0, 1.05 and 09:05") == "zero point five, zero, one point zero five and nine oh five"
 
 
+def test_normalize_text_reads_a_year_with_an_apostrophe():
+    # "She in '92." was "She in ' ninety two." (the apostrophe is a stray token to the phonemizer)
+    assert normalize_text("Born in '92, the class of '05.") == "Born in ninety two, the class of oh five."
+    assert normalize_text("the '90s, rock 'n' roll") == "the nineties, rock 'n' roll"
+
+
 def test_check_text_rejects_unspeakable_text():
     for bad, why in (("", "empty"), ("   \n", "empty"), ("?!... ---", "punctuation"),
                      ("Привет, мир", "non-Latin"), ("Hello 世界", "non-Latin")):

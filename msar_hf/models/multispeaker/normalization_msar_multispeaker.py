@@ -304,6 +304,7 @@ def normalize_text(text: str) -> str:
     text = re.sub(r"(\d+)\s?%", lambda m: f"{m.group(1)} percent", text)
     text = re.sub(r"\b(\d+)(st|nd|rd|th)\b", lambda m: _num2words(m.group(1), "ordinal"), text)
     text = re.sub(r"\b1[1-9]\d\d\b(?!\.\d)", lambda m: _spoken_year(m.group(0)), text)
+    text = re.sub(r"(?<!\w)'(\d\d)\b(?!['.]?\d)", lambda m: _spoken_year(m.group(1)), text)  # '92 ("' ninety two")
     # a number with a leading zero is a code (PIN, ZIP, 007): digit by digit, not "forty two" for 0042
     text = re.sub(r"(?<![\w.])0\d+\b(?!\.\d)", lambda m: " " + " ".join(_DIGIT_WORDS[int(d)] for d in m.group(0)) + " ", text)
     text = re.sub(r"(?<=\d),(?=\d{3})", "", text)
