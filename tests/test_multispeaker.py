@@ -230,6 +230,14 @@ def test_normalize_text_reads_a_year_with_an_apostrophe():
     assert normalize_text("the '90s, rock 'n' roll") == "the nineties, rock 'n' roll"
 
 
+def test_normalize_text_reads_web_addresses_and_email():
+    # their dots were punctuation to espeak (a pause, never "dot") and "https://" was spelled out
+    out = normalize_text("Visit https://www.example.com/path?q=1 or mail john.doe@example.com. Then go.")
+    assert out == ("Visit w w w dot example dot com slash path q equals one or mail john dot doe at example dot com. "
+                   "Then go."), out
+    assert len(split_sentences(out)) == 2
+
+
 def test_check_text_rejects_unspeakable_text():
     for bad, why in (("", "empty"), ("   \n", "empty"), ("?!... ---", "punctuation"),
                      ("Привет, мир", "non-Latin"), ("Hello 世界", "non-Latin")):

@@ -150,6 +150,19 @@ def _roman(match: re.Match) -> str:
     return match.group(0)
 
 
+# Web addresses and e-mail: their dots were pauses (espeak keeps "." as punctuation), not "dot".
+_URL_RE = re.compile(r"\b(?:https?://|www\.)[^\s\"'<>]*[^\s\"'<>.,;:!?)]", re.IGNORECASE)
+_EMAIL_RE = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
+
+
+def _web_address(match: re.Match) -> str:
+    """https://www.example.com/a?q=1 -> w w w dot example dot com slash a ?q=1 (the scheme unsaid)."""
+    address = re.sub(r"^https?://", "", match.group(0), flags=re.IGNORECASE)
+    address = re.sub(r"^www\.", "w w w.", address, flags=re.IGNORECASE)
+    address = address.replace(".", " dot ").replace("/", " slash ").replace("@", " at ").replace("?", " ")
+    return " " + address.replace("-", " dash ").replace("_", " underscore ") + " "
+
+
 def _is_emoji_part(c: str) -> bool:
     """Parts of an emoji sequence that are not category So: skin tones (Sk), zero-width joiner,
     variation selectors, the keycap mark and tag characters."""
@@ -266,6 +279,8 @@ def normalize_text(text: str) -> str:
     # control characters too: espeak-ng stops reading at a NUL ("hello\x00 world" says "hello")
     text = "".join(" " if unicodedata.category(c) == "Cc" and not c.isspace() else c for c in text)
     text = "".join(c for c in text if unicodedata.category(c) not in ("So", "Cs", "Co") and not _is_emoji_part(c))
+    text = _URL_RE.sub(_web_address, text)
+    text = _EMAIL_RE.sub(_web_address, text)
     text = _MERIDIEM_RE.sub(_meridiem, text)
     text = _NUMBER_ABBREV_RE.sub(lambda m: _NUMBER_ABBREVIATIONS[m.group(1).lower()] + " ", text)
     text = _DOTTED_WORDS_RE.sub(lambda m: _DOTTED_WORDS[m.group(1).lower()], text)
