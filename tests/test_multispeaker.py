@@ -238,6 +238,11 @@ def test_normalize_text_reads_web_addresses_and_email():
     assert len(split_sentences(out)) == 2
 
 
+def test_normalize_text_reads_a_hashtag():
+    # "#blessed" was "number blessed"; "#1" stays "number one"
+    assert normalize_text("Follow #blessed, the #1 fan.") == "Follow hashtag blessed, the number one fan."
+
+
 def test_check_text_rejects_unspeakable_text():
     for bad, why in (("", "empty"), ("   \n", "empty"), ("?!... ---", "punctuation"),
                      ("Привет, мир", "non-Latin"), ("Hello 世界", "non-Latin")):

@@ -281,6 +281,7 @@ def normalize_text(text: str) -> str:
     text = "".join(c for c in text if unicodedata.category(c) not in ("So", "Cs", "Co") and not _is_emoji_part(c))
     text = _URL_RE.sub(_web_address, text)
     text = _EMAIL_RE.sub(_web_address, text)
+    text = re.sub(r"#(?=[A-Za-z])", " hashtag ", text)  # "#blessed" (before a number "#" is "number")
     text = _MERIDIEM_RE.sub(_meridiem, text)
     text = _NUMBER_ABBREV_RE.sub(lambda m: _NUMBER_ABBREVIATIONS[m.group(1).lower()] + " ", text)
     text = _DOTTED_WORDS_RE.sub(lambda m: _DOTTED_WORDS[m.group(1).lower()], text)
