@@ -222,6 +222,7 @@ def test_normalize_text_reads_numbers_with_leading_zeros_digit_by_digit():
     assert normalize_text("PIN 0042, ZIP 02139, agent 007.") == (
         "PIN oh oh four two, ZIP oh two one three nine, agent oh oh seven.")
     assert normalize_text("0.5, 0, 1.05 and 09:05") == "zero point five, zero, one point zero five and nine oh five"
+    assert normalize_text("1,000 and 7,900,000,000") == "one thousand and seven billion nine hundred million"
 
 
 def test_normalize_text_reads_a_year_with_an_apostrophe():

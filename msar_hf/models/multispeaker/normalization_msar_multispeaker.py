@@ -321,9 +321,10 @@ def normalize_text(text: str) -> str:
     text = re.sub(r"\b(\d+)(st|nd|rd|th)\b", lambda m: _num2words(m.group(1), "ordinal"), text)
     text = re.sub(r"\b1[1-9]\d\d\b(?!\.\d)", lambda m: _spoken_year(m.group(0)), text)
     text = re.sub(r"(?<!\w)'(\d\d)\b(?!['.]?\d)", lambda m: _spoken_year(m.group(1)), text)  # '92 ("' ninety two")
-    # a number with a leading zero is a code (PIN, ZIP, 007): digit by digit, not "forty two" for 0042
-    text = re.sub(r"(?<![\w.])0\d+\b(?!\.\d)", lambda m: " " + " ".join(_DIGIT_WORDS[int(d)] for d in m.group(0)) + " ", text)
     text = re.sub(r"(?<=\d),(?=\d{3})", "", text)
+    # a number with a leading zero is a code (PIN, ZIP, 007): digit by digit (after the
+    # thousands separators are gone: "1,000" is not a code), not "forty two" for 0042
+    text = re.sub(r"(?<![\w.])0\d+\b(?!\.\d)", lambda m: " " + " ".join(_DIGIT_WORDS[int(d)] for d in m.group(0)) + " ", text)
     # ".5" was ". five": its dot, joined to the word before, ended a sentence ("and. seventy five")
     text = re.sub(r"(?<![\w.])\.(\d+)", lambda m: " point " + " ".join(_num2words(d) for d in m.group(1)) + " ", text)
     text = re.sub(r"\d+(?:\.\d+)?", lambda m: f" {_num2words(m.group(0))} ", text)
