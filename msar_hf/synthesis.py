@@ -53,6 +53,9 @@ def check_text(text: str, source: str = "text") -> None:
     """
     if not text or not text.strip():
         raise TextError(f"{source}: the text is empty")
+    # styled letters ("𝐁𝐨𝐥𝐝", "ℌ𝔢𝔩𝔩𝔬" pasted from social media) are Latin after NFKC, as normalize_text
+    # reads them; their names ("MATHEMATICAL BOLD ...") have no "LATIN" in them
+    text = unicodedata.normalize("NFKC", text)
     letters = [c for c in text if unicodedata.category(c).startswith("L")]
     digits = [c for c in text if c.isdigit()]
     if not letters and not digits:

@@ -250,6 +250,8 @@ def test_check_text_rejects_unspeakable_text():
         with pytest.raises(TextError, match=why):
             check_text(bad)
     check_text("Café déjà vu, 42.")  # accented Latin and digits are fine
+    check_text("𝐁𝐨𝐥𝐝 ℌ𝔢𝔩𝔩𝔬 ｆｕｌｌｗｉｄｔｈ")  # styled Latin letters (NFKC-equivalent) are Latin, as normalize_text reads them
+    assert normalize_text("𝐁𝐨𝐥𝐝 ℌ𝔢𝔩𝔩𝔬") == "Bold Hello"
 
 
 def test_split_sentences_bounds_length():
