@@ -244,6 +244,15 @@ def test_normalize_text_reads_a_hashtag():
     assert normalize_text("Follow #blessed, the #1 fan.") == "Follow hashtag blessed, the number one fan."
 
 
+def test_normalize_text_reads_imperial_units_and_drops_their_period():
+    # "2 in." and "5 lb." kept their periods, which split "It's 6 ft. 2 in. tall." after "in."
+    out = normalize_text("It's 6 ft. 2 in. tall. It weighs 5 lb. 3 oz. and 3 lbs")
+    assert out == "It's six feet two inches tall. It weighs five pounds three ounces and three pounds", out
+    assert split_sentences(out) == ["It's six feet two inches tall.", "It weighs five pounds three ounces and three pounds"]
+    assert normalize_text("It weighs 10 kg. The box is 5 in the morning.") == (
+        "It weighs ten kilograms. The box is five in the morning.")
+
+
 def test_check_text_rejects_unspeakable_text():
     for bad, why in (("", "empty"), ("   \n", "empty"), ("?!... ---", "punctuation"),
                      ("Привет, мир", "non-Latin"), ("Hello 世界", "non-Latin")):

@@ -30,8 +30,16 @@ _NUMBER_ABBREVIATIONS = {"no": "number", "fig": "figure", "figs": "figures", "vo
 _NUMBER_ABBREV_RE = re.compile(r"\b(" + "|".join(_NUMBER_ABBREVIATIONS) + r")\.\s*(?=\d)", re.IGNORECASE)
 _UNITS = {"km": "kilometers", "kg": "kilograms", "cm": "centimeters", "mm": "millimeters", "mg": "milligrams",
           "ml": "milliliters", "kb": "kilobytes", "mb": "megabytes", "gb": "gigabytes", "mph": "miles per hour",
-          "kmh": "kilometers per hour", "hz": "hertz", "khz": "kilohertz"}
-_UNIT_RE = re.compile(r"(\d)\s?(" + "|".join(_UNITS) + r")\b", re.IGNORECASE)
+          "kmh": "kilometers per hour", "hz": "hertz", "khz": "kilohertz", "lb": "pounds", "lbs": "pounds",
+          "oz": "ounces"}
+# A unit's own period ("5 lb. 3 oz.", "2 in.") is dropped unless it also ends the sentence: left
+# in, split_sentences cut "It is 6 ft. 2 in. tall" after "in.". "in" is a unit only with its period.
+_UNIT_RE = re.compile(r"(\d)\s?(" + "|".join(_UNITS) + r"|in(?=\.))\b(\.(?!\d))?", re.IGNORECASE)
+
+
+def _unit(match: re.Match) -> str:
+    name = _UNITS.get(match.group(2).lower(), "inches")
+    return f"{match.group(1)} {name}" + ("." if match.group(3) and _ends_sentence(match) else "")
 _SYMBOLS = {"&": " and ", "%": " percent ", "+": " plus ", "=": " equals ", "@": " at ", "#": " number "}
 # Dotted abbreviations that are words, not letters; any other run of dotted letters ("U.S.A.",
 # "a.m.") is said letter by letter, and its dots must not end a sentence.
@@ -315,7 +323,7 @@ def normalize_text(text: str) -> str:
     text = re.sub(r"(?<=[A-Za-z])-(?=\d)", " ", text)  # COVID-19
     text = re.sub(r"\b(\d+(?:\.\d+){2,})\b", lambda m: " point ".join(m.group(1).split(".")), text)  # 2.0.1
     text = _FRACTION_RE.sub(_fraction, text)
-    text = _UNIT_RE.sub(lambda m: f"{m.group(1)} {_UNITS[m.group(2).lower()]}", text)
+    text = _UNIT_RE.sub(_unit, text)
     text = re.sub(r"(?<=[a-z])/(" + "|".join(_PER_UNIT) + r")\b", lambda m: f" per {_PER_UNIT[m.group(1)]}", text)
     text = re.sub(r"(\d+)\s?%", lambda m: f"{m.group(1)} percent", text)
     text = re.sub(r"\b(\d+)(st|nd|rd|th)\b", lambda m: _num2words(m.group(1), "ordinal"), text)
