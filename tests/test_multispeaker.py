@@ -253,6 +253,13 @@ def test_normalize_text_reads_imperial_units_and_drops_their_period():
         "It weighs ten kilograms. The box is five in the morning.")
 
 
+def test_normalize_text_drops_invisible_format_characters(tokenizer):
+    # a BOM, a soft hyphen and a zero-width space reached espeak-ng: "zero\u00adwidth" lost its "w"
+    assert normalize_text("\ufeffHello.\u200bZero\u00adwidth hy\u00adphen\u200c.") == "Hello. Zerowidth hyphen."
+    phones = tokenizer.decode(tokenizer("hy\u00adphen\u00adation")["input_ids"], skip_special_tokens=True)
+    assert phones == tokenizer.decode(tokenizer("hyphenation")["input_ids"], skip_special_tokens=True)
+
+
 def test_check_text_rejects_unspeakable_text():
     for bad, why in (("", "empty"), ("   \n", "empty"), ("?!... ---", "punctuation"),
                      ("Привет, мир", "non-Latin"), ("Hello 世界", "non-Latin")):

@@ -286,6 +286,9 @@ def normalize_text(text: str) -> str:
     text = text.replace("°", " degrees ").replace("©", " copyright ").replace("™", " trademark ")
     # control characters too: espeak-ng stops reading at a NUL ("hello\x00 world" says "hello")
     text = "".join(" " if unicodedata.category(c) == "Cc" and not c.isspace() else c for c in text)
+    # invisible format characters (a BOM, soft hyphens and zero-width spaces from web or PDF text)
+    # broke words for espeak-ng: "zero\u00adwidth" was said "zero idth"
+    text = "".join(c for c in text.replace("\u200b", " ") if unicodedata.category(c) != "Cf")
     text = "".join(c for c in text if unicodedata.category(c) not in ("So", "Cs", "Co") and not _is_emoji_part(c))
     text = _URL_RE.sub(_web_address, text)
     text = _EMAIL_RE.sub(_web_address, text)
