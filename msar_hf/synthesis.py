@@ -8,14 +8,15 @@ The public functions a Python user and ``msar synthesize`` share:
 * :func:`load_tts` - the shipped default (``msar_hf/pretrained/multispeaker``) or any folder;
 * :func:`resolve_voice` - a 192-d embedding from ``--voice REF.wav`` (SpeakerEncoder) or
   ``--speaker NAME`` (the model's table of training voices);
-* :func:`stream_speech` / :func:`synthesize` - sentence by sentence synthesis with progress.
+* :func:`stream_speech` / :func:`synthesize` - sentence by sentence synthesis with progress;
+* :func:`write_speech` - the streamed sentences to a file, in bounded memory (``msar synthesize``).
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +54,9 @@ def check_text(text: str, source: str = "text") -> None:
     """
     if not text or not text.strip():
         raise TextError(f"{source}: the text is empty")
+    # styled letters ("𝐁𝐨𝐥𝐝", "ℌ𝔢𝔩𝔩𝔬" pasted from social media) are Latin after NFKC, as normalize_text
+    # reads them; their names ("MATHEMATICAL BOLD ...") have no "LATIN" in them
+    text = unicodedata.normalize("NFKC", text)
     letters = [c for c in text if unicodedata.category(c).startswith("L")]
     digits = [c for c in text if c.isdigit()]
     if not letters and not digits:
@@ -201,6 +205,70 @@ def synthesize(tts: TTS, text: str, speaker_embedding: torch.Tensor, **kwargs) -
     return wav * (0.9 / peak) if peak > 0.9 else wav
 
 
+def write_speech(path: str | Path, chunks: Iterable[torch.Tensor], sampling_rate: int, *,
+                 inputs: Iterable[str | Path] = (), peak: float = 0.9) -> tuple[float, int]:
+    """Write streamed sentence waveforms to ``path``; returns (seconds, chunks written).
+
+    Same audio as ``save_audio(path, synthesize(...))`` (scaled to ``peak`` when louder), but the
+    sentences go to a float scratch file beside ``path`` as they come and are scaled into the output
+    block by block: memory stays bounded by one sentence however long the text. (Holding every
+    sentence and then concatenating them took ~0.2 MB per second of speech: a 1 MB text, about 29 h
+    of speech, would have needed ~20 GB.) Lossy formats written through FFmpeg (mp3, m4a, opus, aac)
+    are still encoded from memory by ``save_audio``.
+    """
+    import os
+    import tempfile
+
+    import soundfile as sf
+
+    from .audio import _SOUNDFILE_WRITE, WRITE_BLOCK_FRAMES, save_audio, vorbis_options
+
+    path = Path(path)
+    if path.suffix.lower() not in _SOUNDFILE_WRITE:
+        chunks = list(chunks)
+        wav = torch.cat(chunks)
+        top = float(wav.abs().max())
+        save_audio(path, wav * (peak / top) if top > peak else wav, sampling_rate, inputs=inputs)
+        return wav.shape[-1] / sampling_rate, len(chunks)
+    for src in inputs:
+        if path.exists() and Path(src).exists() and path.resolve() == Path(src).resolve():
+            from .errors import OverwriteInputError
+
+            raise OverwriteInputError(path, "refusing to overwrite an input file; choose another output path")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scratch = [Path(tempfile.mkstemp(prefix=f".{path.stem}.", suffix=ext, dir=path.parent)[1])
+               for ext in (".w64", path.suffix)]
+    raw, tmp = scratch
+    try:
+        frames, count, top = 0, 0, 0.0
+        with sf.SoundFile(raw, "w", samplerate=sampling_rate, channels=1, format="W64", subtype="FLOAT") as handle:
+            for chunk in chunks:
+                data = chunk.detach().to(torch.float32).cpu().numpy()
+                top = max(top, float(abs(data).max()) if data.size else 0.0)
+                handle.write(data)
+                frames, count = frames + data.size, count + 1
+        if frames == 0:
+            from .errors import NoSamplesError
+
+            raise NoSamplesError(path, "nothing to write (no speech)")
+        scale = peak / top if top > peak else 1.0
+        fmt = _SOUNDFILE_WRITE[path.suffix.lower()]
+        subtype = "PCM_16" if fmt in ("WAV", "FLAC", "AIFF") else None  # as save_audio writes them
+        with sf.SoundFile(raw) as source, sf.SoundFile(tmp, "w", samplerate=sampling_rate, channels=1, format=fmt,
+                                                       subtype=subtype, **vorbis_options(fmt, subtype)) as out:
+            for block in source.blocks(blocksize=WRITE_BLOCK_FRAMES, dtype="float32"):
+                # the same float32 product as ``wav * (peak / top)``, so the same samples
+                out.write((torch.from_numpy(block) * scale).clamp(-1.0, 1.0).numpy())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    finally:
+        for leftover in scratch:
+            leftover.unlink(missing_ok=True)
+    return frames / sampling_rate, count
+
+
 __all__ = [
     "DEFAULT_MODEL_DIR",
     "TTS",
@@ -215,4 +283,5 @@ __all__ = [
     "split_sentences",
     "stream_speech",
     "synthesize",
+    "write_speech",
 ]

@@ -102,7 +102,7 @@ def test_normalize_text_spells_out_numbers_and_abbreviations():
     # times, signs, decades, dotted letters and pictographs, as a reader says them; the dots of
     # "a.m." or "U.S.A." end no sentence
     out = normalize_text("At 3:45 p.m. on Jan. 5 the U.S.A. paid $5.5 at -5 degrees, e.g. in the '90s 😀.")
-    assert out == ("At three forty five p m on January fifth the U S A paid five dollars and fifty cents at "
+    assert out == ("At three forty five PM on January fifth the U S A paid five dollars and fifty cents at "
                    "minus five degrees, for example in the nineties."), out
     assert len(split_sentences(out)) == 1
     assert normalize_text("at 7:00 and 9:05 in the 1960s") == "at seven o'clock and nine oh five in the nineteen sixties"
@@ -127,12 +127,147 @@ def test_normalize_text_spells_out_numbers_and_abbreviations():
         assert normalize_text(text) == spoken, (text, normalize_text(text))
 
 
+def test_normalize_text_keeps_the_full_stop_of_an_abbreviation_that_ends_a_sentence():
+    # "Rd." / "etc." / "a.m." at a sentence end lost their only full stop: two sentences became one
+    assert split_sentences(normalize_text("I live on Main Rd. The house is red.")) == [
+        "I live on Main road.", "The house is red."]
+    assert normalize_text("Philip Steels, etc.") == "Philip Steels, et cetera."
+    assert normalize_text("We met at Elm St.\nNext day") == "We met at Elm street. Next day"
+    assert normalize_text("He met Mr. Smith, Jr. at 12:05 a.m.").endswith("junior at twelve oh five AM.")
+    # "St." is a street after a name and Saint before one
+    assert normalize_text("221B Baker St. in St. Louis") == "two hundred and twenty one B Baker street in saint Louis"
+
+
+def test_normalize_text_reads_am_and_pm_after_a_time():
+    # "10:30am" was "ten: thirty am" (the clock rule missed it), "a.m." became "a m" ("uh em")
+    assert normalize_text("We met at 10:30am and left at 4pm.") == "We met at ten thirty AM and left at four PM."
+    assert normalize_text("At 8:00 AM, 9 a.m. or 12:05 P.M.") == "At eight AM, nine AM or twelve oh five PM."
+    assert split_sentences(normalize_text("It starts at 5 p.m. Then we eat.")) == ["It starts at five PM.", "Then we eat."]
+    assert normalize_text("three a month") == "three a month"
+
+
+def test_normalize_text_reads_a_range_at_the_end_of_a_sentence():
+    # the range rule refused a range followed by a full stop: "won 102-98." kept a bare hyphen,
+    # which the phonemizer drops ("one hundred and two ninety eight")
+    assert normalize_text("The Lakers won 102-98.") == "The Lakers won one hundred and two to ninety eight."
+    assert normalize_text("See pages 10-12. From $5-$10.") == "See pages ten to twelve. From five dollars to ten dollars."
+
+
+def test_normalize_text_reads_cents_and_short_money_scales():
+    # "$0.05" was "zero dollars and five cents"; "$2.5bn" was "two dollars and fifty cents bn"
+    assert normalize_text("It was $0.05, then €0.99, then $1.01.") == (
+        "It was five cents, then ninety nine cents, then one dollar and one cent.")
+    assert normalize_text("$2.5bn, £5m, $3k and $4 bn") == (
+        "two point five billion dollars, five million pounds, three thousand dollars and four billion dollars")
+    assert normalize_text("$5 more") == "five dollars more"
+
+
+def test_normalize_text_reads_roman_numerals_after_names_and_counted_words():
+    # espeak-ng reads "Henry VIII" as "Henry roman eight" and "World War II" as "World War roman two"
+    assert normalize_text("After World War II, Henry VIII and Elizabeth II's reign; Chapter IV, Super Bowl LVII.") == (
+        "After World War two, Henry the eighth and Elizabeth the second's reign; Chapter four, Super Bowl fifty seven.")
+    # a pronoun, a letter, a size or an abbreviation stays as it is
+    for text in ("Then I left", "Malcolm X spoke", "Size XL", "Washington DC", "When Mary I went", "Part VIIII"):
+        assert normalize_text(text) == text
+
+
+def test_normalize_text_reads_dates_with_short_months_dots_and_slashes():
+    # "Nov 28, 2026" was "Nov twenty eight, two thousand and twenty six", "28.11.2026" "twenty eight
+    # point eleven point ...", "2026/11/28" kept its slashes
+    spoken = "November twenty eighth, twenty twenty six"
+    assert normalize_text("Nov 28, 2026") == spoken
+    assert normalize_text("2026/11/28") == spoken
+    assert normalize_text("28 Nov 2026 or 28.11.2026") == (
+        "the twenty eighth of November, twenty twenty six or the twenty eighth of November, twenty twenty six")
+    assert normalize_text("the mar 5 and in Dec.") == "the mar five and in Dec."
+
+
+def test_normalize_text_reads_phone_numbers_with_a_country_code_or_dots():
+    # "1-800-555-1234" was "one - eight oh oh, ...", "555.123.4567" a pair of decimals
+    assert normalize_text("Call 1-800-555-1234.") == "Call one, eight oh oh, five five five, one two three four."
+    assert normalize_text("+1 (555) 123-4567 or 555.123.4567") == (
+        "plus one, five five five, one two three, four five six seven or five five five, one two three, four five six seven")
+    assert normalize_text("1 555-1234") == "one five five five, one two three four"
+
+
+def test_normalize_text_reads_a_decimal_without_its_leading_zero():
+    out = normalize_text("About .5 and .75 of it... 5 left.")
+    assert out == "About point five and point seven five of it... five left.", out
+    assert len(split_sentences(out)) == 2
+
+
+def test_normalize_text_reads_mixed_and_unicode_fractions():
+    # "2 1/2 cups" was "two one half cups", "½" was "one ⁄ two" and "2½" (NFKC "21⁄2") "twenty one ⁄ two"
+    assert normalize_text("Add 2 1/2 cups, ½ cup and 1¾ miles.") == (
+        "Add two and a half cups, one half cup and one and three quarters miles.")
+    assert normalize_text("in 2021 1/2 of them") == "in two thousand and twenty one one half of them"
+
+
+def test_normalize_text_drops_control_characters(tokenizer):
+    # espeak-ng stops at a NUL: the rest of the sentence was silently never said
+    assert normalize_text("hello\x00 world\x07 and\tmore\r\n") == "hello world and more"
+    assert "w ˈɜː l d".replace(" ", "") in tokenizer.decode(tokenizer("hello\x00 world")["input_ids"]).replace(" ", "")
+
+
+def test_normalize_text_spells_abbreviations_before_a_number():
+    # "See Fig. 2" was split into the sentences "See Fig." and "two ..."
+    out = normalize_text("See Fig. 2 and Vol. 1, pp. 10-12, Sec. 3, Apt. 4B.")
+    assert out == "See figure two and volume one, pages ten to twelve, section three, apartment four B.", out
+    assert len(split_sentences(out)) == 1
+    assert normalize_text("the fig. tree") == "the fig. tree"
+
+
+def test_normalize_text_reads_numbers_with_leading_zeros_digit_by_digit():
+    # "0042" was "forty two", a ZIP code "02139" "two thousand one hundred and thirty nine"
+    assert normalize_text("PIN 0042, ZIP 02139, agent 007.") == (
+        "PIN oh oh four two, ZIP oh two one three nine, agent oh oh seven.")
+    assert normalize_text("0.5, 0, 1.05 and 09:05") == "zero point five, zero, one point zero five and nine oh five"
+    assert normalize_text("1,000 and 7,900,000,000") == "one thousand and seven billion nine hundred million"
+
+
+def test_normalize_text_reads_a_year_with_an_apostrophe():
+    # "She in '92." was "She in ' ninety two." (the apostrophe is a stray token to the phonemizer)
+    assert normalize_text("Born in '92, the class of '05.") == "Born in ninety two, the class of oh five."
+    assert normalize_text("the '90s, rock 'n' roll") == "the nineties, rock 'n' roll"
+
+
+def test_normalize_text_reads_web_addresses_and_email():
+    # their dots were punctuation to espeak (a pause, never "dot") and "https://" was spelled out
+    out = normalize_text("Visit https://www.example.com/path?q=1 or mail john.doe@example.com. Then go.")
+    assert out == ("Visit w w w dot example dot com slash path q equals one or mail john dot doe at example dot com. "
+                   "Then go."), out
+    assert len(split_sentences(out)) == 2
+
+
+def test_normalize_text_reads_a_hashtag():
+    # "#blessed" was "number blessed"; "#1" stays "number one"
+    assert normalize_text("Follow #blessed, the #1 fan.") == "Follow hashtag blessed, the number one fan."
+
+
+def test_normalize_text_reads_imperial_units_and_drops_their_period():
+    # "2 in." and "5 lb." kept their periods, which split "It's 6 ft. 2 in. tall." after "in."
+    out = normalize_text("It's 6 ft. 2 in. tall. It weighs 5 lb. 3 oz. and 3 lbs")
+    assert out == "It's six feet two inches tall. It weighs five pounds three ounces and three pounds", out
+    assert split_sentences(out) == ["It's six feet two inches tall.", "It weighs five pounds three ounces and three pounds"]
+    assert normalize_text("It weighs 10 kg. The box is 5 in the morning.") == (
+        "It weighs ten kilograms. The box is five in the morning.")
+
+
+def test_normalize_text_drops_invisible_format_characters(tokenizer):
+    # a BOM, a soft hyphen and a zero-width space reached espeak-ng: "zero\u00adwidth" lost its "w"
+    assert normalize_text("\ufeffHello.\u200bZero\u00adwidth hy\u00adphen\u200c.") == "Hello. Zerowidth hyphen."
+    phones = tokenizer.decode(tokenizer("hy\u00adphen\u00adation")["input_ids"], skip_special_tokens=True)
+    assert phones == tokenizer.decode(tokenizer("hyphenation")["input_ids"], skip_special_tokens=True)
+
+
 def test_check_text_rejects_unspeakable_text():
     for bad, why in (("", "empty"), ("   \n", "empty"), ("?!... ---", "punctuation"),
                      ("Привет, мир", "non-Latin"), ("Hello 世界", "non-Latin")):
         with pytest.raises(TextError, match=why):
             check_text(bad)
     check_text("Café déjà vu, 42.")  # accented Latin and digits are fine
+    check_text("𝐁𝐨𝐥𝐝 ℌ𝔢𝔩𝔩𝔬 ｆｕｌｌｗｉｄｔｈ")  # styled Latin letters (NFKC-equivalent) are Latin, as normalize_text reads them
+    assert normalize_text("𝐁𝐨𝐥𝐝 ℌ𝔢𝔩𝔩𝔬") == "Bold Hello"
 
 
 def test_split_sentences_bounds_length():

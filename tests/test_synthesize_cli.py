@@ -81,6 +81,38 @@ def test_long_text_file_streams(model_dir, tmp_path, capsys):
     assert wav.shape[-1] > n_sentences * 0.2 * 16000  # at least the pauses between sentences
 
 
+def test_long_text_is_written_while_it_is_synthesized(model_dir, tmp_path, capsys, monkeypatch):
+    # every sentence's waveform was kept in a list until the end (~0.2 MB per second of speech,
+    # ~20 GB for a 1 MB text); now only the sentence being written is held
+    import gc
+    import weakref
+
+    from msar_hf import synthesis
+
+    real, refs, alive = synthesis.stream_speech, [], []
+
+    def watched(*args, **kwargs):
+        for chunk in real(*args, **kwargs):
+            gc.collect()
+            alive.append(sum(ref() is not None for ref in refs))
+            refs.append(weakref.ref(chunk))
+            yield chunk
+
+    monkeypatch.setattr(synthesis, "stream_speech", watched)
+    text = " ".join(f"Sentence number {i} is here." for i in range(12))
+    out = tmp_path / "long.flac"
+    assert run(["synthesize", text, "--speaker", "kathleen", "-o", str(out), "--model", str(model_dir), "--quiet"]) == 0
+    assert "12 sentences" in capsys.readouterr().out
+    assert len(alive) == 12 and max(alive) <= 1, alive
+    # the same audio as synthesize() (scaled to a 0.9 peak when louder) written by save_audio
+    tts = synthesis.load_tts(model_dir)
+    expected = synthesis.synthesize(tts, text, synthesis.resolve_voice(tts, speaker="kathleen"))
+    got, rate = load_audio(out, sampling_rate=None)
+    assert rate == 16000 and got.shape[-1] == expected.shape[-1]
+    assert (got.reshape(-1) - expected.clamp(-1, 1)).abs().max() < 1.5 / 32768
+    assert [p.name for p in tmp_path.iterdir()] == ["long.flac"]  # no scratch file left
+
+
 @pytest.mark.parametrize("text, why", [
     ("", "empty"), ("  ", "empty"), ("?!?! ... ---", "only punctuation"), ("Привет мир", "non-Latin"),
 ])
@@ -129,6 +161,24 @@ def test_bad_voice_and_arguments_exit_2(model_dir, tmp_path, speech_file, capsys
     assert run(["synthesize", "Hi.", "--speaker", "awb", "--model", str(tmp_path / "repair_cfg")]) == 2
     err = capsys.readouterr().err
     assert "a msar_autoencoder model, not a text-to-speech one" in err and "Traceback" not in err
+
+
+def test_bad_output_path_fails_before_synthesis(model_dir, tmp_path, capsys, monkeypatch):
+    # "-o book.xyz" (or a file where a folder should be) failed in save_audio, after the whole text
+    # had been synthesized
+    import msar_hf.synthesis
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded before the output path was checked")
+
+    monkeypatch.setattr(msar_hf.synthesis, "load_tts", no_model)
+    (tmp_path / "file").write_text("x")
+    for out, why in ((tmp_path / "out.xyz", "cannot write '.xyz' files"), (tmp_path / "noext", "no extension"),
+                     (tmp_path / "file" / "x.wav", "is a file, not a folder")):
+        code = run(["synthesize", "Hello there.", "--speaker", "awb", "-o", str(out), "--model", str(model_dir)])
+        err = capsys.readouterr().err
+        assert code == 2 and why in err and "Traceback" not in err, err
+        assert not out.exists()
 
 
 def test_output_never_overwrites_the_reference(model_dir, speech_file, tmp_path, capsys):

@@ -54,10 +54,14 @@ def synthesize(
     for given in (voice, text_file):
         if given is not None and given.exists() and output.exists() and output.resolve() == given.resolve():
             raise OverwriteInputError(output, "the output would overwrite an input; choose another -o path")
+    from ..repair import _check_output
+
+    # an unwritable format or a file where a folder should be: said now, not after synthesizing a
+    # whole book (save_audio only found out at the end)
+    _check_output(output, [p for p in (voice, text_file) if p is not None])
     import torch
 
-    from ..audio import save_audio
-    from ..synthesis import load_tts, resolve_voice, stream_speech
+    from ..synthesis import load_tts, resolve_voice, stream_speech, write_speech
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     if quiet:
@@ -70,17 +74,14 @@ def synthesize(
     if waveform not in stages:
         raise MsarError(f"--waveform must be one of {', '.join(stages)}, not {waveform!r}")
     stage = stages[waveform]
-    chunks = list(stream_speech(tts, content, embedding, source=source, progress=not quiet,
-                                waveform_stage=stage, length_scale=pace))
-    wav = torch.cat(chunks)
-    peak = float(wav.abs().max())
-    if peak > 0.9:
-        wav = wav * (0.9 / peak)
+    chunks = stream_speech(tts, content, embedding, source=source, progress=not quiet,
+                           waveform_stage=stage, length_scale=pace)
     inputs = [p for p in (voice, text_file) if p is not None]
-    save_audio(output, wav, tts.sampling_rate, inputs=inputs)
+    # streamed to disk: memory stays bounded however long the text (a list of every sentence did not)
+    seconds, count = write_speech(output, chunks, tts.sampling_rate, inputs=inputs)
     label = "Griffin-Lim (fallback, not the neural vocoder)" if stage == "griffin_lim" else "neural vocoder (Vocos-style)"
     who = f"speaker {speaker}" if speaker else f"voice of {voice}"
-    typer.echo(f"wrote {output} ({wav.shape[-1] / tts.sampling_rate:.1f} s, {len(chunks)} sentence{'s' if len(chunks) != 1 else ''}, {who}, waveform: {label})")
+    typer.echo(f"wrote {output} ({seconds:.1f} s, {count} sentence{'s' if count != 1 else ''}, {who}, waveform: {label})")
 
 
 def voices(

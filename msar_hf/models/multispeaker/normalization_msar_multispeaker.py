@@ -14,7 +14,7 @@ import re
 import unicodedata
 
 _ABBREVIATIONS = {
-    "mr": "mister", "mrs": "missus", "ms": "miz", "dr": "doctor", "prof": "professor", "st": "saint",
+    "mr": "mister", "mrs": "missus", "ms": "miz", "dr": "doctor", "prof": "professor", "st": "street",
     "jr": "junior", "sr": "senior", "co": "company", "ltd": "limited", "inc": "incorporated",
     "mt": "mount", "capt": "captain", "col": "colonel", "gen": "general", "lt": "lieutenant",
     "sgt": "sergeant", "rev": "reverend", "vs": "versus", "etc": "et cetera", "approx": "approximately",
@@ -23,17 +23,29 @@ _ABBREVIATIONS = {
 }
 # "No." is only "number" before a digit; the others whenever followed by a period.
 _ABBREV_RE = re.compile(r"\b(" + "|".join(k for k in _ABBREVIATIONS if k != "no") + r")\.", re.IGNORECASE)
-_NUMBER_ABBREV_RE = re.compile(r"\b(no)\.\s*(?=\d)", re.IGNORECASE)
+# These are only abbreviations before a number ("Fig. 2", "pp. 10-12"); their period, left as it
+# was, ended a sentence in split_sentences ("See Fig." / "two.").
+_NUMBER_ABBREVIATIONS = {"no": "number", "fig": "figure", "figs": "figures", "vol": "volume", "pp": "pages",
+                         "sec": "section", "ch": "chapter", "art": "article", "eq": "equation", "apt": "apartment"}
+_NUMBER_ABBREV_RE = re.compile(r"\b(" + "|".join(_NUMBER_ABBREVIATIONS) + r")\.\s*(?=\d)", re.IGNORECASE)
 _UNITS = {"km": "kilometers", "kg": "kilograms", "cm": "centimeters", "mm": "millimeters", "mg": "milligrams",
           "ml": "milliliters", "kb": "kilobytes", "mb": "megabytes", "gb": "gigabytes", "mph": "miles per hour",
-          "kmh": "kilometers per hour", "hz": "hertz", "khz": "kilohertz"}
-_UNIT_RE = re.compile(r"(\d)\s?(" + "|".join(_UNITS) + r")\b", re.IGNORECASE)
+          "kmh": "kilometers per hour", "hz": "hertz", "khz": "kilohertz", "lb": "pounds", "lbs": "pounds",
+          "oz": "ounces"}
+# A unit's own period ("5 lb. 3 oz.", "2 in.") is dropped unless it also ends the sentence: left
+# in, split_sentences cut "It is 6 ft. 2 in. tall" after "in.". "in" is a unit only with its period.
+_UNIT_RE = re.compile(r"(\d)\s?(" + "|".join(_UNITS) + r"|in(?=\.))\b(\.(?!\d))?", re.IGNORECASE)
+
+
+def _unit(match: re.Match) -> str:
+    name = _UNITS.get(match.group(2).lower(), "inches")
+    return f"{match.group(1)} {name}" + ("." if match.group(3) and _ends_sentence(match) else "")
 _SYMBOLS = {"&": " and ", "%": " percent ", "+": " plus ", "=": " equals ", "@": " at ", "#": " number "}
 # Dotted abbreviations that are words, not letters; any other run of dotted letters ("U.S.A.",
 # "a.m.") is said letter by letter, and its dots must not end a sentence.
 _DOTTED_WORDS = {"i.e.": "that is", "e.g.": "for example", "cf.": "compare"}
 _DOTTED_WORDS_RE = re.compile(r"(?<!\w)(" + "|".join(re.escape(k) for k in _DOTTED_WORDS) + r")(?!\w)", re.IGNORECASE)
-_INITIALISM_RE = re.compile(r"(?<!\w)((?:[A-Za-z]\.){2,})(?!\w)(?=(\s+[A-Z][a-z]*)?)")
+_INITIALISM_RE = re.compile(r"(?<!\w)((?:[A-Za-z]\.){2,})(?!\w)")
 # After "U.S." a capitalised word can start a sentence ("... in the U.S. It is big.") or go on with a
 # name ("the U.S. Army"): the words that usually begin one keep the sentence break.
 _SENTENCE_STARTERS = {"a", "an", "and", "but", "he", "her", "his", "i", "in", "it", "its", "my", "on", "our", "she",
@@ -41,18 +53,58 @@ _SENTENCE_STARTERS = {"a", "an", "and", "but", "he", "her", "his", "i", "in", "i
                       "you", "your"}
 
 
+# Titles stand before a name, so their period never ends a sentence.
+_TITLES = {"mr", "mrs", "ms", "dr", "prof", "capt", "col", "gen", "lt", "sgt", "rev", "mt"}
+
+
+def _ends_sentence(match: re.Match) -> bool:
+    """Whether the period of a dotted abbreviation also ends its sentence: nothing (or only a
+    closing quote) or a line break follows, or a word that usually begins a sentence."""
+    rest = match.string[match.end():]
+    if not rest.strip() or re.match(r'[ \t]*\n|"', rest):
+        return True
+    following = re.match(r"\s+([A-Z][a-z]*)\b", rest)
+    return bool(following) and following.group(1).lower() in _SENTENCE_STARTERS
+
+
+# "5pm", "10:30am", "9 AM", "5 p.m.": the letters as espeak-ng says them in capitals ("a m" reads
+# "uh em", and "am" glued to "10:30am" also hid the time from the clock rule).
+_MERIDIEM_RE = re.compile(r"(\d)\s?(?:([AaPp])\.[Mm]\.|([AaPp])[Mm]\b)")
+
+
+def _meridiem(match: re.Match) -> str:
+    letter = (match.group(2) or match.group(3)).upper()
+    stop = "." if match.group(2) and _ends_sentence(match) else ""  # "at 5 p.m. Then ..."
+    return f"{match.group(1)} {letter}M{stop}"
+
+
 def _initialism(match: re.Match) -> str:
-    """U.S.A. -> U S A; with a period kept where the next word starts a sentence."""
-    following = (match.group(2) or "").strip().lower()
-    return " " + " ".join(match.group(1).replace(".", "")) + ("." if following in _SENTENCE_STARTERS else " ")
+    """U.S.A. -> U S A; with a period kept where it also ends the sentence."""
+    return " " + " ".join(match.group(1).replace(".", "")) + ("." if _ends_sentence(match) else " ")
+
+
+def _abbreviation(match: re.Match) -> str:
+    """Dr. -> doctor, Rd. -> road; the period kept where it also ends the sentence ("on Main Rd.
+    Then ..." lost its sentence break before). "St." is Saint before a name, else street."""
+    key = match.group(1).lower()
+    if key == "st":
+        name = re.match(r"[ \t]+([A-Z][a-z]*)\b", match.string[match.end():])
+        if name and name.group(1).lower() not in _SENTENCE_STARTERS:
+            return "saint"
+        return "street" + ("." if _ends_sentence(match) else "")
+    return _ABBREVIATIONS[key] + ("." if key not in _TITLES and _ends_sentence(match) else "")
 _MONTHS = {"jan": "January", "feb": "February", "mar": "March", "apr": "April", "jun": "June", "jul": "July",
            "aug": "August", "sep": "September", "sept": "September", "oct": "October", "nov": "November",
            "dec": "December"}
 _MONTH_RE = re.compile(r"\b(" + "|".join(_MONTHS) + r")\.(?=\s*\d)", re.IGNORECASE)  # "Jan. 5", not "mar."
+# Without the dot only capitalised and beside a number: "Nov 28, 2026", "28 Nov 2026" (not "mar 5")
+_BARE_MONTH_RE = re.compile(r"\b(" + "|".join(m.capitalize() for m in _MONTHS) + r")\b\.?(?=\s*\d)|(?<=\d )("
+                            + "|".join(m.capitalize() for m in _MONTHS) + r")\b\.?")
 _MONTH_NAMES = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
                 "October", "November", "December"]
 _MONTH_NAME = "(" + "|".join(_MONTH_NAMES) + ")"
-_ISO_DATE_RE = re.compile(r"\b(\d{4})-(\d\d)-(\d\d)\b")  # 2026-11-28
+_ISO_DATE_RE = re.compile(r"\b(\d{4})([-/])(\d\d)\2(\d\d)\b")  # 2026-11-28, 2026/11/28
+_DOTTED_DATE_RE = re.compile(r"\b(\d{1,2})\.(\d{1,2})\.(\d{4})\b")  # 28.11.2026 (day first), not a version
 _SLASH_DATE_RE = re.compile(r"\b(\d{1,2})/(\d{1,2})/(\d{4}|\d\d)\b")  # 12/25/1990, 25/12/90
 _MONTH_YEAR_RE = re.compile(_MONTH_NAME + r",?\s+(1[1-9]\d\d|20\d\d)\b(?![.,]\d)")  # May 2021
 _MONTH_DAY_RE = re.compile(_MONTH_NAME + r"\s+(\d{1,2})(?:st|nd|rd|th)?\b(?![:.]\d)(?:,?\s+(\d{4})\b)?")
@@ -60,11 +112,63 @@ _DAY_MONTH_RE = re.compile(r"(\b[Tt]he\s+)?\b(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s
 _SCALES = "thousand|million|billion|trillion"
 _CURRENCIES = {"$": ("dollar", "dollars"), "£": ("pound", "pounds"), "€": ("euro", "euros")}
 # Phone numbers are read digit by digit, in their groups: (555) 123-4567, 555-1234.
-_PHONE_RE = re.compile(r"(?:\(\d{3}\)\s?|\b\d{3}[\s.-])?\b\d{3}-\d{4}\b")
+# With a "1-" / "+1 " country code (1-800-555-1234) or dots (555.123.4567), which were read as
+# "one - eight hundred ..." and "five hundred and fifty five point one hundred ...".
+_PHONE_RE = re.compile(r"(?:(?<!\w)\+1[\s.-]|(?<![\w+])1[.-])?(?:(?:\(\d{3}\)\s?|\b\d{3}[\s.-])?\b\d{3}-\d{4}|\b\d{3}\.\d{3}\.\d{4})\b")
 _DIGIT_WORDS = ["oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 # Proper fractions with a small denominator (1/2, 3/4, 5/8); "24/7" or "9/11" are not fractions.
-_FRACTION_RE = re.compile(r"(?<![\w/.])(\d)/(\d{1,2})(?![\w/])")
+# "2 1/2" (and "2½") is "two and a half".
+_FRACTION_RE = re.compile(r"(?<![\w/.])(?:(\d{1,3}) )?(\d)/(\d{1,2})(?![\w/])")
 _PER_UNIT = {"s": "second", "sec": "second", "h": "hour", "hr": "hour", "min": "minute", "day": "day"}
+
+
+# Roman numerals after a capitalised word: espeak-ng reads "Henry VIII" as "Henry roman eight".
+# After a name they are regnal ("Henry the eighth"), after these words a number ("World War two").
+_ROMAN_RE = re.compile(r"\b([A-Z][a-z]+)\s+([IVXL]+)\b")
+_ROMAN_COUNTED = {"war", "chapter", "part", "volume", "act", "scene", "book", "bowl", "phase", "section", "article",
+                  "type", "class", "grade", "level", "stage", "title", "appendix", "episode", "season", "round",
+                  "vatican", "rocky", "apollo", "gemini", "wars"}
+
+
+def _roman_value(numeral: str) -> int | None:
+    """The value of a well-formed Roman numeral up to 89 (so "LI" yes, "IIV" or "VX" no)."""
+    values = {"I": 1, "V": 5, "X": 10, "L": 50}
+    total = 0
+    for i, c in enumerate(numeral):
+        v = values[c]
+        total += -v if i + 1 < len(numeral) and values[numeral[i + 1]] > v else v
+    canonical = ""
+    rest = total
+    for value, symbol in ((50, "L"), (40, "XL"), (10, "X"), (9, "IX"), (5, "V"), (4, "IV"), (1, "I")):
+        while rest >= value:
+            canonical, rest = canonical + symbol, rest - value
+    return total if 0 < total < 90 and canonical == numeral else None
+
+
+def _roman(match: re.Match) -> str:
+    word, numeral = match.group(1), match.group(2)
+    value = _roman_value(numeral)
+    if value is None:
+        return match.group(0)
+    if word.lower() in _ROMAN_COUNTED:
+        return f"{word} {_num2words(str(value))}"
+    # a name: only numerals that cannot be a word or a letter ("I", "X", "Malcolm X", "XL")
+    if set(numeral) <= set("IVX") and (len(numeral) > 1 or numeral == "V"):
+        return f"{word} the {_num2words(str(value), 'ordinal')}"
+    return match.group(0)
+
+
+# Web addresses and e-mail: their dots were pauses (espeak keeps "." as punctuation), not "dot".
+_URL_RE = re.compile(r"\b(?:https?://|www\.)[^\s\"'<>]*[^\s\"'<>.,;:!?)]", re.IGNORECASE)
+_EMAIL_RE = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
+
+
+def _web_address(match: re.Match) -> str:
+    """https://www.example.com/a?q=1 -> w w w dot example dot com slash a ?q=1 (the scheme unsaid)."""
+    address = re.sub(r"^https?://", "", match.group(0), flags=re.IGNORECASE)
+    address = re.sub(r"^www\.", "w w w.", address, flags=re.IGNORECASE)
+    address = address.replace(".", " dot ").replace("/", " slash ").replace("@", " at ").replace("?", " ")
+    return " " + address.replace("-", " dash ").replace("_", " underscore ") + " "
 
 
 def _is_emoji_part(c: str) -> bool:
@@ -78,8 +182,9 @@ def _is_emoji_part(c: str) -> bool:
 def _clock(match: re.Match) -> str:
     """3:45 -> three forty five; 3:05 -> three oh five; 3:00 -> three o'clock."""
     hours, minutes = match.group(1), match.group(2)
-    if minutes == "00":
-        return f" {_num2words(hours)} o'clock "
+    if minutes == "00":  # "8:00 AM" is "eight AM", not "eight o'clock AM"
+        meridiem = re.match(r"\s?[AP]M\b", match.string[match.end():])
+        return f" {_num2words(hours)} " if meridiem else f" {_num2words(hours)} o'clock "
     spoken = _num2words(minutes) if not minutes.startswith("0") else f"oh {_num2words(minutes[1])}"
     return f" {_num2words(hours)} {spoken} "
 
@@ -107,13 +212,21 @@ def _money(match: re.Match) -> str:
     unit = _CURRENCIES[symbol]
     words = f"{_num2words(whole)} {unit[0] if whole == '1' else unit[1]}"
     if cents and int(cents):
-        words += f" and {_num2words(cents)} {'cent' if cents == '01' else 'cents'}"
+        said = f"{_num2words(cents)} {'cent' if cents == '01' else 'cents'}"
+        words = said if int(whole) == 0 else f"{words} and {said}"  # $0.05 is "five cents", not "zero dollars and"
     return f" {words} "
+
+
+# "$2.5bn", "£5m", "$3k": the short scales, glued to the number (or "bn"/"mn" after a space)
+_SHORT_SCALES = {"k": "thousand", "m": "million", "mn": "million", "b": "billion", "bn": "billion", "tn": "trillion"}
+_MONEY_SCALE_RE = re.compile(r"([$£€])\s?(\d[\d,]*(?:\.\d+)?)(?:\s?(" + _SCALES + r"|bn|mn|tn)\b|(k|m|b)\b)", re.IGNORECASE)
 
 
 def _money_scale(match: re.Match) -> str:
     """$1.5 million -> one point five million dollars (not "one dollar and fifty cents million")."""
-    return f" {_num2words(match.group(2).replace(',', ''))} {match.group(3).lower()} {_CURRENCIES[match.group(1)][1]} "
+    scale = (match.group(3) or match.group(4)).lower()
+    scale = _SHORT_SCALES.get(scale, scale)
+    return f" {_num2words(match.group(2).replace(',', ''))} {scale} {_CURRENCIES[match.group(1)][1]} "
 
 
 def _spoken_year(year: str) -> str:
@@ -141,18 +254,21 @@ def _slash_date(match: re.Match) -> str:
 
 
 def _fraction(match: re.Match) -> str:
-    numerator, denominator = int(match.group(1)), int(match.group(2))
+    whole, numerator, denominator = match.group(1), int(match.group(2)), int(match.group(3))
     if not 2 <= denominator <= 10 or numerator >= denominator:
         return match.group(0)
     word = {2: "half", 4: "quarter"}.get(denominator) or _num2words(str(denominator), "ordinal")
     if numerator > 1:
         word = "halves" if word == "half" else word + "s"
+    if whole:  # "two and a half", not "two one half"
+        return f" {_num2words(whole)} and {'a' if numerator == 1 else _num2words(str(numerator))} {word} "
     return f" {_num2words(str(numerator))} {word} "
 
 
 def _phone(match: re.Match) -> str:
     groups = re.findall(r"\d+", match.group(0))
-    return " " + ", ".join(" ".join(_DIGIT_WORDS[int(d)] for d in g) for g in groups) + " "
+    plus = "plus " if match.group(0).startswith("+") else ""
+    return " " + plus + ", ".join(" ".join(_DIGIT_WORDS[int(d)] for d in g) for g in groups) + " "
 
 
 def normalize_text(text: str) -> str:
@@ -160,20 +276,35 @@ def normalize_text(text: str) -> str:
 
     Years (1100-1999) are read in pairs ("nineteen eighty four"), as people say them.
     """
-    text = unicodedata.normalize("NFKC", text)
+    # "½" is "1⁄2" after NFKC, with a fraction slash, and "2½" would become "21⁄2"
+    text = re.sub("[\u00bc-\u00be\u2150-\u215e]", lambda m: " " + unicodedata.normalize("NFKC", m.group(0)) + " ", text)
+    text = unicodedata.normalize("NFKC", text).replace("\u2044", "/")
     text = text.replace("’", "'").replace("“", '"').replace("”", '"').replace("–", "-").replace("—", ", ")
     # emoji and other pictographs: not words (a phonemizer would read out their names); the symbols
     # that are words are said first
     text = re.sub(r"°\s?([CF])\b", lambda m: " degrees " + ("Celsius" if m.group(1) == "C" else "Fahrenheit"), text)
     text = text.replace("°", " degrees ").replace("©", " copyright ").replace("™", " trademark ")
+    # control characters too: espeak-ng stops reading at a NUL ("hello\x00 world" says "hello")
+    text = "".join(" " if unicodedata.category(c) == "Cc" and not c.isspace() else c for c in text)
+    # invisible format characters (a BOM, soft hyphens and zero-width spaces from web or PDF text)
+    # broke words for espeak-ng: "zero\u00adwidth" was said "zero idth"
+    text = "".join(c for c in text.replace("\u200b", " ") if unicodedata.category(c) != "Cf")
     text = "".join(c for c in text if unicodedata.category(c) not in ("So", "Cs", "Co") and not _is_emoji_part(c))
-    text = _NUMBER_ABBREV_RE.sub("number ", text)
+    text = _URL_RE.sub(_web_address, text)
+    text = _EMAIL_RE.sub(_web_address, text)
+    text = re.sub(r"#(?=[A-Za-z])", " hashtag ", text)  # "#blessed" (before a number "#" is "number")
+    text = _MERIDIEM_RE.sub(_meridiem, text)
+    text = _NUMBER_ABBREV_RE.sub(lambda m: _NUMBER_ABBREVIATIONS[m.group(1).lower()] + " ", text)
     text = _DOTTED_WORDS_RE.sub(lambda m: _DOTTED_WORDS[m.group(1).lower()], text)
     text = _INITIALISM_RE.sub(_initialism, text)
     text = _MONTH_RE.sub(lambda m: _MONTHS[m.group(1).lower()], text)
-    text = _ABBREV_RE.sub(lambda m: _ABBREVIATIONS[m.group(1).lower()], text)
+    text = _BARE_MONTH_RE.sub(lambda m: _MONTHS[(m.group(1) or m.group(2)).lower()], text)
+    text = _ABBREV_RE.sub(_abbreviation, text)
+    text = _ROMAN_RE.sub(_roman, text)
     # dates before anything reads their numbers or hyphens
-    text = _ISO_DATE_RE.sub(lambda m: _date(int(m.group(2)), int(m.group(3)), m.group(1)) or m.group(0), text)
+    text = _ISO_DATE_RE.sub(lambda m: _date(int(m.group(3)), int(m.group(4)), m.group(1)) or m.group(0), text)
+    text = _DOTTED_DATE_RE.sub(lambda m: _date(int(m.group(2)), int(m.group(1)), m.group(3), day_first=True)
+                               or m.group(0), text)
     text = _SLASH_DATE_RE.sub(_slash_date, text)
     text = _MONTH_DAY_RE.sub(lambda m: _date(_MONTH_NAMES.index(m.group(1)) + 1, int(m.group(2)), m.group(3))
                              or m.group(0), text)
@@ -182,23 +313,31 @@ def normalize_text(text: str) -> str:
     text = _MONTH_YEAR_RE.sub(lambda m: f"{m.group(1)} {_spoken_year(m.group(2))}", text)
     text = re.sub(r"\b24/7\b", "twenty four seven", text)
     text = _PHONE_RE.sub(_phone, text)
-    text = re.sub(r"([$£€])\s?(\d[\d,]*(?:\.\d+)?)\s?(" + _SCALES + r")\b", _money_scale, text, flags=re.IGNORECASE)
+    text = re.sub(r"([$£€]\d[\d,.]*)\s?-\s?(?=[$£€]\d)", r"\1 to ", text)  # $5-$10 (said "five dollars ten dollars")
+    text = _MONEY_SCALE_RE.sub(_money_scale, text)
     text = re.sub(r"([$£€])\s?(\d[\d,]*)(?:\.(\d{1,2}))?(?!\d)", _money, text)
     text = re.sub(r"\b(\d{1,2}):(\d\d)\b", _clock, text)
     text = re.sub(r"\b(1[1-9]|[1-9])00s\b", lambda m: f" {_num2words(m.group(1))} hundreds ", text)  # 1900s, 100s
     text = re.sub(r"\b([1-9])000s\b", lambda m: f" {_num2words(m.group(1))} thousands ", text)  # 2000s
     text = re.sub(r"(?:\b(1[1-9]|20)|'|\b)([1-9]0)'?s\b", _decade, text)
     text = re.sub(r"(?<![\w.])-(?=\d)", " minus ", text)
-    text = re.sub(r"(?<![\w.-])(\d+)-(\d+)(?![\w.-])", r"\1 to \2", text)  # pages 10-20, 1914-1918
+    # pages 10-20, 1914-1918; a full stop may follow ("won 102-98." kept its hyphen), a decimal not
+    text = re.sub(r"(?<![\w.-])(\d+)-(\d+)(?![\w-]|\.\d)", r"\1 to \2", text)
     text = re.sub(r"(?<=[A-Za-z])-(?=\d)", " ", text)  # COVID-19
     text = re.sub(r"\b(\d+(?:\.\d+){2,})\b", lambda m: " point ".join(m.group(1).split(".")), text)  # 2.0.1
     text = _FRACTION_RE.sub(_fraction, text)
-    text = _UNIT_RE.sub(lambda m: f"{m.group(1)} {_UNITS[m.group(2).lower()]}", text)
+    text = _UNIT_RE.sub(_unit, text)
     text = re.sub(r"(?<=[a-z])/(" + "|".join(_PER_UNIT) + r")\b", lambda m: f" per {_PER_UNIT[m.group(1)]}", text)
     text = re.sub(r"(\d+)\s?%", lambda m: f"{m.group(1)} percent", text)
     text = re.sub(r"\b(\d+)(st|nd|rd|th)\b", lambda m: _num2words(m.group(1), "ordinal"), text)
     text = re.sub(r"\b1[1-9]\d\d\b(?!\.\d)", lambda m: _spoken_year(m.group(0)), text)
+    text = re.sub(r"(?<!\w)'(\d\d)\b(?!['.]?\d)", lambda m: _spoken_year(m.group(1)), text)  # '92 ("' ninety two")
     text = re.sub(r"(?<=\d),(?=\d{3})", "", text)
+    # a number with a leading zero is a code (PIN, ZIP, 007): digit by digit (after the
+    # thousands separators are gone: "1,000" is not a code), not "forty two" for 0042
+    text = re.sub(r"(?<![\w.])0\d+\b(?!\.\d)", lambda m: " " + " ".join(_DIGIT_WORDS[int(d)] for d in m.group(0)) + " ", text)
+    # ".5" was ". five": its dot, joined to the word before, ended a sentence ("and. seventy five")
+    text = re.sub(r"(?<![\w.])\.(\d+)", lambda m: " point " + " ".join(_num2words(d) for d in m.group(1)) + " ", text)
     text = re.sub(r"\d+(?:\.\d+)?", lambda m: f" {_num2words(m.group(0))} ", text)
     for sym, word in _SYMBOLS.items():
         text = text.replace(sym, word)
