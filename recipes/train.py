@@ -259,6 +259,12 @@ def train(args: RecipeArguments, resume: str | None = None) -> dict:
         progress_file = checkpoint / "progress.json"
         if progress_file.exists():
             earlier_seconds = float(json.loads(progress_file.read_text()).get("train_seconds", 0.0))
+    if start_step >= t.max_steps and (output_dir / "final").is_dir():
+        # a finished run relaunched with --resume: nothing to train; re-saving would rewrite its
+        # summary with no loss and its final folder for nothing
+        accelerator.print(f"{output_dir}: already trained to step {start_step} of {t.max_steps}; "
+                          f"the model is in {output_dir / 'final'} (raise training.max_steps to go on)")
+        return {"step": start_step, "loss": None, "losses": [], "final_dir": str(output_dir / "final")}
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / "recipe_args.json").write_text(json.dumps(args.to_dict(), indent=2))

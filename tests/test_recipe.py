@@ -190,6 +190,13 @@ def test_resume_continues_exactly(tmp_path):
     wa = MsarAutoencoderModel.from_pretrained(straight["final_dir"]).state_dict()
     wb = MsarAutoencoderModel.from_pretrained(second["final_dir"]).state_dict()
     assert all(torch.allclose(wa[k], wb[k], atol=1e-6) for k in wa)
+    # relaunched once more with --resume, a finished run trains nothing and rewrites nothing
+    summary = (tmp_path / "b" / "out" / "train_summary.json").read_text()
+    final_mtime = (tmp_path / "b" / "out" / "final" / "model.safetensors").stat().st_mtime_ns
+    again = train(split_cfg, resume="latest")
+    assert again["step"] == 8 and again["losses"] == [] and again["final_dir"] == second["final_dir"]
+    assert (tmp_path / "b" / "out" / "train_summary.json").read_text() == summary
+    assert (tmp_path / "b" / "out" / "final" / "model.safetensors").stat().st_mtime_ns == final_mtime
     # a training checkpoint (accelerate's state, no config.json) is a model to recipes/eval.py: rebuilt
     # from the run's recipe_args.json, it holds the final weights at the last step
     from recipes.eval import load_model
