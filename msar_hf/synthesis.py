@@ -73,7 +73,8 @@ def split_sentences(text: str, max_chars: int = MAX_SENTENCE_CHARS) -> list[str]
     text = re.sub(r"\s+", " ", text).strip()
     # Abbreviations are already spelled out by normalize_text, so a stop + space ends a sentence
     # (except after a single initial, as in "J. Smith").
-    parts = re.split(r"(?<!\s[A-Za-z]\.)(?<!^[A-Za-z]\.)(?<=[.!?])\s+|(?<=[.!?][\"')])\s+", text)
+    # (after a closing quote or bracket only where a new sentence starts: 'He said "no." and left.' is one)
+    parts = re.split(r"(?<!\s[A-Za-z]\.)(?<!^[A-Za-z]\.)(?<=[.!?])\s+|(?<=[.!?][\"')])\s+(?=[^a-z])", text)
     out: list[str] = []
     for part in (p.strip() for p in parts):
         while len(part) > max_chars:

@@ -275,6 +275,9 @@ def test_split_sentences_bounds_length():
     parts = split_sentences(text, max_chars=120)
     assert parts[:3] == ["First one.", "Second one!", "Third?"]
     assert split_sentences("J. Smith left. He won!") == ["J. Smith left.", "He won!"]
+    # a quoted or bracketed stop ends a sentence only where the next one starts
+    assert split_sentences('He said "no." and left. Then "Yes!" She ran. (It was late.) Next.') == [
+        'He said "no." and left.', 'Then "Yes!"', "She ran.", "(It was late.)", "Next."]
     assert all(len(p) <= 121 for p in parts) and len(parts) > 5
     assert " ".join(parts).replace(" ", "") == text.replace(" ", "")
 
