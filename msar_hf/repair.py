@@ -311,7 +311,10 @@ def _ffmpeg_decoded(path: Path) -> Path | None:
     except BaseException:
         decoded.unlink(missing_ok=True)
         raise
-    if done.returncode != 0:  # e.g. no space left for the temporary file
+    # a non-zero exit (e.g. no space left for the temporary file), or any error said: a cut or
+    # damaged file is decoded as far as it goes and ffmpeg still exits 0, so the streamed repair
+    # wrote a shorter output without a word; load_audio refuses it (CorruptAudioError) instead
+    if done.returncode != 0 or done.stderr.strip():
         decoded.unlink(missing_ok=True)
         return None
     return decoded

@@ -461,6 +461,36 @@ def test_long_lossy_input_and_output_are_streamed_through_ffmpeg(tmp_path, ident
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
+def _long_m4a(tmp_path: Path, speech_file: Path, name: str = "long.m4a", *ffmpeg_args: str) -> Path:
+    """A recording past STREAM_ABOVE_SECONDS as m4a (moov first: a cut file keeps its header)."""
+    from msar_hf.repair import STREAM_ABOVE_SECONDS
+
+    x, _ = load_audio(speech_file)
+    seconds = STREAM_ABOVE_SECONDS + 10
+    wav = save_audio(tmp_path / "long_src.wav", x.repeat(int(np.ceil(seconds * 16000 / x.shape[-1])))[: int(seconds * 16000)], 16000)
+    m4a = tmp_path / name
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(wav), "-c:a", "aac", "-b:a", "64k",
+                    "-movflags", "+faststart", *ffmpeg_args, str(m4a)], check=True)
+    return m4a
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg command")
+def test_long_truncated_m4a_is_refused_as_a_short_one_is(tmp_path, speech_file):
+    """The ffmpeg command decodes what it can of a cut file and still exits 0: the streamed path
+    repaired 60 % of the recording without a word, where load_audio says it is truncated."""
+    from msar_hf.errors import CorruptAudioError
+    from msar_hf.repair import _open_source
+
+    whole = _long_m4a(tmp_path, speech_file)
+    cut = tmp_path / "cut.m4a"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 6 // 10])
+    with pytest.raises(CorruptAudioError):
+        load_audio(cut, sampling_rate=None, mono=False)
+    with pytest.raises(CorruptAudioError):
+        _open_source(cut).close()
+    assert not list(Path(tempfile.gettempdir()).glob("msar_decoded_*"))
+
+
 def test_sigterm_mid_repair_leaves_no_temporary_file(tmp_path, identity_model, speech_file):
     """kill / a scheduler's time limit / torchrun stopping its ranks send SIGTERM: the streamed
     output's temporary file must go with the run, as on Ctrl-C."""
