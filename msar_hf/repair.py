@@ -282,6 +282,12 @@ class _SoundFileSource:
             self.decoded.unlink(missing_ok=True)
 
 
+def _ffmpeg_file(path: Path) -> str:
+    # FFmpeg (the command, and torchcodec's decoder) reads "10:30 talk.m4a" (or "out:dir/x.mp3")
+    # as a URL of protocol "10" ("out") and fails; "file:" names a file whatever its name holds.
+    return f"file:{path}"
+
+
 def _ffmpeg_decoded(path: Path) -> Path | None:
     """A long recording libsndfile cannot read (m4a, opus, a video's sound...) decoded by the
     ``ffmpeg`` command into a temporary float WAV (RF64 past 4 GB), or None (short, no ffmpeg
@@ -296,7 +302,7 @@ def _ffmpeg_decoded(path: Path) -> Path | None:
     try:
         from torchcodec.decoders import AudioDecoder
 
-        seconds = AudioDecoder(str(path)).metadata.duration_seconds_from_header
+        seconds = AudioDecoder(_ffmpeg_file(path)).metadata.duration_seconds_from_header
     except Exception:  # noqa: BLE001  (not decodable: load_audio says why)
         return None
     if not seconds or seconds <= STREAM_ABOVE_SECONDS:
@@ -305,8 +311,8 @@ def _ffmpeg_decoded(path: Path) -> Path | None:
     os.close(fd)
     decoded = Path(name)
     try:
-        done = subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-y", "-i", str(path), "-vn", "-sn", "-dn",
-                               "-c:a", "pcm_f32le", "-rf64", "auto", "-f", "wav", str(decoded)],
+        done = subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-y", "-i", _ffmpeg_file(path), "-vn", "-sn", "-dn",
+                               "-c:a", "pcm_f32le", "-rf64", "auto", "-f", "wav", _ffmpeg_file(decoded)],
                               capture_output=True, check=False)
     except BaseException:
         decoded.unlink(missing_ok=True)
@@ -424,8 +430,8 @@ class _FFmpegSink:
         encoded = Path(name)
         try:
             for bit_rate in ([f"{int(self.bit_rate or MIN_LOSSY_BIT_RATE)}"], []):  # save_audio's fallback too
-                done = subprocess.run([self.ffmpeg, "-nostdin", "-v", "error", "-y", "-i", str(self.tmp_wav),
-                                       *(["-b:a", *bit_rate] if bit_rate else []), str(encoded)],
+                done = subprocess.run([self.ffmpeg, "-nostdin", "-v", "error", "-y", "-i", _ffmpeg_file(self.tmp_wav),
+                                       *(["-b:a", *bit_rate] if bit_rate else []), _ffmpeg_file(encoded)],
                                       capture_output=True, text=True, check=False)
                 if done.returncode == 0:
                     break

@@ -491,6 +491,21 @@ def test_long_truncated_m4a_is_refused_as_a_short_one_is(tmp_path, speech_file):
     assert not list(Path(tempfile.gettempdir()).glob("msar_decoded_*"))
 
 
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg command")
+def test_long_m4a_with_a_colon_in_its_relative_name_is_streamed(tmp_path, speech_file, monkeypatch):
+    """The ffmpeg command reads "10:30 talk.m4a" as a URL of protocol "10": the decode failed and the
+    recording was loaded whole in memory, the very case the temporary WAV is there to avoid."""
+    from msar_hf.repair import _open_source
+
+    _long_m4a(tmp_path, speech_file, "10:30 talk.m4a")
+    monkeypatch.chdir(tmp_path)
+    source = _open_source(Path("10:30 talk.m4a"))
+    try:
+        assert source.decoded is not None and source.frames == load_audio(Path("10:30 talk.m4a"), sampling_rate=None)[0].shape[-1]
+    finally:
+        source.close()
+
+
 def test_sigterm_mid_repair_leaves_no_temporary_file(tmp_path, identity_model, speech_file):
     """kill / a scheduler's time limit / torchrun stopping its ranks send SIGTERM: the streamed
     output's temporary file must go with the run, as on Ctrl-C."""
