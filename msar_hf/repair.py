@@ -46,6 +46,7 @@ from .audio import (
     lossy_bit_rate,
     resample,
     save_audio,
+    temp_beside,
     vorbis_options,
     write_blocks,
 )
@@ -415,7 +416,7 @@ class _FFmpegSink:
 
         self.path, self.bit_rate, self.ffmpeg = path, bit_rate, ffmpeg
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp_wav = Path(tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".wav", dir=path.parent)[1])
+        self.tmp_wav = temp_beside(path, ".wav")
         self.handle = sf.SoundFile(self.tmp_wav, "w", samplerate=rate, channels=channels, format="RF64",
                                    subtype="FLOAT")
         self.rate = rate
@@ -425,9 +426,7 @@ class _FFmpegSink:
 
     def commit(self) -> None:
         self.handle.close()
-        fd, name = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=self.path.suffix, dir=self.path.parent)
-        os.close(fd)
-        encoded = Path(name)
+        encoded = temp_beside(self.path, self.path.suffix)
         try:
             for bit_rate in ([f"{int(self.bit_rate or MIN_LOSSY_BIT_RATE)}"], []):  # save_audio's fallback too
                 done = subprocess.run([self.ffmpeg, "-nostdin", "-v", "error", "-y", "-i", _ffmpeg_file(self.tmp_wav),

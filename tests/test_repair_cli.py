@@ -506,6 +506,25 @@ def test_long_m4a_with_a_colon_in_its_relative_name_is_streamed(tmp_path, speech
         source.close()
 
 
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir() or shutil.which("ffmpeg") is None,
+                    reason="needs /proc and the ffmpeg command")
+def test_streamed_writers_leave_no_file_descriptor_open(tmp_path, speech_file):
+    """mkstemp returns an open descriptor: _FFmpegSink and write_speech kept theirs (one and two
+    per file), so a folder of long files ran out of descriptors after about a thousand."""
+    from msar_hf.repair import _FFmpegSink
+    from msar_hf.synthesis import write_speech
+
+    x, _ = load_audio(speech_file)
+    before = len(os.listdir("/proc/self/fd"))
+    for i in range(3):
+        sink = _FFmpegSink(tmp_path / f"s{i}.mp3", 1, 16000, 64000, shutil.which("ffmpeg"))
+        sink.write(x[None])
+        sink.commit()
+        write_speech(tmp_path / f"w{i}.flac", [x, x], 16000)
+    assert len(os.listdir("/proc/self/fd")) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f"s{i}.mp3" for i in range(3)] + [f"w{i}.flac" for i in range(3)])
+
+
 def test_sigterm_mid_repair_leaves_no_temporary_file(tmp_path, identity_model, speech_file):
     """kill / a scheduler's time limit / torchrun stopping its ranks send SIGTERM: the streamed
     output's temporary file must go with the run, as on Ctrl-C."""
