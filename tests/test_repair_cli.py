@@ -567,6 +567,19 @@ def test_the_msar_command_skips_torchs_teardown(speech_file):
     assert peak_kb("run", "info", "/no/such/file.wav")[0] == 2
 
 
+def test_the_msar_command_still_runs_atexit_handlers(tmp_path):
+    """os._exit skips the interpreter's teardown, and with it every atexit handler: gradio's kill
+    of a `msar serve --share` tunnel (SIGTERM reaches run() as SystemExit), tempfile's and
+    weakref.finalize cleanups, multiprocessing's. They cost no memory and must still run."""
+    marker = tmp_path / "ran"
+    code = (f"import atexit, pathlib; atexit.register(pathlib.Path({str(marker)!r}).write_text, 'yes'); "
+            "from msar_hf.cli import run; run()")
+    res = subprocess.run([sys.executable, "-c", code, "--help"], cwd=REPO, capture_output=True, text=True,
+                         timeout=120, check=False)
+    assert res.returncode == 0 and "Usage" in res.stdout, res.stderr[-2000:]
+    assert marker.exists() and marker.read_text() == "yes"
+
+
 def _repair_on_two_cpu_ranks(src: Path, out: Path, model: Path) -> subprocess.CompletedProcess:
     """`accelerate launch --multi_gpu --num_processes 2 -m msar_hf.cli repair SRC -o OUT` on CPU."""
     cmd = [str(Path(sys.executable).parent / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2",
