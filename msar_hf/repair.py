@@ -334,6 +334,11 @@ def _open_source(path: Path) -> _ArraySource | _SoundFileSource:
 
     try:
         info = sf.info(str(path))
+        if info.subtype == "OPUS" and shutil.which("ffmpeg"):
+            # libsndfile decodes Opus at the rate its header names for the source (16 kHz, say),
+            # FFmpeg (load_audio, short files) at 48 kHz: a long opus came out at another rate.
+            # (Without the ffmpeg command libsndfile still streams it: memory first.)
+            raise ValueError("Opus: decoded by FFmpeg, as load_audio does")
         if info.frames > STREAM_ABOVE_SECONDS * info.samplerate and path.stat().st_size > 0:
             return _SoundFileSource(path, sf.SoundFile(str(path)))
         subtype = info.subtype

@@ -525,6 +525,22 @@ def test_streamed_writers_leave_no_file_descriptor_open(tmp_path, speech_file):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f"s{i}.mp3" for i in range(3)] + [f"w{i}.flac" for i in range(3)])
 
 
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg command")
+def test_long_opus_is_streamed_at_the_rate_load_audio_reads(tmp_path, speech_file):
+    """libsndfile reads Ogg Opus at the rate its header says the source had (16 kHz here), FFmpeg
+    (load_audio) at 48 kHz: a long opus was repaired and written at 16 kHz, a short one at 48."""
+    from msar_hf.repair import _open_source
+
+    opus = _long_m4a(tmp_path, speech_file, "long.opus", "-c:a", "libopus")
+    whole, rate = load_audio(opus, sampling_rate=None, mono=False)
+    source = _open_source(opus)
+    try:
+        assert (source.rate, source.frames) == (rate, whole.shape[-1]) == (48000, whole.shape[-1])
+        assert torch.equal(source.read(0, source.frames), whole)
+    finally:
+        source.close()
+
+
 def test_sigterm_mid_repair_leaves_no_temporary_file(tmp_path, identity_model, speech_file):
     """kill / a scheduler's time limit / torchrun stopping its ranks send SIGTERM: the streamed
     output's temporary file must go with the run, as on Ctrl-C."""
