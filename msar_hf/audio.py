@@ -239,6 +239,16 @@ def write_blocks(handle, data: torch.Tensor) -> None:
         handle.write(data[:, start:start + WRITE_BLOCK_FRAMES].T.contiguous().numpy())
 
 
+def temp_beside(path: Path, suffix: str) -> Path:
+    """An empty hidden temporary file next to ``path`` (same file system: os.replace is atomic).
+
+    mkstemp's descriptor is closed here: the callers reopen the file by name, and a descriptor
+    kept per file ran a folder of long files out of them."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    return Path(name)
+
+
 def encoder_refusal(suffix: str, sampling_rate: int, exc: Exception) -> str:
     """One line for an FFmpeg encoder's refusal, with the rates (or channel counts) it supports when it says them."""
     text = " ".join(str(exc).split())

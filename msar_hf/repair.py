@@ -46,6 +46,7 @@ from .audio import (
     lossy_bit_rate,
     resample,
     save_audio,
+    temp_beside,
     vorbis_options,
     write_blocks,
 )
@@ -282,6 +283,12 @@ class _SoundFileSource:
             self.decoded.unlink(missing_ok=True)
 
 
+def _ffmpeg_file(path: Path) -> str:
+    # FFmpeg (the command, and torchcodec's decoder) reads "10:30 talk.m4a" (or "out:dir/x.mp3")
+    # as a URL of protocol "10" ("out") and fails; "file:" names a file whatever its name holds.
+    return f"file:{path}"
+
+
 def _ffmpeg_decoded(path: Path) -> Path | None:
     """A long recording libsndfile cannot read (m4a, opus, a video's sound...) decoded by the
     ``ffmpeg`` command into a temporary float WAV (RF64 past 4 GB), or None (short, no ffmpeg
@@ -296,7 +303,7 @@ def _ffmpeg_decoded(path: Path) -> Path | None:
     try:
         from torchcodec.decoders import AudioDecoder
 
-        seconds = AudioDecoder(str(path)).metadata.duration_seconds_from_header
+        seconds = AudioDecoder(_ffmpeg_file(path)).metadata.duration_seconds_from_header
     except Exception:  # noqa: BLE001  (not decodable: load_audio says why)
         return None
     if not seconds or seconds <= STREAM_ABOVE_SECONDS:
@@ -305,13 +312,16 @@ def _ffmpeg_decoded(path: Path) -> Path | None:
     os.close(fd)
     decoded = Path(name)
     try:
-        done = subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-y", "-i", str(path), "-vn", "-sn", "-dn",
-                               "-c:a", "pcm_f32le", "-rf64", "auto", "-f", "wav", str(decoded)],
+        done = subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-y", "-i", _ffmpeg_file(path), "-vn", "-sn", "-dn",
+                               "-c:a", "pcm_f32le", "-rf64", "auto", "-f", "wav", _ffmpeg_file(decoded)],
                               capture_output=True, check=False)
     except BaseException:
         decoded.unlink(missing_ok=True)
         raise
-    if done.returncode != 0:  # e.g. no space left for the temporary file
+    # a non-zero exit (e.g. no space left for the temporary file), or any error said: a cut or
+    # damaged file is decoded as far as it goes and ffmpeg still exits 0, so the streamed repair
+    # wrote a shorter output without a word; load_audio refuses it (CorruptAudioError) instead
+    if done.returncode != 0 or done.stderr.strip():
         decoded.unlink(missing_ok=True)
         return None
     return decoded
@@ -324,6 +334,11 @@ def _open_source(path: Path) -> _ArraySource | _SoundFileSource:
 
     try:
         info = sf.info(str(path))
+        if info.subtype == "OPUS" and shutil.which("ffmpeg"):
+            # libsndfile decodes Opus at the rate its header names for the source (16 kHz, say),
+            # FFmpeg (load_audio, short files) at 48 kHz: a long opus came out at another rate.
+            # (Without the ffmpeg command libsndfile still streams it: memory first.)
+            raise ValueError("Opus: decoded by FFmpeg, as load_audio does")
         if info.frames > STREAM_ABOVE_SECONDS * info.samplerate and path.stat().st_size > 0:
             return _SoundFileSource(path, sf.SoundFile(str(path)))
         subtype = info.subtype
@@ -406,7 +421,7 @@ class _FFmpegSink:
 
         self.path, self.bit_rate, self.ffmpeg = path, bit_rate, ffmpeg
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp_wav = Path(tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".wav", dir=path.parent)[1])
+        self.tmp_wav = temp_beside(path, ".wav")
         self.handle = sf.SoundFile(self.tmp_wav, "w", samplerate=rate, channels=channels, format="RF64",
                                    subtype="FLOAT")
         self.rate = rate
@@ -416,13 +431,11 @@ class _FFmpegSink:
 
     def commit(self) -> None:
         self.handle.close()
-        fd, name = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=self.path.suffix, dir=self.path.parent)
-        os.close(fd)
-        encoded = Path(name)
+        encoded = temp_beside(self.path, self.path.suffix)
         try:
             for bit_rate in ([f"{int(self.bit_rate or MIN_LOSSY_BIT_RATE)}"], []):  # save_audio's fallback too
-                done = subprocess.run([self.ffmpeg, "-nostdin", "-v", "error", "-y", "-i", str(self.tmp_wav),
-                                       *(["-b:a", *bit_rate] if bit_rate else []), str(encoded)],
+                done = subprocess.run([self.ffmpeg, "-nostdin", "-v", "error", "-y", "-i", _ffmpeg_file(self.tmp_wav),
+                                       *(["-b:a", *bit_rate] if bit_rate else []), _ffmpeg_file(encoded)],
                                       capture_output=True, text=True, check=False)
                 if done.returncode == 0:
                     break

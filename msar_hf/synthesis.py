@@ -218,11 +218,10 @@ def write_speech(path: str | Path, chunks: Iterable[torch.Tensor], sampling_rate
     are still encoded from memory by ``save_audio``.
     """
     import os
-    import tempfile
 
     import soundfile as sf
 
-    from .audio import _SOUNDFILE_WRITE, WRITE_BLOCK_FRAMES, save_audio, vorbis_options
+    from .audio import _SOUNDFILE_WRITE, WRITE_BLOCK_FRAMES, save_audio, temp_beside, vorbis_options
 
     path = Path(path)
     if path.suffix.lower() not in _SOUNDFILE_WRITE:
@@ -237,8 +236,7 @@ def write_speech(path: str | Path, chunks: Iterable[torch.Tensor], sampling_rate
 
             raise OverwriteInputError(path, "refusing to overwrite an input file; choose another output path")
     path.parent.mkdir(parents=True, exist_ok=True)
-    scratch = [Path(tempfile.mkstemp(prefix=f".{path.stem}.", suffix=ext, dir=path.parent)[1])
-               for ext in (".w64", path.suffix)]
+    scratch = [temp_beside(path, ext) for ext in (".w64", path.suffix)]
     raw, tmp = scratch
     try:
         frames, count, top = 0, 0, 0.0

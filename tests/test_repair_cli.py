@@ -461,6 +461,86 @@ def test_long_lossy_input_and_output_are_streamed_through_ffmpeg(tmp_path, ident
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
+def _long_m4a(tmp_path: Path, speech_file: Path, name: str = "long.m4a", *ffmpeg_args: str) -> Path:
+    """A recording past STREAM_ABOVE_SECONDS as m4a (moov first: a cut file keeps its header)."""
+    from msar_hf.repair import STREAM_ABOVE_SECONDS
+
+    x, _ = load_audio(speech_file)
+    seconds = STREAM_ABOVE_SECONDS + 10
+    wav = save_audio(tmp_path / "long_src.wav", x.repeat(int(np.ceil(seconds * 16000 / x.shape[-1])))[: int(seconds * 16000)], 16000)
+    m4a = tmp_path / name
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(wav), "-c:a", "aac", "-b:a", "64k",
+                    "-movflags", "+faststart", *ffmpeg_args, str(m4a)], check=True)
+    return m4a
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg command")
+def test_long_truncated_m4a_is_refused_as_a_short_one_is(tmp_path, speech_file):
+    """The ffmpeg command decodes what it can of a cut file and still exits 0: the streamed path
+    repaired 60 % of the recording without a word, where load_audio says it is truncated."""
+    from msar_hf.errors import CorruptAudioError
+    from msar_hf.repair import _open_source
+
+    whole = _long_m4a(tmp_path, speech_file)
+    cut = tmp_path / "cut.m4a"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 6 // 10])
+    with pytest.raises(CorruptAudioError):
+        load_audio(cut, sampling_rate=None, mono=False)
+    with pytest.raises(CorruptAudioError):
+        _open_source(cut).close()
+    assert not list(Path(tempfile.gettempdir()).glob("msar_decoded_*"))
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg command")
+def test_long_m4a_with_a_colon_in_its_relative_name_is_streamed(tmp_path, speech_file, monkeypatch):
+    """The ffmpeg command reads "10:30 talk.m4a" as a URL of protocol "10": the decode failed and the
+    recording was loaded whole in memory, the very case the temporary WAV is there to avoid."""
+    from msar_hf.repair import _open_source
+
+    _long_m4a(tmp_path, speech_file, "10:30 talk.m4a")
+    monkeypatch.chdir(tmp_path)
+    source = _open_source(Path("10:30 talk.m4a"))
+    try:
+        assert source.decoded is not None and source.frames == load_audio(Path("10:30 talk.m4a"), sampling_rate=None)[0].shape[-1]
+    finally:
+        source.close()
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir() or shutil.which("ffmpeg") is None,
+                    reason="needs /proc and the ffmpeg command")
+def test_streamed_writers_leave_no_file_descriptor_open(tmp_path, speech_file):
+    """mkstemp returns an open descriptor: _FFmpegSink and write_speech kept theirs (one and two
+    per file), so a folder of long files ran out of descriptors after about a thousand."""
+    from msar_hf.repair import _FFmpegSink
+    from msar_hf.synthesis import write_speech
+
+    x, _ = load_audio(speech_file)
+    before = len(os.listdir("/proc/self/fd"))
+    for i in range(3):
+        sink = _FFmpegSink(tmp_path / f"s{i}.mp3", 1, 16000, 64000, shutil.which("ffmpeg"))
+        sink.write(x[None])
+        sink.commit()
+        write_speech(tmp_path / f"w{i}.flac", [x, x], 16000)
+    assert len(os.listdir("/proc/self/fd")) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f"s{i}.mp3" for i in range(3)] + [f"w{i}.flac" for i in range(3)])
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg command")
+def test_long_opus_is_streamed_at_the_rate_load_audio_reads(tmp_path, speech_file):
+    """libsndfile reads Ogg Opus at the rate its header says the source had (16 kHz here), FFmpeg
+    (load_audio) at 48 kHz: a long opus was repaired and written at 16 kHz, a short one at 48."""
+    from msar_hf.repair import _open_source
+
+    opus = _long_m4a(tmp_path, speech_file, "long.opus", "-c:a", "libopus")
+    whole, rate = load_audio(opus, sampling_rate=None, mono=False)
+    source = _open_source(opus)
+    try:
+        assert (source.rate, source.frames) == (rate, whole.shape[-1]) == (48000, whole.shape[-1])
+        assert torch.equal(source.read(0, source.frames), whole)
+    finally:
+        source.close()
+
+
 def test_sigterm_mid_repair_leaves_no_temporary_file(tmp_path, identity_model, speech_file):
     """kill / a scheduler's time limit / torchrun stopping its ranks send SIGTERM: the streamed
     output's temporary file must go with the run, as on Ctrl-C."""
@@ -501,6 +581,19 @@ def test_the_msar_command_skips_torchs_teardown(speech_file):
     assert (code, out) == (code_main, out_main) and code == 0 and "16000" in out
     assert fast < slow - 50_000, (fast, slow)
     assert peak_kb("run", "info", "/no/such/file.wav")[0] == 2
+
+
+def test_the_msar_command_still_runs_atexit_handlers(tmp_path):
+    """os._exit skips the interpreter's teardown, and with it every atexit handler: gradio's kill
+    of a `msar serve --share` tunnel (SIGTERM reaches run() as SystemExit), tempfile's and
+    weakref.finalize cleanups, multiprocessing's. They cost no memory and must still run."""
+    marker = tmp_path / "ran"
+    code = (f"import atexit, pathlib; atexit.register(pathlib.Path({str(marker)!r}).write_text, 'yes'); "
+            "from msar_hf.cli import run; run()")
+    res = subprocess.run([sys.executable, "-c", code, "--help"], cwd=REPO, capture_output=True, text=True,
+                         timeout=120, check=False)
+    assert res.returncode == 0 and "Usage" in res.stdout, res.stderr[-2000:]
+    assert marker.exists() and marker.read_text() == "yes"
 
 
 def _repair_on_two_cpu_ranks(src: Path, out: Path, model: Path) -> subprocess.CompletedProcess:
