@@ -443,14 +443,16 @@ def audio_info(path: str | os.PathLike) -> AudioInfo:
 
 
 def find_audio_files(paths: Iterable[str | os.PathLike], recursive: bool = True, video: bool = False) -> list[Path]:
-    """Expand files and folders into a sorted list of audio files (folders searched recursively;
-    ``video``: video files too, :data:`VIDEO_EXTENSIONS`)."""
+    """Expand files and folders into a sorted list of audio files (folders searched recursively,
+    hidden files and folders skipped; ``video``: video files too, :data:`VIDEO_EXTENSIONS`)."""
     wanted = AUDIO_EXTENSIONS + (VIDEO_EXTENSIONS if video else ())
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
             pattern = "**/*" if recursive else "*"
-            out.extend(sorted(f for f in p.glob(pattern) if f.is_file() and f.suffix.lower() in wanted))
+            # hidden files are not recordings: an interrupted run's temporary files, macOS's "._x.wav"
+            out.extend(sorted(f for f in p.glob(pattern) if f.is_file() and f.suffix.lower() in wanted
+                              and not any(part.startswith(".") for part in f.relative_to(p).parts)))
         else:
             out.append(p)
     # a file given twice, or inside a folder also given, is listed once (in its first place)

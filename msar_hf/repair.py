@@ -289,14 +289,18 @@ def _ffmpeg_file(path: Path) -> str:
     return f"file:{path}"
 
 
-def _ffmpeg_decoded(path: Path) -> Path | None:
+def _ffmpeg_decoded(path: Path, scratch_dir: Path | None = None) -> Path | None:
     """A long recording libsndfile cannot read (m4a, opus, a video's sound...) decoded by the
     ``ffmpeg`` command into a temporary float WAV (RF64 past 4 GB), or None (short, no ffmpeg
     command, or not decodable: load_audio then decides, with its own message).
 
     Why: load_audio holds a whole recording in memory (20 minutes of 44.1 kHz stereo AAC took the
     repair to 2.8 GB); decoded to disk it streams like any WAV. The command runs the same FFmpeg
-    decoders torchcodec does: the samples and their count are identical (tested)."""
+    decoders torchcodec does: the samples and their count are identical (tested). The WAV goes in
+    ``scratch_dir`` (the output's folder: the system temp folder may be a tmpfs, i.e. memory), as a
+    hidden file that folder scans skip. A container that states no stream duration (MKV, WebM)
+    still goes to load_audio: for AAC in MKV the command and torchcodec disagree on the codec's
+    start delay (the same length, shifted), and load_audio is the reference every other path uses."""
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         return None
@@ -308,7 +312,7 @@ def _ffmpeg_decoded(path: Path) -> Path | None:
         return None
     if not seconds or seconds <= STREAM_ABOVE_SECONDS:
         return None
-    fd, name = tempfile.mkstemp(prefix="msar_decoded_", suffix=".wav")
+    fd, name = tempfile.mkstemp(prefix=".msar_decoded_", suffix=".wav", dir=scratch_dir)
     os.close(fd)
     decoded = Path(name)
     try:
@@ -327,7 +331,7 @@ def _ffmpeg_decoded(path: Path) -> Path | None:
     return decoded
 
 
-def _open_source(path: Path) -> _ArraySource | _SoundFileSource:
+def _open_source(path: Path, scratch_dir: Path | None = None) -> _ArraySource | _SoundFileSource:
     """Long files are streamed (soundfile's formats directly, the rest through a temporary WAV);
     everything else goes through load_audio."""
     import soundfile as sf
@@ -344,7 +348,7 @@ def _open_source(path: Path) -> _ArraySource | _SoundFileSource:
         subtype = info.subtype
     except Exception:  # noqa: BLE001  (not readable by libsndfile, e.g. m4a/opus, or broken: load_audio decides)
         subtype = None
-        decoded = _ffmpeg_decoded(path)
+        decoded = _ffmpeg_decoded(path, scratch_dir)
         if decoded is not None:
             try:
                 return _SoundFileSource(path, sf.SoundFile(str(decoded)), decoded=decoded)
@@ -657,7 +661,7 @@ class Repairer:
         src_path, out_path = Path(input), Path(output)
         protected = [src_path, *map(Path, inputs)]
         _check_output(out_path, protected)
-        source = _open_source(src_path)
+        source = _open_source(src_path, next(p for p in out_path.absolute().parents if p.is_dir()))
         try:  # the source may hold a temporary decoded file: closed whatever happens
             report = self._repair_source(source, src_path, out_path, protected, progress)
         finally:

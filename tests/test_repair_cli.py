@@ -16,7 +16,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -446,7 +445,7 @@ def test_long_lossy_input_and_output_are_streamed_through_ffmpeg(tmp_path, ident
     report = Repairer(str(identity_model), device="cpu").repair_file(m4a, tmp_path / "out" / "long.mp3")
     assert report.streamed and report.warnings == []
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["long.mp3"]  # no temporary WAV left
-    assert not list(Path(tempfile.gettempdir()).glob("msar_decoded_*"))
+    assert not list(tmp_path.glob(".msar_decoded_*"))  # decoded beside the output (not in a tmpfs /tmp), removed
     y, rate = load_audio(tmp_path / "out" / "long.mp3", sampling_rate=None)
     assert rate == 16000 and abs(y.shape[-1] - whole.shape[-1]) < 2000  # mp3's own padding only
 
@@ -487,8 +486,21 @@ def test_long_truncated_m4a_is_refused_as_a_short_one_is(tmp_path, speech_file):
     with pytest.raises(CorruptAudioError):
         load_audio(cut, sampling_rate=None, mono=False)
     with pytest.raises(CorruptAudioError):
-        _open_source(cut).close()
-    assert not list(Path(tempfile.gettempdir()).glob("msar_decoded_*"))
+        _open_source(cut, tmp_path).close()
+    assert not list(tmp_path.glob(".msar_decoded_*"))
+
+
+def test_hidden_files_are_not_recordings_to_a_folder_scan(tmp_path, capsys, identity_model, speech_file):
+    """An interrupted run's temporary files and macOS's "._x.wav" resource forks are hidden: a folder
+    repair took them for recordings (and failed on them, exit 2)."""
+    folder = tmp_path / "takes"
+    folder.mkdir()
+    shutil.copy(speech_file, folder / "take.flac")
+    (folder / "._take.flac").write_bytes(b"\x00\x05\x16\x07 AppleDouble")  # macOS resource fork
+    (folder / ".x.ab12.wav").write_bytes(b"RIFF")  # a temporary file an interrupted run left
+    code, _, err = msar(capsys, "repair", folder, "-o", tmp_path / "out", "--model", identity_model, "-q")
+    assert code == 0, err
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["take.flac"]
 
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg command")
