@@ -133,6 +133,22 @@ def test_a_stream_in_two_dataloader_workers_draws_different_damage_per_example(c
     assert len(set(draws)) == 8
 
 
+def test_a_stream_split_across_ranks_draws_different_damage_per_rank(corpus, config, monkeypatch):
+    """split_dataset_by_node numbers each rank's stream from 0 too: rank 0's and rank 1's first
+    examples were damaged from the same (seed, index)."""
+    from datasets.distributed import split_dataset_by_node
+
+    stream = corpus.select(range(8)).to_iterable_dataset(num_shards=4)
+    records = {}
+    monkeypatch.setattr(torch.distributed, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.distributed, "get_world_size", lambda group=None: 2)
+    for rank in (0, 1):
+        monkeypatch.setattr(torch.distributed, "get_rank", lambda group=None, rank=rank: rank)
+        pairs = make_pairs(split_dataset_by_node(stream, rank=rank, world_size=2), config, seed=0, crop_seconds=1.0)
+        records[rank] = [json.loads(example["degradation"])["index"] for example in pairs]
+    assert records == {0: [0, 2, 4, 6], 1: [1, 3, 5, 7]}
+
+
 def test_make_pairs_on_a_dataset_dict_and_undecoded_audio(corpus, config):
     dd = datasets.DatasetDict({"train": corpus.select(range(3)),
                                "test": corpus.select(range(3, 6)).cast_column("audio", datasets.Audio(decode=False))})

@@ -111,7 +111,8 @@ def make_pairs(dataset, config: DegradationConfig | dict | str | None = None, se
             epoch; ``None`` draws fresh damage at every access (not reproducible). ``i`` is the
             row in the underlying table (stable under ``shuffle``/``select``), or the stream
             position for an ``IterableDataset`` (in a DataLoader with ``W`` workers, the
-            position in the worker's part ``* W +`` the worker id, so no two examples share it).
+            position in the worker's part ``* W +`` the worker id, and under torch.distributed
+            that ``* world size +`` the rank, so no two examples share it).
         crop_seconds: random crop (zero-padded when shorter) before damage; None keeps it whole.
         augment: speed/tempo/pitch-perturb the clean speech first (pseudo-speakers).
         degrader: reuse an existing :class:`Degrader` (noise files already loaded).
@@ -174,6 +175,10 @@ class PairFunction:
                 # datasets numbers each DataLoader worker's part of the stream from 0: without
                 # this, the first examples of all workers got the same (seed, index) damage.
                 index = int(index) * worker.num_workers + worker.id
+            if torch.distributed.is_available() and torch.distributed.is_initialized():
+                # the same for ranks: split_dataset_by_node numbers each rank's stream from 0
+                world = torch.distributed.get_world_size()
+                index = int(index) * world + torch.distributed.get_rank()
         clean, degraded, record = pair_example(self.degrader, example[self.audio_column], self.seed,
                                                int(index), self.crop_seconds, self.augment)
         if self.as_tensors:
