@@ -239,6 +239,15 @@ def write_blocks(handle, data: torch.Tensor) -> None:
         handle.write(data[:, start:start + WRITE_BLOCK_FRAMES].T.contiguous().numpy())
 
 
+def usual_mode(path: Path) -> None:
+    """Give a finished output the permissions a plain ``open()`` / ``mkdir()`` would under the
+    umask: ``mkstemp`` makes 0600 files and ``mkdtemp`` 0700 folders, which other users and
+    containers could not read once renamed into place."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, (0o777 if Path(path).is_dir() else 0o666) & ~umask)
+
+
 def temp_beside(path: Path, suffix: str) -> Path:
     """An empty hidden temporary file next to ``path`` (same file system: os.replace is atomic).
 
@@ -361,10 +370,7 @@ def save_audio(
                     encoder.to_file(str(tmp))
             except RuntimeError as exc:  # FFmpeg refused: e.g. opus at 44.1 kHz, mp3 at 96 kHz
                 raise UnsupportedFormatError(path, encoder_refusal(suffix, sampling_rate, exc)) from exc
-        # mkstemp creates 0600 files; give the output the permissions a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        usual_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -47,6 +47,7 @@ from .audio import (
     resample,
     save_audio,
     temp_beside,
+    usual_mode,
     vorbis_options,
     write_blocks,
 )
@@ -392,9 +393,7 @@ class _SoundFileSink:
         if subtype is None and fmt != "OGG":
             subtype = "PCM_16"
         self.pcm = subtype is not None and subtype.startswith("PCM")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a finished output gets the usual rights
+        usual_mode(tmp)
         self.handle = sf.SoundFile(tmp, "w", samplerate=rate, channels=channels, format=fmt, subtype=subtype,
                                    **vorbis_options(fmt, subtype))
 
@@ -446,9 +445,7 @@ class _FFmpegSink:
             else:
                 why = " ".join(done.stderr.split())[-300:]
                 raise UnsupportedFormatError(self.path, f"ffmpeg could not encode it at {self.rate} Hz: {why}")
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(encoded, 0o666 & ~umask)
+            usual_mode(encoded)
             os.replace(encoded, self.path)
         except BaseException:
             encoded.unlink(missing_ok=True)

@@ -221,7 +221,14 @@ def write_speech(path: str | Path, chunks: Iterable[torch.Tensor], sampling_rate
 
     import soundfile as sf
 
-    from .audio import _SOUNDFILE_WRITE, WRITE_BLOCK_FRAMES, save_audio, temp_beside, vorbis_options
+    from .audio import (
+        _SOUNDFILE_WRITE,
+        WRITE_BLOCK_FRAMES,
+        save_audio,
+        temp_beside,
+        usual_mode,
+        vorbis_options,
+    )
 
     path = Path(path)
     if path.suffix.lower() not in _SOUNDFILE_WRITE:
@@ -258,9 +265,7 @@ def write_speech(path: str | Path, chunks: Iterable[torch.Tensor], sampling_rate
             for block in source.blocks(blocksize=WRITE_BLOCK_FRAMES, dtype="float32"):
                 # the same float32 product as ``wav * (peak / top)``, so the same samples
                 out.write((torch.from_numpy(block) * scale).clamp(-1.0, 1.0).numpy())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        usual_mode(tmp)
         os.replace(tmp, path)
     finally:
         for leftover in scratch:

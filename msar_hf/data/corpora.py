@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..audio import load_audio, resample
+from ..audio import load_audio, resample, usual_mode
 from ..errors import AudioError, MsarError
 
 log = logging.getLogger(__name__)
@@ -484,14 +484,6 @@ def build_dataset_dict(utterances: Iterable[Utterance], config: BuildConfig,
 # ---------------------------------------------------------------------------------------------
 # output: local folder, dataset card, Hub
 # ---------------------------------------------------------------------------------------------
-def usual_folder_mode(folder: Path) -> None:
-    """Give a ``tempfile.mkdtemp`` folder (0700) the permissions ``mkdir`` gives under the umask,
-    so a dataset renamed into place is readable by other users and containers."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(folder, 0o777 & ~umask)
-
-
 def check_output_dir(output_dir: str | os.PathLike, overwrite: bool = False) -> None:
     """Refuse an output folder that holds something, unless ``overwrite``."""
     out = Path(output_dir)
@@ -571,7 +563,7 @@ def save_dataset(result: BuildResult, output_dir: str | os.PathLike, card: str |
     check_output_dir(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    usual_folder_mode(staging)  # mkdtemp makes 0700: the finished folder gets what mkdir would give it
+    usual_mode(staging)  # mkdtemp makes 0700: the finished folder gets what mkdir would give it
     try:
         result.dataset.save_to_disk(str(staging), max_shard_size=max_shard_size,
                                     num_proc=result.config.num_proc if result.config.num_proc > 1 else None)

@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..audio import usual_mode
 from ..errors import MsarError
-from .corpora import usual_folder_mode
 from .degradations import DegradationConfig, Degrader
 
 INDEX_COLUMN = "_msar_pair_index"
@@ -238,7 +238,7 @@ def materialize(dataset, config: DegradationConfig | dict | str | None, seed: in
         features["speaker_id"] = datasets.Value("string")
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
-    usual_folder_mode(work)  # mkdtemp makes 0700: the finished folder gets what mkdir would give it
+    usual_mode(work)  # mkdtemp makes 0700: the finished folder gets what mkdir would give it
     try:
         pairs = dataset.map(one, with_indices=True, num_proc=num_proc if len(dataset) > 1 else None,
                             remove_columns=list(dataset.column_names), features=datasets.Features(features),
