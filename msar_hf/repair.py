@@ -261,15 +261,17 @@ class _SoundFileSource:
     """Reads windows of a file with libsndfile, checking each for NaN/Inf and truncation.
 
     ``decoded``: a temporary WAV that ``path`` was decoded to (see :func:`_ffmpeg_decoded`), read
-    in its place and deleted on close; its float samples say nothing of the input's bit depth."""
+    in its place and deleted on close; its float samples say nothing of the input's bit depth.
+    ``offset``: samples at its start that load_audio does not return (see :func:`_start_offset`)."""
 
-    def __init__(self, path: Path, handle, decoded: Path | None = None):
-        self.path, self.handle, self.decoded = path, handle, decoded
-        self.rate, self.channels, self.frames = int(handle.samplerate), int(handle.channels), int(handle.frames)
+    def __init__(self, path: Path, handle, decoded: Path | None = None, offset: int = 0):
+        self.path, self.handle, self.decoded, self.offset = path, handle, decoded, offset
+        self.rate, self.channels = int(handle.samplerate), int(handle.channels)
+        self.frames = int(handle.frames) - offset
         self.subtype = None if decoded is not None else handle.subtype
 
     def read(self, start: int, stop: int) -> torch.Tensor:
-        self.handle.seek(start)
+        self.handle.seek(start + self.offset)
         data = self.handle.read(stop - start, dtype="float32", always_2d=True)
         if data.shape[0] < stop - start:
             raise CorruptAudioError(self.path, f"truncated: the header declares {self.frames} samples but only "
@@ -290,25 +292,27 @@ def _ffmpeg_file(path: Path) -> str:
     return f"file:{path}"
 
 
-def _ffmpeg_decoded(path: Path, scratch_dir: Path | None = None) -> Path | None:
+def _ffmpeg_decoded(path: Path, scratch_dir: Path | None = None) -> tuple[Path, int] | None:
     """A long recording libsndfile cannot read (m4a, opus, a video's sound...) decoded by the
-    ``ffmpeg`` command into a temporary float WAV (RF64 past 4 GB), or None (short, no ffmpeg
-    command, or not decodable: load_audio then decides, with its own message).
+    ``ffmpeg`` command into a temporary float WAV (RF64 past 4 GB), with the number of samples at
+    its start that load_audio leaves out; or None (short, no ffmpeg command, or not decodable:
+    load_audio then decides, with its own message).
 
     Why: load_audio holds a whole recording in memory (20 minutes of 44.1 kHz stereo AAC took the
     repair to 2.8 GB); decoded to disk it streams like any WAV. The command runs the same FFmpeg
     decoders torchcodec does: the samples and their count are identical (tested). The WAV goes in
     ``scratch_dir`` (the output's folder: the system temp folder may be a tmpfs, i.e. memory), as a
-    hidden file that folder scans skip. A container that states no stream duration (MKV, WebM)
-    still goes to load_audio: for AAC in MKV the command and torchcodec disagree on the codec's
-    start delay (the same length, shifted), and load_audio is the reference every other path uses."""
+    hidden file that folder scans skip."""
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         return None
     try:
         from torchcodec.decoders import AudioDecoder
 
-        seconds = AudioDecoder(_ffmpeg_file(path)).metadata.duration_seconds_from_header
+        metadata = AudioDecoder(_ffmpeg_file(path)).metadata
+        # MKV and WebM (OBS's and browsers' recordings) state no stream duration, only the container's
+        header_seconds = metadata.duration_seconds_from_header
+        seconds = header_seconds or metadata.duration_seconds
     except Exception:  # noqa: BLE001  (not decodable: load_audio says why)
         return None
     if not seconds or seconds <= STREAM_ABOVE_SECONDS:
@@ -320,16 +324,55 @@ def _ffmpeg_decoded(path: Path, scratch_dir: Path | None = None) -> Path | None:
         done = subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-y", "-i", _ffmpeg_file(path), "-vn", "-sn", "-dn",
                                "-c:a", "pcm_f32le", "-rf64", "auto", "-f", "wav", _ffmpeg_file(decoded)],
                               capture_output=True, check=False)
+        # a non-zero exit (e.g. no space left for the temporary file), or any error said: a cut or
+        # damaged file is decoded as far as it goes and ffmpeg still exits 0, so the streamed repair
+        # wrote a shorter output without a word; load_audio refuses it (CorruptAudioError) instead
+        failed = done.returncode != 0 or bool(done.stderr.strip())
+        offset = None if failed else 0 if header_seconds else _start_offset(path, decoded)
+        if offset is None:
+            decoded.unlink(missing_ok=True)
+            return None
     except BaseException:
         decoded.unlink(missing_ok=True)
         raise
-    # a non-zero exit (e.g. no space left for the temporary file), or any error said: a cut or
-    # damaged file is decoded as far as it goes and ffmpeg still exits 0, so the streamed repair
-    # wrote a shorter output without a word; load_audio refuses it (CorruptAudioError) instead
-    if done.returncode != 0 or done.stderr.strip():
-        decoded.unlink(missing_ok=True)
+    return decoded, offset
+
+
+# How far into the command's decode torchcodec's first samples are looked for, and how much of them
+# must agree: AAC's encoder delay is 1024 samples (HE-AAC 2048); a second of audio settles it.
+_MAX_START_OFFSET, _MATCH_SECONDS = 8192, 1.0
+
+
+def _start_offset(path: Path, decoded: Path) -> int | None:
+    """Where load_audio's first sample lies in the command's decode of a container without a stream
+    duration, or None when the two do not agree on a whole second (or it is digital silence there).
+
+    Why: for AAC in MKV the command keeps the encoder's 1024 priming samples that torchcodec drops
+    (load_audio's copy is the one in time with the source; Opus, Vorbis and FLAC agree exactly).
+    Only the first second is decoded here, by torchcodec, to find the offset; the ends then agree."""
+    import soundfile as sf
+    from torchcodec.decoders import AudioDecoder
+
+    try:
+        head = AudioDecoder(_ffmpeg_file(path)).get_samples_played_in_range(0.0, _MATCH_SECONDS).data.numpy()
+        with sf.SoundFile(str(decoded)) as handle:
+            ours = handle.read(_MAX_START_OFFSET + head.shape[-1], dtype="float32", always_2d=True).T
+    except Exception:  # noqa: BLE001  (not decodable: load_audio says why)
         return None
-    return decoded
+    sounding = np.flatnonzero(np.any(head != 0, axis=0))
+    if head.shape[-1] < 64 or sounding.size == 0 or ours.shape[-1] < head.shape[-1]:
+        return None
+    # candidates from 64 samples of the first sound (one vectorised pass), then the whole second
+    first = int(sounding[0])
+    channel = int(np.argmax(head[:, first] != 0))
+    probe = head[channel, first: first + 64]
+    if probe.size < 64:
+        return None
+    windows = np.lib.stride_tricks.sliding_window_view(ours[channel, first:], probe.size)
+    for offset in np.flatnonzero((windows[: ours.shape[-1] - head.shape[-1] + 1] == probe).all(axis=1)):
+        if np.array_equal(ours[:, offset: offset + head.shape[-1]], head):
+            return int(offset)
+    return None
 
 
 def _open_source(path: Path, scratch_dir: Path | None = None) -> _ArraySource | _SoundFileSource:
@@ -349,10 +392,11 @@ def _open_source(path: Path, scratch_dir: Path | None = None) -> _ArraySource | 
         subtype = info.subtype
     except Exception:  # noqa: BLE001  (not readable by libsndfile, e.g. m4a/opus, or broken: load_audio decides)
         subtype = None
-        decoded = _ffmpeg_decoded(path, scratch_dir)
-        if decoded is not None:
+        found = _ffmpeg_decoded(path, scratch_dir)
+        if found is not None:
+            decoded, offset = found
             try:
-                return _SoundFileSource(path, sf.SoundFile(str(decoded)), decoded=decoded)
+                return _SoundFileSource(path, sf.SoundFile(str(decoded)), decoded=decoded, offset=offset)
             except Exception:
                 decoded.unlink(missing_ok=True)
                 raise

@@ -460,17 +460,45 @@ def test_long_lossy_input_and_output_are_streamed_through_ffmpeg(tmp_path, ident
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
-def _long_m4a(tmp_path: Path, speech_file: Path, name: str = "long.m4a", *ffmpeg_args: str) -> Path:
-    """A recording past STREAM_ABOVE_SECONDS as m4a (moov first: a cut file keeps its header)."""
+def _long_wav(tmp_path: Path, speech_file: Path) -> Path:
+    """A recording past STREAM_ABOVE_SECONDS: the utterance over and over."""
     from msar_hf.repair import STREAM_ABOVE_SECONDS
 
     x, _ = load_audio(speech_file)
     seconds = STREAM_ABOVE_SECONDS + 10
-    wav = save_audio(tmp_path / "long_src.wav", x.repeat(int(np.ceil(seconds * 16000 / x.shape[-1])))[: int(seconds * 16000)], 16000)
+    return save_audio(tmp_path / "long_src.wav", x.repeat(int(np.ceil(seconds * 16000 / x.shape[-1])))[: int(seconds * 16000)], 16000)
+
+
+def _long_m4a(tmp_path: Path, speech_file: Path, name: str = "long.m4a", *ffmpeg_args: str) -> Path:
+    """A recording past STREAM_ABOVE_SECONDS as m4a (moov first: a cut file keeps its header)."""
+    wav = _long_wav(tmp_path, speech_file)
     m4a = tmp_path / name
     subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(wav), "-c:a", "aac", "-b:a", "64k",
                     "-movflags", "+faststart", *ffmpeg_args, str(m4a)], check=True)
     return m4a
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg command")
+@pytest.mark.parametrize("name, codec", [("obs.mkv", "aac"), ("browser.webm", "libopus")])
+def test_long_mkv_and_webm_are_streamed_with_load_audios_samples(tmp_path, speech_file, name, codec):
+    """MKV and WebM (OBS's and browsers' recordings) state no stream duration: a long one was held
+    whole in memory. Now it is streamed like a long m4a, sample for sample what load_audio reads,
+    although for AAC in MKV the ffmpeg command keeps 1024 priming samples that torchcodec drops."""
+    from msar_hf.repair import _open_source
+
+    src = _long_wav(tmp_path, speech_file)
+    video = tmp_path / name
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(src), "-c:a", codec, "-b:a", "64k", str(video)],
+                   check=True)
+    whole = load_audio(video, sampling_rate=None, mono=False)[0]
+    source = _open_source(video, tmp_path)
+    try:
+        assert source.decoded is not None, "held in memory, not streamed"
+        assert source.frames == whole.shape[-1] and torch.equal(source.read(0, source.frames), whole)
+        assert torch.equal(source.read(source.frames - 5000, source.frames), whole[:, -5000:])
+    finally:
+        source.close()
+    assert not list(tmp_path.glob(".msar_decoded_*"))
 
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg command")
