@@ -218,20 +218,51 @@ def test_a_padded_batch_repairs_each_item_as_alone(speech_files):
         assert not out[1, short.numel():].any()
 
 
-def test_feature_extractor_resamples_and_downmixes(fsdd_file):
+def test_feature_extractor_resamples_and_scales_integer_pcm(fsdd_file):
     wave, rate = load_audio(fsdd_file, sampling_rate=None)
     assert rate == 8000
     fe = MsarAutoencoderFeatureExtractor()
     feats = fe(wave.numpy(), sampling_rate=rate)
     assert feats["input_values"].shape == (1, 2 * wave.numel())
-    stereo = fe(np.stack([wave.numpy(), wave.numpy()]), sampling_rate=rate)
-    assert torch.allclose(stereo["input_values"], feats["input_values"], atol=1e-6)
     # integer PCM is read at its full scale, as the pipeline and load_audio read it
     pcm16 = np.round(wave.numpy() * 32767).astype(np.int16)
     from_int = fe(pcm16, sampling_rate=rate)["input_values"]
     assert torch.allclose(from_int, feats["input_values"], atol=1e-3), float((from_int - feats["input_values"]).abs().max())
     pcm8 = np.round(wave.numpy() * 127 + 128).astype(np.uint8)
     assert torch.allclose(fe(pcm8, sampling_rate=rate)["input_values"], feats["input_values"], atol=2e-2)
+
+
+def test_feature_extractor_reads_a_2d_array_as_a_batch_as_transformers_does(speech_files):
+    """A 2-D array was one multi-channel clip, downmixed to one item, where transformers' audio
+    feature extractors (Wav2Vec2FeatureExtractor, WhisperFeatureExtractor) read (batch, samples):
+    fe(np.stack([a, b])) gave one item, the mean of a and b, instead of a batch of two. Now each row
+    is one mono clip, so a (channels, samples) array comes back as its channels repaired one by one
+    (as msar repairs stereo); input that cannot be (batch, samples) is refused by name."""
+    fe = MsarAutoencoderFeatureExtractor()
+    a, b = (load_audio(f)[0][:16000].numpy() for f in speech_files[:2])
+    as_list = fe([a, b], sampling_rate=16000)
+    for batch in (np.stack([a, b]), torch.from_numpy(np.stack([a, b]))):
+        feats = fe(batch, sampling_rate=16000)
+        assert feats["input_values"].shape == (2, 16000) and feats["attention_mask"].shape == (2, 16000)
+        assert torch.equal(feats["input_values"], as_list["input_values"])
+    # resampled row by row, as the same clips in a list
+    rows_8k = np.stack([a[::2], b[::2]])
+    assert torch.equal(fe(rows_8k, sampling_rate=8000)["input_values"],
+                       fe([a[::2], b[::2]], sampling_rate=8000)["input_values"])
+    # stereo (channels, samples): per channel through the model, as repair() takes each channel
+    model = MsarAutoencoderModel.from_pretrained(SHIPPED).eval()
+    with torch.no_grad():
+        out = model(**fe(np.stack([a, b]), sampling_rate=16000)).waveform
+        for i, channel in enumerate((a, b)):
+            assert torch.allclose(out[i], model(torch.from_numpy(channel)).waveform[0], rtol=0, atol=1e-6), i
+    # (samples, channels), as soundfile reads stereo: more rows than samples, named, not 16000 clips
+    with pytest.raises(ValueError, match=r"\(samples, channels\).*\.T"):
+        fe(np.stack([a, b], axis=1), sampling_rate=16000)
+    # a multi-channel item inside a list, and 3-D input: mono only, named
+    with pytest.raises(ValueError, match=r"mono.*item 1 has shape \(2, 16000\)"):
+        fe([a, np.stack([a, b])], sampling_rate=16000)
+    with pytest.raises(ValueError, match="mono"):
+        fe(np.stack([a, b])[None], sampling_rate=16000)
 
 
 def test_repair_long_input_matches_unchunked_away_from_boundaries(speech_files):
