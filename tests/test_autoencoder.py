@@ -218,20 +218,117 @@ def test_a_padded_batch_repairs_each_item_as_alone(speech_files):
         assert not out[1, short.numel():].any()
 
 
-def test_feature_extractor_resamples_and_downmixes(fsdd_file):
+def test_output_hidden_states_and_return_dict_as_transformers_models(speech_files):
+    """output_hidden_states=True fell into **kwargs and was ignored (no hidden states in the
+    output, config.output_hidden_states too). Now the output carries hidden_states: each encoder
+    block's output, the bottleneck's (after the speaker FiLM, the decoder's input) and the
+    decoder's (the mask/mapping head's input), (B, frames, hidden_size) each; return_dict=False
+    (or config.return_dict=False) gives the tuple, waveform first. Numbers unchanged."""
+    model = MsarAutoencoderModel.from_pretrained(SHIPPED).eval()
+    cfg = model.config
+    long, short = (load_audio(f)[0] for f in speech_files[:2])
+    long, short = long[:24000], short[:13000]
+    frames = -(-long.numel() // cfg.hop_length) + 1
+    seen = {}
+
+    def keep(name, pick):  # a forward hook that records the first call's tensor, changes nothing
+        def hook(module, args, output):
+            seen.setdefault(name, pick(args, output))
+
+        return hook
+
+    hooks = [model.bottleneck.register_forward_hook(keep("bottleneck", lambda args, out: out)),
+             model.head.register_forward_hook(keep("head_input", lambda args, out: args[0])),
+             model.encoder[-1].register_forward_hook(keep("encoder", lambda args, out: out))]
+    with torch.no_grad():
+        plain = model(long)
+        assert plain.hidden_states is None
+        seen.clear()
+        out = model(long, output_hidden_states=True)
+        for hook in hooks:
+            hook.remove()
+        assert torch.equal(out.waveform, plain.waveform) and torch.equal(out.spectrum, plain.spectrum)
+        hidden = out.hidden_states
+        assert isinstance(hidden, tuple) and len(hidden) == cfg.encoder_layers + 2
+        assert all(h.shape == (1, frames, cfg.hidden_size) for h in hidden)
+        assert torch.equal(hidden[-1], seen["head_input"])  # the first (unshifted) pass's
+        assert torch.equal(hidden[-2], seen["bottleneck"])  # no FiLM in the shipped model
+        assert torch.equal(hidden[cfg.encoder_layers - 1], seen["encoder"])
+        # the config's default
+        model.config.output_hidden_states = True
+        assert torch.equal(model(long).hidden_states[-1], hidden[-1])
+        model.config.output_hidden_states = False
+        # a tuple, waveform first, by argument or by config; hidden states last
+        as_tuple = model(long, return_dict=False)
+        assert isinstance(as_tuple, tuple) and torch.equal(as_tuple[0], plain.waveform) and len(as_tuple) == 2
+        with_hidden = model(long, output_hidden_states=True, return_dict=False)
+        assert torch.equal(with_hidden[0], plain.waveform) and len(with_hidden[-1]) == cfg.encoder_layers + 2
+        model.config.return_dict = False
+        try:
+            assert isinstance(model(long), tuple) and isinstance(model(long, return_dict=True), MsarAutoencoderOutput)
+        finally:
+            model.config.return_dict = True
+        # a padded batch: each item's states are its own (as alone), zeros over the padding
+        batch = MsarAutoencoderFeatureExtractor()([long.numpy(), short.numpy()], sampling_rate=16000)
+        padded = model(**batch, output_hidden_states=True)
+        alone = model(short, output_hidden_states=True).hidden_states
+        n = alone[0].shape[1]
+        for b, a, full in zip(padded.hidden_states, alone, hidden, strict=True):
+            assert b.shape == (2, frames, cfg.hidden_size)
+            assert torch.allclose(b[1, :n], a[0], rtol=0, atol=1e-5) and not b[1, n:].any()
+            assert torch.allclose(b[0], full[0], rtol=0, atol=1e-5)
+        # training (labels): the same states come back with the loss
+        model.train()
+        trained = model(long, labels=long, output_hidden_states=True)
+        assert trained.loss is not None and len(trained.hidden_states) == cfg.encoder_layers + 2
+        model.eval()
+
+
+def test_feature_extractor_resamples_and_scales_integer_pcm(fsdd_file):
     wave, rate = load_audio(fsdd_file, sampling_rate=None)
     assert rate == 8000
     fe = MsarAutoencoderFeatureExtractor()
     feats = fe(wave.numpy(), sampling_rate=rate)
     assert feats["input_values"].shape == (1, 2 * wave.numel())
-    stereo = fe(np.stack([wave.numpy(), wave.numpy()]), sampling_rate=rate)
-    assert torch.allclose(stereo["input_values"], feats["input_values"], atol=1e-6)
     # integer PCM is read at its full scale, as the pipeline and load_audio read it
     pcm16 = np.round(wave.numpy() * 32767).astype(np.int16)
     from_int = fe(pcm16, sampling_rate=rate)["input_values"]
     assert torch.allclose(from_int, feats["input_values"], atol=1e-3), float((from_int - feats["input_values"]).abs().max())
     pcm8 = np.round(wave.numpy() * 127 + 128).astype(np.uint8)
     assert torch.allclose(fe(pcm8, sampling_rate=rate)["input_values"], feats["input_values"], atol=2e-2)
+
+
+def test_feature_extractor_reads_a_2d_array_as_a_batch_as_transformers_does(speech_files):
+    """A 2-D array was one multi-channel clip, downmixed to one item, where transformers' audio
+    feature extractors (Wav2Vec2FeatureExtractor, WhisperFeatureExtractor) read (batch, samples):
+    fe(np.stack([a, b])) gave one item, the mean of a and b, instead of a batch of two. Now each row
+    is one mono clip, so a (channels, samples) array comes back as its channels repaired one by one
+    (as msar repairs stereo); input that cannot be (batch, samples) is refused by name."""
+    fe = MsarAutoencoderFeatureExtractor()
+    a, b = (load_audio(f)[0][:16000].numpy() for f in speech_files[:2])
+    as_list = fe([a, b], sampling_rate=16000)
+    for batch in (np.stack([a, b]), torch.from_numpy(np.stack([a, b]))):
+        feats = fe(batch, sampling_rate=16000)
+        assert feats["input_values"].shape == (2, 16000) and feats["attention_mask"].shape == (2, 16000)
+        assert torch.equal(feats["input_values"], as_list["input_values"])
+    # resampled row by row, as the same clips in a list
+    rows_8k = np.stack([a[::2], b[::2]])
+    assert torch.equal(fe(rows_8k, sampling_rate=8000)["input_values"],
+                       fe([a[::2], b[::2]], sampling_rate=8000)["input_values"])
+    # stereo (channels, samples): per channel through the model, as repair() takes each channel
+    model = MsarAutoencoderModel.from_pretrained(SHIPPED).eval()
+    with torch.no_grad():
+        out = model(**fe(np.stack([a, b]), sampling_rate=16000)).waveform
+        for i, channel in enumerate((a, b)):
+            assert torch.allclose(out[i], model(torch.from_numpy(channel)).waveform[0], rtol=0, atol=1e-6), i
+    # (samples, channels), as soundfile reads stereo: more rows than samples, named, not 16000 clips
+    with pytest.raises(ValueError, match=r"\(samples, channels\).*\.T"):
+        fe(np.stack([a, b], axis=1), sampling_rate=16000)
+    # a multi-channel item inside a list, and 3-D input: mono only, named
+    with pytest.raises(ValueError, match=r"mono.*item 1 has shape \(2, 16000\)"):
+        fe([a, np.stack([a, b])], sampling_rate=16000)
+    with pytest.raises(ValueError, match="mono"):
+        fe(np.stack([a, b])[None], sampling_rate=16000)
 
 
 def test_repair_long_input_matches_unchunked_away_from_boundaries(speech_files):

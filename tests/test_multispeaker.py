@@ -441,18 +441,67 @@ def test_save_load_auto_and_pipeline(tokenizer, tmp_path):
     assert out["sampling_rate"] == 16000
     assert out["audio"].ndim == 1 and abs(out["audio"].shape[0] - a.shape[-1]) == 0
     assert torch.allclose(torch.from_numpy(out["audio"]), a[0], atol=1e-5)
-    # a batch of texts of different lengths: each item sounds as it does alone (zero-padded to the
-    # longest of its batch); an empty text is named, not an IndexError
+    # a batch of texts of different lengths: each item comes back as it does alone, at its own
+    # length (it was zero-padded to the longest of its batch); an empty text is named, not an IndexError
     texts = ["Good morning.", "Hi.", "A longer sentence than the others.", "Nice to see."]  # 1st, 4th: one token count
     alone = [tts(t)["audio"] for t in texts]
     batched = tts(texts, batch_size=4)
-    for one, out in zip(alone, batched):
-        assert np.allclose(out["audio"][: one.shape[-1]], one, atol=1e-5)
-        assert not np.any(out["audio"][one.shape[-1]:])
+    for one, out in zip(alone, batched, strict=True):
+        assert out["audio"].shape == one.shape and np.allclose(out["audio"], one, atol=1e-5)
     with pytest.raises(ValueError, match="the text is empty"):
         tts("   ")
     with pytest.raises(ValueError, match="nothing to say"):
         tts("-")
+
+
+def test_text_to_speech_pipeline_gives_each_item_of_a_batch_its_own_length():
+    """pipeline("text-to-speech") with batch_size > 1 returned every item at the length of the
+    longest of its batch: transformers' TextToAudioPipeline keeps only the model's padded waveform
+    (its [0]) and drops waveform_lengths, so a short text came back with seconds of trailing zeros.
+    msar's pipeline for the task (a TextToAudioPipeline, unchanged for other models) keeps the
+    lengths and cuts each item to its own, as synthesized alone."""
+    from transformers import TextToAudioPipeline, pipeline
+
+    import msar_hf
+
+    tts = pipeline("text-to-speech", model=msar_hf.SYNTHESIS_MODEL)
+    assert isinstance(tts, TextToAudioPipeline)
+    short, long = "Hi there.", "This sentence is a good deal longer than the one before it."
+    voice = {"speaker_ids": torch.tensor([0])}
+    alone = {t: tts(t, forward_params=voice)["audio"] for t in (short, long)}
+    assert alone[short].ndim == 1 and 0 < alone[short].shape[0] < alone[long].shape[0] // 2
+    for texts in ([short, long], [long, short]):
+        for out, text in zip(tts(texts, batch_size=2, forward_params=voice), texts, strict=True):
+            assert out["sampling_rate"] == 16000
+            assert out["audio"].shape == alone[text].shape, text
+            assert np.allclose(out["audio"], alone[text], atol=1e-5), text
+    # a list without batching, and one text, are as before
+    assert [o["audio"].shape for o in tts([short, long], forward_params=voice)] == [alone[short].shape, alone[long].shape]
+
+
+def test_text_to_speech_pipeline_runs_other_models_as_transformers_does(tmp_path):
+    """msar's text-to-audio pipeline class stands in for transformers' for every model once msar is
+    imported: a model that is not msar's (a tiny random VITS here) gets transformers' own results."""
+    from transformers import TextToAudioPipeline, VitsConfig, VitsModel, VitsTokenizer, pipeline
+
+    import msar_hf.pipelines  # noqa: F401  (the task's class)
+
+    vocab = {c: i for i, c in enumerate(["<pad>", "<unk>", *" abcdefghijklmnopqrstuvwxyz.,'-"])}
+    (tmp_path / "vocab.json").write_text(json.dumps(vocab))
+    tok = VitsTokenizer(str(tmp_path / "vocab.json"))
+    config = VitsConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=1, num_attention_heads=2, ffn_dim=64,
+                        flow_size=32, upsample_initial_channel=32, upsample_rates=[8, 8], upsample_kernel_sizes=[16, 16],
+                        resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1, 3]], prior_encoder_num_flows=1,
+                        duration_predictor_num_flows=1, posterior_encoder_num_wavenet_layers=1,
+                        prior_encoder_num_wavenet_layers=1, spectrogram_bins=65, noise_scale=0.0, noise_scale_duration=0.0)
+    torch.manual_seed(0)
+    model = VitsModel(config).eval()
+    ours, theirs = pipeline("text-to-speech", model=model, tokenizer=tok), TextToAudioPipeline(model=model, tokenizer=tok)
+    assert type(ours) is not TextToAudioPipeline and isinstance(ours, TextToAudioPipeline)
+    texts = ["hi there.", "a much longer sentence than that one."]
+    for a, b in zip(ours(texts, batch_size=2), theirs(texts, batch_size=2), strict=True):
+        assert a["sampling_rate"] == b["sampling_rate"] and np.array_equal(a["audio"], b["audio"])
+    assert np.array_equal(ours(texts[0])["audio"], theirs(texts[0])["audio"])
 
 
 def test_remote_code_loads_without_msar(tokenizer, tmp_path):

@@ -17,7 +17,15 @@ class MsarAutoencoderFeatureExtractor(SequenceFeatureExtractor):
 
     Unlike most speech feature extractors it resamples (torchaudio's windowed-sinc) when the
     caller passes a different ``sampling_rate``, because repairing 8 kHz telephone audio or a
-    44.1 kHz podcast is the normal case, not a mistake. Multi-channel input (C, T) is downmixed.
+    44.1 kHz podcast is the normal case, not a mistake.
+
+    Batches are read as transformers' audio feature extractors (Wav2Vec2FeatureExtractor,
+    WhisperFeatureExtractor) read them: a list of 1-D waveforms, or a 2-D array or tensor of shape
+    (batch, samples), one mono clip per row. The model repairs mono audio, so a (channels, samples)
+    stereo array is a batch of its channels, each repaired alone, as ``msar repair`` and the
+    speech-repair pipeline repair stereo. What cannot be (batch, samples) is refused with the
+    reason: a 2-D array with more rows than samples (a (samples, channels) array, as soundfile
+    reads stereo), 3-D input, a multi-channel item inside a list.
     """
 
     model_input_names = ["input_values", "attention_mask"]  # noqa: RUF012 (transformers API)
@@ -26,7 +34,7 @@ class MsarAutoencoderFeatureExtractor(SequenceFeatureExtractor):
         super().__init__(feature_size=feature_size, sampling_rate=sampling_rate, padding_value=padding_value, **kwargs)
         self.return_attention_mask = return_attention_mask
 
-    def _to_mono(self, audio, sampling_rate: int | None) -> np.ndarray:
+    def _to_mono(self, audio, sampling_rate: int | None, where: str = "the input") -> np.ndarray:
         array = audio.numpy() if isinstance(audio, torch.Tensor) else np.asarray(audio)
         if array.dtype.kind in "iu" and array.dtype.itemsize <= 4:
             # integer PCM (int16 from a wav reader, 8-bit unsigned, ...) -> [-1, 1), as the pipeline
@@ -34,10 +42,11 @@ class MsarAutoencoderFeatureExtractor(SequenceFeatureExtractor):
             half = 2.0 ** (8 * array.dtype.itemsize - 1)
             array = (array.astype(np.float64) - (half if array.dtype.kind == "u" else 0.0)) / half
         wave = torch.as_tensor(np.asarray(array, dtype=np.float32))
-        if wave.dim() == 2:  # (C, T) or (T, C): average the shorter axis
-            wave = wave.mean(0) if wave.shape[0] <= wave.shape[1] else wave.mean(1)
         if wave.dim() != 1:
-            raise ValueError(f"expected a (T,) or (C, T) waveform, got shape {tuple(wave.shape)}")
+            raise ValueError(
+                f"{self.__class__.__name__} takes mono audio: {where} has shape {tuple(wave.shape)}; pass "
+                "each channel as its own item (they are repaired one by one, as msar repairs stereo) "
+                "or a downmix (array.mean(0) for a (channels, samples) array)")
         if sampling_rate is not None and sampling_rate != self.sampling_rate:
             import torchaudio.functional as AF
 
@@ -59,15 +68,26 @@ class MsarAutoencoderFeatureExtractor(SequenceFeatureExtractor):
         """Prepare audio.
 
         Args:
-            raw_speech: one waveform (array/tensor/list of floats; integer PCM is scaled to [-1, 1);
-                a 2-D array is one multi-channel clip) or a list of waveforms.
+            raw_speech: one mono waveform (1-D array/tensor or list of floats; integer PCM is scaled
+                to [-1, 1)), a list of them, or a 2-D array/tensor (batch, samples) with one clip per
+                row, as transformers' audio feature extractors take a batch.
             sampling_rate: rate of ``raw_speech``; resampled to ``self.sampling_rate`` if different.
         """
-        is_batched = isinstance(raw_speech, (list, tuple)) and len(raw_speech) > 0 and not np.isscalar(raw_speech[0])
-        # A 2-D array or tensor is one multi-channel clip, (C, T) or (T, C), and is downmixed: pass a
-        # batch as a list of waveforms.
+        is_array = isinstance(raw_speech, (np.ndarray, torch.Tensor))
+        if is_array and raw_speech.ndim > 2:
+            raise ValueError(f"{self.__class__.__name__} takes mono audio, (samples,) or (batch, samples), got "
+                             f"shape {tuple(raw_speech.shape)}; pass each channel as its own item or a downmix")
+        if is_array and raw_speech.ndim == 2 and raw_speech.shape[0] > raw_speech.shape[1]:
+            # read as (batch, samples) this would be thousands of clips of a few samples each
+            raise ValueError(
+                f"a 2-D array is a batch (batch, samples), got shape {tuple(raw_speech.shape)}: more clips than "
+                "samples, which looks like (samples, channels) audio as soundfile reads it; pass array.T to "
+                "repair each channel (one row each) or array.mean(1) for a mono downmix")
+        is_batched = (is_array and raw_speech.ndim == 2) or (
+            isinstance(raw_speech, (list, tuple)) and len(raw_speech) > 0 and not np.isscalar(raw_speech[0]))
         speeches = list(raw_speech) if is_batched else [raw_speech]
-        speeches = [self._to_mono(s, sampling_rate) for s in speeches]
+        speeches = [self._to_mono(s, sampling_rate, f"item {i}" if is_batched else "the input")
+                    for i, s in enumerate(speeches)]
         encoded = BatchFeature({"input_values": speeches})
         return_attention_mask = self.return_attention_mask if return_attention_mask is None else return_attention_mask
         return self.pad(

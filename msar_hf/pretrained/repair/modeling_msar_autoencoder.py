@@ -41,12 +41,19 @@ class MsarAutoencoderOutput(ModelOutput):
         loss: scalar training loss (only when ``labels`` are given).
         loss_terms: the weighted loss terms by name (only when ``labels`` are given).
         spectrum: (B, 2, F, frames) real/imag STFT of the repaired (level-normalised) signal.
+        hidden_states: (only with ``output_hidden_states=True``) a tuple of (B, frames, hidden_size)
+            frame states, ``config.encoder_layers + 2`` of them: the output of each encoder block,
+            the bottleneck's output (after the speaker FiLM: what the decoder reads) and the
+            decoder's output (what the mask/mapping head reads). With ``config.inference_shifts``
+            > 1 they are those of the unshifted pass; in a padded batch each item's are its own
+            (as alone), zero over its padding.
     """
 
     waveform: torch.FloatTensor | None = None
     loss: torch.FloatTensor | None = None
     loss_terms: dict | None = None
     spectrum: torch.FloatTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -336,8 +343,12 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
             raise ValueError(f"speaker embeddings must have {dim} features, got {tuple(emb.shape)}")
         return emb.expand(batch, dim) if emb.shape[0] == 1 else emb
 
-    def _enhance(self, waveform: torch.Tensor, speaker: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Level-normalised (B, T) -> repaired (B, T) and its (B, 2, F, frames) spectrum."""
+    def _enhance(self, waveform: torch.Tensor, speaker: torch.Tensor,
+                 hidden_states: list | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Level-normalised (B, T) -> repaired (B, T) and its (B, 2, F, frames) spectrum.
+
+        ``hidden_states``: a list to append the frame states to (see :class:`MsarAutoencoderOutput`).
+        """
         cfg = self.config
         # The spectral path runs in float32 whatever the weights' dtype (only the layers run in it):
         # in float16 the floors below (1e-10, 1e-12) round to 0 and silent bins gave NaN; and a
@@ -348,20 +359,28 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
         spec_c = _compress(spec, cfg.compression)
         log_mag = 0.1 * torch.log(spec.pow(2).sum(1) + 1e-10)  # (B, F, frames), ~[-2, 1]
         features = torch.cat([spec_c[:, 0], spec_c[:, 1], log_mag], dim=1).transpose(1, 2)  # (B, frames, 3F)
-        hidden = self.encoder(features.to(net_dtype))
+        hidden = features.to(net_dtype)
+        for block in self.encoder:  # self.encoder(...), block by block for the hidden states
+            hidden = block(hidden)
+            if hidden_states is not None:
+                hidden_states.append(hidden)
         if self.film_in is not None:
             hidden = self.film_in(hidden, speaker)
         hidden = self.bottleneck(hidden)
         if self.film_out is not None:
             hidden = self.film_out(hidden, speaker)
-        mask, mapping = (t.float() for t in self.head(self.decoder(hidden)))
+        decoded = self.decoder(hidden)
+        if hidden_states is not None:
+            hidden_states.extend((hidden, decoded))
+        mask, mapping = (t.float() for t in self.head(decoded))
         # complex multiply M * X_c, plus the mapping R
         re = mask[:, 0] * spec_c[:, 0] - mask[:, 1] * spec_c[:, 1] + mapping[:, 0]
         im = mask[:, 0] * spec_c[:, 1] + mask[:, 1] * spec_c[:, 0] + mapping[:, 1]
         out_spec = _decompress(torch.stack([re, im], dim=1), cfg.compression)
         return istft(out_spec, waveform.shape[-1], cfg.n_fft, cfg.hop_length).to(in_dtype), out_spec.to(in_dtype)
 
-    def _enhance_shift_averaged(self, waveform: torch.Tensor, speaker: torch.Tensor) -> torch.Tensor:
+    def _enhance_shift_averaged(self, waveform: torch.Tensor, speaker: torch.Tensor,
+                                hidden_states: list | None = None) -> torch.Tensor:
         """Level-normalised (B, T) -> (B, T): the mean repair over ``config.inference_shifts`` offsets.
 
         Each copy of the input is delayed by ``k * hop / n`` samples, so the STFT frames of the n
@@ -369,10 +388,11 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
         where the grid falls (on the dev sets, 2 offsets lowered Q and raised PESQ-WB on clean
         input; see the model card). One pass per offset, not one batched call: on CPU the LSTM
         runs a batch of 2 slower than two batches of 1 (measured 0.18 vs 0.12 s per 8 s chunk).
+        ``hidden_states`` gets the unshifted pass's frame states.
         """
         n = int(getattr(self.config, "inference_shifts", 1))
         length = waveform.shape[-1]
-        total = self._enhance(waveform, speaker)[0]
+        total = self._enhance(waveform, speaker, hidden_states)[0]
         for k in range(1, n):
             offset = k * self.config.hop_length // n
             total = total + self._enhance(F.pad(waveform, (offset, 0)), speaker)[0][..., offset:offset + length]
@@ -395,6 +415,7 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
         attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         labels_bandwidth: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
         **kwargs,
     ) -> MsarAutoencoderOutput | tuple:
@@ -408,8 +429,15 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
             labels: (B, T) clean target audio; when given, ``loss`` and ``loss_terms`` are set.
             labels_bandwidth: (B,) the highest frequency (Hz) each target really contains; the
                 loss ignores the estimate above it (see :func:`band_limit`). None = full band.
+            output_hidden_states: return the frame states as ``hidden_states`` (see
+                :class:`MsarAutoencoderOutput`); None = ``config.output_hidden_states``.
+            return_dict: False returns a tuple of the output's fields that are set, in order
+                (``waveform`` first); None = ``config.return_dict``.
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
+        if output_hidden_states is None:
+            output_hidden_states = bool(getattr(self.config, "output_hidden_states", False))
+        hidden_states = [] if output_hidden_states else None
         if input_values.dim() == 1:
             input_values = input_values.unsqueeze(0)
             labels = labels.unsqueeze(0) if labels is not None and labels.dim() == 1 else labels
@@ -423,17 +451,23 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
             # Inference on a padded batch: each item on its own valid samples, so it comes out as it
             # would alone (over the padding, the BiLSTM changed a short item's repair by -43 dB).
             repaired_n = torch.zeros_like(x)
+            per_item = []  # each row's hidden states, None for an all-padding row
             for i, valid in enumerate(attention_mask.bool()):
+                states = [] if output_hidden_states else None
+                per_item.append(states)
                 if not valid.any():  # an all-padding row stays silent
+                    per_item[-1] = None
                     continue
                 item = x[i, valid].unsqueeze(0) * gain[i]
-                repaired_n[i, valid] = self._enhance_shift_averaged(item, speaker[i : i + 1])[0]
+                repaired_n[i, valid] = self._enhance_shift_averaged(item, speaker[i : i + 1], states)[0]
             spectrum = stft(repaired_n, self.config.n_fft, self.config.hop_length)
+            if output_hidden_states:
+                hidden_states = self._stack_item_states(per_item, spectrum.shape[-1])
         elif labels is None and not self.training and getattr(self.config, "inference_shifts", 1) > 1:
-            repaired_n = self._enhance_shift_averaged(x * gain, speaker)
+            repaired_n = self._enhance_shift_averaged(x * gain, speaker, hidden_states)
             spectrum = stft(repaired_n, self.config.n_fft, self.config.hop_length)
         else:
-            repaired_n, spectrum = self._enhance(x * gain, speaker)
+            repaired_n, spectrum = self._enhance(x * gain, speaker, hidden_states)
         if attention_mask is not None:
             repaired_n = repaired_n * attention_mask.to(x.dtype)
         waveform = repaired_n / gain
@@ -445,9 +479,21 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
                 target = target * attention_mask.to(x.dtype)
             loss_terms = self.compute_loss(repaired_n, spectrum, target * gain, labels_bandwidth)
             loss = sum(loss_terms.values())
-        if not return_dict:
-            return tuple(v for v in (waveform, loss, loss_terms, spectrum) if v is not None)
-        return MsarAutoencoderOutput(waveform=waveform, loss=loss, loss_terms=loss_terms, spectrum=spectrum)
+        output = MsarAutoencoderOutput(waveform=waveform, loss=loss, loss_terms=loss_terms, spectrum=spectrum,
+                                       hidden_states=None if hidden_states is None else tuple(hidden_states))
+        return output if return_dict else output.to_tuple()
+
+    def _stack_item_states(self, per_item: list, frames: int) -> list[torch.Tensor]:
+        """Per-row lists of (1, frames_i, H) states (None: an all-padding row) -> (B, frames, H) each,
+        zero after each row's own frames."""
+        stacked = []
+        for layer in range(self.config.encoder_layers + 2):
+            out = self.head.weight.new_zeros(len(per_item), frames, self.config.hidden_size)
+            for i, states in enumerate(per_item):
+                if states is not None:
+                    out[i, : states[layer].shape[1]] = states[layer][0]
+            stacked.append(out)
+        return stacked
 
     def compute_loss(self, estimate: torch.Tensor, spectrum: torch.Tensor, target: torch.Tensor,
                      bandwidth: torch.Tensor | None = None) -> dict:
