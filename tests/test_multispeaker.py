@@ -260,6 +260,32 @@ def test_normalize_text_drops_invisible_format_characters(tokenizer):
     assert phones == tokenizer.decode(tokenizer("hyphenation")["input_ids"], skip_special_tokens=True)
 
 
+def test_normalize_text_reads_uk_phone_numbers_digit_by_digit():
+    # "020 7946 0958" was "oh two oh seven thousand nine hundred and forty six oh nine five eight"
+    assert normalize_text("Call 020 7946 0958.") == "Call oh two oh, seven nine four six, oh nine five eight."
+    assert normalize_text("+44 20 7946 0958 or +44 (0)20 7946 0958") == (
+        "plus four four, two oh, seven nine four six, oh nine five eight or "
+        "plus four four, two oh, seven nine four six, oh nine five eight")
+    assert normalize_text("Text 07700 900123 or 0121 496 0000") == (
+        "Text oh seven seven oh oh, nine oh oh one two three or oh one two one, four nine six, oh oh oh oh")
+    assert normalize_text("from 0 to 100 and 2005 2345 6789") == (
+        "from zero to one hundred and two thousand and five two thousand three hundred and forty five "
+        "six thousand seven hundred and eighty nine")  # not phone numbers
+
+
+def test_normalize_text_reads_ratios_and_splits():
+    # "16:9" was "sixteen: nine" (the colon unsaid), "50/50" "fifty / fifty"
+    assert normalize_text("The aspect ratio 16:9, a 16:10 screen, odds of 3:1.") == (
+        "The aspect ratio sixteen to nine, a sixteen to ten screen, odds of three to one.")
+    assert normalize_text("Meet at 10:30 or at 16:10, a 4:3 TV") == "Meet at ten thirty or at sixteen ten, a four to three TV"
+    assert normalize_text("A 50/50 chance, the 80/20 rule, open 24/7.") == (
+        "A fifty fifty chance, the eighty twenty rule, open twenty four seven.")
+    # a verse after a name is read like "John 3:16"; a score out of 5, 10 or 100
+    assert normalize_text("Genesis 1:1 and John 3:16") == "Genesis one one and John three sixteen"
+    assert normalize_text("Rated 7/10, a 4.5/5, 4/5 stars, but 3/10 of the class.") == (
+        "Rated seven out of ten, a four point five out of five, four out of five stars, but three tenths of the class.")
+
+
 def test_check_text_rejects_unspeakable_text():
     for bad, why in (("", "empty"), ("   \n", "empty"), ("?!... ---", "punctuation"),
                      ("Привет, мир", "non-Latin"), ("Hello 世界", "non-Latin")):

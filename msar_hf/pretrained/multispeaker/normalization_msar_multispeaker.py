@@ -271,6 +271,68 @@ def _phone(match: re.Match) -> str:
     return " " + plus + ", ".join(" ".join(_DIGIT_WORDS[int(d)] for d in g) for g in groups) + " "
 
 
+# UK phone numbers: a 0 trunk prefix (or +44, with an optional "(0)") and ten more digits in two or
+# three groups: "020 7946 0958", "07700 900123", "+44 (0)20 7946 0958". They were read as counts
+# ("seven thousand nine hundred and forty six"); the digit count keeps "2005 1234 5678" a list of numbers.
+_UK_PHONE_RE = re.compile(r"(?<![\w+])(\+44[\s-]?(?:\(0\)[\s-]?)?|0)(\d{1,4})[\s-](\d{3,6})(?:[\s-](\d{3,4}))?(?!\w|[.,]\d)")
+
+
+def _uk_phone(match: re.Match) -> str:
+    prefix, groups = match.group(1), [g for g in match.groups()[1:] if g]
+    if prefix == "0":
+        groups[0] = "0" + groups[0]
+    if sum(len(g) for g in groups) != (11 if prefix == "0" else 10):
+        return match.group(0)
+    said = ", ".join(" ".join(_DIGIT_WORDS[int(d)] for d in g) for g in groups)
+    return f" plus four four, {said} " if prefix != "0" else f" {said} "
+
+
+# Ratios: "16:9" was "sixteen: nine" (espeak-ng does not say the colon). Two numbers around a colon
+# are a clock time unless the second cannot be minutes ("16:9", "3:1") or the words around say
+# ratio ("aspect ratio 16:10", "a 16:10 screen", "odds of 10:30"); after a name it is a verse.
+_RATIO_RE = re.compile(r"(?<![\d:])\b(\d{1,3}):(\d{1,3})\b(?!:\d)")
+_RATIO_BEFORE_RE = re.compile(r"\b(?:ratio|aspect|odds)\b(?:\s+(?:is|was|of|at))?\s*$", re.IGNORECASE)
+_RATIO_AFTER_RE = re.compile(r"\s*(?:aspect|ratio|screen|display|monitor|format|widescreen)\b", re.IGNORECASE)
+
+
+def _ratio(match: re.Match) -> str:
+    first, second = match.group(1), match.group(2)
+    a_time = len(second) == 2 and int(second) < 60 and int(first) <= 24
+    said_ratio = (_RATIO_BEFORE_RE.search(match.string[:match.start()])
+                  or _RATIO_AFTER_RE.match(match.string[match.end():]))
+    if a_time and not said_ratio:
+        return match.group(0)
+    if not said_ratio and re.search(r"\b[A-Z][a-z]{2,}\s+$", match.string[:match.start()]):
+        return f" {_num2words(first)} {_num2words(second)} "  # a verse: "Genesis 1:1", as "John 3:16" is read
+    return f" {_num2words(first)} to {_num2words(second)} "
+
+
+# Splits: "50/50" was "fifty / fifty"; two shares of a hundred ("80/20", "60/40") or 20/20 vision are
+# said as a pair of numbers. Other slashes stay with the fraction and date rules.
+_SPLIT_RE = re.compile(r"(?<![\w/.])(\d\d)/(\d\d)(?![\w/]|\.\d)")
+
+
+def _split(match: re.Match) -> str:
+    first, second = match.group(1), match.group(2)
+    if int(first) + int(second) != 100 and match.group(0) != "20/20":
+        return match.group(0)
+    return f" {_num2words(first)} {_num2words(second)} "
+
+
+# Scores: "4.5/5" was "four point five / five", "7/10" after "rated" "seven tenths": a decimal over
+# 5, 10 or 100, or a whole number after a word of rating or before "stars", is "out of".
+_SCORE_RE = re.compile(r"(?<![\w/.])(\d+(?:\.\d+)?)/(5|10|100)(?![\w/]|\.\d)")
+_SCORE_BEFORE_RE = re.compile(r"\b(?:score[sd]?|rated|rating|rates|gave\s+it|gets|grade|marks?)\W*$", re.IGNORECASE)
+
+
+def _score(match: re.Match) -> str:
+    number, total = match.group(1), match.group(2)
+    if not ("." in number or _SCORE_BEFORE_RE.search(match.string[:match.start()])
+            or re.match(r"\s+stars?\b", match.string[match.end():])):
+        return match.group(0)
+    return f" {number} out of {total} "
+
+
 def normalize_text(text: str) -> str:
     """Spell out what a speaker would say: abbreviations, numbers, money, ordinals, symbols.
 
@@ -312,10 +374,14 @@ def normalize_text(text: str) -> str:
                                              day_first=True, the=m.group(1) or "") or m.group(0), text)
     text = _MONTH_YEAR_RE.sub(lambda m: f"{m.group(1)} {_spoken_year(m.group(2))}", text)
     text = re.sub(r"\b24/7\b", "twenty four seven", text)
+    text = _SPLIT_RE.sub(_split, text)
+    text = _SCORE_RE.sub(_score, text)
+    text = _UK_PHONE_RE.sub(_uk_phone, text)
     text = _PHONE_RE.sub(_phone, text)
     text = re.sub(r"([$£€]\d[\d,.]*)\s?-\s?(?=[$£€]\d)", r"\1 to ", text)  # $5-$10 (said "five dollars ten dollars")
     text = _MONEY_SCALE_RE.sub(_money_scale, text)
     text = re.sub(r"([$£€])\s?(\d[\d,]*)(?:\.(\d{1,2}))?(?!\d)", _money, text)
+    text = _RATIO_RE.sub(_ratio, text)
     text = re.sub(r"\b(\d{1,2}):(\d\d)\b", _clock, text)
     text = re.sub(r"\b(1[1-9]|[1-9])00s\b", lambda m: f" {_num2words(m.group(1))} hundreds ", text)  # 1900s, 100s
     text = re.sub(r"\b([1-9])000s\b", lambda m: f" {_num2words(m.group(1))} thousands ", text)  # 2000s
