@@ -311,6 +311,20 @@ def test_normalize_text_reads_heights_in_feet_and_inches():
     assert normalize_text('She said: "I\'m 5\' 4"".') == 'She said: "I\'m five foot four ".'  # no inches
 
 
+def test_normalize_text_reads_years_after_2000_by_context():
+    # "in 2024" was "in two thousand and twenty four": years from 2000 were read as counts
+    assert normalize_text("In 2005 we met; since 2010 and by 2024, from 2019 to 2021.") == (
+        "In two thousand and five we met; since twenty ten and by twenty twenty four, from twenty nineteen to twenty twenty one.")
+    assert normalize_text("It was 2019. The 2010s. The year 2030 and the class of 2024, the 2023-24 season.") == (
+        "It was twenty nineteen. The twenty tens. The year twenty thirty and the class of twenty twenty four, "
+        "the twenty twenty three twenty four season.")
+    assert normalize_text("The 2020/21 season.") == "The twenty twenty twenty one season."
+    # counts stay counts
+    assert normalize_text("2005 people came, in 2021 1/2 of them and by 2010 votes.") == (
+        "two thousand and five people came, in two thousand and twenty one one half of them and by two thousand "
+        "and ten votes.")
+
+
 def test_normalize_text_reads_signs_pence_units_and_dimensions():
     # "\u22125\u00b0C" (a minus sign) was "\u2212 five degrees", "\u00a312.99" "twelve pounds and ninety nine cents",
     # "1 kg" "one kilograms", "6 ft" "six ft", "12x10" "twelve x ten"

@@ -404,6 +404,42 @@ def _feet_inches(match: re.Match) -> str:
     return f"{number} {'inch' if attributive else 'inches'}"
 
 
+# Years from 2000 outside a full date were counts: "in 2024" was "in two thousand and twenty four".
+# A year follows words like "since" or "year"; after "in", "by", "from"... only where no noun
+# follows ("in 2005 we met", "by 2024,", but "by 2010 votes", "in 2021 1/2 of them"); with nothing
+# before it, only at a sentence end ("It was 2019."). "2005 people" stays a count. "2023-24" (or
+# "2023/24") is a season.
+_YEAR_RE = re.compile(r"(?<![\w.,$£€-])(20\d\d)(?:[-/](\d\d)\b)?(?![\w%]|[.,:/-]?\d)")
+_YEAR_AFTER = {"since", "until", "till", "year", "circa", "spring", "summer", "autumn", "fall", "winter", "early",
+               "late", "mid", "during", "before", "after", "around", "january", "february", "march", "april", "may",
+               "june", "july", "august", "september", "october", "november", "december"}
+_YEAR_MAYBE_AFTER = {"in", "by", "from", "of", "to", "and", "or", "through", "between", "than"}
+_YEAR_FOLLOWERS = _SENTENCE_STARTERS | {"to", "and", "or", "through", "until", "when", "was", "were", "is", "as",
+                                        "with", "for", "at", "onwards", "onward", "after", "before", "had", "have",
+                                        "saw", "season", "election", "elections", "census", "budget", "edition",
+                                        "while", "because", "since", "where", "alone", "only", "already"}
+
+
+def _year(match: re.Match) -> str:
+    year, until = match.group(1), match.group(2)
+    if until and int(until) <= int(year[2:]):
+        return match.group(0)  # "2019-05" is no season
+    before = re.search(r"([A-Za-z]+)[\s-]+$", match.string[:match.start()])
+    before = before.group(1).lower() if before else ""
+    rest = match.string[match.end():]
+    if before in _YEAR_AFTER or until:
+        pass
+    elif before in _YEAR_MAYBE_AFTER:
+        following = re.match(r"\s*([A-Za-z]+)", rest)
+        if not (re.match(r"\s*(?:[.!?;:,)\"]|$)", rest) or (following and following.group(1).lower() in _YEAR_FOLLOWERS)
+                or (following and following.group(1)[0].isupper())):
+            return match.group(0)
+    elif not re.match(r"[.!?](?:\s|$)|\s*$", rest):
+        return match.group(0)
+    said = _spoken_year(year)
+    return f" {said} {_spoken_year(until)} " if until else f" {said} "
+
+
 # Dimensions: "12x10", "3 x 4", "2' x 3'" were "twelve x ten"; "0x1F" is hexadecimal, not "zero by".
 _DIMENSION_RE = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?(?:'|\"|'')?)\s?[x×]\s?(?=\d)")
 
@@ -465,6 +501,7 @@ def normalize_text(text: str) -> str:
     text = _DAY_MONTH_RE.sub(lambda m: _date(_MONTH_NAMES.index(m.group(3)) + 1, int(m.group(2)), m.group(4),
                                              day_first=True, the=m.group(1) or "") or m.group(0), text)
     text = _MONTH_YEAR_RE.sub(lambda m: f"{m.group(1)} {_spoken_year(m.group(2))}", text)
+    text = _YEAR_RE.sub(_year, text)
     text = re.sub(r"\b24/7\b", "twenty four seven", text)
     text = _SPLIT_RE.sub(_split, text)
     text = _SCORE_RE.sub(_score, text)
