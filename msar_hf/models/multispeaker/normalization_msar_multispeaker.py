@@ -460,7 +460,8 @@ def _score(match: re.Match) -> str:
 def normalize_text(text: str) -> str:
     """Spell out what a speaker would say: abbreviations, numbers, money, ordinals, symbols.
 
-    Years (1100-1999) are read in pairs ("nineteen eighty four"), as people say them.
+    Years (1100-1999) are read in pairs ("nineteen eighty four"), as people say them; 2000-2099
+    only where the words around make it a year ("in 2024 we", "since 2010"), else a count.
     """
     # "½" is "1⁄2" after NFKC, with a fraction slash, and "2½" would become "21⁄2"
     text = re.sub("[\u00bc-\u00be\u2150-\u215e]", lambda m: " " + unicodedata.normalize("NFKC", m.group(0)) + " ", text)
