@@ -260,6 +260,87 @@ def test_normalize_text_drops_invisible_format_characters(tokenizer):
     assert phones == tokenizer.decode(tokenizer("hyphenation")["input_ids"], skip_special_tokens=True)
 
 
+def test_normalize_text_reads_uk_phone_numbers_digit_by_digit():
+    # "020 7946 0958" was "oh two oh seven thousand nine hundred and forty six oh nine five eight"
+    assert normalize_text("Call 020 7946 0958.") == "Call oh two oh, seven nine four six, oh nine five eight."
+    assert normalize_text("+44 20 7946 0958 or +44 (0)20 7946 0958") == (
+        "plus four four, two oh, seven nine four six, oh nine five eight or "
+        "plus four four, two oh, seven nine four six, oh nine five eight")
+    assert normalize_text("Text 07700 900123 or 0121 496 0000") == (
+        "Text oh seven seven oh oh, nine oh oh one two three or oh one two one, four nine six, oh oh oh oh")
+    assert normalize_text("from 0 to 100 and 2005 2345 6789") == (
+        "from zero to one hundred and two thousand and five two thousand three hundred and forty five "
+        "six thousand seven hundred and eighty nine")  # not phone numbers
+
+
+def test_normalize_text_reads_ratios_and_splits():
+    # "16:9" was "sixteen: nine" (the colon unsaid), "50/50" "fifty / fifty"
+    assert normalize_text("The aspect ratio 16:9, a 16:10 screen, odds of 3:1.") == (
+        "The aspect ratio sixteen to nine, a sixteen to ten screen, odds of three to one.")
+    assert normalize_text("Meet at 10:30 or at 16:10, a 4:3 TV") == "Meet at ten thirty or at sixteen ten, a four to three TV"
+    assert normalize_text("A 50/50 chance, the 80/20 rule, open 24/7.") == (
+        "A fifty fifty chance, the eighty twenty rule, open twenty four seven.")
+    # a verse after a name is read like "John 3:16"; a score out of 5, 10 or 100
+    assert normalize_text("Genesis 1:1 and John 3:16") == "Genesis one one and John three sixteen"
+    assert normalize_text("Rated 7/10, a 4.5/5, 4/5 stars, but 3/10 of the class.") == (
+        "Rated seven out of ten, a four point five out of five, four out of five stars, but three tenths of the class.")
+
+
+def test_normalize_text_reads_degrees_and_common_abbreviations():
+    # "Ph.D." was said "P H E", "vs" "V S", "w/" and "w/o" were left to the phonemizer
+    assert normalize_text("She has a Ph.D. He has a PhD, two PhDs.") == "She has a P H D. He has a P H D, two P H Dees."
+    assert normalize_text("Smith vs Jones, pay w/ cash, w/o tax, ca. 1850") == (
+        "Smith versus Jones, pay with cash, without tax, circa eighteen fifty")
+
+
+def test_normalize_text_reads_thousands_and_millions_suffixes():
+    # "10k" was "ten k", "3.5M users" "three point five M"; a named distance or resolution stays a letter
+    assert normalize_text("He earns 10k a year; 3.5M users, 20M views and $4.2B.") == (
+        "He earns ten thousand a year; three point five million users, twenty million views and "
+        "four point two billion dollars.")
+    assert normalize_text("She ran a 5K run and a 10k race on a 4K TV.") == "She ran a five K run and a ten K race on a four K TV."
+    # ambiguous: metres or millions, the company 3M, flat 4B
+    assert normalize_text("the 100m sprint, 3M and Apt. 4B") == "the one hundred m sprint, three M and apartment four B"
+
+
+def test_normalize_text_reads_heights_in_feet_and_inches():
+    # "6'2\"" was "six ' two \""
+    assert normalize_text("He is 6'2\" tall, she is 5' 11\", a 12\" pizza and a 10' pole.") == (
+        "He is six foot two tall, she is five foot eleven, a twelve inch pizza and a ten foot pole.")
+    assert normalize_text("He is 6\u20322\u2033, it says \"42\".") == 'He is six foot two, it says " forty two ".'
+    assert normalize_text('She said: "I\'m 5\' 4"".') == 'She said: "I\'m five foot four ".'  # no inches
+
+
+def test_normalize_text_reads_years_after_2000_by_context():
+    # "in 2024" was "in two thousand and twenty four": years from 2000 were read as counts
+    assert normalize_text("In 2005 we met; since 2010 and by 2024, from 2019 to 2021.") == (
+        "In two thousand and five we met; since twenty ten and by twenty twenty four, from twenty nineteen to twenty twenty one.")
+    assert normalize_text("It was 2019. The 2010s. The year 2030 and the class of 2024, the 2023-24 season.") == (
+        "It was twenty nineteen. The twenty tens. The year twenty thirty and the class of twenty twenty four, "
+        "the twenty twenty three twenty four season.")
+    assert normalize_text("The 2020/21 season.") == "The twenty twenty twenty one season."
+    # counts stay counts
+    assert normalize_text("2005 people came, in 2021 1/2 of them and by 2010 votes.") == (
+        "two thousand and five people came, in two thousand and twenty one one half of them and by two thousand "
+        "and ten votes.")
+
+
+def test_normalize_text_reads_signs_pence_units_and_dimensions():
+    # "\u22125\u00b0C" (a minus sign) was "\u2212 five degrees", "\u00a312.99" "twelve pounds and ninety nine cents",
+    # "1 kg" "one kilograms", "6 ft" "six ft", "12x10" "twelve x ten"
+    assert normalize_text("It was \u22125\u00b0C, down \u22122.5%.") == "It was minus five degrees Celsius, down minus two point five percent."
+    assert normalize_text("\u00a312.99, \u00a30.50 and \u00a31.01") == (
+        "twelve pounds and ninety nine pence, fifty pence and one pound and one penny")
+    assert normalize_text("Add 1 kg, 250g and 1 tsp; 1 ft or 6 ft.") == (
+        "Add one kilogram, two hundred and fifty grams and one teaspoon; one foot or six feet.")
+    assert normalize_text("The room is 12x10, tiles 3 x 4 and 2.4 GHz.") == (
+        "The room is twelve by ten, tiles three by four and two point four gigahertz.")
+    assert normalize_text("a 2' x 3' rug, 0x1F") == "a two foot by three foot rug, zero x one F"
+    # a unit's period before a capital ends the sentence; a hyphen between times is "to"
+    assert normalize_text("Bake 45 min. Serves 4, open 9:00-17:30.") == (
+        "Bake forty five minutes. Serves four, open nine o'clock to seventeen thirty.")
+
+
 def test_check_text_rejects_unspeakable_text():
     for bad, why in (("", "empty"), ("   \n", "empty"), ("?!... ---", "punctuation"),
                      ("Привет, мир", "non-Latin"), ("Hello 世界", "non-Latin")):

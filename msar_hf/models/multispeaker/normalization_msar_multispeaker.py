@@ -26,20 +26,43 @@ _ABBREV_RE = re.compile(r"\b(" + "|".join(k for k in _ABBREVIATIONS if k != "no"
 # These are only abbreviations before a number ("Fig. 2", "pp. 10-12"); their period, left as it
 # was, ended a sentence in split_sentences ("See Fig." / "two.").
 _NUMBER_ABBREVIATIONS = {"no": "number", "fig": "figure", "figs": "figures", "vol": "volume", "pp": "pages",
-                         "sec": "section", "ch": "chapter", "art": "article", "eq": "equation", "apt": "apartment"}
+                         "sec": "section", "ch": "chapter", "art": "article", "eq": "equation", "apt": "apartment",
+                         "ca": "circa"}
 _NUMBER_ABBREV_RE = re.compile(r"\b(" + "|".join(_NUMBER_ABBREVIATIONS) + r")\.\s*(?=\d)", re.IGNORECASE)
 _UNITS = {"km": "kilometers", "kg": "kilograms", "cm": "centimeters", "mm": "millimeters", "mg": "milligrams",
           "ml": "milliliters", "kb": "kilobytes", "mb": "megabytes", "gb": "gigabytes", "mph": "miles per hour",
           "kmh": "kilometers per hour", "hz": "hertz", "khz": "kilohertz", "lb": "pounds", "lbs": "pounds",
-          "oz": "ounces"}
+          "oz": "ounces", "ft": "feet", "yd": "yards", "tsp": "teaspoons", "tbsp": "tablespoons", "ghz": "gigahertz",
+          "mhz": "megahertz", "tb": "terabytes", "min": "minutes", "mins": "minutes", "hr": "hours", "hrs": "hours", "mi": "miles"}
 # A unit's own period ("5 lb. 3 oz.", "2 in.") is dropped unless it also ends the sentence: left
 # in, split_sentences cut "It is 6 ft. 2 in. tall" after "in.". "in" is a unit only with its period.
 _UNIT_RE = re.compile(r"(\d)\s?(" + "|".join(_UNITS) + r"|in(?=\.))\b(\.(?!\d))?", re.IGNORECASE)
 
 
+def _singular(name: str) -> str:
+    """feet -> foot, inches -> inch, kilometers per hour -> kilometer per hour (hertz stays)."""
+    first, _, rest = name.partition(" ")
+    first = {"feet": "foot", "inches": "inch", "hertz": "hertz"}.get(first, first.removesuffix("s"))
+    return f"{first} {rest}".strip()
+
+
 def _unit(match: re.Match) -> str:
     name = _UNITS.get(match.group(2).lower(), "inches")
-    return f"{match.group(1)} {name}" + ("." if match.group(3) and _ends_sentence(match) else "")
+    # "1 kg" was "one kilograms": singular after a bare 1 (not 21, 0.1 or 1,001)
+    if re.search(r"(?<![\d.,])1$", match.string[:match.start(1) + 1]):
+        name = _singular(name)
+    # its period ends the sentence before a capital too: no name follows a unit ("for 45 min. Serves 4")
+    ends = _ends_sentence(match) or re.match(r"\s+[A-Z]", match.string[match.end():])
+    return f"{match.group(1)} {name}" + ("." if match.group(3) and ends else "")
+
+
+# Grams only in lower case: "5G" is a mobile network
+_GRAMS_RE = re.compile(r"(\d)\s?g\b(?!\.\d)")
+
+
+def _grams(match: re.Match) -> str:
+    one = re.search(r"(?<![\d.,])1$", match.string[:match.start(1) + 1])
+    return f"{match.group(1)} {'gram' if one else 'grams'}"
 _SYMBOLS = {"&": " and ", "%": " percent ", "+": " plus ", "=": " equals ", "@": " at ", "#": " number "}
 # Dotted abbreviations that are words, not letters; any other run of dotted letters ("U.S.A.",
 # "a.m.") is said letter by letter, and its dots must not end a sentence.
@@ -87,6 +110,8 @@ def _abbreviation(match: re.Match) -> str:
     """Dr. -> doctor, Rd. -> road; the period kept where it also ends the sentence ("on Main Rd.
     Then ..." lost its sentence break before). "St." is Saint before a name, else street."""
     key = match.group(1).lower()
+    if key in _UNITS and re.search(r"\d\s?$", match.string[:match.start()]):
+        return match.group(0)  # "1 ft." is the unit rule's ("one foot", not "one feet")
     if key == "st":
         name = re.match(r"[ \t]+([A-Z][a-z]*)\b", match.string[match.end():])
         if name and name.group(1).lower() not in _SENTENCE_STARTERS:
@@ -110,7 +135,9 @@ _MONTH_YEAR_RE = re.compile(_MONTH_NAME + r",?\s+(1[1-9]\d\d|20\d\d)\b(?![.,]\d)
 _MONTH_DAY_RE = re.compile(_MONTH_NAME + r"\s+(\d{1,2})(?:st|nd|rd|th)?\b(?![:.]\d)(?:,?\s+(\d{4})\b)?")
 _DAY_MONTH_RE = re.compile(r"(\b[Tt]he\s+)?\b(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?" + _MONTH_NAME + r"\b(?:,?\s+(\d{4})\b)?")
 _SCALES = "thousand|million|billion|trillion"
-_CURRENCIES = {"$": ("dollar", "dollars"), "£": ("pound", "pounds"), "€": ("euro", "euros")}
+# name, plural, and the hundredth's name and plural ("£12.99" was "twelve pounds and ninety nine cents")
+_CURRENCIES = {"$": ("dollar", "dollars", "cent", "cents"), "£": ("pound", "pounds", "penny", "pence"),
+               "€": ("euro", "euros", "cent", "cents")}
 # Phone numbers are read digit by digit, in their groups: (555) 123-4567, 555-1234.
 # With a "1-" / "+1 " country code (1-800-555-1234) or dots (555.123.4567), which were read as
 # "one - eight hundred ..." and "five hundred and fifty five point one hundred ...".
@@ -212,7 +239,7 @@ def _money(match: re.Match) -> str:
     unit = _CURRENCIES[symbol]
     words = f"{_num2words(whole)} {unit[0] if whole == '1' else unit[1]}"
     if cents and int(cents):
-        said = f"{_num2words(cents)} {'cent' if cents == '01' else 'cents'}"
+        said = f"{_num2words(cents)} {unit[2] if cents == '01' else unit[3]}"
         words = said if int(whole) == 0 else f"{words} and {said}"  # $0.05 is "five cents", not "zero dollars and"
     return f" {words} "
 
@@ -271,15 +298,176 @@ def _phone(match: re.Match) -> str:
     return " " + plus + ", ".join(" ".join(_DIGIT_WORDS[int(d)] for d in g) for g in groups) + " "
 
 
+# UK phone numbers: a 0 trunk prefix (or +44, with an optional "(0)") and ten more digits in two or
+# three groups: "020 7946 0958", "07700 900123", "+44 (0)20 7946 0958". They were read as counts
+# ("seven thousand nine hundred and forty six"); the digit count keeps "2005 1234 5678" a list of numbers.
+_UK_PHONE_RE = re.compile(r"(?<![\w+])(\+44[\s-]?(?:\(0\)[\s-]?)?|0)(\d{1,4})[\s-](\d{3,6})(?:[\s-](\d{3,4}))?(?!\w|[.,]\d)")
+
+
+def _uk_phone(match: re.Match) -> str:
+    prefix, groups = match.group(1), [g for g in match.groups()[1:] if g]
+    if prefix == "0":
+        groups[0] = "0" + groups[0]
+    if sum(len(g) for g in groups) != (11 if prefix == "0" else 10):
+        return match.group(0)
+    said = ", ".join(" ".join(_DIGIT_WORDS[int(d)] for d in g) for g in groups)
+    return f" plus four four, {said} " if prefix != "0" else f" {said} "
+
+
+# Ratios: "16:9" was "sixteen: nine" (espeak-ng does not say the colon). Two numbers around a colon
+# are a clock time unless the second cannot be minutes ("16:9", "3:1") or the words around say
+# ratio ("aspect ratio 16:10", "a 16:10 screen", "odds of 10:30"); after a name it is a verse.
+_RATIO_RE = re.compile(r"(?<![\d:])\b(\d{1,3}):(\d{1,3})\b(?!:\d)")
+_RATIO_BEFORE_RE = re.compile(r"\b(?:ratio|aspect|odds)\b(?:\s+(?:is|was|of|at))?\s*$", re.IGNORECASE)
+_RATIO_AFTER_RE = re.compile(r"\s*(?:aspect|ratio|screen|display|monitor|format|widescreen)\b", re.IGNORECASE)
+
+
+def _ratio(match: re.Match) -> str:
+    first, second = match.group(1), match.group(2)
+    a_time = len(second) == 2 and int(second) < 60 and int(first) <= 24
+    said_ratio = (_RATIO_BEFORE_RE.search(match.string[:match.start()])
+                  or _RATIO_AFTER_RE.match(match.string[match.end():]))
+    if a_time and not said_ratio:
+        return match.group(0)
+    if not said_ratio and re.search(r"\b[A-Z][a-z]{2,}\s+$", match.string[:match.start()]):
+        return f" {_num2words(first)} {_num2words(second)} "  # a verse: "Genesis 1:1", as "John 3:16" is read
+    return f" {_num2words(first)} to {_num2words(second)} "
+
+
+# Splits: "50/50" was "fifty / fifty"; two shares of a hundred ("80/20", "60/40") or 20/20 vision are
+# said as a pair of numbers. Other slashes stay with the fraction and date rules.
+_SPLIT_RE = re.compile(r"(?<![\w/.])(\d\d)/(\d\d)(?![\w/]|\.\d)")
+
+
+def _split(match: re.Match) -> str:
+    first, second = match.group(1), match.group(2)
+    if int(first) + int(second) != 100 and match.group(0) != "20/20":
+        return match.group(0)
+    return f" {_num2words(first)} {_num2words(second)} "
+
+
+# Degrees said letter by letter: "Ph.D." was "P H E" (the initialism rule does not see "Ph"),
+# "MSc" "msk"; the period stays where it also ends the sentence.
+_DEGREE_RE = re.compile(r"\b(Ph\.?\s?D|[BM]\.?Sc)(s)?(\.)?(?!\w)")
+
+
+def _degree(match: re.Match) -> str:
+    letters = " ".join(c for c in match.group(1).upper() if c.isalpha())
+    plural = "ees" if match.group(2) else ""  # "PhDs": "P H Dees" (espeak-ng said "D S")
+    return letters + plural + ("." if match.group(3) and _ends_sentence(match) else "")
+
+
+# "vs" without its period was "V S" (lower case only: "the Vs" are letters); "w/" and "w/o" (notes, recipes) were left to the phonemizer.
+_SHORTHANDS = ((re.compile(r"\bvs\b(?!\.)"), "versus"), (re.compile(r"(?<![\w/])[Ww]/[Oo](?![\w/])"), "without"),
+               (re.compile(r"(?<![\w/])[Ww]/(?=\s)"), "with"))
+
+
+# "10k", "3.5M" without a currency sign were "ten k", "three point five M": the scale is said, except
+# where K names a race distance or a screen resolution ("a 5K run", "4K TV": "five K"). Lowercase
+# "m" is metres as often as millions ("100m sprint") and a bare "B" a flat or a pencil ("4B"), so
+# those stay as written; "B" is billions only after a decimal ("4.2B"), "M" millions after a decimal
+# or from 10 up ("3M" is a company).
+_SUFFIX_SCALE_RE = re.compile(r"(?<![\w.$£€-])(\d+(?:\.\d+)?)(k|K|M|B|bn|mn)\b(?![.,]\d)")
+_K_NAMES = {"run", "runs", "race", "races", "walk", "fun", "runner", "runners", "tv", "tvs", "video", "videos",
+            "display", "screen", "monitor", "resolution", "hdr", "streaming", "camera", "gaming", "ultra"}
+
+
+def _suffix_scale(match: re.Match) -> str:
+    number, suffix = match.group(1), match.group(2)
+    following = re.match(r"\s+(\w+)", match.string[match.end():])
+    if suffix in "kK":
+        if (following and following.group(1).lower() in _K_NAMES) or (suffix == "K" and number in ("4", "8")):
+            return f"{number} K"
+    elif suffix in "MB" and "." not in number and (suffix == "B" or int(number) < 10):
+        return match.group(0)
+    return f"{number} {_SHORT_SCALES[suffix.lower()]}"
+
+
+# Feet and inches with primes: 6'2" was "six ' two \"". Straight quotes or prime signs (NFKC makes
+# ″ two ′, turned into '' here). A height is "six foot two"; a length alone is "feet" after a number
+# that a measure word follows ("10' long") and "foot" before a noun ("a 10' pole", "a 12" pizza").
+# A number in quotes ('"42"', "'5'") is no length: the opening quote rules it out. One pass for
+# both, so that a quote closing after a height ('"I'm 5' 4"".') is not read as inches.
+_FEET_INCHES_RE = re.compile(r"(?<![\w'\".])(?:(\d{1,2})'\s?(\d{1,2})(?:\"|'')|(\d{1,3}(?:\.\d+)?)(\"|''|')(?=[\s,.;:)!?]|$))")
+_MEASURE_WORDS = {"tall", "long", "wide", "high", "deep", "thick", "away", "across", "of", "in", "from", "below",
+                  "above", "and", "or", "under", "over", "to"}
+
+
+def _feet_inches(match: re.Match) -> str:
+    if match.group(1):  # a height
+        return f"{match.group(1)} foot {match.group(2)}"
+    number, mark = match.group(3), match.group(4)
+    following = re.match(r"[ \t]+([a-z]+)\b", match.string[match.end():])
+    attributive = number == "1" or (following and following.group(1) not in _MEASURE_WORDS)
+    if mark == "'":
+        return f"{number} {'foot' if attributive else 'feet'}"
+    return f"{number} {'inch' if attributive else 'inches'}"
+
+
+# Years from 2000 outside a full date were counts: "in 2024" was "in two thousand and twenty four".
+# A year follows words like "since" or "year"; after "in", "by", "from"... only where no noun
+# follows ("in 2005 we met", "by 2024,", but "by 2010 votes", "in 2021 1/2 of them"); with nothing
+# before it, only at a sentence end ("It was 2019."). "2005 people" stays a count. "2023-24" (or
+# "2023/24") is a season.
+_YEAR_RE = re.compile(r"(?<![\w.,$£€-])(20\d\d)(?:[-/](\d\d)\b)?(?![\w%]|[.,:/-]?\d)")
+_YEAR_AFTER = {"since", "until", "till", "year", "circa", "spring", "summer", "autumn", "fall", "winter", "early",
+               "late", "mid", "during", "before", "after", "around", "january", "february", "march", "april", "may",
+               "june", "july", "august", "september", "october", "november", "december"}
+_YEAR_MAYBE_AFTER = {"in", "by", "from", "of", "to", "and", "or", "through", "between", "than"}
+_YEAR_FOLLOWERS = _SENTENCE_STARTERS | {"to", "and", "or", "through", "until", "when", "was", "were", "is", "as",
+                                        "with", "for", "at", "onwards", "onward", "after", "before", "had", "have",
+                                        "saw", "season", "election", "elections", "census", "budget", "edition",
+                                        "while", "because", "since", "where", "alone", "only", "already"}
+
+
+def _year(match: re.Match) -> str:
+    year, until = match.group(1), match.group(2)
+    if until and int(until) <= int(year[2:]):
+        return match.group(0)  # "2019-05" is no season
+    before = re.search(r"([A-Za-z]+)[\s-]+$", match.string[:match.start()])
+    before = before.group(1).lower() if before else ""
+    rest = match.string[match.end():]
+    if before in _YEAR_AFTER or until:
+        pass
+    elif before in _YEAR_MAYBE_AFTER:
+        following = re.match(r"\s*([A-Za-z]+)", rest)
+        if not (re.match(r"\s*(?:[.!?;:,)\"]|$)", rest) or (following and following.group(1).lower() in _YEAR_FOLLOWERS)
+                or (following and following.group(1)[0].isupper())):
+            return match.group(0)
+    elif not re.match(r"[.!?](?:\s|$)|\s*$", rest):
+        return match.group(0)
+    said = _spoken_year(year)
+    return f" {said} {_spoken_year(until)} " if until else f" {said} "
+
+
+# Dimensions: "12x10", "3 x 4", "2' x 3'" were "twelve x ten"; "0x1F" is hexadecimal, not "zero by".
+_DIMENSION_RE = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?(?:'|\"|'')?)\s?[x×]\s?(?=\d)")
+
+# Scores: "4.5/5" was "four point five / five", "7/10" after "rated" "seven tenths": a decimal over
+# 5, 10 or 100, or a whole number after a word of rating or before "stars", is "out of".
+_SCORE_RE = re.compile(r"(?<![\w/.])(\d+(?:\.\d+)?)/(5|10|100)(?![\w/]|\.\d)")
+_SCORE_BEFORE_RE = re.compile(r"\b(?:score[sd]?|rated|rating|rates|gave\s+it|gets|grade|marks?)\W*$", re.IGNORECASE)
+
+
+def _score(match: re.Match) -> str:
+    number, total = match.group(1), match.group(2)
+    if not ("." in number or _SCORE_BEFORE_RE.search(match.string[:match.start()])
+            or re.match(r"\s+stars?\b", match.string[match.end():])):
+        return match.group(0)
+    return f" {number} out of {total} "
+
+
 def normalize_text(text: str) -> str:
     """Spell out what a speaker would say: abbreviations, numbers, money, ordinals, symbols.
 
-    Years (1100-1999) are read in pairs ("nineteen eighty four"), as people say them.
+    Years (1100-1999) are read in pairs ("nineteen eighty four"), as people say them; 2000-2099
+    only where the words around make it a year ("in 2024 we", "since 2010"), else a count.
     """
     # "½" is "1⁄2" after NFKC, with a fraction slash, and "2½" would become "21⁄2"
     text = re.sub("[\u00bc-\u00be\u2150-\u215e]", lambda m: " " + unicodedata.normalize("NFKC", m.group(0)) + " ", text)
     text = unicodedata.normalize("NFKC", text).replace("\u2044", "/")
     text = text.replace("’", "'").replace("“", '"').replace("”", '"').replace("–", "-").replace("—", ", ")
+    text = text.replace("\u2212", "-").replace("\u2032", "'")  # the minus sign ("\u22125" was "\u2212 five"), a prime
     # emoji and other pictographs: not words (a phonemizer would read out their names); the symbols
     # that are words are said first
     text = re.sub(r"°\s?([CF])\b", lambda m: " degrees " + ("Celsius" if m.group(1) == "C" else "Fahrenheit"), text)
@@ -293,6 +481,9 @@ def normalize_text(text: str) -> str:
     text = _URL_RE.sub(_web_address, text)
     text = _EMAIL_RE.sub(_web_address, text)
     text = re.sub(r"#(?=[A-Za-z])", " hashtag ", text)  # "#blessed" (before a number "#" is "number")
+    text = _DEGREE_RE.sub(_degree, text)
+    for pattern, word in _SHORTHANDS:
+        text = pattern.sub(word, text)
     text = _MERIDIEM_RE.sub(_meridiem, text)
     text = _NUMBER_ABBREV_RE.sub(lambda m: _NUMBER_ABBREVIATIONS[m.group(1).lower()] + " ", text)
     text = _DOTTED_WORDS_RE.sub(lambda m: _DOTTED_WORDS[m.group(1).lower()], text)
@@ -311,11 +502,20 @@ def normalize_text(text: str) -> str:
     text = _DAY_MONTH_RE.sub(lambda m: _date(_MONTH_NAMES.index(m.group(3)) + 1, int(m.group(2)), m.group(4),
                                              day_first=True, the=m.group(1) or "") or m.group(0), text)
     text = _MONTH_YEAR_RE.sub(lambda m: f"{m.group(1)} {_spoken_year(m.group(2))}", text)
+    text = _YEAR_RE.sub(_year, text)
     text = re.sub(r"\b24/7\b", "twenty four seven", text)
+    text = _SPLIT_RE.sub(_split, text)
+    text = _SCORE_RE.sub(_score, text)
+    text = _DIMENSION_RE.sub(lambda m: m.group(0) if m.group(1) == "0" else f"{m.group(1)} by ", text)
+    text = _FEET_INCHES_RE.sub(_feet_inches, text)
+    text = _UK_PHONE_RE.sub(_uk_phone, text)
     text = _PHONE_RE.sub(_phone, text)
     text = re.sub(r"([$£€]\d[\d,.]*)\s?-\s?(?=[$£€]\d)", r"\1 to ", text)  # $5-$10 (said "five dollars ten dollars")
     text = _MONEY_SCALE_RE.sub(_money_scale, text)
     text = re.sub(r"([$£€])\s?(\d[\d,]*)(?:\.(\d{1,2}))?(?!\d)", _money, text)
+    text = _SUFFIX_SCALE_RE.sub(_suffix_scale, text)
+    text = _RATIO_RE.sub(_ratio, text)
+    text = re.sub(r"\b(\d{1,2}:\d\d)\s?-\s?(?=\d{1,2}:\d\d\b)", r"\1 to ", text)  # 9:00-17:00 (the hyphen unsaid)
     text = re.sub(r"\b(\d{1,2}):(\d\d)\b", _clock, text)
     text = re.sub(r"\b(1[1-9]|[1-9])00s\b", lambda m: f" {_num2words(m.group(1))} hundreds ", text)  # 1900s, 100s
     text = re.sub(r"\b([1-9])000s\b", lambda m: f" {_num2words(m.group(1))} thousands ", text)  # 2000s
@@ -327,6 +527,7 @@ def normalize_text(text: str) -> str:
     text = re.sub(r"\b(\d+(?:\.\d+){2,})\b", lambda m: " point ".join(m.group(1).split(".")), text)  # 2.0.1
     text = _FRACTION_RE.sub(_fraction, text)
     text = _UNIT_RE.sub(_unit, text)
+    text = _GRAMS_RE.sub(_grams, text)
     text = re.sub(r"(?<=[a-z])/(" + "|".join(_PER_UNIT) + r")\b", lambda m: f" per {_PER_UNIT[m.group(1)]}", text)
     text = re.sub(r"(\d+)\s?%", lambda m: f"{m.group(1)} percent", text)
     text = re.sub(r"\b(\d+)(st|nd|rd|th)\b", lambda m: _num2words(m.group(1), "ordinal"), text)
