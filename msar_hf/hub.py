@@ -92,7 +92,9 @@ from transformers import AutoFeatureExtractor, AutoModel
 
 model = AutoModel.from_pretrained("{repo_id}", trust_remote_code=True).eval()
 extractor = AutoFeatureExtractor.from_pretrained("{repo_id}", trust_remote_code=True)
-audio, rate = sf.read("damaged.wav", dtype="float32")  # 16 kHz mono
+audio, rate = sf.read("damaged.wav", dtype="float32")  # any rate: the extractor resamples
+if audio.ndim == 2:  # soundfile's (samples, channels): one mono clip (or audio.T: a channel per row)
+    audio = audio.mean(axis=1)
 inputs = extractor(audio, sampling_rate=rate, return_tensors="pt")
 with torch.no_grad():
     repaired = model(**inputs).waveform[0]

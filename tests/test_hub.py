@@ -162,6 +162,33 @@ def test_repair_card_front_matter_metrics_and_snippets(repair):
     assert f"{scores['pesq_wb']:.3f}" in text and "pytest tests/test_hub.py" in text
 
 
+def test_repair_cards_transformers_snippet_runs_on_a_stereo_44k_file(repair, cache, tmp_path, monkeypatch, speech_file):
+    """The card's first snippet, as a user pastes it, on what users have: a 44.1 kHz stereo WAV.
+    soundfile reads it as (samples, channels), which the feature extractor refuses as ambiguous:
+    the snippet makes it mono first and gets the model's 16 kHz repair of the whole recording."""
+    import huggingface_hub
+    import soundfile as sf
+
+    from msar_hf.audio import resample
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    text = (repair[1] / "README.md").read_text()
+    snippet = re.search(r"```python\n(.*?)```", text, re.DOTALL).group(1)
+    assert 'sf.read("damaged.wav"' in snippet and 'sf.write("repaired.wav"' in snippet
+    damaged = repair[3]
+    stereo = torch.stack([damaged, 0.5 * damaged])
+    sf.write(tmp_path / "damaged.wav", resample(stereo, 16000, 44100).T.numpy(), 44100, subtype="FLOAT")
+    monkeypatch.chdir(tmp_path)
+    exec(compile(snippet, "model card", "exec"), {})  # noqa: S102  (the card's own code, as a user runs it)
+    repaired, rate = sf.read(tmp_path / "repaired.wav", dtype="float32")
+    assert rate == 16000 and repaired.ndim == 1 and abs(repaired.shape[0] - damaged.shape[0]) <= 1
+    mono = resample(resample(0.75 * damaged, 16000, 44100), 44100, 16000)
+    with torch.no_grad():
+        expected = repair[0](mono[None]).waveform[0]
+    error = repaired - expected[: repaired.shape[0]].numpy()
+    assert np.abs(error).max() < 1e-4  # the snippet's 16-bit output: half a step is 1.5e-5
+
+
 def test_saved_folders_carry_remote_code_and_auto_map(repair, tts):
     _, folder, _, _ = repair
     config = json.loads((folder / "config.json").read_text())

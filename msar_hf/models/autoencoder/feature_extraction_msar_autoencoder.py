@@ -15,7 +15,8 @@ from transformers import BatchFeature, SequenceFeatureExtractor
 class MsarAutoencoderFeatureExtractor(SequenceFeatureExtractor):
     """Turns one or several waveforms into a padded batch for :class:`MsarAutoencoderModel`.
 
-    Unlike most speech feature extractors it resamples (torchaudio's windowed-sinc) when the
+    Unlike most speech feature extractors it resamples (torchaudio's windowed sinc with a Kaiser
+    window, the filter of ``msar_hf.audio.resample``, which the training data went through) when the
     caller passes a different ``sampling_rate``, because repairing 8 kHz telephone audio or a
     44.1 kHz podcast is the normal case, not a mistake.
 
@@ -50,7 +51,9 @@ class MsarAutoencoderFeatureExtractor(SequenceFeatureExtractor):
         if sampling_rate is not None and sampling_rate != self.sampling_rate:
             import torchaudio.functional as AF
 
-            wave = AF.resample(wave, int(sampling_rate), self.sampling_rate)
+            # Kaiser, as msar repair and the pipeline resample: torchaudio's default (Hann) window
+            # gave the same 44.1 kHz file to the model 0.005 apart (remote code: no msar import)
+            wave = AF.resample(wave, int(sampling_rate), self.sampling_rate, resampling_method="sinc_interp_kaiser")
         return wave.numpy()
 
     def __call__(
