@@ -858,3 +858,15 @@ def test_summary_speed_reads_right_on_both_sides_of_real_time():
     assert _speed(100.0, 2.0) == "x50 real time"
     assert _speed(10.0, 5.0) == "x2.0 real time"
     assert _speed(1.4, 4.0) == "2.9x slower than real time"  # was "x0 real time"
+
+
+def test_a_mistyped_input_fails_at_once_before_torch_loads(tmp_path):
+    """`msar repair` loaded torch, transformers and the model (9 s on this machine) before it said
+    that the file did not exist: now the name is checked first, in a fresh interpreter."""
+    script = ("import sys\nfrom msar_hf.cli import main\ntry:\n    main(['repair', 'takes/nope.wav', '-o', 'out.wav'])\n"
+              "except SystemExit as exc:\n    print('EXIT', exc.code, 'torch' in sys.modules)\n")
+    run = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                         check=False)
+    assert run.stdout.split()[-3:] == ["EXIT", "2", "False"], run.stdout + run.stderr
+    assert "msar: error: takes/nope.wav: no such file or folder" in run.stderr
+    assert not (tmp_path / "out.wav").exists()

@@ -57,6 +57,12 @@ def repair(
     """Repair damaged speech: noise, reverberation, clipping, dropouts, band limits, codec damage."""
     import sys
 
+    from ..errors import AudioError
+
+    for path in inputs:  # a mistyped name fails at once, not after torch and the model have loaded
+        if not path.exists():
+            raise AudioError(path, "no such file or folder")
+
     import torch
     from tqdm.auto import tqdm
     from transformers.utils import logging as hf_logging
