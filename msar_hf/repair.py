@@ -151,8 +151,11 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
 
 
 def _looks_like_path(source: str) -> bool:
-    """A folder the user meant, not a Hub id (``org/name``: one slash, no leading dot, tilde or slash)."""
-    return source.startswith((".", "~", "/", "\\")) or source.count("/") > 1 or "\\" in source or source.endswith("/")
+    """A folder the user meant, not a Hub id (``org/name``: one slash, no leading dot, tilde or slash).
+    A bare name ("my_model") is a folder too: offline, trying it as a Hub id cost 30 s of retries
+    before a message about the network (msar's models all live under an organisation)."""
+    return (source.startswith((".", "~", "/", "\\")) or source.count("/") != 1 or "\\" in source
+            or source.endswith("/"))
 
 
 def load_repair_model(model=None, device: str | torch.device | None = "cpu"):
