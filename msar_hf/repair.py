@@ -610,9 +610,22 @@ class Repairer:
     # -- one channel of one window ---------------------------------------------------------
     def _repair_window(self, x: torch.Tensor, rate: int, out_rate: int, out_len: int,
                        embedding: torch.Tensor | None) -> tuple[torch.Tensor, bool]:
-        """(C, n) at ``rate`` -> (C, out_len) at ``out_rate``; second value: window was silent."""
-        if float(x.abs().max()) < SILENCE_PEAK:
+        """(C, n) at ``rate`` -> (C, out_len) at ``out_rate``; second value: window was silent.
+
+        Each silent channel is passed through on its own: the digital silence of a stereo file's
+        unused side came back as the model's noise floor (+-1 LSB on 870 of 960000 samples)."""
+        silent = x.abs().amax(-1) < SILENCE_PEAK
+        if bool(silent.all()):
             return _fit(resample(x, rate, out_rate), out_len), True
+        if not bool(silent.any()):
+            return self._repair_channels(x, rate, out_rate, out_len, embedding), False
+        y = _fit(resample(x, rate, out_rate), out_len).clone()  # at the input's rate, a view of the input
+        y[~silent] = self._repair_channels(x[~silent], rate, out_rate, out_len, embedding)
+        return y, False
+
+    def _repair_channels(self, x: torch.Tensor, rate: int, out_rate: int, out_len: int,
+                         embedding: torch.Tensor | None) -> torch.Tensor:
+        """(C, n) at ``rate`` -> (C, out_len) at ``out_rate``, every channel through the model."""
         x16 = resample(x, rate, MODEL_RATE)
         n16 = x16.shape[-1]
         if n16 < MIN_MODEL_SAMPLES:
@@ -632,8 +645,8 @@ class Repairer:
             # the input's own, at the repair's gain just below 8 kHz
             full = add_upper_band(_fit(resample(y16, MODEL_RATE, rate), x.shape[-1]), x, rate,
                                   x16[:, :n16], y16, MODEL_RATE)
-            return _fit(resample(full, rate, out_rate), out_len), False
-        return _fit(resample(y16, MODEL_RATE, out_rate), out_len), False
+            return _fit(resample(full, rate, out_rate), out_len)
+        return _fit(resample(y16, MODEL_RATE, out_rate), out_len)
 
     def _embedding_for(self, source, report: RepairReport) -> torch.Tensor | None:
         if not self.conditioned:

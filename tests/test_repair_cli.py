@@ -304,6 +304,26 @@ def test_stereo_channels_are_repaired_separately(tmp_path, capsys, random_model,
     assert float((y[0] - y[1]).abs().mean()) > 0.01
 
 
+def test_a_silent_channel_stays_digital_silence_beside_a_repaired_one(tmp_path, capsys, random_model, speech_file):
+    """Speech on the left, digital silence on the right (a mono recorder's stereo file): the right
+    channel comes back all zeros. It went through the model with the left one, since only a window
+    silent on every channel was passed through: the shipped model wrote 870 samples of +-1 LSB
+    there (48 kHz, 20 s of speech), this random one more. The left channel is repaired as it is
+    beside a right channel of its own (two windows of 15 s: the second reads what the first wrote
+    nothing into)."""
+    x = load_audio(speech_file)[0]
+    left = resample(x.repeat(int(np.ceil(20 * 16000 / x.shape[-1])))[: 20 * 16000], 16000, 48000)
+    outs = {}
+    for name, right in (("silent", torch.zeros_like(left)), ("speech", left)):
+        src = save_audio(tmp_path / f"{name}.wav", torch.stack([left, right]), 48000)
+        code, _, err = msar(capsys, "repair", src, "-o", tmp_path / f"{name}_out.wav", "--model", random_model,
+                            "--device", "cpu", "-q")
+        assert code == 0, err
+        outs[name] = sf.read(tmp_path / f"{name}_out.wav", dtype="int16", always_2d=True)[0]
+    assert np.abs(outs["silent"][:, 0]).max() > 1000 and np.count_nonzero(outs["silent"][:, 1]) == 0
+    assert np.array_equal(outs["silent"][:, 0], outs["speech"][:, 0])
+
+
 def test_unreadable_inputs_exit_2_with_one_line_and_write_nothing(tmp_path, capsys, identity_model, speech_file):
     x, _ = load_audio(speech_file)
     cases = {"missing.wav": None, "empty.wav": b"", "notes.wav": b"this is a text file, not audio\n" * 20}
