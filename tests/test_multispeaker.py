@@ -311,6 +311,16 @@ def test_normalize_text_reads_heights_in_feet_and_inches():
     assert normalize_text('She said: "I\'m 5\' 4"".') == 'She said: "I\'m five foot four ".'  # no inches
 
 
+def test_normalize_text_reads_a_quote_closing_after_a_number_as_a_quote():
+    # the closing quote of a quotation that ends in a number was read as inches or feet
+    assert normalize_text('He said "The answer is 42". The sign read "Exit 12".') == (
+        'He said "The answer is forty two ". The sign read "Exit twelve ".')
+    assert normalize_text("They called it 'Top 10' for years.") == "They called it 'Top ten ' for years."
+    # a length after a closed quotation is still one
+    assert normalize_text('He said "hi" to a 12" pizza and a 10\' pole.') == (
+        'He said "hi" to a twelve inch pizza and a ten foot pole.')
+
+
 def test_normalize_text_reads_years_after_2000_by_context():
     # "in 2024" was "in two thousand and twenty four": years from 2000 were read as counts
     assert normalize_text("In 2005 we met; since 2010 and by 2024, from 2019 to 2021.") == (

@@ -393,10 +393,18 @@ _MEASURE_WORDS = {"tall", "long", "wide", "high", "deep", "thick", "away", "acro
                   "above", "and", "or", "under", "over", "to"}
 
 
+def _closes_quote(before: str, mark: str) -> bool:
+    """The mark closes a quotation: one like it opens after a space or bracket, and none since."""
+    quote = "'" if mark == "'" else '"'
+    return re.search(r"(?:^|[\s(\[])" + quote + "[^" + quote + r"]*$", before.replace("''", '"')) is not None
+
+
 def _feet_inches(match: re.Match) -> str:
     if match.group(1):  # a height
         return f"{match.group(1)} foot {match.group(2)}"
     number, mark = match.group(3), match.group(4)
+    if _closes_quote(match.string[:match.start()], mark):
+        return match.group(0)  # 'He said "The answer is 42".' was "forty two inches"
     following = re.match(r"[ \t]+([a-z]+)\b", match.string[match.end():])
     attributive = number == "1" or (following and following.group(1) not in _MEASURE_WORDS)
     if mark == "'":
