@@ -324,8 +324,10 @@ def _ffmpeg_decoded(path: Path, scratch_dir: Path | None = None) -> tuple[Path, 
     os.close(fd)
     decoded = Path(name)
     try:
-        done = subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-y", "-i", _ffmpeg_file(path), "-vn", "-sn", "-dn",
-                               "-c:a", "pcm_f32le", "-rf64", "auto", "-f", "wav", _ffmpeg_file(decoded)],
+        # torchcodec's stream: with no track marked default the command took the one with most channels
+        done = subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-y", "-i", _ffmpeg_file(path),
+                               "-map", f"0:{metadata.stream_index}", "-c:a", "pcm_f32le", "-rf64", "auto",
+                               "-f", "wav", _ffmpeg_file(decoded)],
                               capture_output=True, check=False)
         # a non-zero exit (e.g. no space left for the temporary file), or any error said: a cut or
         # damaged file is decoded as far as it goes and ffmpeg still exits 0, so the streamed repair
