@@ -299,6 +299,10 @@ def test_normalize_text_reads_thousands_and_millions_suffixes():
         "He earns ten thousand a year; three point five million users, twenty million views and "
         "four point two billion dollars.")
     assert normalize_text("She ran a 5K run and a 10k race on a 4K TV.") == "She ran a five K run and a ten K race on a four K TV."
+    # a race run, with no noun after it (before the scale rule it was "five K" too)
+    assert normalize_text("I ran a 5K yesterday and will finish the 10K.") == (
+        "I ran a five K yesterday and will finish the ten K.")
+    assert normalize_text("We ran 10k tests and have 50K users.") == "We ran ten thousand tests and have fifty thousand users."
     # ambiguous: metres or millions, the company 3M, flat 4B
     assert normalize_text("the 100m sprint, 3M and Apt. 4B") == "the one hundred m sprint, three M and apartment four B"
 
