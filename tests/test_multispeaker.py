@@ -347,6 +347,9 @@ def test_normalize_text_reads_signs_pence_units_and_dimensions():
         "twelve pounds and ninety nine pence, fifty pence and one pound and one penny")
     assert normalize_text("Add 1 kg, 250g and 1 tsp; 1 ft or 6 ft.") == (
         "Add one kilogram, two hundred and fifty grams and one teaspoon; one foot or six feet.")
+    # a mobile network or a Wi-Fi standard written in lower case is no weight
+    assert normalize_text("My 4g signal is weak on 802.11g, add 500g of flour.") == (
+        "My four g signal is weak on eight hundred and two point one one g, add five hundred grams of flour.")
     assert normalize_text("The room is 12x10, tiles 3 x 4 and 2.4 GHz.") == (
         "The room is twelve by ten, tiles three by four and two point four gigahertz.")
     assert normalize_text("a 2' x 3' rug, 0x1F") == "a two foot by three foot rug, zero x one F"

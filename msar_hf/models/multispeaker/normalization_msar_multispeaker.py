@@ -56,8 +56,10 @@ def _unit(match: re.Match) -> str:
     return f"{match.group(1)} {name}" + ("." if match.group(3) and ends else "")
 
 
-# Grams only in lower case: "5G" is a mobile network
-_GRAMS_RE = re.compile(r"(\d)\s?g\b(?!\.\d)")
+# Grams only in lower case: "5G" is a mobile network, and so is "4g" before a word of one; "802.11g"
+# is a Wi-Fi standard
+_GRAMS_RE = re.compile(r"(\d)(?<!802\.11)\s?g\b(?!\.\d)(?!\s+(?:network|networks|signal|coverage|lte|data|"
+                       r"connection|speed|speeds|phone|phones|mobile|sim|internet|router|modem|tower|towers)\b)")
 
 
 def _grams(match: re.Match) -> str:
