@@ -324,8 +324,10 @@ def _ffmpeg_decoded(path: Path, scratch_dir: Path | None = None) -> tuple[Path, 
     os.close(fd)
     decoded = Path(name)
     try:
-        done = subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-y", "-i", _ffmpeg_file(path), "-vn", "-sn", "-dn",
-                               "-c:a", "pcm_f32le", "-rf64", "auto", "-f", "wav", _ffmpeg_file(decoded)],
+        # torchcodec's stream: with no track marked default the command took the one with most channels
+        done = subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-y", "-i", _ffmpeg_file(path),
+                               "-map", f"0:{metadata.stream_index}", "-c:a", "pcm_f32le", "-rf64", "auto",
+                               "-f", "wav", _ffmpeg_file(decoded)],
                               capture_output=True, check=False)
         # a non-zero exit (e.g. no space left for the temporary file), or any error said: a cut or
         # damaged file is decoded as far as it goes and ffmpeg still exits 0, so the streamed repair
@@ -342,30 +344,37 @@ def _ffmpeg_decoded(path: Path, scratch_dir: Path | None = None) -> tuple[Path, 
 
 
 # How far into the command's decode torchcodec's first samples are looked for, and how much of them
-# must agree: AAC's encoder delay is 1024 samples (HE-AAC 2048); a second of audio settles it.
-_MAX_START_OFFSET, _MATCH_SECONDS = 8192, 1.0
+# must agree: AAC's encoder delay is 1024 samples (HE-AAC 2048); a second of audio settles it. A
+# recording may open on digital silence (a browser's, before the microphone starts): the second
+# compared is the first one with sound, within the first minute.
+_MAX_START_OFFSET, _MATCH_SECONDS, _MAX_LEAD_SECONDS = 8192, 1.0, 60.0
 
 
 def _start_offset(path: Path, decoded: Path) -> int | None:
     """Where load_audio's first sample lies in the command's decode of a container without a stream
-    duration, or None when the two do not agree on a whole second (or it is digital silence there).
+    duration, or None when the two do not agree on a whole second (or there is no sound to compare).
 
     Why: for AAC in MKV the command keeps the encoder's 1024 priming samples that torchcodec drops
     (load_audio's copy is the one in time with the source; Opus, Vorbis and FLAC agree exactly).
-    Only the first second is decoded here, by torchcodec, to find the offset; the ends then agree."""
+    Only the head up to a second past the first sound is decoded here, by torchcodec, to find the
+    offset; the ends then agree."""
     import soundfile as sf
     from torchcodec.decoders import AudioDecoder
 
     try:
-        head = AudioDecoder(_ffmpeg_file(path)).get_samples_played_in_range(0.0, _MATCH_SECONDS).data.numpy()
         with sf.SoundFile(str(decoded)) as handle:
+            lead = handle.read(int(_MAX_LEAD_SECONDS * handle.samplerate), dtype="float32", always_2d=True)
+            sound = np.flatnonzero(np.any(lead != 0, axis=1))  # torchcodec's sound starts no later
+            seconds = (int(sound[0]) if sound.size else 0) / handle.samplerate + _MATCH_SECONDS
+            head = AudioDecoder(_ffmpeg_file(path)).get_samples_played_in_range(0.0, seconds).data.numpy()
+            handle.seek(0)
             ours = handle.read(_MAX_START_OFFSET + head.shape[-1], dtype="float32", always_2d=True).T
     except Exception:  # noqa: BLE001  (not decodable: load_audio says why)
         return None
     sounding = np.flatnonzero(np.any(head != 0, axis=0))
     if head.shape[-1] < 64 or sounding.size == 0 or ours.shape[-1] < head.shape[-1]:
         return None
-    # candidates from 64 samples of the first sound (one vectorised pass), then the whole second
+    # candidates from 64 samples of the first sound (one vectorised pass), then the whole head
     first = int(sounding[0])
     channel = int(np.argmax(head[:, first] != 0))
     probe = head[channel, first: first + 64]

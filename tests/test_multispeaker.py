@@ -299,6 +299,10 @@ def test_normalize_text_reads_thousands_and_millions_suffixes():
         "He earns ten thousand a year; three point five million users, twenty million views and "
         "four point two billion dollars.")
     assert normalize_text("She ran a 5K run and a 10k race on a 4K TV.") == "She ran a five K run and a ten K race on a four K TV."
+    # a race run, with no noun after it (before the scale rule it was "five K" too)
+    assert normalize_text("I ran a 5K yesterday and will finish the 10K.") == (
+        "I ran a five K yesterday and will finish the ten K.")
+    assert normalize_text("We ran 10k tests and have 50K users.") == "We ran ten thousand tests and have fifty thousand users."
     # ambiguous: metres or millions, the company 3M, flat 4B
     assert normalize_text("the 100m sprint, 3M and Apt. 4B") == "the one hundred m sprint, three M and apartment four B"
 
@@ -309,6 +313,16 @@ def test_normalize_text_reads_heights_in_feet_and_inches():
         "He is six foot two tall, she is five foot eleven, a twelve inch pizza and a ten foot pole.")
     assert normalize_text("He is 6\u20322\u2033, it says \"42\".") == 'He is six foot two, it says " forty two ".'
     assert normalize_text('She said: "I\'m 5\' 4"".') == 'She said: "I\'m five foot four ".'  # no inches
+
+
+def test_normalize_text_reads_a_quote_closing_after_a_number_as_a_quote():
+    # the closing quote of a quotation that ends in a number was read as inches or feet
+    assert normalize_text('He said "The answer is 42". The sign read "Exit 12".') == (
+        'He said "The answer is forty two ". The sign read "Exit twelve ".')
+    assert normalize_text("They called it 'Top 10' for years.") == "They called it 'Top ten ' for years."
+    # a length after a closed quotation is still one
+    assert normalize_text('He said "hi" to a 12" pizza and a 10\' pole.') == (
+        'He said "hi" to a twelve inch pizza and a ten foot pole.')
 
 
 def test_normalize_text_reads_years_after_2000_by_context():
@@ -333,6 +347,9 @@ def test_normalize_text_reads_signs_pence_units_and_dimensions():
         "twelve pounds and ninety nine pence, fifty pence and one pound and one penny")
     assert normalize_text("Add 1 kg, 250g and 1 tsp; 1 ft or 6 ft.") == (
         "Add one kilogram, two hundred and fifty grams and one teaspoon; one foot or six feet.")
+    # a mobile network or a Wi-Fi standard written in lower case is no weight
+    assert normalize_text("My 4g signal is weak on 802.11g, add 500g of flour.") == (
+        "My four g signal is weak on eight hundred and two point one one g, add five hundred grams of flour.")
     assert normalize_text("The room is 12x10, tiles 3 x 4 and 2.4 GHz.") == (
         "The room is twelve by ten, tiles three by four and two point four gigahertz.")
     assert normalize_text("a 2' x 3' rug, 0x1F") == "a two foot by three foot rug, zero x one F"

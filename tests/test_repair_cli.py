@@ -551,6 +551,50 @@ def test_long_mkv_and_webm_are_streamed_with_load_audios_samples(tmp_path, speec
 
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg command")
+def test_long_mkv_that_opens_on_digital_silence_is_streamed(tmp_path, speech_file, monkeypatch):
+    """The start offset was looked for in the first second only: a recording that opened on a
+    second or more of digital silence (a browser's, before the microphone starts) was held whole
+    in memory."""
+    import msar_hf.repair
+    from msar_hf.repair import _open_source
+
+    monkeypatch.setattr(msar_hf.repair, "STREAM_ABOVE_SECONDS", 1.0)  # a short utterance stands for a long one
+    x, rate = load_audio(speech_file)
+    src = save_audio(tmp_path / "src.wav", torch.cat([torch.zeros(int(1.5 * rate)), x]), rate)
+    video = tmp_path / "late.mkv"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(src), "-c:a", "aac", str(video)], check=True)
+    whole = load_audio(video, sampling_rate=None, mono=False)[0]
+    source = _open_source(video, tmp_path)
+    try:
+        assert getattr(source, "decoded", None) is not None, "held in memory, not streamed"
+        assert source.frames == whole.shape[-1] and torch.equal(source.read(0, source.frames), whole)
+    finally:
+        source.close()
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg command")
+def test_long_recording_with_two_audio_tracks_streams_the_track_load_audio_reads(tmp_path, speech_files, monkeypatch):
+    """With no track marked default, the ffmpeg command decoded the one with most channels and
+    torchcodec (load_audio) the first: an MKV's start-offset search then failed and the recording
+    was held in memory; a container with a stream duration was not checked at all."""
+    import msar_hf.repair
+    from msar_hf.repair import _open_source
+
+    monkeypatch.setattr(msar_hf.repair, "STREAM_ABOVE_SECONDS", 1.0)  # two short utterances stand for long ones
+    video = tmp_path / "two_tracks.mkv"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(speech_files[0]), "-i", str(speech_files[1]),
+                    "-filter_complex", "[1:a]pan=stereo|c0=c0|c1=c0[s]", "-map", "0:a", "-map", "[s]", "-c:a", "aac",
+                    "-disposition:a:0", "0", "-disposition:a:1", "0", str(video)], check=True)
+    whole = load_audio(video, sampling_rate=None, mono=False)[0]
+    source = _open_source(video, tmp_path)
+    try:
+        assert getattr(source, "decoded", None) is not None, "held in memory, not streamed"
+        assert source.frames == whole.shape[-1] and torch.equal(source.read(0, source.frames), whole)
+    finally:
+        source.close()
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg command")
 def test_long_truncated_m4a_is_refused_as_a_short_one_is(tmp_path, speech_file):
     """The ffmpeg command decodes what it can of a cut file and still exits 0: the streamed path
     repaired 60 % of the recording without a word, where load_audio says it is truncated."""

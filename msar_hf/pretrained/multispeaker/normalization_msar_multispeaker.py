@@ -56,8 +56,10 @@ def _unit(match: re.Match) -> str:
     return f"{match.group(1)} {name}" + ("." if match.group(3) and ends else "")
 
 
-# Grams only in lower case: "5G" is a mobile network
-_GRAMS_RE = re.compile(r"(\d)\s?g\b(?!\.\d)")
+# Grams only in lower case: "5G" is a mobile network, and so is "4g" before a word of one; "802.11g"
+# is a Wi-Fi standard
+_GRAMS_RE = re.compile(r"(\d)(?<!802\.11)\s?g\b(?!\.\d)(?!\s+(?:network|networks|signal|coverage|lte|data|"
+                       r"connection|speed|speeds|phone|phones|mobile|sim|internet|router|modem|tower|towers)\b)")
 
 
 def _grams(match: re.Match) -> str:
@@ -363,20 +365,24 @@ _SHORTHANDS = ((re.compile(r"\bvs\b(?!\.)"), "versus"), (re.compile(r"(?<![\w/])
 
 
 # "10k", "3.5M" without a currency sign were "ten k", "three point five M": the scale is said, except
-# where K names a race distance or a screen resolution ("a 5K run", "4K TV": "five K"). Lowercase
+# where K names a race distance or a screen resolution ("a 5K run", "ran a 5K", "4K TV": "five K"). Lowercase
 # "m" is metres as often as millions ("100m sprint") and a bare "B" a flat or a pencil ("4B"), so
 # those stay as written; "B" is billions only after a decimal ("4.2B"), "M" millions after a decimal
 # or from 10 up ("3M" is a company).
 _SUFFIX_SCALE_RE = re.compile(r"(?<![\w.$£€-])(\d+(?:\.\d+)?)(k|K|M|B|bn|mn)\b(?![.,]\d)")
 _K_NAMES = {"run", "runs", "race", "races", "walk", "fun", "runner", "runners", "tv", "tvs", "video", "videos",
             "display", "screen", "monitor", "resolution", "hdr", "streaming", "camera", "gaming", "ultra"}
+# "I ran a 5K", "finish the 10K": a race with no noun after it ("ran 10k tests" stays thousands)
+_K_RACE_BEFORE_RE = re.compile(r"\b(?:ran|run|runs|running|jogged|walked|did|do|finished|finish|completed|complete"
+                               r"|won|win|entered|enter)\s+(?:a|the|my|his|her|their|our|this|that)\s+$", re.IGNORECASE)
 
 
 def _suffix_scale(match: re.Match) -> str:
     number, suffix = match.group(1), match.group(2)
     following = re.match(r"\s+(\w+)", match.string[match.end():])
     if suffix in "kK":
-        if (following and following.group(1).lower() in _K_NAMES) or (suffix == "K" and number in ("4", "8")):
+        if ((following and following.group(1).lower() in _K_NAMES) or (suffix == "K" and number in ("4", "8"))
+                or _K_RACE_BEFORE_RE.search(match.string[:match.start()])):
             return f"{number} K"
     elif suffix in "MB" and "." not in number and (suffix == "B" or int(number) < 10):
         return match.group(0)
@@ -393,10 +399,18 @@ _MEASURE_WORDS = {"tall", "long", "wide", "high", "deep", "thick", "away", "acro
                   "above", "and", "or", "under", "over", "to"}
 
 
+def _closes_quote(before: str, mark: str) -> bool:
+    """The mark closes a quotation: one like it opens after a space or bracket, and none since."""
+    quote = "'" if mark == "'" else '"'
+    return re.search(r"(?:^|[\s(\[])" + quote + "[^" + quote + r"]*$", before.replace("''", '"')) is not None
+
+
 def _feet_inches(match: re.Match) -> str:
     if match.group(1):  # a height
         return f"{match.group(1)} foot {match.group(2)}"
     number, mark = match.group(3), match.group(4)
+    if _closes_quote(match.string[:match.start()], mark):
+        return match.group(0)  # 'He said "The answer is 42".' was "forty two inches"
     following = re.match(r"[ \t]+([a-z]+)\b", match.string[match.end():])
     attributive = number == "1" or (following and following.group(1) not in _MEASURE_WORDS)
     if mark == "'":
