@@ -783,7 +783,9 @@ class Repairer:
         rate = source.rate
         if source.frames / rate < 0.2:
             report.warnings.append(f"very short ({1000 * source.frames / rate:.0f} ms): little context to repair")
-        embedding = self._embedding_for(source, report)
+        # strength 0 gives the input back: no speaker to condition on, no altered music to warn of
+        untouched = self.strength == 0.0
+        embedding = None if untouched else self._embedding_for(source, report)
         to_out = (lambda n: n) if out_rate == rate else (lambda n: round(n * out_rate / rate))
         windows = _windows(source.frames, _window_frames(rate, source.channels, out_rate), int(CONTEXT_SECONDS * rate))
         iterator = windows
@@ -791,7 +793,7 @@ class Repairer:
             from tqdm.auto import tqdm
 
             iterator = tqdm(windows, desc=Path(report.input).name, unit="min", leave=False)
-        detect = self.detect_speech and source.frames >= MIN_VAD_SECONDS * rate
+        detect = self.detect_speech and not untouched and source.frames >= MIN_VAD_SECONDS * rate
         tail, silent_windows, speech, peak = None, 0, False, 0.0
 
         def write(block: torch.Tensor) -> None:

@@ -379,6 +379,11 @@ def test_difficult_valid_inputs_keep_their_length_with_clear_warnings(tmp_path, 
             assert float(y.abs().max()) == 0.0
         elif name == "music.wav":
             assert len(warnings) == 1 and "no speech detected" in warnings[0]
+            # at strength 0 nothing is altered: nothing to warn about (it said "use --strength")
+            code, _, err = msar(capsys, "repair", src, "-o", tmp_path / "untouched.wav", "--model", random_model,
+                                "--device", "cpu", "--strength", "0")
+            assert code == 0 and "warning" not in err, err
+            assert torch.equal(load_audio(tmp_path / "untouched.wav", sampling_rate=None)[0], load_audio(src)[0])
         elif name == "short.wav":
             assert len(warnings) == 1 and "very short" in warnings[0]
         else:
