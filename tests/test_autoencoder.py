@@ -503,6 +503,28 @@ def test_speech_repair_pipeline_batch_size_changes_nothing(fsdd_file, speech_fil
             assert np.array_equal(out["audio"], one["audio"])
 
 
+def test_speech_repair_pipeline_takes_a_datasets_audio_column(fsdd_file, speech_files):
+    """datasets 5 decodes an Audio column to torchcodec AudioDecoder objects: `repair(ds[0]["audio"])`
+    was refused ("pass sampling_rate=... with an array input"). Now an item repairs as its file does,
+    at the column's rate (Audio(sampling_rate=...) resamples), and a KeyDataset streams through."""
+    from datasets import Audio, Dataset
+    from transformers import pipeline
+    from transformers.pipelines.pt_utils import KeyDataset
+
+    repair = pipeline("speech-repair", model=str(SHIPPED))
+    files = [str(fsdd_file), str(speech_files[0])]
+    ds = Dataset.from_dict({"audio": files}).cast_column("audio", Audio())
+    for item, path in zip(ds, files):
+        out, by_path = repair(item["audio"]), repair(path)
+        assert out["sampling_rate"] == by_path["sampling_rate"] and np.array_equal(out["audio"], by_path["audio"])
+    at_16k = ds.cast_column("audio", Audio(sampling_rate=16000))
+    streamed = list(repair(KeyDataset(at_16k, "audio")))
+    assert [o["sampling_rate"] for o in streamed] == [16000, 16000]
+    fsdd_16k = load_audio(fsdd_file, sampling_rate=16000)[0]
+    assert abs(streamed[0]["audio"].shape[-1] - fsdd_16k.shape[-1]) <= 1
+    assert _sisdr(streamed[0]["audio"][: fsdd_16k.shape[-1]], fsdd_16k.numpy()[: streamed[0]["audio"].shape[-1]]) > 5
+
+
 def test_speech_repair_pipeline_takes_forward_params_and_refuses_unknown_options(speech_file):
     """Unknown keywords were dropped silently: forward_params={"strength": 0} (how transformers' audio
     pipelines take model options) and a typo such as strenght=0 both gave the full default repair."""

@@ -1,8 +1,10 @@
 """The ``"speech-repair"`` pipeline: damaged audio in, repaired audio out at the input's rate.
 
 Accepted inputs: a file path (any format :func:`msar_hf.audio.load_audio` reads), encoded bytes,
-a 1-D/2-D array with ``sampling_rate=...``, or a dict ``{"array"|"raw": ..., "sampling_rate": ...}``
-(the datasets ``Audio`` feature layout); integer PCM arrays are scaled to [-1, 1]. Stereo is
+a 1-D/2-D array with ``sampling_rate=...``, a dict ``{"array"|"raw": ..., "sampling_rate": ...}``
+(the datasets 2-3 ``Audio`` feature layout), or an item of a datasets ``Audio`` column (datasets >= 4:
+a torchcodec ``AudioDecoder``; ``KeyDataset(ds, "audio")`` streams a column); integer PCM arrays
+are scaled to [-1, 1]. Stereo is
 repaired per channel. Above 16 kHz the input's band over 8 kHz, which the model never sees, comes
 back at the gain the repair applied just below it (:mod:`msar_hf.fullband`; ``upper_band=False``
 leaves it empty). Output:
@@ -76,6 +78,11 @@ class SpeechRepairPipeline(Pipeline):
     def preprocess(self, inputs, sampling_rate: int | None = None):
         if isinstance(inputs, (str, os.PathLike, bytes, bytearray)):
             wave, rate = load_audio(inputs, sampling_rate=None, mono=False)
+        elif hasattr(inputs, "get_all_samples"):
+            # a datasets Audio item: datasets >= 4 decodes with torchcodec's AudioDecoder, already
+            # at the column's rate (Audio(sampling_rate=...)) and with the file's channels
+            samples = inputs.get_all_samples()
+            wave, rate = samples.data.float(), int(samples.sample_rate)
         elif isinstance(inputs, dict):
             array = inputs.get("array", inputs.get("raw"))
             rate = inputs.get("sampling_rate", sampling_rate)
