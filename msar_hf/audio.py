@@ -131,6 +131,17 @@ def _expected_frames_soundfile(source: bytes) -> int | None:
     return int(info.frames) if info.frames and info.frames > 0 else None
 
 
+def dataset_audio(item) -> tuple[torch.Tensor, int] | None:
+    """(C, T) float32 samples and rate of an item of a datasets ``Audio`` column; None for anything else.
+
+    datasets >= 4 decodes an Audio column to torchcodec ``AudioDecoder`` objects, not arrays
+    (already at the column's rate when ``Audio(sampling_rate=...)`` names one)."""
+    if not hasattr(item, "get_all_samples"):
+        return None
+    samples = item.get_all_samples()
+    return samples.data.float(), int(samples.sample_rate)
+
+
 def load_audio(
     source: PathOrBytes,
     sampling_rate: int | None = DEFAULT_SAMPLING_RATE,

@@ -62,6 +62,14 @@ def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _dataset_item_at_16k(item) -> torch.Tensor:
+    """A datasets Audio item (a torchcodec decoder at its column's rate) as 16 kHz mono."""
+    from .audio import dataset_audio, resample
+
+    wave, rate = dataset_audio(item)
+    return resample(wave.mean(0), rate, SAMPLING_RATE)
+
+
 def check_speech(waveform: torch.Tensor, sampling_rate: int = SAMPLING_RATE) -> str | None:
     """Why ``waveform`` (T,) cannot give a speaker embedding, or ``None`` when it can."""
     n = int(waveform.shape[-1])
@@ -206,6 +214,12 @@ class SpeakerEncoder:
 
     @staticmethod
     def _as_items(waveforms, lengths) -> list[torch.Tensor]:
+        if hasattr(waveforms, "get_all_samples"):  # one item of a datasets Audio column
+            waveforms = [waveforms]
+        elif not isinstance(waveforms, (torch.Tensor, np.ndarray, list, tuple)) and hasattr(waveforms, "__iter__"):
+            waveforms = list(waveforms)  # a datasets Column (ds["audio"]), a generator
+        if isinstance(waveforms, (list, tuple)):
+            waveforms = [_dataset_item_at_16k(x) if hasattr(x, "get_all_samples") else x for x in waveforms]
         if isinstance(waveforms, (list, tuple)) and lengths is None and all(
                 getattr(x, "ndim", np.ndim(x)) == 1 for x in waveforms):
             return [torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x).float() for x in waveforms]
@@ -227,7 +241,8 @@ class SpeakerEncoder:
         problem string (batch mode for the CLI and dataset scripts).
 
         Args:
-            waveforms: (B, T) or (T,) float 16 kHz audio (tensor or array), or a list of 1-D clips.
+            waveforms: (B, T) or (T,) float 16 kHz audio (tensor or array), a list of 1-D clips, or
+                items of a datasets Audio column (``ds["audio"]``, any rate: made 16 kHz mono).
             lengths: (B,) valid samples per row (the rest is padding); default: all of T.
             names: labels for the problem strings (default ``<waveform i>``).
         """

@@ -239,6 +239,30 @@ def test_evaluate_module_loads_offline_and_agrees(speech, tmp_path, monkeypatch)
     assert only_q["q"] == pytest.approx(expected[0]["q"], rel=1e-3)
 
 
+def test_evaluate_module_scores_a_datasets_audio_column(tmp_path, fsdd_file, noise_files, monkeypatch):
+    """datasets 5 decodes an Audio column to torchcodec decoders, which evaluate's feature check
+    refused ("don't match the expected format"): they are scored as 16 kHz mono, as the same
+    recordings loaded by msar are, and a sampling_rate that contradicts that is refused."""
+    import soundfile as sf
+    from datasets import Audio, Dataset
+
+    monkeypatch.setenv("HF_EVALUATE_OFFLINE", "1")
+    clean, rate = load_audio(fsdd_file, sampling_rate=None)  # 8 kHz
+    noise = load_audio(noise_files[0], sampling_rate=rate)[0][: clean.numel()]
+    noisy = tmp_path / "noisy.wav"
+    sf.write(noisy, np.stack([clean + 0.1 * noise, clean + 0.1 * noise], 1), rate, subtype="FLOAT")  # stereo
+    ds = Dataset.from_dict({"estimate": [str(noisy)], "reference": [str(fsdd_file)]})
+    ds = ds.cast_column("estimate", Audio()).cast_column("reference", Audio())
+    metric = load_metric(cache_dir=str(tmp_path / "cache"))
+    scores = metric.compute(predictions=ds["estimate"], references=ds["reference"], metrics=["q", "si_sdr"])
+    expected = compute_all(load_audio(fsdd_file)[0].numpy(), load_audio(noisy)[0].numpy(), metrics=["q", "si_sdr"])
+    assert scores["num_examples"] == 1 and 0 < scores["si_sdr"] < 30
+    assert scores["q"] == pytest.approx(expected["q"], rel=1e-3) and scores["si_sdr"] == pytest.approx(expected["si_sdr"], abs=0.01)
+    metric.add(prediction=ds[0]["estimate"], reference=ds[0]["reference"])
+    with pytest.raises(ValueError, match="leave sampling_rate out"):
+        metric.compute(sampling_rate=8000)
+
+
 def test_dnsmos_rates_real_noise_below_the_clean_recording(speech, noise_files, fsdd_file):
     from msar_hf.metrics.dnsmos import DNSMOS_METRICS, Dnsmos
 

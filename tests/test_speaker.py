@@ -53,6 +53,21 @@ def test_shipped_default_embeds_real_speech(encoder, speech_file):
     assert float(encoder.similarity(emb, encoder.embed(wave)[0])) > 0.999
 
 
+def test_embed_takes_a_datasets_audio_column(encoder, speech_file, fsdd_file):
+    """datasets 5 hands an Audio column over as torchcodec decoders: embed() refused them ("can't
+    convert np.ndarray of type numpy.object_"). Now each item is made 16 kHz mono and embedded as
+    its file is, one item or a column, at any rate the column asks for."""
+    from datasets import Audio, Dataset
+
+    ds = Dataset.from_dict({"audio": [str(speech_file), str(fsdd_file)]}).cast_column("audio", Audio())
+    clips = [load_audio(speech_file)[0], load_audio(fsdd_file, sampling_rate=16000)[0]]  # 16 kHz, 8 kHz
+    assert torch.allclose(encoder.embed(ds["audio"]), encoder.embed(clips), atol=1e-5)
+    by_file = torch.stack([encoder.embed_file(speech_file), encoder.embed_file(fsdd_file)])
+    assert torch.allclose(encoder.embed(ds[1]["audio"])[0], by_file[1], atol=1e-5)
+    at_48k = ds.cast_column("audio", Audio(sampling_rate=48000))
+    assert float(encoder.similarity(encoder.embed(at_48k[0]["audio"])[0], by_file[0])) > 0.999
+
+
 def test_shipped_folder_is_plain_speechbrain_and_small(encoder, speech_file):
     from speechbrain.inference.classifiers import EncoderClassifier
 

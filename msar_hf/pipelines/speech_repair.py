@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from transformers import Pipeline
 
-from ..audio import load_audio, resample
+from ..audio import dataset_audio, load_audio, resample
 from ..fullband import add_upper_band
 
 
@@ -78,11 +78,8 @@ class SpeechRepairPipeline(Pipeline):
     def preprocess(self, inputs, sampling_rate: int | None = None):
         if isinstance(inputs, (str, os.PathLike, bytes, bytearray)):
             wave, rate = load_audio(inputs, sampling_rate=None, mono=False)
-        elif hasattr(inputs, "get_all_samples"):
-            # a datasets Audio item: datasets >= 4 decodes with torchcodec's AudioDecoder, already
-            # at the column's rate (Audio(sampling_rate=...)) and with the file's channels
-            samples = inputs.get_all_samples()
-            wave, rate = samples.data.float(), int(samples.sample_rate)
+        elif (decoded := dataset_audio(inputs)) is not None:  # a datasets Audio item, at the column's rate
+            wave, rate = decoded
         elif isinstance(inputs, dict):
             array = inputs.get("array", inputs.get("raw"))
             rate = inputs.get("sampling_rate", sampling_rate)

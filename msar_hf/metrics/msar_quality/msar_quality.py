@@ -30,9 +30,11 @@ log-spectral distance (dB). Each pair is scored on its own; compute() returns th
 
 _KWARGS_DESCRIPTION = """
 Args:
-    predictions: list of estimated mono waveforms (sequences of floats).
-    references: list of reference mono waveforms, one per prediction.
-    sampling_rate: their sampling rate (default 16000; other rates are resampled to 16 kHz).
+    predictions: list of estimated mono waveforms (sequences of floats), or items of a datasets
+        Audio column (datasets >= 4: torchcodec decoders, any rate and channels: scored as 16 kHz mono).
+    references: list of reference mono waveforms, one per prediction (or Audio items likewise).
+    sampling_rate: their sampling rate (default 16000; other rates are resampled to 16 kHz; Audio
+        items are 16 kHz already, so it must stay 16000 when they are given).
     align: remove a constant delay of each prediction by cross-correlation first (default False).
     metrics: subset of ("q", "mse", "cossim_pitch", "cossim_loudness", "pesq_wb", "stoi",
         "estoi", "si_sdr", "lsd") to compute (default all).
@@ -68,6 +70,36 @@ class MsarQuality(evaluate.Metric):
                             "https://github.com/JeremyCCHsu/Python-Wrapper-for-World-Vocoder"],
         )
 
+    # datasets >= 4 hands an Audio column over as torchcodec decoders, which evaluate's feature check
+    # refuses ("don't match the expected format"): they are decoded here, to 16 kHz mono
+    def add_batch(self, *, predictions=None, references=None, **kwargs):
+        """Add a batch of (prediction, reference) pairs; Audio items are decoded to 16 kHz mono.
+        """
+        return super().add_batch(predictions=self._arrays(predictions), references=self._arrays(references), **kwargs)
+
+    def add(self, *, prediction=None, reference=None, **kwargs):
+        """Add one (prediction, reference) pair; Audio items are decoded to 16 kHz mono.
+        """
+        return super().add(prediction=self._arrays([prediction])[0] if prediction is not None else None,
+                           reference=self._arrays([reference])[0] if reference is not None else None, **kwargs)
+
+    def compute(self, *, predictions=None, references=None, **kwargs):
+        """Score the pairs given here and added before; Audio items are decoded to 16 kHz mono.
+        """
+        if getattr(self, "_decoded_audio", False) and kwargs.get("sampling_rate", SAMPLING_RATE) != SAMPLING_RATE:
+            raise ValueError(f"datasets Audio items are scored at {SAMPLING_RATE} Hz: leave sampling_rate out "
+                             f"(got {kwargs['sampling_rate']})")
+        try:
+            return super().compute(predictions=self._arrays(predictions), references=self._arrays(references), **kwargs)
+        finally:
+            self._decoded_audio = False  # compute() consumed the pairs
+
+    def _arrays(self, values):
+        if values is None or not any(hasattr(v, "get_all_samples") for v in values):
+            return values
+        self._decoded_audio = True
+        return [_mono_16k(v) if hasattr(v, "get_all_samples") else v for v in values]
+
     def _compute(self, predictions, references, sampling_rate: int = SAMPLING_RATE, align: bool = False,
                  metrics=None, return_per_example: bool = False, pitch_tracker: str = "dio"):
         if len(predictions) != len(references):
@@ -87,3 +119,10 @@ class MsarQuality(evaluate.Metric):
         if return_per_example:
             result["per_example"] = per_example
         return result
+
+
+def _mono_16k(item) -> np.ndarray:
+    from msar_hf.audio import dataset_audio, resample
+
+    wave, rate = dataset_audio(item)
+    return resample(wave.mean(0), rate, SAMPLING_RATE).numpy()
