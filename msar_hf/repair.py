@@ -155,7 +155,7 @@ def _looks_like_path(source: str) -> bool:
     A bare name ("my_model") is a folder too: offline, trying it as a Hub id cost 30 s of retries
     before a message about the network (msar's models all live under an organisation)."""
     return (source.startswith((".", "~", "/", "\\")) or source.count("/") != 1 or "\\" in source
-            or source.endswith("/"))
+            or source.endswith("/") or (len(source) > 1 and source[1] == ":" and source[0].isalpha()))  # C:/x
 
 
 def load_repair_model(model=None, device: str | torch.device | None = "cpu"):

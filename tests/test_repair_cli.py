@@ -408,8 +408,9 @@ def test_inputs_are_never_overwritten(tmp_path, capsys, monkeypatch, identity_mo
     code, _, err = msar(capsys, "repair", src, "-o", tmp_path / "x.wav", "--model", tmp_path / "no_such_model", "-q")
     assert code == 2 and "no such model folder" in err, err
     # so is a bare name (offline, trying it as a Hub id took 30 s of retries and spoke of the network)
-    code, _, err = msar(capsys, "repair", src, "-o", tmp_path / "x.wav", "--model", "no_such_model", "-q")
-    assert code == 2 and "no_such_model: no such model folder" in err, err
+    for name in ("no_such_model", "C:/models/repair"):  # a Windows drive path too
+        code, _, err = msar(capsys, "repair", src, "-o", tmp_path / "x.wav", "--model", name, "-q")
+        assert code == 2 and f"{name}: no such model folder" in err, err
     assert src.read_bytes() == before and sorted(p.name for p in folder.iterdir()) == ["a.flac"]
     # an output folder inside the input folder: repaired files are not picked up as inputs next time
     monkeypatch.chdir(folder)
