@@ -339,6 +339,85 @@ def test_normalize_text_reads_years_after_2000_by_context():
         "and ten votes.")
 
 
+def test_normalize_text_reads_years_that_the_words_around_mark_as_years():
+    # "The 2022 World Cup" was "The two thousand and twenty two World Cup"; "From 2010 to 2020 things
+    # changed" read its second year as a count; "2012 was better" and "In 2010 prices rose" too
+    for text, spoken in (
+        ("The 2022 World Cup and the 2024 Olympics.", "The twenty twenty two World Cup and the twenty twenty four Olympics."),
+        ("The 2020 Olympics, the 2020 census, a 2019 study", "The twenty twenty Olympics, the twenty twenty census, a twenty nineteen study"),
+        ("Q3 2024 results, Copyright 2024 Acme Ltd, \u00a9 2024 Acme",
+         "Q three twenty twenty four results, Copyright twenty twenty four Acme Ltd, copyright twenty twenty four Acme"),
+        ("From 2010 to 2020 things changed.", "From twenty ten to twenty twenty things changed."),
+        ("Between 2012 and 2016 sales fell.", "Between twenty twelve and twenty sixteen sales fell."),
+        ("2001: A Space Odyssey. 2012: The Movie", "two thousand and one: A Space Odyssey. twenty twelve: The Movie"),
+        ("the 2015 Paris Agreement, 2024 Q3 results", "the twenty fifteen Paris Agreement, twenty twenty four Q three results"),
+        ("2012 was better. 2016 saw growth and 2020 brought change.",
+         "twenty twelve was better. twenty sixteen saw growth and twenty twenty brought change."),
+        ("In 2010 prices rose.", "In twenty ten prices rose."),
+    ):
+        assert normalize_text(text) == spoken, (text, normalize_text(text))
+    # counts stay counts
+    for text, spoken in (
+        ("2005 people came, by 2010 votes.", "two thousand and five people came, by two thousand and ten votes."),
+        ("The 2022 participants and the 2000 Americans", "The two thousand and twenty two participants and the two thousand Americans"),
+        ("In 2010 cases the drug failed.", "In two thousand and ten cases the drug failed."),
+        ("from 2010 to 2500 people", "from two thousand and ten to two thousand five hundred people"),
+        ("2010 were injured.", "two thousand and ten were injured."),
+        ("Page 2022: Results", "Page two thousand and twenty two: Results"),
+    ):
+        assert normalize_text(text) == spoken, (text, normalize_text(text))
+    assert normalize_text("in 2021 1/2 of them") == "in two thousand and twenty one one half of them"
+
+
+def test_normalize_text_reads_hours_minutes_and_seconds():
+    # "12:30:45" was "twelve thirty: forty five", "1:05:30" "one oh five: thirty": a duration unless a
+    # clock time is said ("at", AM/PM)
+    assert normalize_text("He finished in 1:05:30, she in 0:45:12 and they in 2:00:00.") == (
+        "He finished in one hour five minutes and thirty seconds, she in forty five minutes and twelve seconds "
+        "and they in two hours.")
+    assert normalize_text("It left at 12:30:45 and came back at 9:05:00 PM.") == (
+        "It left at twelve thirty and forty five seconds and came back at nine oh five PM.")
+    assert normalize_text("a 1:00:01 lap") == "a one hour and one second lap"
+
+
+def test_normalize_text_keeps_upper_case_acronyms_that_are_no_units():
+    # "10 HR staff" was "ten hours staff", "5 ML models" "five milliliters models"
+    assert normalize_text("We hired 10 HR staff and 5 ML engineers.") == "We hired ten HR staff and five ML engineers."
+    assert normalize_text("10 KM, 10 km, 24 HR service, 5 hr, 500 ML bottle, 60 MPH") == (
+        "ten kilometers, ten kilometers, twenty four hours service, five hours, five hundred milliliters bottle, "
+        "sixty miles per hour")
+
+
+def test_normalize_text_reads_a_month_and_short_year_after_born_or_since():
+    # "Born 11/89" was "Born eleven eighty nine" (a split: 11 + 89 = 100)
+    assert normalize_text("Born 11/89, here since 03/95, in 5/99.") == (
+        "Born November eighty nine, here since March ninety five, in May ninety nine.")
+    # a day (11/25 may be the 25th), a split, or a share of something stays as it was
+    assert normalize_text("since 11/25, in 12/31, a 40/60 split, in 1/50 of cases") == (
+        "since eleven / twenty five, in twelve / thirty one, a forty sixty split, in one / fifty of cases")
+
+
+def test_normalize_text_reads_scores_out_of_ten_and_a_hundred():
+    # "Give it 10/10" was "ten / ten", "My score was 7/10" "seven tenths"
+    assert normalize_text("Give it 10/10. My score was 7/10, she got 85/100.") == (
+        "Give it ten out of ten. My score was seven out of ten, she got eighty five out of one hundred.")
+    # a fraction, a date or a small fraction stays one
+    assert normalize_text("3/10 of the class, on 10/10 and 3/100 of a second") == (
+        "three tenths of the class, on ten / ten and three / one hundred of a second")
+
+
+def test_normalize_text_reads_processor_and_graphics_card_model_numbers():
+    # "i7-13700K" was "i seven - thirteen thousand seven hundred K", "RTX 4090" "RTX four thousand and ninety"
+    assert normalize_text("An i7-13700K, an i9-9900K, a Core i5-10850H and an RTX 4090.") == (
+        "An i seven thirteen seven hundred K, an i nine ninety nine hundred K, a Core i five ten eight fifty H "
+        "and an RTX forty ninety.")
+    assert normalize_text("Ryzen 7 5800X, GTX 1080 Ti, RX 7900 XTX, i7-1065G7") == (
+        "Ryzen seven fifty eight hundred X, GTX ten eighty Ti, RX seventy nine hundred XTX, i seven ten sixty five G seven")
+    # not a model number ("5000K" is a colour temperature: it was "five thousand thousand")
+    assert normalize_text("Route 2024-25, a 5000K bulb, A4 paper") == (
+        "Route twenty twenty four twenty five, a five thousand kelvin bulb, A four paper")
+
+
 def test_normalize_text_reads_signs_pence_units_and_dimensions():
     # "\u22125\u00b0C" (a minus sign) was "\u2212 five degrees", "\u00a312.99" "twelve pounds and ninety nine cents",
     # "1 kg" "one kilograms", "6 ft" "six ft", "12x10" "twelve x ten"

@@ -46,7 +46,23 @@ def _singular(name: str) -> str:
     return f"{first} {rest}".strip()
 
 
+# Units are matched in any case ("10 KM", "60 MPH" on signs), but "HR" and "ML" in capitals are also
+# human resources and machine learning: "10 HR staff" was "ten hours staff". Before a word for people,
+# teams or work they stay letters ("24 HR service" is still hours).
+_UNIT_ACRONYMS = {"hr", "ml"}
+_ACRONYM_NOUNS = {"staff", "team", "teams", "employee", "employees", "people", "person", "professional",
+                  "professionals", "manager", "managers", "department", "departments", "role", "roles", "position",
+                  "positions", "job", "jobs", "engineer", "engineers", "model", "models", "specialist", "specialists",
+                  "expert", "experts", "researcher", "researchers", "personnel", "worker", "workers", "rep", "reps",
+                  "officer", "officers", "director", "directors", "leader", "leaders", "consultant", "consultants",
+                  "project", "projects", "system", "systems", "tool", "tools", "course", "courses", "policy", "policies"}
+
+
 def _unit(match: re.Match) -> str:
+    if match.group(2).isupper() and match.group(2).lower() in _UNIT_ACRONYMS:
+        following = re.match(r"\s+([a-z]+)", match.string[match.end():])
+        if following and following.group(1) in _ACRONYM_NOUNS:
+            return match.group(0)
     name = _UNITS.get(match.group(2).lower(), "inches")
     # "1 kg" was "one kilograms": singular after a bare 1 (not 21, 0.1 or 1,001)
     if re.search(r"(?<![\d.,])1$", match.string[:match.start(1) + 1]):
@@ -187,6 +203,35 @@ def _roman(match: re.Match) -> str:
     return match.group(0)
 
 
+# Processor and graphics card model numbers are said in groups, as their users say them: "i7-13700K"
+# was "i seven - thirteen thousand seven hundred K" ("i seven thirteen seven hundred K"), "RTX 4090"
+# "four thousand and ninety" ("forty ninety"). Only an Intel-style code (a hyphen after i3-i9 or E3-E7)
+# or a number after a brand word: a bare "5000K" is a colour temperature, "2024-25" a season.
+_MODEL_CODE_RE = re.compile(r"\b(i[3579]|E[357])-(\d{4,5})([A-Z]{0,3}\d?)\b(?!-)")
+_MODEL_AFTER_BRAND_RE = re.compile(r"\b(RTX|GTX|RX|Radeon|GeForce|Xeon|Ryzen\s+[3579]|Core\s+i[3579])\s+(\d{4,5})"
+                                   r"([A-Z]{1,3}\d?[A-Z]{0,2})?\b(?![-.,]\d)")
+
+
+def _model_number(digits: str) -> str:
+    """4090 -> forty ninety, 9900 -> ninety nine hundred, 13700 -> thirteen seven hundred, 10850 -> ten
+    eight fifty: the first two digits, then the rest as a clock's minutes are read."""
+    if digits[0] == "0" or digits.endswith("000"):
+        return " ".join(_DIGIT_WORDS[int(d)] for d in digits) if digits[0] == "0" else _num2words(digits)
+    words, tail = [_num2words(digits[:2])], digits[2:]
+    if len(tail) == 3:  # 13700: "thirteen" "seven hundred"; 10850: "ten" "eight fifty"
+        if tail.endswith("00"):
+            return f"{words[0]} {_num2words(tail[0])} hundred"
+        words.append(_DIGIT_WORDS[int(tail[0])])
+        tail = tail[1:]
+    words.append("hundred" if tail == "00" else f"oh {_num2words(tail[1])}" if tail[0] == "0" else _num2words(tail))
+    return " ".join(words)
+
+
+def _model_code(match: re.Match) -> str:
+    suffix = f" {match.group(3)}" if match.group(3) else ""
+    return f"{match.group(1)} {_model_number(match.group(2))}{suffix}"
+
+
 # Web addresses and e-mail: their dots were pauses (espeak keeps "." as punctuation), not "dot".
 _URL_RE = re.compile(r"\b(?:https?://|www\.)[^\s\"'<>]*[^\s\"'<>.,;:!?)]", re.IGNORECASE)
 _EMAIL_RE = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
@@ -282,6 +327,16 @@ def _slash_date(match: re.Match) -> str:
     return _date(month, day, year) or match.group(0)
 
 
+# A month and a two-digit year after "born", "since", "in" or "from": "Born 11/89" was "eleven eighty
+# nine" (the split rule: 11 + 89 = 100). Only where the second number cannot be a day (32 and up):
+# "since 11/25" may be the 25th of November, so it is left; "in 1/50 of cases" is a share.
+_MONTH_SHORT_YEAR_RE = re.compile(r"\b((?:[Bb]orn|[Ss]ince|[Ii]n|[Ff]rom)\s+)(0?[1-9]|1[0-2])/(3[2-9]|[4-9]\d)(?![\w/]|\.\d|\s+of\b)")
+
+
+def _month_short_year(match: re.Match) -> str:
+    return f"{match.group(1)}{_MONTH_NAMES[int(match.group(2)) - 1]} {_spoken_year(match.group(3))}"
+
+
 def _fraction(match: re.Match) -> str:
     whole, numerator, denominator = match.group(1), int(match.group(2)), int(match.group(3))
     if not 2 <= denominator <= 10 or numerator >= denominator:
@@ -336,6 +391,29 @@ def _ratio(match: re.Match) -> str:
     return f" {_num2words(first)} to {_num2words(second)} "
 
 
+# Hours, minutes and seconds: "12:30:45" was "twelve thirty: forty five" (the second colon unsaid).
+# Read as a duration, the parts that are not zero ("1:05:30" "one hour five minutes and thirty seconds",
+# a race or video time, "0:45:12" "forty five minutes and twelve seconds"); a clock time only where
+# the text says so ("at 12:30:45", "9:05:00 PM"): "twelve thirty and forty five seconds".
+_HMS_RE = re.compile(r"(?<![\d:.])\b(\d{1,2}):([0-5]\d):([0-5]\d)\b(?![:\d]|\.\d)")
+
+
+def _hms(match: re.Match) -> str:
+    hours, minutes, seconds = match.group(1), match.group(2), match.group(3)
+    clock = (re.search(r"\b(?:at|from|until|till)\s+$", match.string[:match.start()], re.IGNORECASE)
+             or re.match(r"\s?[AP]M\b", match.string[match.end():]))
+    if clock and int(hours) <= 24:
+        said = _clock(re.match(r"(\d+):(\d+)", f"{hours}:{minutes}")).strip()
+        if minutes == "00" and re.match(r"\s?[AP]M\b", match.string[match.end():]):
+            said = _num2words(hours)
+        return f" {said} and {_num2words(seconds)} seconds " if int(seconds) else f" {said} "
+    parts = [f"{_num2words(value)} {name if int(value) == 1 else name + 's'}"
+             for value, name in ((hours, "hour"), (minutes, "minute"), (seconds, "second")) if int(value)]
+    if not parts:
+        return match.group(0)
+    return " " + (" ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]) + " "
+
+
 # Splits: "50/50" was "fifty / fifty"; two shares of a hundred ("80/20", "60/40") or 20/20 vision are
 # said as a pair of numbers. Other slashes stay with the fraction and date rules.
 _SPLIT_RE = re.compile(r"(?<![\w/.])(\d\d)/(\d\d)(?![\w/]|\.\d)")
@@ -381,6 +459,8 @@ def _suffix_scale(match: re.Match) -> str:
     number, suffix = match.group(1), match.group(2)
     following = re.match(r"\s+(\w+)", match.string[match.end():])
     if suffix in "kK":
+        if suffix == "K" and "." not in number and int(number) >= 1000:
+            return f"{number} kelvin"  # "a 5000K bulb", a colour temperature (was "five thousand thousand")
         if ((following and following.group(1).lower() in _K_NAMES) or (suffix == "K" and number in ("4", "8"))
                 or _K_RACE_BEFORE_RE.search(match.string[:match.start()])):
             return f"{number} K"
@@ -424,7 +504,7 @@ def _feet_inches(match: re.Match) -> str:
 # before it, only at a sentence end ("It was 2019."). "2005 people" stays a count. "2023-24" (or
 # "2023/24") is a season.
 _YEAR_RE = re.compile(r"(?<![\w.,$£€-])(20\d\d)(?:[-/](\d\d)\b)?(?![\w%]|[.,:/-]?\d)")
-_YEAR_AFTER = {"since", "until", "till", "year", "circa", "spring", "summer", "autumn", "fall", "winter", "early",
+_YEAR_AFTER = {"since", "until", "till", "year", "circa", "copyright", "spring", "summer", "autumn", "fall", "winter", "early",
                "late", "mid", "during", "before", "after", "around", "january", "february", "march", "april", "may",
                "june", "july", "august", "september", "october", "november", "december"}
 _YEAR_MAYBE_AFTER = {"in", "by", "from", "of", "to", "and", "or", "through", "between", "than"}
@@ -434,6 +514,66 @@ _YEAR_FOLLOWERS = _SENTENCE_STARTERS | {"to", "and", "or", "through", "until", "
                                         "while", "because", "since", "where", "alone", "only", "already"}
 
 
+# "Q3 2024", "FY 2024", "H1 2023": a quarter, half or fiscal year names a year ("Q3 2024 results")
+_YEAR_PERIOD_BEFORE_RE = re.compile(r"\b(?:Q[1-4]|H[12]|FY|CY)\s*$")  # (or after it: "2024 Q3")
+# "The 2022 World Cup", "a 2019 study": after a determiner, a year is known by the event it dates; a
+# count ("The 2022 participants") has a plural noun. A capitalised word that is no plural ("World
+# Cup", "Toyota") names an event too; "the 2000 Americans" is a count.
+_YEAR_DETERMINERS = {"the", "a", "an", "this", "that", "his", "her", "its", "their", "our", "my", "your"}
+_YEAR_EVENTS = {"olympics", "olympic", "paralympics", "world", "cup", "election", "elections", "midterms",
+                "season", "edition", "model", "census", "budget", "crisis", "recession", "championship",
+                "championships", "tournament", "final", "finals", "campaign", "summit", "festival", "vintage", "study",
+                "survey", "report", "film", "movie", "album", "release", "draft", "playoffs", "derby", "marathon",
+                "awards", "oscars", "grammys", "race", "referendum", "pandemic", "earthquake", "floods", "version"}
+# "2012 was better", "2016 saw growth": a year that starts a sentence (or a clause after "and") before
+# a verb said of one thing; "2010 were injured" (plural) is a count
+_YEAR_SUBJECT_VERBS = {"was", "is", "has", "wasn't", "isn't", "hasn't", "saw", "brought", "had", "marked", "marks",
+                       "began", "begins", "ended", "ends", "proved", "became", "remains", "remained", "promises",
+                       "looks", "seems", "will"}
+# "In 2010 prices rose" begins with a year; "In 2010 cases ..." with a count of what follows
+_YEAR_COUNTED = {"people", "persons", "cases", "patients", "men", "women", "children", "students", "units", "copies",
+                 "words", "pages", "votes", "times", "items", "samples", "subjects", "participants", "respondents",
+                 "households", "homes", "jobs", "deaths", "users", "of", "out"}
+_SENTENCE_START_RE = re.compile(r"(?:^|[.!?]['\")]?\s+|\n)\s*['\"(]?$")
+# "From 2010 to 2020", "between 2012 and 2016": the second of two years (the first is one by its "to")
+_YEAR_RANGE_BEFORE_RE = re.compile(r"\b(?:from|between)\s+(1[1-9]\d\d|20\d\d)\s+(?:to|and|through|until|till)\s+$",
+                                   re.IGNORECASE)
+
+
+def _year_by_context(match: re.Match, before: str) -> bool | None:
+    """True where the words around make 20XX a year, False where a count, None: not decided here."""
+    year, head, rest = match.group(1), match.string[:match.start()], match.string[match.end():]
+    following = re.match(r"\s*([A-Za-z']+)", rest)
+    word = following.group(1) if following else ""
+    # "from 2010 to 2500 people": no later year follows, so the first is a count too
+    partner = re.match(r"\s*(?:to|and|through|until|till)\s+(\d{4})\b", rest)
+    if partner and before in ("from", "between") and not int(year) < int(partner.group(1)) <= 2099:
+        return False
+    if _YEAR_PERIOD_BEFORE_RE.search(head):
+        return True
+    range_ = _YEAR_RANGE_BEFORE_RE.search(head)
+    if range_ and int(range_.group(1)) < int(year):
+        return True
+    if re.match(r"\s+(?:Q[1-4]|H[12])\b", rest):  # "2024 Q3 results"
+        return True
+    if re.match(r":\s+[A-Z]", rest) and _SENTENCE_START_RE.search(head):  # "2012: The Movie", a title
+        return True
+    if before in _YEAR_DETERMINERS and word:
+        names = re.match(r"\s*((?:[A-Z][\w']*\s*){1,3})", rest)
+        if word.lower() in _YEAR_EVENTS or word == "Games" or any(w.lower() in _YEAR_EVENTS for w in (names.group(1).split() if names else [])):
+            return True
+        if names and not all(w.endswith("s") for w in names.group(1).split()):
+            return True  # "the 2015 Paris Agreement", not "the 2000 Americans"
+        return None
+    if (_SENTENCE_START_RE.search(head) or before in ("and", "but", "while", "whereas")) and word in _YEAR_SUBJECT_VERBS:
+        return True
+    opening_in = re.search(r"\bIn\s+$", head)
+    if (opening_in and _SENTENCE_START_RE.search(head[:opening_in.start()]) and word[:1].islower()
+            and word not in _YEAR_COUNTED and not re.match(r"\s*\d", rest)):
+        return True
+    return None
+
+
 def _year(match: re.Match) -> str:
     year, until = match.group(1), match.group(2)
     if until and int(until) <= int(year[2:]):
@@ -441,7 +581,10 @@ def _year(match: re.Match) -> str:
     before = re.search(r"([A-Za-z]+)[\s-]+$", match.string[:match.start()])
     before = before.group(1).lower() if before else ""
     rest = match.string[match.end():]
-    if before in _YEAR_AFTER or until:
+    by_context = None if until else _year_by_context(match, before)
+    if by_context is False:
+        return match.group(0)
+    if before in _YEAR_AFTER or until or by_context:
         pass
     elif before in _YEAR_MAYBE_AFTER:
         following = re.match(r"\s*([A-Za-z]+)", rest)
@@ -460,13 +603,20 @@ _DIMENSION_RE = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?(?:'|\"|'')?)\s?[x×]\s?(?=
 # Scores: "4.5/5" was "four point five / five", "7/10" after "rated" "seven tenths": a decimal over
 # 5, 10 or 100, or a whole number after a word of rating or before "stars", is "out of".
 _SCORE_RE = re.compile(r"(?<![\w/.])(\d+(?:\.\d+)?)/(5|10|100)(?![\w/]|\.\d)")
-_SCORE_BEFORE_RE = re.compile(r"\b(?:score[sd]?|rated|rating|rates|gave\s+it|gets|grade|marks?)\W*$", re.IGNORECASE)
+_SCORE_BEFORE_RE = re.compile(r"\b(?:score[sd]?(?:\s+(?:is|was|of))?|rated|rating(?:\s+(?:is|was|of))?|rates"
+                              r"|g[ai]ve\s+it|gives\s+it|giving\s+it|gets|got|grade|marks?)\W*$", re.IGNORECASE)
+# "Give it 10/10", "got 85/100": a full score, or any out of a hundred (no day is 100), is "out of"
+# with no rating word too; "on 10/10" is a date and "3/100 of a second" a fraction, so they stay.
+_SCORE_DATE_BEFORE_RE = re.compile(r"\b(?:on|since|until|till|by|from|before|after|dated)\s+$", re.IGNORECASE)
 
 
 def _score(match: re.Match) -> str:
     number, total = match.group(1), match.group(2)
-    if not ("." in number or _SCORE_BEFORE_RE.search(match.string[:match.start()])
-            or re.match(r"\s+stars?\b", match.string[match.end():])):
+    before, after = match.string[:match.start()], match.string[match.end():]
+    whole_score = (total in ("10", "100") and number.isdigit() and not re.match(r"\s+of\b", after)
+                   and (int(number) == int(total) or (total == "100" and int(number) < 100))
+                   and not _SCORE_DATE_BEFORE_RE.search(before))
+    if not ("." in number or whole_score or _SCORE_BEFORE_RE.search(before) or re.match(r"\s+stars?\b", after)):
         return match.group(0)
     return f" {number} out of {total} "
 
@@ -475,7 +625,9 @@ def normalize_text(text: str) -> str:
     """Spell out what a speaker would say: abbreviations, numbers, money, ordinals, symbols.
 
     Years (1100-1999) are read in pairs ("nineteen eighty four"), as people say them; 2000-2099
-    only where the words around make it a year ("in 2024 we", "since 2010"), else a count.
+    only where the words around make it a year ("in 2024 we", "since 2010", "the 2022 World Cup",
+    "2012 was"), else a count. "1:05:30" is a duration ("one hour five minutes and thirty seconds"),
+    a clock time only after "at" or before AM/PM.
     """
     # "½" is "1⁄2" after NFKC, with a fraction slash, and "2½" would become "21⁄2"
     text = re.sub("[\u00bc-\u00be\u2150-\u215e]", lambda m: " " + unicodedata.normalize("NFKC", m.group(0)) + " ", text)
@@ -506,11 +658,14 @@ def normalize_text(text: str) -> str:
     text = _BARE_MONTH_RE.sub(lambda m: _MONTHS[(m.group(1) or m.group(2)).lower()], text)
     text = _ABBREV_RE.sub(_abbreviation, text)
     text = _ROMAN_RE.sub(_roman, text)
+    text = _MODEL_CODE_RE.sub(_model_code, text)
+    text = _MODEL_AFTER_BRAND_RE.sub(_model_code, text)
     # dates before anything reads their numbers or hyphens
     text = _ISO_DATE_RE.sub(lambda m: _date(int(m.group(3)), int(m.group(4)), m.group(1)) or m.group(0), text)
     text = _DOTTED_DATE_RE.sub(lambda m: _date(int(m.group(2)), int(m.group(1)), m.group(3), day_first=True)
                                or m.group(0), text)
     text = _SLASH_DATE_RE.sub(_slash_date, text)
+    text = _MONTH_SHORT_YEAR_RE.sub(_month_short_year, text)
     text = _MONTH_DAY_RE.sub(lambda m: _date(_MONTH_NAMES.index(m.group(1)) + 1, int(m.group(2)), m.group(3))
                              or m.group(0), text)
     text = _DAY_MONTH_RE.sub(lambda m: _date(_MONTH_NAMES.index(m.group(3)) + 1, int(m.group(2)), m.group(4),
@@ -528,6 +683,7 @@ def normalize_text(text: str) -> str:
     text = _MONEY_SCALE_RE.sub(_money_scale, text)
     text = re.sub(r"([$£€])\s?(\d[\d,]*)(?:\.(\d{1,2}))?(?!\d)", _money, text)
     text = _SUFFIX_SCALE_RE.sub(_suffix_scale, text)
+    text = _HMS_RE.sub(_hms, text)
     text = _RATIO_RE.sub(_ratio, text)
     text = re.sub(r"\b(\d{1,2}:\d\d)\s?-\s?(?=\d{1,2}:\d\d\b)", r"\1 to ", text)  # 9:00-17:00 (the hyphen unsaid)
     text = re.sub(r"\b(\d{1,2}):(\d\d)\b", _clock, text)
