@@ -82,6 +82,9 @@ class ModelArguments:
     type: str = "autoencoder"
     config: dict = field(default_factory=dict)
     init_from: str | None = None  # a save_pretrained folder to start from (fine-tuning)
+    # start from init_from's weights where their shapes fit the new config and initialise the rest
+    # (a causal model from the bidirectional one: its LSTM is new, the frame layers are not)
+    init_partial: bool = False
 
 
 @dataclass

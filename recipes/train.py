@@ -57,7 +57,8 @@ def _build_autoencoder(args: RecipeArguments):
         raise SystemExit(f"model.config: unknown key {unknown[0]!r} (MsarAutoencoderConfig takes: {', '.join(sorted(known))})")
 
     if args.model.init_from:
-        return MsarAutoencoderModel.from_pretrained(args.model.init_from, **args.model.config)
+        return MsarAutoencoderModel.from_pretrained(args.model.init_from, ignore_mismatched_sizes=args.model.init_partial,
+                                                    **args.model.config)
     return MsarAutoencoderModel(MsarAutoencoderConfig(**args.model.config))
 
 

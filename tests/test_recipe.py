@@ -645,3 +645,24 @@ def test_tensorboard_logs_loss_lr_and_the_gradient_norm(tmp_path):
         acc.Reload()
         scalars.update({tag: [e.step for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]})
     assert scalars["train/loss"] == scalars["train/lr"] == scalars["train/grad_norm"] == [1, 2]
+
+
+def test_causal_config_starts_from_the_shipped_bidirectional_weights_where_they_fit(monkeypatch):
+    """recipes/configs/autoencoder_causal.yaml warm-starts a causal model from the shipped one
+    (model.init_partial): the frame layers and the LSTM's first forward layer come from it, the
+    layers whose shapes changed start anew, and the result streams."""
+    from msar_hf.repair import load_repair_model
+    from msar_hf.streaming import StreamingRepairer
+    from recipes.args import load_arguments
+    from recipes.train import _build_autoencoder
+
+    args = load_arguments(REPO / "recipes" / "configs" / "autoencoder_causal.yaml")
+    assert args.model.init_partial and args.model.config["causal"] is True
+    monkeypatch.chdir(REPO)  # init_from is relative to the repository, as the recipe runs
+    model = _build_autoencoder(args)
+    shipped = load_repair_model(None)
+    assert model.config.causal and not model.config.normalize_input
+    assert torch.equal(model.head.weight, shipped.head.weight) and torch.equal(model.encoder[0][0].weight, shipped.encoder[0][0].weight)
+    assert torch.equal(model.bottleneck.lstm.weight_hh_l0, shipped.bottleneck.lstm.weight_hh_l0)
+    assert model.bottleneck.proj.weight.shape == (256, 256) and not bool(model.bottleneck.proj.weight.any())
+    StreamingRepairer(model)
