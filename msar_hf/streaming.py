@@ -70,6 +70,8 @@ class StreamingRepairer:
         device, dtype = next(model.parameters()).device, torch.float32
         self.analysis, self.synthesis, window_sq = _dft_bases(self.n_fft, str(device), dtype)
         self.window_sq = window_sq.reshape(-1).cpu()
+        self._frames_done = 1 << 30  # past the start, every position has all its frames: one hop repeats
+        self._steady = self._envelope(self.n_fft, self.hop)
         self.speaker = model._speaker(speaker_embedding, 1, torch.zeros(1, 1, device=device))
         self.reset()
 
@@ -144,7 +146,7 @@ class StreamingRepairer:
         start = self._frames_done * self.hop  # padded position of acc[0]
         self._frames_done += count
         done = count * self.hop  # no later frame reaches these samples
-        wet = acc[:done] / self._envelope(start, done)
+        wet = acc[:done] / (self._steady.repeat(count) if start >= self.n_fft else self._envelope(start, done))
         self._overlap = acc[done: done + self.n_fft]
         skip = min(self._skip, wet.numel())
         self._skip -= skip
