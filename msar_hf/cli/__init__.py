@@ -50,6 +50,7 @@ _COMMAND_MODULES = [
     "push",
     "serve",
     "repair",  # repair + export
+    "stream",
     "evaluate",
     "synthesize",  # synthesize + voices
     "embed",
