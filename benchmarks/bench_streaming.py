@@ -6,7 +6,8 @@ The causal model (``recipes/configs/autoencoder_causal.yaml``) fed in blocks of 
 input would come, against the shipped bidirectional model's offline ``repair()`` (whole clip,
 residual gate, comb, auto strength) and the untouched input, on the recipe's dev set (speakers,
 noises and rooms held out of training; a dev seed, not the repair benchmark's). Reports PESQ-WB,
-STOI, SI-SDR and Q per damage type, the stream's latency, and the real-time factor with one
+STOI, SI-SDR and Q per damage type for the stream at full strength and at 0.7 (`msar stream`'s
+default), the stream's latency, and the real-time factor with one
 thread for blocks of 10, 20 and 100 ms next to the offline repair's. Writes
 ``benchmarks/results/streaming.{json,md}``.
 """
@@ -48,13 +49,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=99, help="dev-set seed (the repair benchmark uses 2026 and 7)")
     parser.add_argument("--items-per-type", type=int, default=6)
     parser.add_argument("--block-ms", type=float, default=10.0, help="block size for the quality run")
+    parser.add_argument("--strengths", type=float, nargs="+", default=[1.0, 0.7],
+                        help="the stream's wet/dry mixes to score (the first is timed)")
     args = parser.parse_args(argv)
     train = "accelerate launch recipes/train.py --config recipes/configs/autoencoder_causal.yaml"
     if args.model is None:
-        args.model = str(HERE.parent / "runs" / "autoencoder_causal" / "final")
-        if not Path(args.model).is_dir():  # make bench on a fresh clone: nothing to measure yet
+        args.model = "runs/autoencoder_causal/final"  # where the recipe writes it, from the repository
+        if not (HERE.parent / args.model).is_dir():  # make bench on a fresh clone: nothing to measure yet
             print(f"bench_streaming: skipped, no causal model in {args.model} (train one: {train})")
             return 0
+        args.model = str(HERE.parent / args.model) if not Path(args.model).is_dir() else args.model
     elif not Path(args.model).is_dir() and args.model.count("/") != 1:
         print(f"bench_streaming: {args.model}: no such model folder (train one: {train})", file=sys.stderr)
         return 2
@@ -70,15 +74,18 @@ def main(argv: list[str] | None = None) -> int:
 
     causal = load_repair_model(args.model, "cpu")
     shipped = load_repair_model(None, "cpu")
-    runner = StreamingRepairer(causal)
+    runners = {strength: StreamingRepairer(causal, strength=strength) for strength in args.strengths}
+    runner = runners[args.strengths[0]]
     items = build_dev_set(EvalArguments(seed=args.seed, items_per_type=args.items_per_type))
     block = round(args.block_ms * RATE / 1000)
-    estimates: dict[str, list[np.ndarray]] = {"input": [], "shipped (offline)": [], f"causal ({args.block_ms:g} ms blocks)": []}
+    streamed = {strength: f"causal @{strength:g} ({args.block_ms:g} ms blocks)" for strength in args.strengths}
+    estimates: dict[str, list[np.ndarray]] = {"input": [], "shipped (offline)": [], **{n: [] for n in streamed.values()}}
     with torch.no_grad():
         for item in tqdm(items, desc="dev items", unit="item"):
             estimates["input"].append(item.degraded)
             estimates["shipped (offline)"].append(shipped.repair(torch.from_numpy(item.degraded)).numpy())
-            estimates[f"causal ({args.block_ms:g} ms blocks)"].append(_stream(runner, item.degraded, block))
+            for strength, name in streamed.items():
+                estimates[name].append(_stream(runners[strength], item.degraded, block))
     scores = {name: score(items, ests, list(METRICS)) for name, ests in estimates.items()}
 
     # speed: 30 s of the dev items end to end, one thread
@@ -107,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     lines += ["## Real-time factor (one thread, 30 s)", "", "| system | RTF |", "|---|---|"]
     lines += [f"| {name} | {value:.4f} |" for name, value in rtf.items()]
     write_results("streaming", {"model": args.model, "seed": args.seed, "items_per_type": args.items_per_type,
-                                "block_ms": args.block_ms, "latency_samples": runner.latency, "scores": scores,
+                                "block_ms": args.block_ms, "strengths": args.strengths,
+                                "latency_samples": runner.latency, "scores": scores,
                                 "rtf": rtf}, "\n".join(lines))
     print("\n".join(lines))
     return 0

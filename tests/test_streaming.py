@@ -82,11 +82,11 @@ def test_msar_stream_repairs_raw_pcm_from_stdin_to_stdout(tmp_path, speech_file)
     model.save_pretrained(tmp_path / "causal")
     x = load_audio(speech_file)[0][:20000]
     pcm = np.round(x.numpy() * 32767).astype("<i2")
-    run = subprocess.run([sys.executable, "-m", "msar_hf", "stream", "--model", str(tmp_path / "causal")],
-                         input=pcm.tobytes(), capture_output=True, timeout=120, check=False)
+    run = subprocess.run([sys.executable, "-m", "msar_hf", "stream", "--model", str(tmp_path / "causal"),
+                          "--strength", "0.8"], input=pcm.tobytes(), capture_output=True, timeout=120, check=False)
     assert run.returncode == 0, run.stderr.decode()[-2000:]
     out = np.frombuffer(run.stdout, dtype="<i2")
-    runner = StreamingRepairer(model)
+    runner = StreamingRepairer(model, strength=0.8)
     expected = torch.cat([runner.process(torch.from_numpy(pcm.astype(np.float32) / 32768)), runner.flush()]).numpy()
     assert out.shape == pcm.shape and np.abs(out - np.round(expected * 32768)).max() <= 1
 

@@ -21,7 +21,9 @@ def register(app: typer.Typer) -> None:
 def stream(
     model: Annotated[str, typer.Option("--model", help="A causal repair model: folder or Hub id "
                                        "(recipes/configs/autoencoder_causal.yaml trains one).")],
-    strength: Annotated[float, typer.Option("--strength", help="0..1: how much of the repair to mix in.")] = 1.0,
+    strength: Annotated[float, typer.Option(
+        "--strength", help="0..1: how much of the repair to mix into the input (0.7 scored best on the "
+                           "dev set with the recipe's model: benchmarks/results/streaming.md).")] = 0.7,
     sample_format: Annotated[str, typer.Option("--format", help="Raw samples on stdin and stdout: s16le or f32le "
                                                "(16 kHz, mono, little-endian).")] = "s16le",
     block_ms: Annotated[float, typer.Option("--block-ms", help="Most milliseconds read before repairing.")] = 10.0,
