@@ -356,10 +356,7 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
         in_dtype, net_dtype = waveform.dtype, self.head.weight.dtype
         waveform, speaker = waveform.float(), speaker.to(net_dtype)
         spec = stft(waveform, cfg.n_fft, cfg.hop_length)
-        spec_c = _compress(spec, cfg.compression)
-        log_mag = 0.1 * torch.log(spec.pow(2).sum(1) + 1e-10)  # (B, F, frames), ~[-2, 1]
-        features = torch.cat([spec_c[:, 0], spec_c[:, 1], log_mag], dim=1).transpose(1, 2)  # (B, frames, 3F)
-        hidden = features.to(net_dtype)
+        spec_c, hidden = self._frame_features(spec)
         for block in self.encoder:  # self.encoder(...), block by block for the hidden states
             hidden = block(hidden)
             if hidden_states is not None:
@@ -372,12 +369,25 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
         decoded = self.decoder(hidden)
         if hidden_states is not None:
             hidden_states.extend((hidden, decoded))
+        out_spec = self._masked_spectrum(spec_c, decoded)
+        return istft(out_spec, waveform.shape[-1], cfg.n_fft, cfg.hop_length).to(in_dtype), out_spec.to(in_dtype)
+
+    def _frame_features(self, spec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 2, F, frames) spectrum -> its compressed copy and the (B, frames, 3F) encoder input
+        (compressed real and imaginary parts, scaled log power), frame by frame: a live runner
+        (msar_hf.streaming) feeds frames through here as they arrive."""
+        spec_c = _compress(spec, self.config.compression)
+        log_mag = 0.1 * torch.log(spec.pow(2).sum(1) + 1e-10)  # (B, F, frames), ~[-2, 1]
+        features = torch.cat([spec_c[:, 0], spec_c[:, 1], log_mag], dim=1).transpose(1, 2)
+        return spec_c, features.to(self.head.weight.dtype)
+
+    def _masked_spectrum(self, spec_c: torch.Tensor, decoded: torch.Tensor) -> torch.Tensor:
+        """The repaired (B, 2, F, frames) spectrum: the head's complex mask M times the compressed
+        input X_c, plus its complex mapping R, decompressed; frame by frame like _frame_features."""
         mask, mapping = (t.float() for t in self.head(decoded))
-        # complex multiply M * X_c, plus the mapping R
         re = mask[:, 0] * spec_c[:, 0] - mask[:, 1] * spec_c[:, 1] + mapping[:, 0]
         im = mask[:, 0] * spec_c[:, 1] + mask[:, 1] * spec_c[:, 0] + mapping[:, 1]
-        out_spec = _decompress(torch.stack([re, im], dim=1), cfg.compression)
-        return istft(out_spec, waveform.shape[-1], cfg.n_fft, cfg.hop_length).to(in_dtype), out_spec.to(in_dtype)
+        return _decompress(torch.stack([re, im], dim=1), self.config.compression)
 
     def _enhance_shift_averaged(self, waveform: torch.Tensor, speaker: torch.Tensor,
                                 hidden_states: list | None = None) -> torch.Tensor:
