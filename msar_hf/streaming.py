@@ -34,6 +34,17 @@ from .models.autoencoder.modeling_msar_autoencoder import (
 )
 
 
+def _samples(block) -> torch.Tensor:
+    """1-D float32 samples on the CPU. Integer PCM (int16 from a sound card or a pipe) is full scale
+    at its type's range, as the speech-repair pipeline reads it: taken as floats, the network was
+    given values in the thousands."""
+    data = torch.as_tensor(block).detach().cpu().reshape(-1)
+    if not data.is_floating_point():
+        top = torch.iinfo(data.dtype).max + 1
+        data = (data.double() - top / 2) / (top / 2) if torch.iinfo(data.dtype).min == 0 else data.double() / top
+    return data.float()
+
+
 class StreamingRepairer:
     """Block-by-block repair of 16 kHz mono audio with a causal, LSTM-bottleneck repair model.
 
@@ -91,8 +102,9 @@ class StreamingRepairer:
 
     @torch.no_grad()
     def process(self, block) -> torch.Tensor:
-        """Take the next samples (1-D, any length); return the output samples now final (1-D)."""
-        block = torch.as_tensor(block, dtype=torch.float32).reshape(-1).cpu()
+        """Take the next samples (1-D, any length: floats in [-1, 1] or integer PCM); return the
+        output samples now final (1-D float32)."""
+        block = _samples(block)
         if not bool(torch.isfinite(block).all()):
             raise ValueError("the block holds NaN/Inf samples")
         self._received += block.numel()

@@ -59,6 +59,19 @@ def test_blocks_of_any_size_give_the_whole_recordings_repair(speech_file, stft):
     assert StreamingRepairer(model).flush().shape == (0,)
 
 
+def test_integer_pcm_blocks_are_scaled_to_full_scale(speech_file):
+    """int16 blocks (a sound card's or a pipe's samples) were taken as floats in the thousands and
+    repaired as such (peaks near 9000); now they are scaled by their type's full scale, as the
+    speech-repair pipeline scales them, and give the float blocks' output."""
+    model = _causal_model()
+    pcm = np.round(load_audio(speech_file)[0][:12000].numpy() * 32767).astype(np.int16)
+    as_float = StreamingRepairer(model)
+    expected = torch.cat([as_float.process(pcm[:5000] / 32768.0), as_float.process(pcm[5000:] / 32768.0), as_float.flush()])
+    runner = StreamingRepairer(model)
+    got = torch.cat([runner.process(pcm[:5000]), runner.process(torch.from_numpy(pcm[5000:])), runner.flush()])
+    assert float((got - expected).abs().max()) < 1e-6
+
+
 def test_models_it_cannot_stream_are_refused_clearly():
     with pytest.raises(ValueError, match="causal"):
         StreamingRepairer(MsarAutoencoderModel(MsarAutoencoderConfig(**SMALL)))  # bidirectional
