@@ -72,6 +72,22 @@ def test_integer_pcm_blocks_are_scaled_to_full_scale(speech_file):
     assert float((got - expected).abs().max()) < 1e-6
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_a_model_on_the_gpu_streams(speech_file, dtype):
+    """A model on CUDA (in half precision too) streams CPU blocks as its own forward repairs the
+    whole recording (the runner framed the input on the CPU and multiplied it by bases on the GPU:
+    a device error). Within 1e-2, not 2e-5: on an H200 the stream was 4e-3 off that forward on a
+    0.94 peak, float32 and float16 alike (cuDNN's default TF32 convolutions in its STFT, likely)."""
+    model = _causal_model().to("cuda", dtype)
+    x = load_audio(speech_file)[0][:20000]
+    with torch.no_grad():
+        whole = model(x[None].cuda()).waveform[0].float().cpu()
+    y, _ = _stream(StreamingRepairer(model), x, seed=4)
+    assert y.device.type == "cpu" and y.shape == x.shape
+    assert float((y - whole).abs().max()) < 1e-2
+
+
 def test_models_it_cannot_stream_are_refused_clearly():
     with pytest.raises(ValueError, match="causal"):
         StreamingRepairer(MsarAutoencoderModel(MsarAutoencoderConfig(**SMALL)))  # bidirectional
