@@ -124,3 +124,14 @@ def test_msar_stream_repairs_raw_pcm_from_stdin_to_stdout(tmp_path, speech_file)
                          input=pcm.tobytes(), capture_output=True, timeout=120, check=False)
     err = run.stderr.decode().strip().splitlines()
     assert run.returncode == 2 and len(err) == 1 and "causal" in err[0], err
+
+
+def test_msar_stream_refuses_a_strength_out_of_range_before_loading_the_model(tmp_path, capsys):
+    """--strength 1.5 was reported as the model's fault ("<model>: strength must be in [0, 1]"),
+    after the model had loaded; now it is named as the option, as --format and --block-ms are."""
+    from msar_hf.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["stream", "--model", str(tmp_path / "no_such_model"), "--strength", "1.5"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "--strength 1.5" in err and "no_such_model" not in err, err
