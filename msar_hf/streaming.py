@@ -34,6 +34,17 @@ from .models.autoencoder.modeling_msar_autoencoder import (
 )
 
 
+def _samples(block) -> torch.Tensor:
+    """1-D float32 samples on the CPU. Integer PCM (int16 from a sound card or a pipe) is full scale
+    at its type's range, as the speech-repair pipeline reads it: taken as floats, the network was
+    given values in the thousands."""
+    data = torch.as_tensor(block).detach().cpu().reshape(-1)
+    if not data.is_floating_point():
+        top = torch.iinfo(data.dtype).max + 1
+        data = (data.double() - top / 2) / (top / 2) if torch.iinfo(data.dtype).min == 0 else data.double() / top
+    return data.float()
+
+
 class StreamingRepairer:
     """Block-by-block repair of 16 kHz mono audio with a causal, LSTM-bottleneck repair model.
 
@@ -67,12 +78,13 @@ class StreamingRepairer:
         self.strength = float(strength)
         self.gain = 1.0 if input_gain is None else float(input_gain)
         self.n_fft, self.hop = config.n_fft, config.hop_length
-        device, dtype = next(model.parameters()).device, torch.float32
-        self.analysis, self.synthesis, window_sq = _dft_bases(self.n_fft, str(device), dtype)
-        self.window_sq = window_sq.reshape(-1).cpu()
+        # the STFT and overlap-add run on the CPU, where the blocks come and go; only the network runs
+        # on the model's device (bases on a GPU model's device met CPU frames: a device error)
+        self.analysis, self.synthesis, window_sq = _dft_bases(self.n_fft, "cpu", torch.float32)
+        self.window_sq = window_sq.reshape(-1)
         self._frames_done = 1 << 30  # past the start, every position has all its frames: one hop repeats
         self._steady = self._envelope(self.n_fft, self.hop)
-        self.speaker = model._speaker(speaker_embedding, 1, torch.zeros(1, 1, device=device))
+        self.speaker = model._speaker(speaker_embedding, 1, torch.zeros(1, 1, device=model.device))
         self.reset()
 
     @property
@@ -91,8 +103,9 @@ class StreamingRepairer:
 
     @torch.no_grad()
     def process(self, block) -> torch.Tensor:
-        """Take the next samples (1-D, any length); return the output samples now final (1-D)."""
-        block = torch.as_tensor(block, dtype=torch.float32).reshape(-1).cpu()
+        """Take the next samples (1-D, any length: floats in [-1, 1] or integer PCM); return the
+        output samples now final (1-D float32 on the CPU)."""
+        block = _samples(block)
         if not bool(torch.isfinite(block).all()):
             raise ValueError("the block holds NaN/Inf samples")
         self._received += block.numel()
@@ -166,7 +179,7 @@ class StreamingRepairer:
         dtype = model.head.weight.dtype
         spec_c = _compress(spec, cfg.compression)
         log_mag = 0.1 * torch.log(spec.pow(2).sum(1) + 1e-10)
-        hidden = torch.cat([spec_c[:, 0], spec_c[:, 1], log_mag], dim=1).transpose(1, 2).to(dtype)
+        hidden = torch.cat([spec_c[:, 0], spec_c[:, 1], log_mag], dim=1).transpose(1, 2).to(model.device, dtype)
         hidden = model.encoder(hidden)
         if model.film_in is not None:
             hidden = model.film_in(hidden, self.speaker.to(dtype))
@@ -174,7 +187,7 @@ class StreamingRepairer:
         hidden = hidden + model.bottleneck.proj(out)
         if model.film_out is not None:
             hidden = model.film_out(hidden, self.speaker.to(dtype))
-        mask, mapping = (t.float() for t in model.head(model.decoder(hidden)))
+        mask, mapping = (t.float().cpu() for t in model.head(model.decoder(hidden)))
         re = mask[:, 0] * spec_c[:, 0] - mask[:, 1] * spec_c[:, 1] + mapping[:, 0]
         im = mask[:, 0] * spec_c[:, 1] + mask[:, 1] * spec_c[:, 0] + mapping[:, 1]
         return _decompress(torch.stack([re, im], dim=1), cfg.compression)

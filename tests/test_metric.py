@@ -261,6 +261,10 @@ def test_evaluate_module_scores_a_datasets_audio_column(tmp_path, fsdd_file, noi
     metric.add(prediction=ds[0]["estimate"], reference=ds[0]["reference"])
     with pytest.raises(ValueError, match="leave sampling_rate out"):
         metric.compute(sampling_rate=8000)
+    # given to compute() itself too (checked before they were decoded: scored as 8 kHz audio)
+    fresh = load_metric(cache_dir=str(tmp_path / "cache"))
+    with pytest.raises(ValueError, match="leave sampling_rate out"):
+        fresh.compute(predictions=ds["estimate"], references=ds["reference"], sampling_rate=8000)
 
 
 def test_dnsmos_rates_real_noise_below_the_clean_recording(speech, noise_files, fsdd_file):

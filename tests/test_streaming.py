@@ -59,6 +59,35 @@ def test_blocks_of_any_size_give_the_whole_recordings_repair(speech_file, stft):
     assert StreamingRepairer(model).flush().shape == (0,)
 
 
+def test_integer_pcm_blocks_are_scaled_to_full_scale(speech_file):
+    """int16 blocks (a sound card's or a pipe's samples) were taken as floats in the thousands and
+    repaired as such (peaks near 9000); now they are scaled by their type's full scale, as the
+    speech-repair pipeline scales them, and give the float blocks' output."""
+    model = _causal_model()
+    pcm = np.round(load_audio(speech_file)[0][:12000].numpy() * 32767).astype(np.int16)
+    as_float = StreamingRepairer(model)
+    expected = torch.cat([as_float.process(pcm[:5000] / 32768.0), as_float.process(pcm[5000:] / 32768.0), as_float.flush()])
+    runner = StreamingRepairer(model)
+    got = torch.cat([runner.process(pcm[:5000]), runner.process(torch.from_numpy(pcm[5000:])), runner.flush()])
+    assert float((got - expected).abs().max()) < 1e-6
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_a_model_on_the_gpu_streams(speech_file, dtype):
+    """A model on CUDA (in half precision too) streams CPU blocks as its own forward repairs the
+    whole recording (the runner framed the input on the CPU and multiplied it by bases on the GPU:
+    a device error). Within 1e-2, not 2e-5: on an H200 the stream was 4e-3 off that forward on a
+    0.94 peak, float32 and float16 alike (cuDNN's default TF32 convolutions in its STFT, likely)."""
+    model = _causal_model().to("cuda", dtype)
+    x = load_audio(speech_file)[0][:20000]
+    with torch.no_grad():
+        whole = model(x[None].cuda()).waveform[0].float().cpu()
+    y, _ = _stream(StreamingRepairer(model), x, seed=4)
+    assert y.device.type == "cpu" and y.shape == x.shape
+    assert float((y - whole).abs().max()) < 1e-2
+
+
 def test_models_it_cannot_stream_are_refused_clearly():
     with pytest.raises(ValueError, match="causal"):
         StreamingRepairer(MsarAutoencoderModel(MsarAutoencoderConfig(**SMALL)))  # bidirectional
@@ -95,3 +124,14 @@ def test_msar_stream_repairs_raw_pcm_from_stdin_to_stdout(tmp_path, speech_file)
                          input=pcm.tobytes(), capture_output=True, timeout=120, check=False)
     err = run.stderr.decode().strip().splitlines()
     assert run.returncode == 2 and len(err) == 1 and "causal" in err[0], err
+
+
+def test_msar_stream_refuses_a_strength_out_of_range_before_loading_the_model(tmp_path, capsys):
+    """--strength 1.5 was reported as the model's fault ("<model>: strength must be in [0, 1]"),
+    after the model had loaded; now it is named as the option, as --format and --block-ms are."""
+    from msar_hf.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["stream", "--model", str(tmp_path / "no_such_model"), "--strength", "1.5"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "--strength 1.5" in err and "no_such_model" not in err, err

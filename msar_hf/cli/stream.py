@@ -39,6 +39,8 @@ def stream(
         raise MsarError(f"--format {sample_format}: use one of {', '.join(_FORMATS)}")
     if not block_ms > 0:
         raise MsarError(f"--block-ms {block_ms}: must be above 0")
+    if not 0.0 <= strength <= 1.0:  # here, not from the runner: it would be told as the model's fault
+        raise MsarError(f"--strength {strength}: must be in [0, 1]")
     dtype, width, scale = _FORMATS[sample_format]
 
     import torch

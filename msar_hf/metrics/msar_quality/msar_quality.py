@@ -86,11 +86,15 @@ class MsarQuality(evaluate.Metric):
     def compute(self, *, predictions=None, references=None, **kwargs):
         """Score the pairs given here and added before; Audio items are decoded to 16 kHz mono.
         """
+        added = getattr(self, "_decoded_audio", False)  # Audio items among the pairs add() keeps
+        # decoded before the rate check, so that Audio items given here are checked too
+        predictions, references = self._arrays(predictions), self._arrays(references)
         if getattr(self, "_decoded_audio", False) and kwargs.get("sampling_rate", SAMPLING_RATE) != SAMPLING_RATE:
+            self._decoded_audio = added  # those given here are not kept
             raise ValueError(f"datasets Audio items are scored at {SAMPLING_RATE} Hz: leave sampling_rate out "
                              f"(got {kwargs['sampling_rate']})")
         try:
-            return super().compute(predictions=self._arrays(predictions), references=self._arrays(references), **kwargs)
+            return super().compute(predictions=predictions, references=references, **kwargs)
         finally:
             self._decoded_audio = False  # compute() consumed the pairs
 
