@@ -214,9 +214,11 @@ class SpeakerEncoder:
 
     @staticmethod
     def _as_items(waveforms, lengths) -> list[torch.Tensor]:
+        if isinstance(waveforms, (str, bytes, os.PathLike)):
+            raise TypeError(f"embed() takes waveforms, not a path ({str(waveforms)[:80]!r}): use embed_file(path)")
         if hasattr(waveforms, "get_all_samples"):  # one item of a datasets Audio column
             waveforms = [waveforms]
-        elif not isinstance(waveforms, (torch.Tensor, np.ndarray, list, tuple)) and hasattr(waveforms, "__iter__"):
+        elif not isinstance(waveforms, (torch.Tensor, np.ndarray, list, tuple, str, bytes)) and hasattr(waveforms, "__iter__"):
             waveforms = list(waveforms)  # a datasets Column (ds["audio"]), a generator
         if isinstance(waveforms, (list, tuple)):
             waveforms = [_dataset_item_at_16k(x) if hasattr(x, "get_all_samples") else x for x in waveforms]

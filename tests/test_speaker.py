@@ -64,6 +64,8 @@ def test_embed_takes_a_datasets_audio_column(encoder, speech_file, fsdd_file):
     assert torch.allclose(encoder.embed(ds["audio"]), encoder.embed(clips), atol=1e-5)
     by_file = torch.stack([encoder.embed_file(speech_file), encoder.embed_file(fsdd_file)])
     assert torch.allclose(encoder.embed(ds[1]["audio"])[0], by_file[1], atol=1e-5)
+    with pytest.raises(TypeError, match="embed_file"):  # a path is not a waveform (it was split into characters)
+        encoder.embed(str(speech_file))
     at_48k = ds.cast_column("audio", Audio(sampling_rate=48000))
     assert float(encoder.similarity(encoder.embed(at_48k[0]["audio"])[0], by_file[0])) > 0.999
 

@@ -96,6 +96,8 @@ def test_models_it_cannot_stream_are_refused_clearly():
     runner = StreamingRepairer(_causal_model())
     with pytest.raises(ValueError, match="NaN"):
         runner.process(torch.tensor([0.1, float("nan")]))
+    with pytest.raises(ValueError, match="1-D"):  # (samples, channels): not read as interleaved mono
+        runner.process(np.zeros((480, 2), dtype=np.float32))
     with pytest.raises(ValueError, match="strength"):
         StreamingRepairer(_causal_model(), strength=1.5)
 

@@ -99,7 +99,10 @@ class MsarQuality(evaluate.Metric):
             self._decoded_audio = False  # compute() consumed the pairs
 
     def _arrays(self, values):
-        if values is None or not any(hasattr(v, "get_all_samples") for v in values):
+        if values is None or isinstance(values, np.ndarray):
+            return values
+        values = list(values)  # once: a generator or a datasets column is walked a single time
+        if not any(hasattr(v, "get_all_samples") for v in values):
             return values
         self._decoded_audio = True
         return [_mono_16k(v) if hasattr(v, "get_all_samples") else v for v in values]
