@@ -515,6 +515,21 @@ def test_long_lossy_input_and_output_are_streamed_through_ffmpeg(tmp_path, ident
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
+def _assert_streamed_as_load_audio_reads(path: Path, scratch: Path) -> None:
+    """``path`` is decoded to a temporary WAV and streamed (not held in memory), with exactly the
+    samples load_audio returns, start and end."""
+    from msar_hf.repair import _open_source
+
+    whole = load_audio(path, sampling_rate=None, mono=False)[0]
+    source = _open_source(path, scratch)
+    try:
+        assert getattr(source, "decoded", None) is not None, "held in memory, not streamed"
+        assert source.frames == whole.shape[-1] and torch.equal(source.read(0, source.frames), whole)
+        assert torch.equal(source.read(source.frames - 5000, source.frames), whole[:, -5000:])
+    finally:
+        source.close()
+
+
 def _long_wav(tmp_path: Path, speech_file: Path) -> Path:
     """A recording past STREAM_ABOVE_SECONDS: the utterance over and over."""
     from msar_hf.repair import STREAM_ABOVE_SECONDS
@@ -539,20 +554,12 @@ def test_long_mkv_and_webm_are_streamed_with_load_audios_samples(tmp_path, speec
     """MKV and WebM (OBS's and browsers' recordings) state no stream duration: a long one was held
     whole in memory. Now it is streamed like a long m4a, sample for sample what load_audio reads,
     although for AAC in MKV the ffmpeg command keeps 1024 priming samples that torchcodec drops."""
-    from msar_hf.repair import _open_source
 
     src = _long_wav(tmp_path, speech_file)
     video = tmp_path / name
     subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(src), "-c:a", codec, "-b:a", "64k", str(video)],
                    check=True)
-    whole = load_audio(video, sampling_rate=None, mono=False)[0]
-    source = _open_source(video, tmp_path)
-    try:
-        assert source.decoded is not None, "held in memory, not streamed"
-        assert source.frames == whole.shape[-1] and torch.equal(source.read(0, source.frames), whole)
-        assert torch.equal(source.read(source.frames - 5000, source.frames), whole[:, -5000:])
-    finally:
-        source.close()
+    _assert_streamed_as_load_audio_reads(video, tmp_path)
     assert not list(tmp_path.glob(".msar_decoded_*"))
 
 
@@ -562,20 +569,13 @@ def test_long_mkv_that_opens_on_digital_silence_is_streamed(tmp_path, speech_fil
     second or more of digital silence (a browser's, before the microphone starts) was held whole
     in memory."""
     import msar_hf.repair
-    from msar_hf.repair import _open_source
 
     monkeypatch.setattr(msar_hf.repair, "STREAM_ABOVE_SECONDS", 1.0)  # a short utterance stands for a long one
     x, rate = load_audio(speech_file)
     src = save_audio(tmp_path / "src.wav", torch.cat([torch.zeros(int(1.5 * rate)), x]), rate)
     video = tmp_path / "late.mkv"
     subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(src), "-c:a", "aac", str(video)], check=True)
-    whole = load_audio(video, sampling_rate=None, mono=False)[0]
-    source = _open_source(video, tmp_path)
-    try:
-        assert getattr(source, "decoded", None) is not None, "held in memory, not streamed"
-        assert source.frames == whole.shape[-1] and torch.equal(source.read(0, source.frames), whole)
-    finally:
-        source.close()
+    _assert_streamed_as_load_audio_reads(video, tmp_path)
 
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg command")
@@ -584,20 +584,13 @@ def test_long_recording_with_two_audio_tracks_streams_the_track_load_audio_reads
     torchcodec (load_audio) the first: an MKV's start-offset search then failed and the recording
     was held in memory; a container with a stream duration was not checked at all."""
     import msar_hf.repair
-    from msar_hf.repair import _open_source
 
     monkeypatch.setattr(msar_hf.repair, "STREAM_ABOVE_SECONDS", 1.0)  # two short utterances stand for long ones
     video = tmp_path / "two_tracks.mkv"
     subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(speech_files[0]), "-i", str(speech_files[1]),
                     "-filter_complex", "[1:a]pan=stereo|c0=c0|c1=c0[s]", "-map", "0:a", "-map", "[s]", "-c:a", "aac",
                     "-disposition:a:0", "0", "-disposition:a:1", "0", str(video)], check=True)
-    whole = load_audio(video, sampling_rate=None, mono=False)[0]
-    source = _open_source(video, tmp_path)
-    try:
-        assert getattr(source, "decoded", None) is not None, "held in memory, not streamed"
-        assert source.frames == whole.shape[-1] and torch.equal(source.read(0, source.frames), whole)
-    finally:
-        source.close()
+    _assert_streamed_as_load_audio_reads(video, tmp_path)
 
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg command")
