@@ -131,6 +131,22 @@ def _expected_frames_soundfile(source: bytes) -> int | None:
     return int(info.frames) if info.frames and info.frames > 0 else None
 
 
+def pcm_to_float(data: torch.Tensor) -> torch.Tensor:
+    """Samples as float32 in [-1, 1): integer PCM (int16 from soundfile, scipy or a sound card;
+    unsigned 8-bit) is full scale at its type's range, not at 1.0; floats pass unchanged."""
+    if not data.is_floating_point() and data.dtype != torch.bool:
+        top = torch.iinfo(data.dtype).max + 1
+        data = (data.double() - top / 2) / (top / 2) if torch.iinfo(data.dtype).min == 0 else data.double() / top
+    return data.to(torch.float32)
+
+
+def dataset_mono_16k(item) -> torch.Tensor:
+    """An item of a datasets ``Audio`` column (see :func:`dataset_audio`) as 16 kHz mono (T,), the
+    form the speaker encoder and the quality metric score."""
+    wave, rate = dataset_audio(item)
+    return resample(wave.mean(0), rate, 16000)
+
+
 def dataset_audio(item) -> tuple[torch.Tensor, int] | None:
     """(C, T) float32 samples and rate of an item of a datasets ``Audio`` column; None for anything else.
 
@@ -341,13 +357,8 @@ def save_audio(
     if suffix not in _SOUNDFILE_WRITE and suffix not in _FFMPEG_WRITE:
         raise UnsupportedFormatError(path, f"cannot write '{suffix or 'no extension'}' files; "
                                      f"use one of {sorted(set(_SOUNDFILE_WRITE) | _FFMPEG_WRITE)}")
-    data = torch.as_tensor(waveform).detach().cpu()
-    if not data.is_floating_point() and data.dtype != torch.bool:
-        # integer PCM (scipy.io.wavfile, soundfile's dtype="int16") is full scale at its type's range,
-        # not at 1.0: taken as floats, every sample would be clipped to +-1 below (a square wave)
-        top = torch.iinfo(data.dtype).max + 1
-        data = (data.double() - top / 2) / (top / 2) if torch.iinfo(data.dtype).min == 0 else data.double() / top
-    data = data.to(torch.float32)
+    # integer PCM taken as floats would be clipped to +-1 below (a square wave)
+    data = pcm_to_float(torch.as_tensor(waveform).detach().cpu())
     if data.ndim == 1:
         data = data.unsqueeze(0)
     if data.ndim != 2 or data.shape[-1] == 0:

@@ -62,14 +62,6 @@ def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _dataset_item_at_16k(item) -> torch.Tensor:
-    """A datasets Audio item (a torchcodec decoder at its column's rate) as 16 kHz mono."""
-    from .audio import dataset_audio, resample
-
-    wave, rate = dataset_audio(item)
-    return resample(wave.mean(0), rate, SAMPLING_RATE)
-
-
 def check_speech(waveform: torch.Tensor, sampling_rate: int = SAMPLING_RATE) -> str | None:
     """Why ``waveform`` (T,) cannot give a speaker embedding, or ``None`` when it can."""
     n = int(waveform.shape[-1])
@@ -221,7 +213,9 @@ class SpeakerEncoder:
         elif not isinstance(waveforms, (torch.Tensor, np.ndarray, list, tuple, str, bytes)) and hasattr(waveforms, "__iter__"):
             waveforms = list(waveforms)  # a datasets Column (ds["audio"]), a generator
         if isinstance(waveforms, (list, tuple)):
-            waveforms = [_dataset_item_at_16k(x) if hasattr(x, "get_all_samples") else x for x in waveforms]
+            from .audio import dataset_mono_16k
+
+            waveforms = [dataset_mono_16k(x) if hasattr(x, "get_all_samples") else x for x in waveforms]
         if isinstance(waveforms, (list, tuple)) and lengths is None and all(
                 getattr(x, "ndim", np.ndim(x)) == 1 for x in waveforms):
             return [torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x).float() for x in waveforms]

@@ -29,6 +29,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .audio import pcm_to_float
 from .models.autoencoder.modeling_msar_autoencoder import LstmBottleneck, _dft_bases
 
 
@@ -39,11 +40,7 @@ def _samples(block) -> torch.Tensor:
     data = torch.as_tensor(block).detach().cpu()
     if data.dim() > 1:  # a (samples, channels) block would be read as interleaved samples
         raise ValueError(f"the block must be 1-D mono samples, got shape {tuple(data.shape)}")
-    data = data.reshape(-1)
-    if not data.is_floating_point():
-        top = torch.iinfo(data.dtype).max + 1
-        data = (data.double() - top / 2) / (top / 2) if torch.iinfo(data.dtype).min == 0 else data.double() / top
-    return data.float()
+    return pcm_to_float(data.reshape(-1))
 
 
 class StreamingRepairer:

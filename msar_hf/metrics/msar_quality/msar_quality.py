@@ -105,7 +105,9 @@ class MsarQuality(evaluate.Metric):
         if not any(hasattr(v, "get_all_samples") for v in values):
             return values
         self._decoded_audio = True
-        return [_mono_16k(v) if hasattr(v, "get_all_samples") else v for v in values]
+        from msar_hf.audio import dataset_mono_16k
+
+        return [dataset_mono_16k(v).numpy() if hasattr(v, "get_all_samples") else v for v in values]
 
     def _compute(self, predictions, references, sampling_rate: int = SAMPLING_RATE, align: bool = False,
                  metrics=None, return_per_example: bool = False, pitch_tracker: str = "dio"):
@@ -126,10 +128,3 @@ class MsarQuality(evaluate.Metric):
         if return_per_example:
             result["per_example"] = per_example
         return result
-
-
-def _mono_16k(item) -> np.ndarray:
-    from msar_hf.audio import dataset_audio, resample
-
-    wave, rate = dataset_audio(item)
-    return resample(wave.mean(0), rate, SAMPLING_RATE).numpy()
