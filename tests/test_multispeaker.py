@@ -413,6 +413,8 @@ def test_normalize_text_reads_processor_and_graphics_card_model_numbers():
         "and an RTX forty ninety.")
     assert normalize_text("Ryzen 7 5800X, GTX 1080 Ti, RX 7900 XTX, i7-1065G7") == (
         "Ryzen seven fifty eight hundred X, GTX ten eighty Ti, RX seventy nine hundred XTX, i seven ten sixty five G seven")
+    # three digits after a brand: "GTX 970" was "GTX nine hundred and seventy"
+    assert normalize_text("A GTX 970 and a GeForce 750 Ti.") == "A GTX nine seventy and a GeForce seven fifty Ti."
     # not a model number ("5000K" is a colour temperature: it was "five thousand thousand")
     assert normalize_text("Route 2024-25, a 5000K bulb, A4 paper") == (
         "Route twenty twenty four twenty five, a five thousand kelvin bulb, A four paper")
@@ -808,3 +810,12 @@ def test_vocoder_gta_stage_caches_aligned_mels_and_resumes(tokenizer, fixtures_d
     recipe.train(cfg, "vocoder_gta")
     assert f"resumed from {out / 'step_3'} (step 3" in capsys.readouterr().out
     assert sorted(p.name for p in out.glob("step_*")) == ["step_4", "step_5"]  # checkpoint_every 2, newest two kept
+
+
+def test_normalize_text_reads_versions_and_multipliers():
+    # "v2.1.3" was "v two point one. three", "3x faster" "three x faster"
+    assert normalize_text("v2.1.3 is 3x faster than v2.1, with a 10x zoom at 1.5x speed.") == (
+        "version two point one point three is three times faster than version two point one, with a ten times "
+        "zoom at one point five times speed.")
+    # dimensions stay "by", a V8 engine is no version
+    assert normalize_text("a 2x4 beam, a V8 engine") == "a two by four beam, a V eight engine"

@@ -208,16 +208,18 @@ def _roman(match: re.Match) -> str:
 # "four thousand and ninety" ("forty ninety"). Only an Intel-style code (a hyphen after i3-i9 or E3-E7)
 # or a number after a brand word: a bare "5000K" is a colour temperature, "2024-25" a season.
 _MODEL_CODE_RE = re.compile(r"\b(i[3579]|E[357])-(\d{4,5})([A-Z]{0,3}\d?)\b(?!-)")
-_MODEL_AFTER_BRAND_RE = re.compile(r"\b(RTX|GTX|RX|Radeon|GeForce|Xeon|Ryzen\s+[3579]|Core\s+i[3579])\s+(\d{4,5})"
+_MODEL_AFTER_BRAND_RE = re.compile(r"\b(RTX|GTX|RX|Radeon|GeForce|Xeon|Ryzen\s+[3579]|Core\s+i[3579])\s+(\d{3,5})"
                                    r"([A-Z]{1,3}\d?[A-Z]{0,2})?\b(?![-.,]\d)")
 
 
 def _model_number(digits: str) -> str:
     """4090 -> forty ninety, 9900 -> ninety nine hundred, 13700 -> thirteen seven hundred, 10850 -> ten
-    eight fifty: the first two digits, then the rest as a clock's minutes are read."""
+    eight fifty, 970 -> nine seventy: the first two digits (one of three), then the rest as a clock's
+    minutes are read."""
     if digits[0] == "0" or digits.endswith("000"):
         return " ".join(_DIGIT_WORDS[int(d)] for d in digits) if digits[0] == "0" else _num2words(digits)
-    words, tail = [_num2words(digits[:2])], digits[2:]
+    head = 1 if len(digits) == 3 else 2  # "GTX 970" was "nine hundred and seventy"
+    words, tail = [_num2words(digits[:head])], digits[head:]
     if len(tail) == 3:  # 13700: "thirteen" "seven hundred"; 10850: "ten" "eight fifty"
         if tail.endswith("00"):
             return f"{words[0]} {_num2words(tail[0])} hundred"
@@ -677,6 +679,9 @@ def normalize_text(text: str) -> str:
     text = _SCORE_RE.sub(_score, text)
     text = _DIMENSION_RE.sub(lambda m: m.group(0) if m.group(1) == "0" else f"{m.group(1)} by ", text)
     text = _FEET_INCHES_RE.sub(_feet_inches, text)
+    # "3x faster", "a 10x zoom": a multiplier ("three x faster" before); "4x4" went "by" above, a hex
+    # "0x1F" has no word end after its x
+    text = re.sub(r"\b(\d+(?:\.\d+)?)x\b", r"\1 times", text)
     text = _UK_PHONE_RE.sub(_uk_phone, text)
     text = _PHONE_RE.sub(_phone, text)
     text = re.sub(r"([$£€]\d[\d,.]*)\s?-\s?(?=[$£€]\d)", r"\1 to ", text)  # $5-$10 (said "five dollars ten dollars")
@@ -694,6 +699,8 @@ def normalize_text(text: str) -> str:
     # pages 10-20, 1914-1918; a full stop may follow ("won 102-98." kept its hyphen), a decimal not
     text = re.sub(r"(?<![\w.-])(\d+)-(\d+)(?![\w-]|\.\d)", r"\1 to \2", text)
     text = re.sub(r"(?<=[A-Za-z])-(?=\d)", " ", text)  # COVID-19
+    # "v2.1.3" was "v two point one. three": a version is "version", its dots "point"
+    text = re.sub(r"\bv(?=\d+\.\d)", "version ", text)
     text = re.sub(r"\b(\d+(?:\.\d+){2,})\b", lambda m: " point ".join(m.group(1).split(".")), text)  # 2.0.1
     text = _FRACTION_RE.sub(_fraction, text)
     text = _UNIT_RE.sub(_unit, text)
