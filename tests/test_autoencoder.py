@@ -409,6 +409,36 @@ def test_save_load_round_trip_through_auto_classes(tmp_path, speech_file):
         assert (tmp_path / name).exists()
 
 
+def test_config_values_edited_after_loading_are_checked_before_save(tmp_path, speech_file, noise_files):
+    """A config value set on the attribute (model.config.default_strength = 1.5) or passed to
+    from_pretrained (which sets attributes) skipped __init__'s checks: save_pretrained wrote a folder
+    that from_pretrained then refused, and repair() said "residual_gate ... got None" for a bad
+    config.residual_gate. Now save_pretrained refuses it, and repair() names the config."""
+    from transformers import AutoModel
+
+    noisy = _noisy(load_audio(speech_file)[0][:32000], noise_files[0], snr_db=5.0)
+    model = AutoModel.from_pretrained(SHIPPED, residual_gate=2.0)
+    with pytest.raises(ValueError, match=r"residual_gate must be in \[0, 1\], got 2.0 \(config.residual_gate\)"):
+        model.repair(noisy)
+    with pytest.raises(ValueError, match="residual_gate must be in"):
+        model.save_pretrained(tmp_path / "bad")
+    assert not (tmp_path / "bad" / "config.json").exists()
+    for name, bad in (("default_strength", 1.5), ("low_band_comb", -1.0), ("inference_shifts", 0)):
+        edited = MsarAutoencoderConfig(**SMALL)
+        setattr(edited, name, bad)
+        with pytest.raises(ValueError, match=name):
+            edited.save_pretrained(tmp_path / name)
+    # valid edits round-trip, and the loaded model repairs real speech with them
+    model.config.residual_gate, model.config.default_strength, model.config.low_band_comb = 0.25, 0.6, 0.0
+    model.save_pretrained(tmp_path / "good")
+    loaded = AutoModel.from_pretrained(tmp_path / "good")
+    assert (loaded.config.residual_gate, loaded.config.default_strength, loaded.config.low_band_comb) == (0.25, 0.6, 0.0)
+    repaired = loaded.repair(noisy)
+    assert torch.equal(repaired, model.repair(noisy))
+    assert torch.equal(repaired, model.repair(noisy, strength=0.6, residual_gate=0.25, low_band_comb=0.0))
+    assert not torch.equal(repaired, AutoModel.from_pretrained(SHIPPED).repair(noisy))
+
+
 @pytest.mark.slow  # a fresh interpreter importing transformers: ~10-25 s on the shared CPU
 def test_remote_code_loads_without_msar_hf(tmp_path, speech_file):
     model = _perturbed(MsarAutoencoderConfig(**SMALL))

@@ -105,6 +105,7 @@ class MsarAutoencoderConfig(PreTrainedConfig):
             raise ValueError(f"bottleneck must be 'lstm' or 'conv', got {bottleneck!r}")
         if n_fft % hop_length:
             raise ValueError("n_fft must be a multiple of hop_length")
+        _check_inference_settings(default_strength, residual_gate, low_band_comb, inference_shifts, hop_length)
         self.sampling_rate = sampling_rate
         self.n_fft = n_fft
         self.hop_length = hop_length
@@ -121,17 +122,9 @@ class MsarAutoencoderConfig(PreTrainedConfig):
         self.use_speaker_conditioning = use_speaker_conditioning
         self.target_rms = target_rms
         self.normalize_input = normalize_input
-        if default_strength != "auto" and (isinstance(default_strength, str) or not 0.0 <= float(default_strength) <= 1.0):
-            raise ValueError(f"default_strength must be in [0, 1] or 'auto', got {default_strength!r}")
         self.default_strength = "auto" if default_strength == "auto" else float(default_strength)
-        if not 0.0 <= float(residual_gate) <= 1.0:
-            raise ValueError(f"residual_gate must be in [0, 1], got {residual_gate}")
         self.residual_gate = float(residual_gate)
-        if not 0.0 <= float(low_band_comb) <= 1.0:
-            raise ValueError(f"low_band_comb must be in [0, 1], got {low_band_comb}")
         self.low_band_comb = float(low_band_comb)
-        if int(inference_shifts) != inference_shifts or not 1 <= inference_shifts <= hop_length:
-            raise ValueError(f"inference_shifts must be a whole number from 1 to hop_length, got {inference_shifts!r}")
         self.inference_shifts = int(inference_shifts)
         self.loss_mrstft = loss_mrstft
         self.loss_sisdr = loss_sisdr
@@ -149,6 +142,35 @@ class MsarAutoencoderConfig(PreTrainedConfig):
         self.mrstft_dynamic_range_db = mrstft_dynamic_range_db
         self.initializer_range = initializer_range
         super().__init__(**kwargs)
+
+    def validate(self):
+        """transformers' check before ``save_pretrained`` writes the config. The inference settings are
+        checked here again: set on the attribute after ``__init__`` (``model.config.default_strength = 1.5``)
+        or passed to ``from_pretrained(..., residual_gate=2)``, which sets attributes, they skipped
+        ``__init__``'s checks, and ``save_pretrained`` wrote a folder that ``from_pretrained`` refused."""
+        super().validate()
+        _check_inference_settings(self.default_strength, self.residual_gate, self.low_band_comb,
+                                  self.inference_shifts, self.hop_length)
+
+
+def _check_inference_settings(default_strength, residual_gate, low_band_comb, inference_shifts, hop_length) -> None:
+    """Raise a ValueError naming the first setting ``repair()`` could not use."""
+
+    def number(value) -> float | None:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            return None
+
+    strength = None if isinstance(default_strength, str) else number(default_strength)
+    if default_strength != "auto" and (strength is None or not 0.0 <= strength <= 1.0):
+        raise ValueError(f"default_strength must be in [0, 1] or 'auto', got {default_strength!r}")
+    for name, value in (("residual_gate", residual_gate), ("low_band_comb", low_band_comb)):
+        if number(value) is None or not 0.0 <= number(value) <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+    shifts = number(inference_shifts)
+    if shifts is None or not 1 <= shifts <= hop_length or shifts != int(shifts):  # the range first: int(nan) raises
+        raise ValueError(f"inference_shifts must be a whole number from 1 to hop_length, got {inference_shifts!r}")
 
 
 __all__ = ["MsarAutoencoderConfig"]

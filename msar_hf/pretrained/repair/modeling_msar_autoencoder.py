@@ -582,17 +582,23 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
         Returns:
             (T,) repaired audio of the same type (tensor or numpy) and length as the input.
         """
+        # None takes the config's value; an error names the config when the value came from there
+        # (a config edited after loading: "got None" pointed at the argument nobody passed)
+        from_config = {name: value is None for name, value in
+                       (("default_strength", strength), ("residual_gate", residual_gate), ("low_band_comb", low_band_comb))}
         if strength is None:
             strength = getattr(self.config, "default_strength", 1.0)
         auto = strength == "auto"
         if not auto and (isinstance(strength, str) or not 0.0 <= float(strength) <= 1.0):
-            raise ValueError(f"strength must be in [0, 1] or 'auto', got {strength!r}")
-        gate = float(getattr(self.config, "residual_gate", 0.0) if residual_gate is None else residual_gate)
-        if not 0.0 <= gate <= 1.0:
-            raise ValueError(f"residual_gate must be in [0, 1], got {residual_gate!r}")
-        comb = float(getattr(self.config, "low_band_comb", 0.0) if low_band_comb is None else low_band_comb)
-        if not 0.0 <= comb <= 1.0:
-            raise ValueError(f"low_band_comb must be in [0, 1], got {low_band_comb!r}")
+            where = " (config.default_strength)" if from_config["default_strength"] else ""
+            raise ValueError(f"strength must be in [0, 1] or 'auto', got {strength!r}{where}")
+        gate = getattr(self.config, "residual_gate", 0.0) if residual_gate is None else residual_gate
+        comb = getattr(self.config, "low_band_comb", 0.0) if low_band_comb is None else low_band_comb
+        for name, value in (("residual_gate", gate), ("low_band_comb", comb)):
+            if not 0.0 <= float(value) <= 1.0:
+                where = f" (config.{name})" if from_config[name] else ""
+                raise ValueError(f"{name} must be in [0, 1], got {value!r}{where}")
+        gate, comb = float(gate), float(comb)
         is_numpy = isinstance(waveform, np.ndarray)
         dtype_in = waveform.dtype if isinstance(waveform, (np.ndarray, torch.Tensor)) else None
         if dtype_in is not None and not (dtype_in.is_floating_point if isinstance(dtype_in, torch.dtype)
