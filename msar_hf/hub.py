@@ -404,7 +404,8 @@ def save_pretrained_for_hub(model: Any, folder: str | os.PathLike, repo_id: str,
     when their authors did not, so transformers copies the defining modules (and their relative
     imports) into the folder and writes ``auto_map``; adds the other Auto classes the model
     answers to (a synthesis model loads with ``AutoModel`` and ``AutoModelForTextToWaveform``);
-    saves the feature extractor / processor when given; writes the model card.
+    saves the feature extractor / processor when given (a repair model's feature extractor also when
+    not: it holds nothing but the rate); writes the model card.
     """
     folder = Path(folder)
     autos = _AUTO_CLASSES.get(getattr(model.config, "model_type", ""), ("AutoModel",))
@@ -412,6 +413,13 @@ def save_pretrained_for_hub(model: Any, folder: str | os.PathLike, repo_id: str,
         type(model.config).register_for_auto_class()
         type(model).register_for_auto_class(autos[0])
     model.save_pretrained(folder)
+    if processor is None and getattr(model.config, "model_type", "") == "msar_autoencoder":
+        # The repair model's feature extractor learns nothing (it pads and resamples to the model's
+        # rate), so a live model needs none passed; without it the upload had no
+        # preprocessor_config.json and the card's own AutoFeatureExtractor snippet failed there.
+        from .models.autoencoder import MsarAutoencoderFeatureExtractor
+
+        processor = MsarAutoencoderFeatureExtractor(sampling_rate=model.config.sampling_rate)
     if processor is not None:
         for part in (processor, getattr(processor, "tokenizer", None), getattr(processor, "feature_extractor", None)):
             if part is not None and getattr(type(part), "_auto_class", None) is None:

@@ -189,6 +189,28 @@ def test_repair_cards_transformers_snippet_runs_on_a_stereo_44k_file(repair, cac
     assert np.abs(error).max() < 1e-4  # the snippet's 16-bit output: half a step is 1.5e-5
 
 
+def test_a_live_repair_model_saved_without_a_processor_gets_its_feature_extractor(repair, tmp_path):
+    """save_pretrained_for_hub / push_model(model) without processor= wrote no preprocessor_config.json,
+    so the card's own first snippet (AutoFeatureExtractor.from_pretrained(repo)) failed on the upload
+    with "Can't load feature extractor". The repair model's extractor has nothing learnt: it is saved."""
+    from transformers import AutoFeatureExtractor
+
+    model, _, _, damaged = repair
+    folder = save_pretrained_for_hub(model, tmp_path / "live", REPAIR_ID)
+    assert (folder / "preprocessor_config.json").is_file() and (folder / "feature_extraction_msar_autoencoder.py").is_file()
+    from msar_hf.audio import resample
+
+    extractor = AutoFeatureExtractor.from_pretrained(folder)
+    at_44k = resample(damaged, 16000, 44100)
+    inputs = extractor(torch.stack([at_44k, 0.5 * at_44k]).numpy(), sampling_rate=44100)  # a channel per row
+    with torch.no_grad():
+        out = model(**inputs).waveform
+        expected = model(resample(at_44k, 44100, 16000)[None]).waveform[0]
+    assert out.shape[0] == 2 and abs(out.shape[1] - damaged.numel()) <= 1
+    assert torch.allclose(out[0], expected, atol=1e-5) and torch.allclose(out[1], 0.5 * expected, atol=1e-5)
+    assert "preprocessor_config.json" in push_model(model, "org/name", dry_run=True)
+
+
 def test_saved_folders_carry_remote_code_and_auto_map(repair, tts):
     _, folder, _, _ = repair
     config = json.loads((folder / "config.json").read_text())
