@@ -572,6 +572,27 @@ def test_speech_repair_pipeline_takes_forward_params_and_refuses_unknown_options
         repair(speech, sampling_rate=16000, forward_params={"gate": 0})
 
 
+def test_speech_repair_pipeline_save_pretrained_writes_a_folder_it_loads_from(tmp_path, speech_file, noise_files):
+    """repair.save_pretrained(folder) (and so repair.push_to_hub) crashed with FileNotFoundError
+    '.../pipelines/.fullband.py': transformers copies a registered pipeline's module as remote code
+    with its relative imports, and this module imports msar_hf. Now it saves the model and its
+    feature extractor, and pipeline("speech-repair", model=folder) repairs as the original does."""
+    import json
+
+    from transformers import AutoFeatureExtractor, pipeline
+
+    repair = pipeline("speech-repair", model=str(SHIPPED))
+    repair.save_pretrained(tmp_path / "saved")
+    config = json.loads((tmp_path / "saved" / "config.json").read_text())
+    assert "custom_pipelines" not in config and "custom_pipelines" not in repair.model.config.to_dict()
+    assert isinstance(AutoFeatureExtractor.from_pretrained(tmp_path / "saved"), MsarAutoencoderFeatureExtractor)
+    noisy = _noisy(load_audio(speech_file)[0][:32000], noise_files[0], snr_db=5.0).numpy()
+    again = pipeline("speech-repair", model=str(tmp_path / "saved"))
+    out = again(noisy, sampling_rate=16000)["audio"]
+    assert np.allclose(out, repair(noisy, sampling_rate=16000)["audio"], atol=1e-5)
+    assert _sisdr(out, noisy) > 0 and not np.allclose(out, noisy, atol=1e-3)
+
+
 def test_speech_repair_pipeline_names_a_wrong_model():
     """pipeline("speech-repair", model=<the synthesis model>) failed with "Can't load feature extractor
     for ...", which points at the folder, not at the model being of the wrong kind."""

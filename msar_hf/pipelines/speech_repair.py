@@ -59,6 +59,25 @@ class SpeechRepairPipeline(Pipeline):
         # a batch mixing channel counts.
         return super().__call__(inputs, *args, batch_size=1, **kwargs)
 
+    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs):
+        """Save the model (config with its ``auto_map``, remote code, weights) and its feature
+        extractor, so ``pipeline("speech-repair", model=save_directory)`` rebuilds this pipeline.
+
+        transformers' own method also copies a registered pipeline's module next to the weights as
+        remote code (``custom_pipelines``), but this module imports msar_hf (decoding, resampling,
+        the band above 8 kHz) and cannot stand alone: the copy crashed on its relative imports
+        (FileNotFoundError '.../pipelines/.fullband.py'), and with it ``push_to_hub``.
+        """
+        from ..models.autoencoder import MsarAutoencoderFeatureExtractor
+
+        if os.path.isfile(save_directory):
+            raise ValueError(f"{save_directory} is a file; save_pretrained writes a folder")
+        os.makedirs(save_directory, exist_ok=True)
+        self.model.save_pretrained(save_directory, **kwargs)
+        # not loaded by the pipeline (see _load_feature_extractor), but AutoFeatureExtractor users
+        # of the folder need it; it holds nothing but the model's rate
+        MsarAutoencoderFeatureExtractor(sampling_rate=self.model.config.sampling_rate).save_pretrained(save_directory)
+
     #: what _forward (model.repair) takes, by keyword or in forward_params={...}
     _FORWARD_KEYS = ("speaker_embedding", "strength", "chunk_seconds", "progress", "residual_gate", "low_band_comb")
 
