@@ -124,6 +124,15 @@ def export_onnx(
     return path
 
 
+def _mix_setting(name: str, value, also: str = "") -> float:
+    """``value`` as a float in [0, 1] (strength, residual_gate, low_band_comb), else a ValueError
+    naming it as ``MsarAutoencoderModel.repair`` does (NaN and strings other than "auto" included)."""
+    number = None if isinstance(value, str) else float(value)
+    if number is None or not 0.0 <= number <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1]{' ' + also if also else ''}, got {value!r}")
+    return number
+
+
 class OnnxRepairer:
     """Runs an exported repair graph with onnxruntime, chunked like ``MsarAutoencoderModel.repair``.
 
@@ -158,10 +167,17 @@ class OnnxRepairer:
         self.conditioned = "speaker_embeddings" in inputs
         self.embedding_dim = int(inputs["speaker_embeddings"].shape[1]) if self.conditioned else 0
         self.target_rms = float(stored.get("target_rms", 0.05)) if target_rms is None else float(target_rms)
-        strength = stored.get("default_strength", 1.0) if default_strength is None else default_strength
-        self.default_strength = "auto" if strength == "auto" else float(strength)
-        self.residual_gate = float(stored.get("residual_gate", 0.0)) if residual_gate is None else float(residual_gate)
-        self.low_band_comb = float(stored.get("low_band_comb", 0.0)) if low_band_comb is None else float(low_band_comb)
+        # the file stores numbers as text ("0.5"); what the caller passes is checked as repair() checks it
+        def from_file(key: str, missing: float) -> float | str:
+            value = stored.get(key, missing)
+            return value if value == "auto" else float(value)
+
+        strength = from_file("default_strength", 1.0) if default_strength is None else default_strength
+        self.default_strength = "auto" if strength == "auto" else _mix_setting("default_strength", strength)
+        self.residual_gate = _mix_setting("residual_gate", from_file("residual_gate", 0.0) if residual_gate is None
+                                          else residual_gate)
+        self.low_band_comb = _mix_setting("low_band_comb", from_file("low_band_comb", 0.0) if low_band_comb is None
+                                          else low_band_comb)
 
     def forward(self, batch: np.ndarray, speaker_embeddings: np.ndarray | None = None) -> np.ndarray:
         """(B, N) level-normalised audio (any N; a file with a fixed length takes only that) -> (B, N)."""
@@ -180,8 +196,10 @@ class OnnxRepairer:
         if strength is None:
             strength = self.default_strength
         auto = strength == "auto"
-        gate = self.residual_gate if residual_gate is None else float(residual_gate)
-        comb = self.low_band_comb if low_band_comb is None else float(low_band_comb)
+        # checked as torch's repair() checks them: strength=7 (for 0.7) mixed 7 x the repair - 6 x the input
+        strength = strength if auto else _mix_setting("strength", strength, "or 'auto'")
+        gate = self.residual_gate if residual_gate is None else _mix_setting("residual_gate", residual_gate)
+        comb = self.low_band_comb if low_band_comb is None else _mix_setting("low_band_comb", low_band_comb)
         if not np.issubdtype(np.asarray(waveform).dtype, np.floating):
             raise TypeError(f"repair() takes float samples in [-1, 1], got {np.asarray(waveform).dtype}")
         x = np.asarray(waveform, dtype=np.float32)

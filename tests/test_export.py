@@ -121,6 +121,34 @@ def test_runner_repair_matches_torch_repair_at_any_length(exported, conditioned_
     assert np.abs(got - expected).max() < 1e-4 * np.abs(expected).max()
 
 
+def test_runner_refuses_settings_torch_repair_refuses(exported, conditioned_model, speech_file):
+    """OnnxRepairer.repair took strength=7 (a typo for 0.7) and mixed 7 x the repair minus 6 x the
+    input, without a word, where torch's repair() raises; residual_gate / low_band_comb over 1 were
+    taken too, and strength="AUTO" crashed with a TypeError comparing a str with a float."""
+    from msar_hf.export import OnnxRepairer
+    from msar_hf.models.autoencoder import MsarAutoencoderModel
+
+    model = MsarAutoencoderModel.from_pretrained(conditioned_model).eval()
+    runner = OnnxRepairer(exported, threads=1)
+    speech = load_audio(speech_file)[0][:20000]
+    emb = np.zeros(192, dtype=np.float32)
+    emb[3] = 1.0
+    for kwargs, name in (({"strength": 7.0}, "strength"), ({"strength": "AUTO"}, "strength"),
+                         ({"strength": float("nan")}, "strength"), ({"residual_gate": 5.0}, "residual_gate"),
+                         ({"low_band_comb": -1.0}, "low_band_comb")):
+        with pytest.raises(ValueError, match=name):
+            model.repair(speech, torch.from_numpy(emb), **kwargs)
+        with pytest.raises(ValueError, match=name):
+            runner.repair(speech.numpy(), emb, **kwargs)
+    for kwargs in ({"default_strength": 1.5}, {"residual_gate": 2.0}, {"low_band_comb": float("nan")}):
+        with pytest.raises(ValueError, match=next(iter(kwargs))):
+            OnnxRepairer(exported, **kwargs)
+    # what is in range still repairs as torch does
+    expected = model.repair(speech, torch.from_numpy(emb), strength=0.7, chunk_seconds=CHUNK_SECONDS).numpy()
+    got = runner.repair(speech.numpy(), emb, strength=0.7)
+    assert 10 * np.log10(np.sum((got - expected) ** 2) / np.sum(expected**2)) < -60
+
+
 def test_export_cli_writes_onnx_and_reports_both_rtfs(tmp_path, capsys, conditioned_model):
     from msar_hf.cli import main
 
