@@ -396,6 +396,29 @@ _AUTO_CLASSES = {
 }
 
 
+def _default_processor(model: Any, repo_id: str) -> Any:
+    """The processor a live model gets when none is passed. Without one the upload had no
+    preprocessor/tokenizer files and the card's own first snippet failed there ("Can't load feature
+    extractor"). The repair model's feature extractor learns nothing (it pads and resamples to the
+    model's rate); a synthesis model's tokenizer is the built-in phone inventory unless it was trained
+    with another vocabulary, which only its own tokenizer holds."""
+    model_type = getattr(model.config, "model_type", "")
+    if model_type == "msar_autoencoder":
+        from .models.autoencoder import MsarAutoencoderFeatureExtractor
+
+        return MsarAutoencoderFeatureExtractor(sampling_rate=model.config.sampling_rate)
+    if model_type == "msar_multispeaker":
+        from .models.multispeaker import MsarMultiSpeakerProcessor, MsarMultiSpeakerTokenizer
+        from .models.multispeaker.tokenization_msar_multispeaker import DEFAULT_VOCAB
+
+        if model.config.vocab_size != len(DEFAULT_VOCAB):
+            raise HubError(f"{repo_id}: this synthesis model has a {model.config.vocab_size}-token vocabulary, not the "
+                           f"built-in {len(DEFAULT_VOCAB)}: pass its own processor (processor=...) so the upload "
+                           "carries the tokenizer it was trained with")
+        return MsarMultiSpeakerProcessor(MsarMultiSpeakerTokenizer())
+    return None
+
+
 def save_pretrained_for_hub(model: Any, folder: str | os.PathLike, repo_id: str,
                             *, processor: Any = None, **card_kwargs: Any) -> Path:
     """``save_pretrained`` with everything a Hub user needs: remote code, weights, card.
@@ -404,22 +427,16 @@ def save_pretrained_for_hub(model: Any, folder: str | os.PathLike, repo_id: str,
     when their authors did not, so transformers copies the defining modules (and their relative
     imports) into the folder and writes ``auto_map``; adds the other Auto classes the model
     answers to (a synthesis model loads with ``AutoModel`` and ``AutoModelForTextToWaveform``);
-    saves the feature extractor / processor when given (a repair model's feature extractor also when
-    not: it holds nothing but the rate); writes the model card.
+    saves the feature extractor / processor (when none is given, the one a model of its kind has
+    with nothing learnt: see ``_default_processor``); writes the model card.
     """
     folder = Path(folder)
     autos = _AUTO_CLASSES.get(getattr(model.config, "model_type", ""), ("AutoModel",))
     if getattr(type(model), "_auto_class", None) is None:
         type(model.config).register_for_auto_class()
         type(model).register_for_auto_class(autos[0])
+    processor = processor if processor is not None else _default_processor(model, repo_id)
     model.save_pretrained(folder)
-    if processor is None and getattr(model.config, "model_type", "") == "msar_autoencoder":
-        # The repair model's feature extractor learns nothing (it pads and resamples to the model's
-        # rate), so a live model needs none passed; without it the upload had no
-        # preprocessor_config.json and the card's own AutoFeatureExtractor snippet failed there.
-        from .models.autoencoder import MsarAutoencoderFeatureExtractor
-
-        processor = MsarAutoencoderFeatureExtractor(sampling_rate=model.config.sampling_rate)
     if processor is not None:
         for part in (processor, getattr(processor, "tokenizer", None), getattr(processor, "feature_extractor", None)):
             if part is not None and getattr(type(part), "_auto_class", None) is None:

@@ -211,6 +211,26 @@ def test_a_live_repair_model_saved_without_a_processor_gets_its_feature_extracto
     assert "preprocessor_config.json" in push_model(model, "org/name", dry_run=True)
 
 
+def test_a_live_synthesis_model_saved_without_a_processor_gets_the_built_in_tokenizer(tts, tmp_path):
+    """As the repair model's extractor: without processor= the upload had no tokenizer, and
+    pipeline("text-to-speech", model=repo) failed there. A model trained on another vocabulary is
+    refused (with nothing written), since only its own tokenizer can read its ids."""
+    from transformers import pipeline
+
+    model, _, _ = tts
+    folder = save_pretrained_for_hub(model, tmp_path / "live", TTS_ID)
+    assert (folder / "vocab.json").is_file() and (folder / "tokenization_msar_multispeaker.py").is_file()
+    speech = pipeline("text-to-speech", model=str(folder), trust_remote_code=True)("Twenty one.")
+    assert speech["audio"].size > 0 and np.isfinite(speech["audio"]).all()
+    model.config.vocab_size += 1
+    try:
+        with pytest.raises(HubError, match="107-token vocabulary, not the built-in 106"):
+            save_pretrained_for_hub(model, tmp_path / "other", TTS_ID)
+    finally:
+        model.config.vocab_size -= 1
+    assert not (tmp_path / "other").exists()
+
+
 def test_saved_folders_carry_remote_code_and_auto_map(repair, tts):
     _, folder, _, _ = repair
     config = json.loads((folder / "config.json").read_text())
