@@ -570,6 +570,10 @@ def test_speech_repair_pipeline_takes_forward_params_and_refuses_unknown_options
         repair(speech, sampling_rate=16000, strenght=0.0)
     with pytest.raises(TypeError, match="gate"):
         repair(speech, sampling_rate=16000, forward_params={"gate": 0})
+    # a plain list of samples was read as a batch of one-number recordings ("got shape ()")
+    with pytest.raises(ValueError, match="list of 24000 numbers: pass one recording as a numpy array"):
+        repair(speech.tolist(), sampling_rate=16000)
+    assert [item["audio"].shape for item in repair([speech[:8000], speech[8000:]], sampling_rate=16000)] == [(8000,), (16000,)]
 
 
 def test_speech_repair_pipeline_save_pretrained_writes_a_folder_it_loads_from(tmp_path, speech_file, noise_files):

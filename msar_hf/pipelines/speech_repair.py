@@ -13,6 +13,7 @@ leaves it empty). Output:
 
 from __future__ import annotations
 
+import numbers
 import os
 
 import numpy as np
@@ -57,6 +58,11 @@ class SpeechRepairPipeline(Pipeline):
         # transformers' batching padded the items into one tensor, which changed the repair of the
         # shorter ones (trailing zeros), kept only the first channel of stereo ones and crashed on
         # a batch mixing channel counts.
+        if isinstance(inputs, (list, tuple)) and inputs and isinstance(inputs[0], numbers.Number):
+            # transformers reads a list as a batch: each number became a recording of its own
+            # ("expected (T,) or (C, T) audio, got shape ()")
+            raise ValueError(f"got a list of {len(inputs)} numbers: pass one recording as a numpy array or a "
+                             "tensor (a list is a batch of recordings)")
         return super().__call__(inputs, *args, batch_size=1, **kwargs)
 
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs):
