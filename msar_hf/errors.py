@@ -51,3 +51,7 @@ class UnsupportedFormatError(AudioError):
 
 class OverwriteInputError(AudioError):
     """An output path would overwrite one of the inputs."""
+
+
+class HubError(MsarError):
+    """Publishing to or reading from the Hub failed for a reason the user can fix."""
