@@ -19,7 +19,8 @@ import os
 import re
 import struct
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -290,6 +291,29 @@ def temp_beside(path: Path, suffix: str) -> Path:
     return Path(name)
 
 
+@contextmanager
+def writing_errors(path: str | os.PathLike) -> Iterator[None]:
+    """Raise what the system refuses while ``path`` is written (a full disk, a read-only folder, no
+    permission, a file-size limit) as an :class:`AudioError` naming it: a folder run reports that
+    file and goes on, where a bare OSError or libsndfile's "System error." stopped it with a traceback."""
+    try:
+        yield
+    except AudioError:
+        raise
+    except OSError as exc:
+        raise AudioError(path, f"cannot be written ({exc.strerror or exc})") from exc
+    except RuntimeError as exc:
+        import soundfile as sf
+
+        if not isinstance(exc, sf.LibsndfileError):
+            raise
+        # libsndfile says "System error." (SF_ERR_SYSTEM, 2) whatever the system said; the C errno of
+        # its failed call is still in cffi's errno (soundfile's private _ffi: absent, the message stays)
+        code = getattr(getattr(sf, "_ffi", None), "errno", 0) if exc.code == 2 else 0
+        why = os.strerror(code) if code else exc.error_string
+        raise AudioError(path, f"cannot be written ({why})") from exc
+
+
 def encoder_refusal(suffix: str, sampling_rate: int, exc: Exception) -> str:
     """One line for an FFmpeg encoder's refusal, with the rates (or channel counts) it supports when it says them."""
     text = " ".join(str(exc).split())
@@ -370,6 +394,15 @@ def save_audio(
     if not torch.isfinite(data).all():
         raise NonFiniteSamplesError(path, "refusing to write NaN/Inf samples")
 
+    with writing_errors(path):
+        _write_atomically(path, data, sampling_rate, subtype, bit_rate)
+    return path
+
+
+def _write_atomically(path: Path, data: torch.Tensor, sampling_rate: int, subtype: str | None,
+                      bit_rate: int | None) -> None:
+    """save_audio's writing: (C, T) float samples to a temporary file beside ``path``, renamed into place."""
+    suffix = path.suffix.lower()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
     os.close(fd)
@@ -402,7 +435,6 @@ def save_audio(
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return path
 
 
 # --------------------------------------------------------------------------------------------

@@ -50,6 +50,7 @@ from .audio import (
     usual_mode,
     vorbis_options,
     write_blocks,
+    writing_errors,
 )
 from .errors import (
     AudioError,
@@ -765,15 +766,17 @@ class Repairer:
         bit_rate = (max(lossy_bit_rate(src_path) or 0, MIN_LOSSY_BIT_RATE)
                     if out_path.suffix.lower() in BIT_RATE_EXTENSIONS else None)
         ffmpeg = shutil.which("ffmpeg")
-        if streamed and out_path.suffix.lower() in _SOUNDFILE_FORMATS:
-            sink = _SoundFileSink(out_path, source.channels, out_rate, subtype)
-        elif streamed and bit_rate is not None and ffmpeg:
-            sink = _FFmpegSink(out_path, source.channels, out_rate, bit_rate, ffmpeg)
-        else:
-            sink = _ArraySink(out_path, source.channels, out_frames, out_rate, protected, subtype, bit_rate)
+        with writing_errors(out_path):  # a streamed output's temporary file is made here
+            if streamed and out_path.suffix.lower() in _SOUNDFILE_FORMATS:
+                sink = _SoundFileSink(out_path, source.channels, out_rate, subtype)
+            elif streamed and bit_rate is not None and ffmpeg:
+                sink = _FFmpegSink(out_path, source.channels, out_rate, bit_rate, ffmpeg)
+            else:
+                sink = _ArraySink(out_path, source.channels, out_frames, out_rate, protected, subtype, bit_rate)
         try:
             self._run(source, sink, out_rate, report, progress)
-            sink.commit()
+            with writing_errors(out_path):
+                sink.commit()
         except BaseException:
             sink.abort()
             raise
@@ -802,7 +805,8 @@ class Repairer:
             nonlocal peak
             block_peak = float(block.abs().max()) if block.numel() else 0.0
             peak = max(peak, block_peak)
-            sink.write(soft_limit(block) if block_peak > 1.0 else block)
+            with writing_errors(report.output):  # a full disk mid-file: that file's error, not a traceback
+                sink.write(soft_limit(block) if block_peak > 1.0 else block)
 
         for start, stop, next_start in iterator:
             x = source.read(start, stop)

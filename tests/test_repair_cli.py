@@ -697,6 +697,41 @@ def test_sigterm_mid_repair_leaves_no_temporary_file(tmp_path, identity_model, s
     assert list(out.iterdir()) == []  # neither the output nor its temporary file
 
 
+
+def test_an_output_that_cannot_be_written_fails_that_file_only(tmp_path, identity_model, speech_file):
+    """A full disk (here: a file-size limit, which binds root too) while writing one output, streamed
+    or whole: one line naming that output, exit 2, no partial or temporary file, and the other files
+    of the folder are still repaired. It was a libsndfile traceback ("System error.") that stopped
+    the run at the first such file."""
+    import resource
+    import signal
+
+    x, _ = load_audio(speech_file)
+    folder = tmp_path / "takes"
+    save_audio(folder / "a_long.wav", x.repeat(int(np.ceil(130 * 16000 / x.shape[-1]))), 16000)  # streamed
+    save_audio(folder / "b_ten_seconds.wav", x.repeat(int(np.ceil(10 * 16000 / x.shape[-1]))), 16000)
+    save_audio(folder / "c_one_second.wav", x[:16000], 16000)
+    out = tmp_path / "out"
+    limit = 200_000  # bytes: the first two outputs pass it, the third does not
+
+    def limit_file_size():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead of killing
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run([sys.executable, "-m", "msar_hf.cli", "repair", str(folder), "-o", str(out),
+                           "--model", str(identity_model), "--device", "cpu", "-q"],
+                          cwd=REPO, env=env, capture_output=True, text=True, preexec_fn=limit_file_size, timeout=300,
+                          check=False)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    errors = [line for line in _lines(done.stderr) if line.startswith("msar: error:")]
+    assert len(errors) == 3, done.stderr  # one per output, and the summary
+    assert str(out / "a_long.wav") in errors[0] and "cannot be written" in errors[0]
+    assert str(out / "b_ten_seconds.wav") in errors[1] and "cannot be written" in errors[1]
+    assert sorted(p.name for p in out.iterdir()) == ["c_one_second.wav"]  # nothing partial, no temporary file
+    y, rate = load_audio(out / "c_one_second.wav", sampling_rate=None)
+    assert rate == 16000 and torch.allclose(y, x[:16000], atol=TOL)
+
 @pytest.mark.skipif(not Path("/usr/bin/time").exists(), reason="GNU time measures the child's peak RSS")
 def test_the_msar_command_skips_torchs_teardown(speech_file):
     """The console script (msar_hf.cli:run) ends in os._exit once main() returns: unloading torch's
