@@ -883,7 +883,8 @@ def plan_outputs(inputs: Sequence[str | os.PathLike], output: str | os.PathLike 
     """Pair every input file with its output path.
 
     * one input file and ``output`` with an audio extension (and not an existing folder): that file;
-    * otherwise ``output`` (default ``./repaired``) is a folder: a file input keeps its name, a
+    * otherwise ``output`` (default ``./repaired``) is a folder (not a new one named like an audio
+      file: refused, as a mistyped output file): a file input keeps its name, a
       folder input keeps its tree below the folder (below ``<folder name>/`` when several inputs
       are given). When the output folder lies inside an input folder, the files already in it are
       skipped (re-running ``msar repair .`` does not repair its own outputs).
@@ -901,6 +902,9 @@ def plan_outputs(inputs: Sequence[str | os.PathLike], output: str | os.PathLike 
         return [(paths[0], out)]
     if out.exists() and not out.is_dir():
         raise MsarError(f"{out}: exists and is not a folder; with several inputs or a folder, -o must be a folder")
+    if not out.exists() and out.suffix.lower() in WRITABLE_EXTENSIONS:
+        # a file name meant as one output: made a folder of that name, it hid the mistake
+        raise MsarError(f"{out}: names an audio file, but several inputs or a folder need a folder for -o")
     pairs: list[tuple[Path, Path]] = []
     for p in paths:
         if p.is_dir():

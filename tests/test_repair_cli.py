@@ -421,6 +421,28 @@ def test_inputs_are_never_overwritten(tmp_path, capsys, monkeypatch, identity_mo
     assert src.read_bytes() == before
 
 
+def test_an_output_file_name_for_several_outputs_is_refused_not_made_a_folder(tmp_path, capsys, identity_model,
+                                                                               speech_files):
+    """``msar repair a.flac b.flac -o both.wav`` (or a folder to ``-o x.flac``) made a folder named
+    both.wav and exited 0; an audio file name where a folder must go is refused, nothing made.
+    An existing folder of such a name is still a folder."""
+    folder = tmp_path / "takes"
+    folder.mkdir()
+    for f in speech_files[:2]:
+        shutil.copy(f, folder / f.name)
+    for inputs, out in (([folder / speech_files[0].name, folder / speech_files[1].name], tmp_path / "both.wav"),
+                        ([folder], tmp_path / "x.FLAC")):
+        code, _, err = msar(capsys, "repair", *inputs, "-o", out, "--model", identity_model, "--device", "cpu", "-q")
+        assert code == 2 and len(_lines(err)) == 1 and str(out) in err and "folder" in err, err
+        assert not out.exists()
+    named = tmp_path / "named.wav"
+    named.mkdir()
+    code, _, err = msar(capsys, "repair", folder, "-o", named, "--model", identity_model, "--device", "cpu", "-q")
+    assert code == 0, err
+    for f in speech_files[:2]:
+        y, rate = load_audio(named / f.name, sampling_rate=None)
+        assert rate == 16000 and torch.allclose(y, load_audio(f)[0], atol=TOL)
+
 def test_plan_outputs_and_windows(tmp_path, speech_file):
     from msar_hf.errors import MsarError
     from msar_hf.repair import _windows, plan_outputs
