@@ -71,6 +71,13 @@ MIN_LOSSY_BIT_RATE = 128_000
 VORBIS_COMPRESSION_LEVEL = 0.2
 
 
+def wav_format(fmt: str, channel_mask: int | None) -> str:
+    """libsndfile's format for a WAV output that must carry a speaker layout: WAVE_FORMAT_EXTENSIBLE.
+
+    Why: a 5.1 recording written as a plain WAV lost its layout (players and editors then guess)."""
+    return "WAVEX" if fmt == "WAV" and channel_mask is not None else fmt
+
+
 def vorbis_options(fmt: str, subtype: str | None) -> dict:
     """Extra ``soundfile.SoundFile`` arguments for a format: Vorbis at :data:`VORBIS_COMPRESSION_LEVEL`."""
     return {"compression_level": VORBIS_COMPRESSION_LEVEL} if fmt == "OGG" and subtype in (None, "VORBIS") else {}
@@ -106,6 +113,41 @@ def _wav_declared_data_bytes(raw: bytes) -> int | None:
             return None if size in (0, 0xFFFFFFFF) else size
         pos += 8 + size + (size & 1)
     return None
+
+
+def _extensible_fmt(head: bytes) -> int | None:
+    """Where the dwChannelMask of a WAVE_FORMAT_EXTENSIBLE header lies in ``head`` (the start of a
+    RIFF/RF64 WAVE file), or None for any other file."""
+    if head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
+        return None
+    pos = 12
+    while pos + 8 <= len(head):
+        chunk_id, size = head[pos : pos + 4], struct.unpack("<I", head[pos + 4 : pos + 8])[0]
+        if chunk_id == b"fmt ":
+            tag = head[pos + 8 : pos + 10]
+            return pos + 28 if size >= 24 and tag == b"\xfe\xff" and pos + 32 <= len(head) else None
+        pos += 8 + size + (size & 1)
+    return None
+
+
+def wav_channel_mask(path: str | os.PathLike) -> int | None:
+    """The speaker layout (dwChannelMask: 0x3F is 5.1, 0x60F 5.1 with side speakers) that a
+    WAVE_FORMAT_EXTENSIBLE file declares; None for other files."""
+    with open(path, "rb") as handle:
+        head = handle.read(4096)
+    at = _extensible_fmt(head)
+    return None if at is None else struct.unpack("<I", head[at : at + 4])[0]
+
+
+def set_wav_channel_mask(path: str | os.PathLike, mask: int) -> None:
+    """Write ``mask`` into the header of a WAVE_FORMAT_EXTENSIBLE file (libsndfile writes a default
+    layout for the channel count, and none for 3, 5 or 7 channels)."""
+    with open(path, "r+b") as handle:
+        at = _extensible_fmt(handle.read(4096))
+        if at is None:
+            raise ValueError(f"{path}: not a WAVE_FORMAT_EXTENSIBLE file")
+        handle.seek(at)
+        handle.write(struct.pack("<I", mask))
 
 
 def _decode_torchcodec(source: bytes) -> tuple[torch.Tensor, int]:
@@ -365,13 +407,15 @@ def save_audio(
     inputs: Iterable[str | os.PathLike] = (),
     subtype: str | None = None,
     bit_rate: int | None = None,
+    channel_mask: int | None = None,
 ) -> Path:
     """Write ``waveform`` ((T,) or (C, T)) to ``path`` atomically.
 
     The format follows the extension. ``inputs`` lists the files this audio was computed from:
     writing over any of them raises :class:`OverwriteInputError`, so inputs are never lost.
     Integer formats are clipped to [-1, 1]. ``bit_rate`` (mp3, m4a, aac, opus) defaults to
-    :data:`MIN_LOSSY_BIT_RATE`.
+    :data:`MIN_LOSSY_BIT_RATE`. ``channel_mask`` (.wav): written as WAVE_FORMAT_EXTENSIBLE with this
+    speaker layout (see :func:`wav_channel_mask`).
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -395,12 +439,12 @@ def save_audio(
         raise NonFiniteSamplesError(path, "refusing to write NaN/Inf samples")
 
     with writing_errors(path):
-        _write_atomically(path, data, sampling_rate, subtype, bit_rate)
+        _write_atomically(path, data, sampling_rate, subtype, bit_rate, channel_mask)
     return path
 
 
 def _write_atomically(path: Path, data: torch.Tensor, sampling_rate: int, subtype: str | None,
-                      bit_rate: int | None) -> None:
+                      bit_rate: int | None, channel_mask: int | None) -> None:
     """save_audio's writing: (C, T) float samples to a temporary file beside ``path``, renamed into place."""
     suffix = path.suffix.lower()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -415,10 +459,12 @@ def _write_atomically(path: Path, data: torch.Tensor, sampling_rate: int, subtyp
                 subtype = "PCM_16"
             if subtype is None or subtype.startswith("PCM"):
                 data = data.clamp(-1.0, 1.0)
-            fmt = _SOUNDFILE_WRITE[suffix]
+            fmt = wav_format(_SOUNDFILE_WRITE[suffix], channel_mask)
             with sf.SoundFile(tmp, "w", samplerate=sampling_rate, channels=data.shape[0], format=fmt, subtype=subtype,
                               **vorbis_options(fmt, subtype)) as out:
                 write_blocks(out, data)
+            if fmt == "WAVEX":
+                set_wav_channel_mask(tmp, channel_mask)
         else:
             from torchcodec.encoders import AudioEncoder
 

@@ -46,9 +46,12 @@ from .audio import (
     lossy_bit_rate,
     resample,
     save_audio,
+    set_wav_channel_mask,
     temp_beside,
     usual_mode,
     vorbis_options,
+    wav_channel_mask,
+    wav_format,
     write_blocks,
     writing_errors,
 )
@@ -419,8 +422,9 @@ def _open_source(path: Path, scratch_dir: Path | None = None) -> _ArraySource | 
 
 class _ArraySink:
     def __init__(self, path: Path, channels: int, frames: int, rate: int, inputs: Sequence[Path], subtype: str | None,
-                 bit_rate: int | None = None):
+                 bit_rate: int | None = None, channel_mask: int | None = None):
         self.path, self.rate, self.inputs, self.subtype, self.bit_rate = path, rate, inputs, subtype, bit_rate
+        self.channel_mask = channel_mask
         self.buffer = torch.zeros(channels, frames)
         self.pos = 0
 
@@ -429,7 +433,8 @@ class _ArraySink:
         self.pos += block.shape[-1]
 
     def commit(self) -> None:
-        save_audio(self.path, self.buffer, self.rate, inputs=self.inputs, subtype=self.subtype, bit_rate=self.bit_rate)
+        save_audio(self.path, self.buffer, self.rate, inputs=self.inputs, subtype=self.subtype, bit_rate=self.bit_rate,
+                   channel_mask=self.channel_mask)
 
     def abort(self) -> None:
         pass
@@ -438,15 +443,15 @@ class _ArraySink:
 class _SoundFileSink:
     """Writes blocks to a temporary file beside the target, renamed into place on commit."""
 
-    def __init__(self, path: Path, channels: int, rate: int, subtype: str | None):
+    def __init__(self, path: Path, channels: int, rate: int, subtype: str | None, channel_mask: int | None = None):
         import soundfile as sf
 
-        self.path = path
+        self.path, self.channel_mask = path, channel_mask
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
         os.close(fd)
         self.tmp = Path(tmp)
-        fmt = _SOUNDFILE_FORMATS[path.suffix.lower()]
+        fmt = wav_format(_SOUNDFILE_FORMATS[path.suffix.lower()], channel_mask)
         if subtype is None and fmt != "OGG":
             subtype = "PCM_16"
         self.pcm = subtype is not None and subtype.startswith("PCM")
@@ -461,6 +466,8 @@ class _SoundFileSink:
 
     def commit(self) -> None:
         self.handle.close()
+        if self.handle.format == "WAVEX":
+            set_wav_channel_mask(self.tmp, self.channel_mask)
         os.replace(self.tmp, self.path)
 
     def abort(self) -> None:
@@ -762,17 +769,19 @@ class Repairer:
         check_encodable(out_path, out_rate, source.channels)  # before the work, not after it
         out_frames = source.frames if out_rate == source.rate else round(source.frames * out_rate / source.rate)
         subtype = _output_subtype(source.subtype, out_path)
+        # a WAV output keeps a WAVE_FORMAT_EXTENSIBLE input's speaker layout (5.1...)
+        mask = wav_channel_mask(src_path) if out_path.suffix.lower() == ".wav" else None
         # a lossy output at least as rich as a lossy input (and never under MIN_LOSSY_BIT_RATE)
         bit_rate = (max(lossy_bit_rate(src_path) or 0, MIN_LOSSY_BIT_RATE)
                     if out_path.suffix.lower() in BIT_RATE_EXTENSIONS else None)
         ffmpeg = shutil.which("ffmpeg")
         with writing_errors(out_path):  # a streamed output's temporary file is made here
             if streamed and out_path.suffix.lower() in _SOUNDFILE_FORMATS:
-                sink = _SoundFileSink(out_path, source.channels, out_rate, subtype)
+                sink = _SoundFileSink(out_path, source.channels, out_rate, subtype, mask)
             elif streamed and bit_rate is not None and ffmpeg:
                 sink = _FFmpegSink(out_path, source.channels, out_rate, bit_rate, ffmpeg)
             else:
-                sink = _ArraySink(out_path, source.channels, out_frames, out_rate, protected, subtype, bit_rate)
+                sink = _ArraySink(out_path, source.channels, out_frames, out_rate, protected, subtype, bit_rate, mask)
         try:
             self._run(source, sink, out_rate, report, progress)
             with writing_errors(out_path):

@@ -390,6 +390,34 @@ def test_difficult_valid_inputs_keep_their_length_with_clear_warnings(tmp_path, 
             assert warnings == [], (name, warnings)
 
 
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="the ffmpeg command writes the speaker layouts")
+def test_a_wav_keeps_its_speaker_layout(tmp_path, capsys, identity_model, speech_file):
+    """A WAVE_FORMAT_EXTENSIBLE input's speaker layout (dwChannelMask) stays in a WAV output, whole
+    (5.1 with side speakers) or streamed (3.0 with a back speaker, which libsndfile has no default
+    for); both were written as plain WAVs, so players and editors had to guess the layout."""
+    from msar_hf.audio import wav_channel_mask
+
+    x = sf.read(speech_file, dtype="float32")[0]
+    folder = tmp_path / "takes"
+    folder.mkdir()
+    takes = {"five_one.wav": ("5.1(side)", 0x60F, 48000, np.tile(x, 1)),
+             "long_three.wav": ("3.0(back)", 0x103, 16000, np.tile(x, int(np.ceil(130 * 16000 / len(x)))))}
+    for name, (layout, _, rate, mono) in takes.items():
+        raw = tmp_path / f"raw_{name}"
+        gains = np.linspace(1.0, 0.2, int(layout[0]) + (layout[2] == "1"))
+        sf.write(raw, np.outer(resample(torch.from_numpy(mono), 16000, rate).numpy(), gains), rate, subtype="PCM_24")
+        subprocess.run(["ffmpeg", "-v", "error", "-guess_layout_max", "0", "-i", str(raw), "-af",
+                        f"channelmap=channel_layout={layout}", "-c:a", "pcm_s24le", str(folder / name)], check=True)
+    code, _, err = msar(capsys, "repair", folder, "-o", tmp_path / "out", "--model", identity_model,
+                        "--device", "cpu", "-q")
+    assert code == 0, err
+    for name, (_, mask, rate, _) in takes.items():
+        src, out = folder / name, tmp_path / "out" / name
+        assert wav_channel_mask(src) == mask and wav_channel_mask(out) == mask, name
+        assert sf.info(out).subtype == "PCM_24" and sf.info(out).samplerate == rate
+        a, b = sf.read(src, dtype="float32")[0], sf.read(out, dtype="float32")[0]
+        assert a.shape == b.shape and np.abs(a - b).max() < TOL, name
+
 def test_inputs_are_never_overwritten(tmp_path, capsys, monkeypatch, identity_model, speech_file):
     folder = tmp_path / "takes"
     folder.mkdir()
