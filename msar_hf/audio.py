@@ -13,6 +13,7 @@ message names the file and the problem.
 
 from __future__ import annotations
 
+import errno
 import io
 import math
 import os
@@ -356,6 +357,16 @@ def writing_errors(path: str | os.PathLike) -> Iterator[None]:
         raise AudioError(path, f"cannot be written ({why})") from exc
 
 
+# What the system says when it refuses a write, as FFmpeg passes it on in its own message
+_SYSTEM_WRITE_ERRORS = tuple(os.strerror(code) for code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES))
+
+
+def system_write_failure(message: str) -> str | None:
+    """The system's reason (e.g. "No space left on device") inside an encoder's error message, if any:
+    a full disk during an .m4a write read "cannot encode '.m4a' at 44100 Hz ... choose another rate"."""
+    return next((reason for reason in _SYSTEM_WRITE_ERRORS if reason.lower() in message.lower()), None)
+
+
 def encoder_refusal(suffix: str, sampling_rate: int, exc: Exception) -> str:
     """One line for an FFmpeg encoder's refusal, with the rates (or channel counts) it supports when it says them."""
     text = " ".join(str(exc).split())
@@ -475,6 +486,8 @@ def _write_atomically(path: Path, data: torch.Tensor, sampling_rate: int, subtyp
                 except RuntimeError:  # this bit rate refused at this rate: the encoder's own default
                     encoder.to_file(str(tmp))
             except RuntimeError as exc:  # FFmpeg refused: e.g. opus at 44.1 kHz, mp3 at 96 kHz
+                if reason := system_write_failure(str(exc)):
+                    raise AudioError(path, f"cannot be written ({reason})") from exc
                 raise UnsupportedFormatError(path, encoder_refusal(suffix, sampling_rate, exc)) from exc
         usual_mode(tmp)
         os.replace(tmp, path)

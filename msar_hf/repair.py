@@ -47,6 +47,7 @@ from .audio import (
     resample,
     save_audio,
     set_wav_channel_mask,
+    system_write_failure,
     temp_beside,
     usual_mode,
     vorbis_options,
@@ -508,6 +509,8 @@ class _FFmpegSink:
                     break
             else:
                 why = " ".join(done.stderr.split())[-300:]
+                if reason := system_write_failure(why):
+                    raise AudioError(self.path, f"cannot be written ({reason})")
                 raise UnsupportedFormatError(self.path, f"ffmpeg could not encode it at {self.rate} Hz: {why}")
             usual_mode(encoded)
             os.replace(encoded, self.path)

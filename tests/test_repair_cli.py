@@ -782,6 +782,25 @@ def test_an_output_that_cannot_be_written_fails_that_file_only(tmp_path, identit
     y, rate = load_audio(out / "c_one_second.wav", sampling_rate=None)
     assert rate == 16000 and torch.allclose(y, x[:16000], atol=TOL)
 
+
+def test_a_full_disk_under_an_encoded_output_is_named_as_such(tmp_path, speech_file):
+    """The same refusal under an .m4a output (FFmpeg's encoder) read "cannot encode '.m4a' at 16000 Hz
+    (...) choose another rate (--output-rate) or format": the system's reason is what the user needs."""
+    import resource
+    import signal
+
+    def limit_file_size():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (3000, 3000))
+
+    out = tmp_path / "out" / "take.m4a"
+    done = subprocess.run([sys.executable, "-m", "msar_hf.cli", "repair", str(speech_file), "-o", str(out), "--strength", "0",
+                           "-q"], cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
+                          preexec_fn=limit_file_size, timeout=300, check=False)
+    assert done.returncode == 2 and _lines(done.stderr) == [f"msar: error: {out}: cannot be written (File too large)"]
+    assert not out.exists() and list(out.parent.iterdir()) == []
+
+
 @pytest.mark.skipif(not Path("/usr/bin/time").exists(), reason="GNU time measures the child's peak RSS")
 def test_the_msar_command_skips_torchs_teardown(speech_file):
     """The console script (msar_hf.cli:run) ends in os._exit once main() returns: unloading torch's
