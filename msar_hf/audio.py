@@ -151,6 +151,29 @@ def set_wav_channel_mask(path: str | os.PathLike, mask: int) -> None:
         handle.write(struct.pack("<I", mask))
 
 
+def audio_tags(path: str | os.PathLike) -> dict[str, str]:
+    """The text tags libsndfile reads from a file (title, artist, album, date, comment, copyright,
+    ...: WAV LIST/INFO, FLAC and Ogg comments, AIFF); {} for a file it reads none from."""
+    import soundfile as sf
+
+    try:
+        with sf.SoundFile(path) as handle:
+            return {key: value for key, value in handle.copy_metadata().items() if value}
+    except (RuntimeError, OSError):  # a format libsndfile does not open (m4a, opus in mp4...)
+        return {}
+
+
+def set_tags(handle, tags: dict[str, str] | None) -> None:
+    """Write ``tags`` (see :func:`audio_tags`) into a ``soundfile.SoundFile`` opened for writing,
+    before its first samples (FLAC and Ogg put them in the header). A tag the format has no field
+    for is left out rather than failing the file: AIFF has no date, for one."""
+    for key, value in (tags or {}).items():
+        try:
+            setattr(handle, key, value)
+        except RuntimeError:
+            pass
+
+
 def _decode_torchcodec(source: bytes) -> tuple[torch.Tensor, int]:
     from torchcodec.decoders import AudioDecoder
 
@@ -419,6 +442,7 @@ def save_audio(
     subtype: str | None = None,
     bit_rate: int | None = None,
     channel_mask: int | None = None,
+    tags: dict[str, str] | None = None,
 ) -> Path:
     """Write ``waveform`` ((T,) or (C, T)) to ``path`` atomically.
 
@@ -426,7 +450,8 @@ def save_audio(
     writing over any of them raises :class:`OverwriteInputError`, so inputs are never lost.
     Integer formats are clipped to [-1, 1]. ``bit_rate`` (mp3, m4a, aac, opus) defaults to
     :data:`MIN_LOSSY_BIT_RATE`. ``channel_mask`` (.wav): written as WAVE_FORMAT_EXTENSIBLE with this
-    speaker layout (see :func:`wav_channel_mask`).
+    speaker layout (see :func:`wav_channel_mask`). ``tags`` (.wav/.flac/.ogg/.aiff): text tags
+    to write (see :func:`audio_tags`); the FFmpeg-encoded formats get none.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -450,12 +475,12 @@ def save_audio(
         raise NonFiniteSamplesError(path, "refusing to write NaN/Inf samples")
 
     with writing_errors(path):
-        _write_atomically(path, data, sampling_rate, subtype, bit_rate, channel_mask)
+        _write_atomically(path, data, sampling_rate, subtype, bit_rate, channel_mask, tags)
     return path
 
 
 def _write_atomically(path: Path, data: torch.Tensor, sampling_rate: int, subtype: str | None,
-                      bit_rate: int | None, channel_mask: int | None) -> None:
+                      bit_rate: int | None, channel_mask: int | None, tags: dict[str, str] | None) -> None:
     """save_audio's writing: (C, T) float samples to a temporary file beside ``path``, renamed into place."""
     suffix = path.suffix.lower()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -473,6 +498,7 @@ def _write_atomically(path: Path, data: torch.Tensor, sampling_rate: int, subtyp
             fmt = wav_format(_SOUNDFILE_WRITE[suffix], channel_mask)
             with sf.SoundFile(tmp, "w", samplerate=sampling_rate, channels=data.shape[0], format=fmt, subtype=subtype,
                               **vorbis_options(fmt, subtype)) as out:
+                set_tags(out, tags)
                 write_blocks(out, data)
             if fmt == "WAVEX":
                 set_wav_channel_mask(tmp, channel_mask)

@@ -40,12 +40,14 @@ from .audio import (
     BIT_RATE_EXTENSIONS,
     MIN_LOSSY_BIT_RATE,
     VIDEO_EXTENSIONS,
+    audio_tags,
     check_encodable,
     find_audio_files,
     load_audio,
     lossy_bit_rate,
     resample,
     save_audio,
+    set_tags,
     set_wav_channel_mask,
     system_write_failure,
     temp_beside,
@@ -423,9 +425,9 @@ def _open_source(path: Path, scratch_dir: Path | None = None) -> _ArraySource | 
 
 class _ArraySink:
     def __init__(self, path: Path, channels: int, frames: int, rate: int, inputs: Sequence[Path], subtype: str | None,
-                 bit_rate: int | None = None, channel_mask: int | None = None):
+                 bit_rate: int | None = None, channel_mask: int | None = None, tags: dict[str, str] | None = None):
         self.path, self.rate, self.inputs, self.subtype, self.bit_rate = path, rate, inputs, subtype, bit_rate
-        self.channel_mask = channel_mask
+        self.channel_mask, self.tags = channel_mask, tags
         self.buffer = torch.zeros(channels, frames)
         self.pos = 0
 
@@ -435,7 +437,7 @@ class _ArraySink:
 
     def commit(self) -> None:
         save_audio(self.path, self.buffer, self.rate, inputs=self.inputs, subtype=self.subtype, bit_rate=self.bit_rate,
-                   channel_mask=self.channel_mask)
+                   channel_mask=self.channel_mask, tags=self.tags)
 
     def abort(self) -> None:
         pass
@@ -444,7 +446,8 @@ class _ArraySink:
 class _SoundFileSink:
     """Writes blocks to a temporary file beside the target, renamed into place on commit."""
 
-    def __init__(self, path: Path, channels: int, rate: int, subtype: str | None, channel_mask: int | None = None):
+    def __init__(self, path: Path, channels: int, rate: int, subtype: str | None, channel_mask: int | None = None,
+                 tags: dict[str, str] | None = None):
         import soundfile as sf
 
         self.path, self.channel_mask = path, channel_mask
@@ -459,6 +462,7 @@ class _SoundFileSink:
         usual_mode(tmp)
         self.handle = sf.SoundFile(tmp, "w", samplerate=rate, channels=channels, format=fmt, subtype=subtype,
                                    **vorbis_options(fmt, subtype))
+        set_tags(self.handle, tags)
 
     def write(self, block: torch.Tensor) -> None:
         if self.pcm:
@@ -774,17 +778,20 @@ class Repairer:
         subtype = _output_subtype(source.subtype, out_path)
         # a WAV output keeps a WAVE_FORMAT_EXTENSIBLE input's speaker layout (5.1...)
         mask = wav_channel_mask(src_path) if out_path.suffix.lower() == ".wav" else None
+        # and the input's text tags (title, artist, date...: an archive's catalogue data) where
+        # libsndfile writes the output; the FFmpeg-encoded formats get none
+        tags = audio_tags(src_path) if out_path.suffix.lower() in _SOUNDFILE_FORMATS else None
         # a lossy output at least as rich as a lossy input (and never under MIN_LOSSY_BIT_RATE)
         bit_rate = (max(lossy_bit_rate(src_path) or 0, MIN_LOSSY_BIT_RATE)
                     if out_path.suffix.lower() in BIT_RATE_EXTENSIONS else None)
         ffmpeg = shutil.which("ffmpeg")
         with writing_errors(out_path):  # a streamed output's temporary file is made here
             if streamed and out_path.suffix.lower() in _SOUNDFILE_FORMATS:
-                sink = _SoundFileSink(out_path, source.channels, out_rate, subtype, mask)
+                sink = _SoundFileSink(out_path, source.channels, out_rate, subtype, mask, tags)
             elif streamed and bit_rate is not None and ffmpeg:
                 sink = _FFmpegSink(out_path, source.channels, out_rate, bit_rate, ffmpeg)
             else:
-                sink = _ArraySink(out_path, source.channels, out_frames, out_rate, protected, subtype, bit_rate, mask)
+                sink = _ArraySink(out_path, source.channels, out_frames, out_rate, protected, subtype, bit_rate, mask, tags)
         try:
             self._run(source, sink, out_rate, report, progress)
             with writing_errors(out_path):

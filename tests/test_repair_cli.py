@@ -418,6 +418,33 @@ def test_a_wav_keeps_its_speaker_layout(tmp_path, capsys, identity_model, speech
         a, b = sf.read(src, dtype="float32")[0], sf.read(out, dtype="float32")[0]
         assert a.shape == b.shape and np.abs(a - b).max() < TOL, name
 
+
+def test_text_tags_stay_with_the_recording(tmp_path, capsys, identity_model, speech_file):
+    """An archive's catalogue data in the file (title, artist, date, comment) was dropped by the
+    repair. It stays where libsndfile writes the output: a whole FLAC, a streamed WAV, FLAC -> WAV;
+    an AIFF output keeps the tags AIFF has fields for, an m4a none (and still gets written)."""
+    x = sf.read(speech_file, dtype="float32")[0]
+    tags = {"title": "Interview, reel 3", "artist": "J. Doe", "date": "1962-05-04", "comment": "transfer 2026"}
+    folder = tmp_path / "takes"
+    folder.mkdir()
+    for name, audio in (("reel.flac", x), ("long.wav", np.tile(x, int(np.ceil(130 * 16000 / len(x)))))):
+        with sf.SoundFile(folder / name, "w", 16000, 1) as handle:
+            for key, value in tags.items():
+                setattr(handle, key, value)
+            handle.write(audio)
+    code, _, err = msar(capsys, "repair", folder, "-o", tmp_path / "out", "--model", identity_model, "--device", "cpu", "-q")
+    assert code == 0, err
+    for name in ("reel.flac", "long.wav"):
+        assert sf.SoundFile(tmp_path / "out" / name).copy_metadata() == tags, name
+    for out, expected in (("reel.wav", tags), ("reel.aiff", {k: v for k, v in tags.items() if k != "date"}),
+                          ("reel.m4a", None)):
+        code, _, err = msar(capsys, "repair", folder / "reel.flac", "-o", tmp_path / out, "--model", identity_model,
+                            "--device", "cpu", "-q")
+        assert code == 0 and (tmp_path / out).is_file(), err
+        if expected is not None:
+            assert sf.SoundFile(tmp_path / out).copy_metadata() == expected, out
+
+
 def test_inputs_are_never_overwritten(tmp_path, capsys, monkeypatch, identity_model, speech_file):
     folder = tmp_path / "takes"
     folder.mkdir()
