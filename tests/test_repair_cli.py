@@ -498,6 +498,7 @@ def test_an_output_file_name_for_several_outputs_is_refused_not_made_a_folder(tm
         y, rate = load_audio(named / f.name, sampling_rate=None)
         assert rate == 16000 and torch.allclose(y, load_audio(f)[0], atol=TOL)
 
+
 def test_plan_outputs_and_windows(tmp_path, speech_file):
     from msar_hf.errors import MsarError
     from msar_hf.repair import _windows, plan_outputs
