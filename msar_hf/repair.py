@@ -424,12 +424,18 @@ def _open_source(path: Path, scratch_dir: Path | None = None) -> _ArraySource | 
 
 
 class _ArraySink:
+    """Collects a short output in memory; save_audio writes it atomically on commit."""
+
     def __init__(self, path: Path, channels: int, frames: int, rate: int, inputs: Sequence[Path], subtype: str | None,
                  bit_rate: int | None = None, channel_mask: int | None = None, tags: dict[str, str] | None = None):
         self.path, self.rate, self.inputs, self.subtype, self.bit_rate = path, rate, inputs, subtype, bit_rate
         self.channel_mask, self.tags = channel_mask, tags
         self.buffer = torch.zeros(channels, frames)
         self.pos = 0
+        # Can the folder take the file? Asked now, before the repair: an output folder that cannot be
+        # made or written (read-only, a file in its path) failed each file only after its repair.
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp_beside(path, path.suffix).unlink()
 
     def write(self, block: torch.Tensor) -> None:
         self.buffer[:, self.pos : self.pos + block.shape[-1]] = block

@@ -811,6 +811,31 @@ def test_an_output_that_cannot_be_written_fails_that_file_only(tmp_path, identit
     assert rate == 16000 and torch.allclose(y, x[:16000], atol=TOL)
 
 
+def test_an_output_folder_that_refuses_files_fails_before_the_repair(tmp_path, capsys, monkeypatch, identity_model,
+                                                                    speech_file):
+    """An output folder that takes no files (read-only; here immutable, which binds root too) failed
+    each file only after its repair, for every file of a folder run: now before the work."""
+    from msar_hf.repair import Repairer
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    if subprocess.run(["chattr", "+i", str(locked)], capture_output=True, check=False).returncode != 0:
+        pytest.skip("chattr +i is not available here")
+    runs = []
+    real_run = Repairer._run
+    monkeypatch.setattr(Repairer, "_run", lambda self, *args, **kwargs: runs.append(1) or real_run(self, *args, **kwargs))
+    try:
+        code, _, err = msar(capsys, "repair", speech_file, "-o", locked / "take.wav", "--model", identity_model,
+                            "--device", "cpu", "-q")
+    finally:
+        subprocess.run(["chattr", "-i", str(locked)], check=True)
+    assert code == 2 and runs == [] and f"{locked / 'take.wav'}: cannot be written (Operation not permitted)" in err, err
+    assert list(locked.iterdir()) == []
+    code, _, err = msar(capsys, "repair", speech_file, "-o", locked / "take.wav", "--model", identity_model,
+                        "--device", "cpu", "-q")
+    assert code == 0 and runs == [1] and [p.name for p in locked.iterdir()] == ["take.wav"], err
+
+
 def test_a_full_disk_under_an_encoded_output_is_named_as_such(tmp_path, speech_file):
     """The same refusal under an .m4a output (FFmpeg's encoder) read "cannot encode '.m4a' at 16000 Hz
     (...) choose another rate (--output-rate) or format": the system's reason is what the user needs."""
