@@ -7,7 +7,7 @@ the peak resident set size of that process, teardown included), one thread, the 
 
 * a 16 kHz mono WAV repaired to WAV (streamed by libsndfile);
 * a 44.1 kHz stereo AAC (.m4a) repaired to .m4a (decoded to, and encoded from, a temporary WAV by
-  the ``ffmpeg`` command: ``msar_hf.repair._ffmpeg_decoded`` / ``_FFmpegSink``).
+  the ``ffmpeg`` command: ``msar_hf.recording_io._ffmpeg_decoded`` / ``FFmpegSink``).
 
 The recordings are the bundled damaged demo clip tiled to the length asked. The issue's budget is
 1 GB for a 60-minute file. Also reported: wall time and whether the output has the input's length.

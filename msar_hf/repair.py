@@ -8,7 +8,7 @@ tensors; this module owns everything at the edges:
 * long recordings streamed through the model in overlapping windows that are cross-faded, so
   memory stays flat in duration (files soundfile can read are never loaded whole; other long
   ones, m4a/opus/video, are decoded by the ``ffmpeg`` command to a temporary WAV first, and long
-  lossy outputs encoded by it from one);
+  lossy outputs encoded by it from one: the sources and sinks of :mod:`msar_hf.recording_io`);
 * a speaker embedding from a reference clip, or from the input itself when the model is
   speaker-conditioned (``msar_hf.speaker``, imported lazily; repair goes on without it when it is
   unavailable);
@@ -24,15 +24,12 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import subprocess
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from .audio import (
@@ -46,34 +43,31 @@ from .audio import (
     load_audio,
     lossy_bit_rate,
     resample,
-    save_audio,
-    set_tags,
-    set_wav_channel_mask,
-    system_write_failure,
-    temp_beside,
-    usual_mode,
-    vorbis_options,
     wav_channel_mask,
-    wav_format,
-    write_blocks,
     writing_errors,
 )
 from .errors import (
     AudioError,
-    CorruptAudioError,
     MsarError,
-    NonFiniteSamplesError,
     OverwriteInputError,
     UnsupportedFormatError,
 )
 from .fullband import add_upper_band
+from .recording_io import (
+    SOUNDFILE_FORMATS,
+    ArraySink,
+    FFmpegSink,
+    SoundFileSink,
+    SoundFileSource,
+    open_source,
+    output_subtype,
+)
 
 MODEL_RATE = 16000
 DEFAULT_MODEL_DIR = Path(__file__).parent / "pretrained" / "repair"
 DEFAULT_OUTPUT_DIR = Path("repaired")
 # Extensions save_audio writes; an input in any other readable format is written as WAV.
 WRITABLE_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".mp3", ".m4a", ".opus", ".aac")
-_SOUNDFILE_FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".oga": "OGG", ".aiff": "AIFF", ".aif": "AIFF"}
 
 # Streaming windows: 60 s of audio per model call keeps memory small and the per-window overhead
 # negligible; 1 s of context on each side (cross-faded over its middle half) hides the edges of
@@ -85,8 +79,6 @@ CONTEXT_SECONDS = 1.0
 # upper band's spectra) grows with them: peak RSS on 7 minutes of 44.1 kHz stereo 1102 -> 956 MB.
 WINDOW_SAMPLES = int(WINDOW_SECONDS * 16000)
 MIN_WINDOW_SECONDS = 15.0
-# Recordings longer than this are streamed from disk instead of loaded whole.
-STREAM_ABOVE_SECONDS = 120.0
 # Below -80 dBFS peak a window is digital silence: there is nothing to repair and a model would
 # only add its own noise floor, so it is passed through unchanged.
 SILENCE_PEAK = 1e-4
@@ -250,301 +242,6 @@ class _SpeakerEmbedder:
         if enc is None:
             return None
         return torch.as_tensor(enc.embed_file(path)).reshape(-1).float()
-
-
-# --------------------------------------------------------------------------------------------
-# sources and sinks (whole-in-memory for short files, streamed for long ones)
-# --------------------------------------------------------------------------------------------
-class _ArraySource:
-    def __init__(self, waveform: torch.Tensor, rate: int, subtype: str | None):
-        self.waveform, self.rate, self.subtype = waveform, rate, subtype
-        self.channels, self.frames = waveform.shape
-
-    def read(self, start: int, stop: int) -> torch.Tensor:
-        return self.waveform[:, start:stop]
-
-    def close(self) -> None:
-        pass
-
-
-class _SoundFileSource:
-    """Reads windows of a file with libsndfile, checking each for NaN/Inf and truncation.
-
-    ``decoded``: a temporary WAV that ``path`` was decoded to (see :func:`_ffmpeg_decoded`), read
-    in its place and deleted on close; its float samples say nothing of the input's bit depth.
-    ``offset``: samples at its start that load_audio does not return (see :func:`_start_offset`)."""
-
-    def __init__(self, path: Path, handle, decoded: Path | None = None, offset: int = 0):
-        self.path, self.handle, self.decoded, self.offset = path, handle, decoded, offset
-        self.rate, self.channels = int(handle.samplerate), int(handle.channels)
-        self.frames = int(handle.frames) - offset
-        self.subtype = None if decoded is not None else handle.subtype
-
-    def read(self, start: int, stop: int) -> torch.Tensor:
-        self.handle.seek(start + self.offset)
-        data = self.handle.read(stop - start, dtype="float32", always_2d=True)
-        if data.shape[0] < stop - start:
-            raise CorruptAudioError(self.path, f"truncated: the header declares {self.frames} samples but only "
-                                    f"{start + data.shape[0]} could be read")
-        if not np.isfinite(data).all():
-            raise NonFiniteSamplesError(self.path, f"contains NaN/Inf samples (near {start / self.rate:.1f} s)")
-        return torch.from_numpy(np.ascontiguousarray(data.T))
-
-    def close(self) -> None:
-        self.handle.close()
-        if self.decoded is not None:
-            self.decoded.unlink(missing_ok=True)
-
-
-def _ffmpeg_file(path: Path) -> str:
-    # FFmpeg (the command, and torchcodec's decoder) reads "10:30 talk.m4a" (or "out:dir/x.mp3")
-    # as a URL of protocol "10" ("out") and fails; "file:" names a file whatever its name holds.
-    return f"file:{path}"
-
-
-def _ffmpeg_decoded(path: Path, scratch_dir: Path | None = None) -> tuple[Path, int] | None:
-    """A long recording libsndfile cannot read (m4a, opus, a video's sound...) decoded by the
-    ``ffmpeg`` command into a temporary float WAV (RF64 past 4 GB), with the number of samples at
-    its start that load_audio leaves out; or None (short, no ffmpeg command, or not decodable:
-    load_audio then decides, with its own message).
-
-    Why: load_audio holds a whole recording in memory (20 minutes of 44.1 kHz stereo AAC took the
-    repair to 2.8 GB); decoded to disk it streams like any WAV. The command runs the same FFmpeg
-    decoders torchcodec does: the samples and their count are identical (tested). The WAV goes in
-    ``scratch_dir`` (the output's folder: the system temp folder may be a tmpfs, i.e. memory), as a
-    hidden file that folder scans skip."""
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        return None
-    try:
-        from torchcodec.decoders import AudioDecoder
-
-        metadata = AudioDecoder(_ffmpeg_file(path)).metadata
-        # MKV and WebM (OBS's and browsers' recordings) state no stream duration, only the container's
-        header_seconds = metadata.duration_seconds_from_header
-        seconds = header_seconds or metadata.duration_seconds
-    except Exception:  # noqa: BLE001  (not decodable: load_audio says why)
-        return None
-    if not seconds or seconds <= STREAM_ABOVE_SECONDS:
-        return None
-    fd, name = tempfile.mkstemp(prefix=".msar_decoded_", suffix=".wav", dir=scratch_dir)
-    os.close(fd)
-    decoded = Path(name)
-    try:
-        # torchcodec's stream: with no track marked default the command took the one with most channels
-        done = subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-y", "-i", _ffmpeg_file(path),
-                               "-map", f"0:{metadata.stream_index}", "-c:a", "pcm_f32le", "-rf64", "auto",
-                               "-f", "wav", _ffmpeg_file(decoded)],
-                              capture_output=True, check=False)
-        # a non-zero exit (e.g. no space left for the temporary file), or any error said: a cut or
-        # damaged file is decoded as far as it goes and ffmpeg still exits 0, so the streamed repair
-        # wrote a shorter output without a word; load_audio refuses it (CorruptAudioError) instead
-        failed = done.returncode != 0 or bool(done.stderr.strip())
-        offset = None if failed else 0 if header_seconds else _start_offset(path, decoded)
-        if offset is None:
-            decoded.unlink(missing_ok=True)
-            return None
-    except BaseException:
-        decoded.unlink(missing_ok=True)
-        raise
-    return decoded, offset
-
-
-# How far into the command's decode torchcodec's first samples are looked for, and how much of them
-# must agree: AAC's encoder delay is 1024 samples (HE-AAC 2048); a second of audio settles it. A
-# recording may open on digital silence (a browser's, before the microphone starts): the second
-# compared is the first one with sound, within the first minute.
-_MAX_START_OFFSET, _MATCH_SECONDS, _MAX_LEAD_SECONDS = 8192, 1.0, 60.0
-
-
-def _start_offset(path: Path, decoded: Path) -> int | None:
-    """Where load_audio's first sample lies in the command's decode of a container without a stream
-    duration, or None when the two do not agree on a whole second (or there is no sound to compare).
-
-    Why: for AAC in MKV the command keeps the encoder's 1024 priming samples that torchcodec drops
-    (load_audio's copy is the one in time with the source; Opus, Vorbis and FLAC agree exactly).
-    Only the head up to a second past the first sound is decoded here, by torchcodec, to find the
-    offset; the ends then agree."""
-    import soundfile as sf
-    from torchcodec.decoders import AudioDecoder
-
-    try:
-        with sf.SoundFile(str(decoded)) as handle:
-            lead = handle.read(int(_MAX_LEAD_SECONDS * handle.samplerate), dtype="float32", always_2d=True)
-            sound = np.flatnonzero(np.any(lead != 0, axis=1))  # torchcodec's sound starts no later
-            seconds = (int(sound[0]) if sound.size else 0) / handle.samplerate + _MATCH_SECONDS
-            head = AudioDecoder(_ffmpeg_file(path)).get_samples_played_in_range(0.0, seconds).data.numpy()
-            handle.seek(0)
-            ours = handle.read(_MAX_START_OFFSET + head.shape[-1], dtype="float32", always_2d=True).T
-    except Exception:  # noqa: BLE001  (not decodable: load_audio says why)
-        return None
-    sounding = np.flatnonzero(np.any(head != 0, axis=0))
-    if head.shape[-1] < 64 or sounding.size == 0 or ours.shape[-1] < head.shape[-1]:
-        return None
-    # candidates from 64 samples of the first sound (one vectorised pass), then the whole head
-    first = int(sounding[0])
-    channel = int(np.argmax(head[:, first] != 0))
-    probe = head[channel, first: first + 64]
-    if probe.size < 64:
-        return None
-    windows = np.lib.stride_tricks.sliding_window_view(ours[channel, first:], probe.size)
-    for offset in np.flatnonzero((windows[: ours.shape[-1] - head.shape[-1] + 1] == probe).all(axis=1)):
-        if np.array_equal(ours[:, offset: offset + head.shape[-1]], head):
-            return int(offset)
-    return None
-
-
-def _open_source(path: Path, scratch_dir: Path | None = None) -> _ArraySource | _SoundFileSource:
-    """Long files are streamed (soundfile's formats directly, the rest through a temporary WAV);
-    everything else goes through load_audio."""
-    import soundfile as sf
-
-    try:
-        info = sf.info(str(path))
-        if info.subtype == "OPUS" and shutil.which("ffmpeg"):
-            # libsndfile decodes Opus at the rate its header names for the source (16 kHz, say),
-            # FFmpeg (load_audio, short files) at 48 kHz: a long opus came out at another rate.
-            # (Without the ffmpeg command libsndfile still streams it: memory first.)
-            raise ValueError("Opus: decoded by FFmpeg, as load_audio does")
-        if info.frames > STREAM_ABOVE_SECONDS * info.samplerate and path.stat().st_size > 0:
-            return _SoundFileSource(path, sf.SoundFile(str(path)))
-        subtype = info.subtype
-    except Exception:  # noqa: BLE001  (not readable by libsndfile, e.g. m4a/opus, or broken: load_audio decides)
-        subtype = None
-        found = _ffmpeg_decoded(path, scratch_dir)
-        if found is not None:
-            decoded, offset = found
-            try:
-                return _SoundFileSource(path, sf.SoundFile(str(decoded)), decoded=decoded, offset=offset)
-            except Exception:
-                decoded.unlink(missing_ok=True)
-                raise
-    waveform, rate = load_audio(path, sampling_rate=None, mono=False)
-    return _ArraySource(waveform, rate, subtype)
-
-
-class _ArraySink:
-    """Collects a short output in memory; save_audio writes it atomically on commit."""
-
-    def __init__(self, path: Path, channels: int, frames: int, rate: int, inputs: Sequence[Path], subtype: str | None,
-                 bit_rate: int | None = None, channel_mask: int | None = None, tags: dict[str, str] | None = None):
-        self.path, self.rate, self.inputs, self.subtype, self.bit_rate = path, rate, inputs, subtype, bit_rate
-        self.channel_mask, self.tags = channel_mask, tags
-        self.buffer = torch.zeros(channels, frames)
-        self.pos = 0
-        # Can the folder take the file? Asked now, before the repair: an output folder that cannot be
-        # made or written (read-only, a file in its path) failed each file only after its repair.
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temp_beside(path, path.suffix).unlink()
-
-    def write(self, block: torch.Tensor) -> None:
-        self.buffer[:, self.pos : self.pos + block.shape[-1]] = block
-        self.pos += block.shape[-1]
-
-    def commit(self) -> None:
-        save_audio(self.path, self.buffer, self.rate, inputs=self.inputs, subtype=self.subtype, bit_rate=self.bit_rate,
-                   channel_mask=self.channel_mask, tags=self.tags)
-
-    def abort(self) -> None:
-        pass
-
-
-class _SoundFileSink:
-    """Writes blocks to a temporary file beside the target, renamed into place on commit."""
-
-    def __init__(self, path: Path, channels: int, rate: int, subtype: str | None, channel_mask: int | None = None,
-                 tags: dict[str, str] | None = None):
-        import soundfile as sf
-
-        self.path, self.channel_mask = path, channel_mask
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-        os.close(fd)
-        self.tmp = Path(tmp)
-        fmt = wav_format(_SOUNDFILE_FORMATS[path.suffix.lower()], channel_mask)
-        if subtype is None and fmt != "OGG":
-            subtype = "PCM_16"
-        self.pcm = subtype is not None and subtype.startswith("PCM")
-        usual_mode(tmp)
-        self.handle = sf.SoundFile(tmp, "w", samplerate=rate, channels=channels, format=fmt, subtype=subtype,
-                                   **vorbis_options(fmt, subtype))
-        set_tags(self.handle, tags)
-
-    def write(self, block: torch.Tensor) -> None:
-        if self.pcm:
-            block = block.clamp(-1.0, 1.0)
-        write_blocks(self.handle, block)
-
-    def commit(self) -> None:
-        self.handle.close()
-        if self.handle.format == "WAVEX":
-            set_wav_channel_mask(self.tmp, self.channel_mask)
-        os.replace(self.tmp, self.path)
-
-    def abort(self) -> None:
-        self.handle.close()
-        self.tmp.unlink(missing_ok=True)
-
-
-class _FFmpegSink:
-    """A long lossy output (mp3, m4a, opus, aac): blocks go to a temporary float WAV beside the
-    target, which the ``ffmpeg`` command encodes on commit (to a temporary name, then renamed).
-
-    Why: save_audio encodes from one array, so a long output was held whole in memory; the command
-    reads the WAV as it encodes. Same encoders and bit rate as save_audio: the decoded samples of
-    the two are identical (tested)."""
-
-    def __init__(self, path: Path, channels: int, rate: int, bit_rate: int | None, ffmpeg: str):
-        import soundfile as sf
-
-        self.path, self.bit_rate, self.ffmpeg = path, bit_rate, ffmpeg
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp_wav = temp_beside(path, ".wav")
-        self.handle = sf.SoundFile(self.tmp_wav, "w", samplerate=rate, channels=channels, format="RF64",
-                                   subtype="FLOAT")
-        self.rate = rate
-
-    def write(self, block: torch.Tensor) -> None:
-        write_blocks(self.handle, block.clamp(-1.0, 1.0))  # as save_audio gives its encoder
-
-    def commit(self) -> None:
-        self.handle.close()
-        encoded = temp_beside(self.path, self.path.suffix)
-        try:
-            for bit_rate in ([f"{int(self.bit_rate or MIN_LOSSY_BIT_RATE)}"], []):  # save_audio's fallback too
-                done = subprocess.run([self.ffmpeg, "-nostdin", "-v", "error", "-y", "-i", _ffmpeg_file(self.tmp_wav),
-                                       *(["-b:a", *bit_rate] if bit_rate else []), _ffmpeg_file(encoded)],
-                                      capture_output=True, text=True, check=False)
-                if done.returncode == 0:
-                    break
-            else:
-                why = " ".join(done.stderr.split())[-300:]
-                if reason := system_write_failure(why):
-                    raise AudioError(self.path, f"cannot be written ({reason})")
-                raise UnsupportedFormatError(self.path, f"ffmpeg could not encode it at {self.rate} Hz: {why}")
-            usual_mode(encoded)
-            os.replace(encoded, self.path)
-        except BaseException:
-            encoded.unlink(missing_ok=True)
-            raise
-        finally:
-            self.tmp_wav.unlink(missing_ok=True)
-
-    def abort(self) -> None:
-        self.handle.close()
-        self.tmp_wav.unlink(missing_ok=True)
-
-
-def _output_subtype(source_subtype: str | None, output: Path) -> str | None:
-    """Keep the input's bit depth when the output format can hold it (24-bit stays 24-bit)."""
-    fmt = _SOUNDFILE_FORMATS.get(output.suffix.lower())
-    if source_subtype is None or fmt is None:
-        return None
-    allowed = {"WAV": {"PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE"}, "AIFF": {"PCM_16", "PCM_24", "PCM_32", "FLOAT"},
-               "FLAC": {"PCM_16", "PCM_24"}, "OGG": set()}[fmt]
-    if fmt == "FLAC" and source_subtype in ("PCM_32", "FLOAT", "DOUBLE"):
-        return "PCM_24"  # FLAC's deepest: 32-bit or float input was written as 16-bit
-    return source_subtype if source_subtype in allowed else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -764,7 +461,7 @@ class Repairer:
         src_path, out_path = Path(input), Path(output)
         protected = [src_path, *map(Path, inputs)]
         _check_output(out_path, protected)
-        source = _open_source(src_path, next(p for p in out_path.absolute().parents if p.is_dir()))
+        source = open_source(src_path, next(p for p in out_path.absolute().parents if p.is_dir()))
         try:  # the source may hold a temporary decoded file: closed whatever happens
             report = self._repair_source(source, src_path, out_path, protected, progress)
         finally:
@@ -774,30 +471,30 @@ class Repairer:
 
     def _repair_source(self, source, src_path: Path, out_path: Path, protected: list[Path],
                        progress: bool) -> RepairReport:
-        streamed = isinstance(source, _SoundFileSource)
+        streamed = isinstance(source, SoundFileSource)
         report = RepairReport(input=str(src_path), output=str(out_path), sampling_rate=source.rate,
                               channels=source.channels, duration_s=source.frames / source.rate, streamed=streamed)
         out_rate = self.output_rate or source.rate
         report.output_rate = out_rate
         check_encodable(out_path, out_rate, source.channels)  # before the work, not after it
         out_frames = source.frames if out_rate == source.rate else round(source.frames * out_rate / source.rate)
-        subtype = _output_subtype(source.subtype, out_path)
+        subtype = output_subtype(source.subtype, out_path)
         # a WAV output keeps a WAVE_FORMAT_EXTENSIBLE input's speaker layout (5.1...)
         mask = wav_channel_mask(src_path) if out_path.suffix.lower() == ".wav" else None
         # and the input's text tags (title, artist, date...: an archive's catalogue data) where
         # libsndfile writes the output; the FFmpeg-encoded formats get none
-        tags = audio_tags(src_path) if out_path.suffix.lower() in _SOUNDFILE_FORMATS else None
+        tags = audio_tags(src_path) if out_path.suffix.lower() in SOUNDFILE_FORMATS else None
         # a lossy output at least as rich as a lossy input (and never under MIN_LOSSY_BIT_RATE)
         bit_rate = (max(lossy_bit_rate(src_path) or 0, MIN_LOSSY_BIT_RATE)
                     if out_path.suffix.lower() in BIT_RATE_EXTENSIONS else None)
         ffmpeg = shutil.which("ffmpeg")
         with writing_errors(out_path):  # a streamed output's temporary file is made here
-            if streamed and out_path.suffix.lower() in _SOUNDFILE_FORMATS:
-                sink = _SoundFileSink(out_path, source.channels, out_rate, subtype, mask, tags)
+            if streamed and out_path.suffix.lower() in SOUNDFILE_FORMATS:
+                sink = SoundFileSink(out_path, source.channels, out_rate, subtype, mask, tags)
             elif streamed and bit_rate is not None and ffmpeg:
-                sink = _FFmpegSink(out_path, source.channels, out_rate, bit_rate, ffmpeg)
+                sink = FFmpegSink(out_path, source.channels, out_rate, bit_rate, ffmpeg)
             else:
-                sink = _ArraySink(out_path, source.channels, out_frames, out_rate, protected, subtype, bit_rate, mask, tags)
+                sink = ArraySink(out_path, source.channels, out_frames, out_rate, protected, subtype, bit_rate, mask, tags)
         try:
             self._run(source, sink, out_rate, report, progress)
             with writing_errors(out_path):

@@ -560,14 +560,15 @@ def test_long_lossy_input_and_output_are_streamed_through_ffmpeg(tmp_path, ident
     """A long m4a (which libsndfile cannot read) is decoded by the ffmpeg command to a temporary WAV
     and streamed, not held whole in memory; a long mp3/m4a output is encoded by it from a temporary
     WAV. Same samples as load_audio / save_audio, and no temporary file left behind."""
-    from msar_hf.repair import STREAM_ABOVE_SECONDS, Repairer, _FFmpegSink, _open_source
+    from msar_hf.recording_io import STREAM_ABOVE_SECONDS, FFmpegSink, open_source
+    from msar_hf.repair import Repairer
 
     x, _ = load_audio(speech_file)
     seconds = STREAM_ABOVE_SECONDS + 10
     wav = save_audio(tmp_path / "long.wav", x.repeat(int(np.ceil(seconds * 16000 / x.shape[-1])))[: int(seconds * 16000)], 16000)
     m4a = tmp_path / "long.m4a"
     subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(wav), "-c:a", "aac", "-b:a", "64k", str(m4a)], check=True)
-    source = _open_source(m4a)
+    source = open_source(m4a)
     decoded = source.decoded
     assert decoded is not None and decoded.exists() and source.subtype is None
     whole = load_audio(m4a, sampling_rate=None, mono=False)[0]
@@ -583,7 +584,7 @@ def test_long_lossy_input_and_output_are_streamed_through_ffmpeg(tmp_path, ident
     assert rate == 16000 and abs(y.shape[-1] - whole.shape[-1]) < 2000  # mp3's own padding only
 
     # the streamed encoder writes what save_audio writes for the same samples
-    sink = _FFmpegSink(tmp_path / "streamed.m4a", 1, 16000, 128000, shutil.which("ffmpeg"))
+    sink = FFmpegSink(tmp_path / "streamed.m4a", 1, 16000, 128000, shutil.which("ffmpeg"))
     for block in whole[:, : 16000 * 20].split(16000 * 3, dim=-1):
         sink.write(block)
     sink.commit()
@@ -596,10 +597,10 @@ def test_long_lossy_input_and_output_are_streamed_through_ffmpeg(tmp_path, ident
 def _assert_streamed_as_load_audio_reads(path: Path, scratch: Path) -> None:
     """``path`` is decoded to a temporary WAV and streamed (not held in memory), with exactly the
     samples load_audio returns, start and end."""
-    from msar_hf.repair import _open_source
+    from msar_hf.recording_io import open_source
 
     whole = load_audio(path, sampling_rate=None, mono=False)[0]
-    source = _open_source(path, scratch)
+    source = open_source(path, scratch)
     try:
         assert getattr(source, "decoded", None) is not None, "held in memory, not streamed"
         assert source.frames == whole.shape[-1] and torch.equal(source.read(0, source.frames), whole)
@@ -610,7 +611,7 @@ def _assert_streamed_as_load_audio_reads(path: Path, scratch: Path) -> None:
 
 def _long_wav(tmp_path: Path, speech_file: Path) -> Path:
     """A recording past STREAM_ABOVE_SECONDS: the utterance over and over."""
-    from msar_hf.repair import STREAM_ABOVE_SECONDS
+    from msar_hf.recording_io import STREAM_ABOVE_SECONDS
 
     x, _ = load_audio(speech_file)
     seconds = STREAM_ABOVE_SECONDS + 10
@@ -646,9 +647,9 @@ def test_long_mkv_that_opens_on_digital_silence_is_streamed(tmp_path, speech_fil
     """The start offset was looked for in the first second only: a recording that opened on a
     second or more of digital silence (a browser's, before the microphone starts) was held whole
     in memory."""
-    import msar_hf.repair
+    import msar_hf.recording_io
 
-    monkeypatch.setattr(msar_hf.repair, "STREAM_ABOVE_SECONDS", 1.0)  # a short utterance stands for a long one
+    monkeypatch.setattr(msar_hf.recording_io, "STREAM_ABOVE_SECONDS", 1.0)  # a short utterance stands for a long one
     x, rate = load_audio(speech_file)
     src = save_audio(tmp_path / "src.wav", torch.cat([torch.zeros(int(1.5 * rate)), x]), rate)
     video = tmp_path / "late.mkv"
@@ -661,9 +662,9 @@ def test_long_recording_with_two_audio_tracks_streams_the_track_load_audio_reads
     """With no track marked default, the ffmpeg command decoded the one with most channels and
     torchcodec (load_audio) the first: an MKV's start-offset search then failed and the recording
     was held in memory; a container with a stream duration was not checked at all."""
-    import msar_hf.repair
+    import msar_hf.recording_io
 
-    monkeypatch.setattr(msar_hf.repair, "STREAM_ABOVE_SECONDS", 1.0)  # two short utterances stand for long ones
+    monkeypatch.setattr(msar_hf.recording_io, "STREAM_ABOVE_SECONDS", 1.0)  # two short utterances stand for long ones
     video = tmp_path / "two_tracks.mkv"
     subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(speech_files[0]), "-i", str(speech_files[1]),
                     "-filter_complex", "[1:a]pan=stereo|c0=c0|c1=c0[s]", "-map", "0:a", "-map", "[s]", "-c:a", "aac",
@@ -676,7 +677,7 @@ def test_long_truncated_m4a_is_refused_as_a_short_one_is(tmp_path, speech_file):
     """The ffmpeg command decodes what it can of a cut file and still exits 0: the streamed path
     repaired 60 % of the recording without a word, where load_audio says it is truncated."""
     from msar_hf.errors import CorruptAudioError
-    from msar_hf.repair import _open_source
+    from msar_hf.recording_io import open_source
 
     whole = _long_m4a(tmp_path, speech_file)
     cut = tmp_path / "cut.m4a"
@@ -684,7 +685,7 @@ def test_long_truncated_m4a_is_refused_as_a_short_one_is(tmp_path, speech_file):
     with pytest.raises(CorruptAudioError):
         load_audio(cut, sampling_rate=None, mono=False)
     with pytest.raises(CorruptAudioError):
-        _open_source(cut, tmp_path).close()
+        open_source(cut, tmp_path).close()
     assert not list(tmp_path.glob(".msar_decoded_*"))
 
 
@@ -705,11 +706,11 @@ def test_hidden_files_are_not_recordings_to_a_folder_scan(tmp_path, capsys, iden
 def test_long_m4a_with_a_colon_in_its_relative_name_is_streamed(tmp_path, speech_file, monkeypatch):
     """The ffmpeg command reads "10:30 talk.m4a" as a URL of protocol "10": the decode failed and the
     recording was loaded whole in memory, the very case the temporary WAV is there to avoid."""
-    from msar_hf.repair import _open_source
+    from msar_hf.recording_io import open_source
 
     _long_m4a(tmp_path, speech_file, "10:30 talk.m4a")
     monkeypatch.chdir(tmp_path)
-    source = _open_source(Path("10:30 talk.m4a"))
+    source = open_source(Path("10:30 talk.m4a"))
     try:
         assert source.decoded is not None and source.frames == load_audio(Path("10:30 talk.m4a"), sampling_rate=None)[0].shape[-1]
     finally:
@@ -719,15 +720,15 @@ def test_long_m4a_with_a_colon_in_its_relative_name_is_streamed(tmp_path, speech
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir() or shutil.which("ffmpeg") is None,
                     reason="needs /proc and the ffmpeg command")
 def test_streamed_writers_leave_no_file_descriptor_open(tmp_path, speech_file):
-    """mkstemp returns an open descriptor: _FFmpegSink and write_speech kept theirs (one and two
+    """mkstemp returns an open descriptor: FFmpegSink and write_speech kept theirs (one and two
     per file), so a folder of long files ran out of descriptors after about a thousand."""
-    from msar_hf.repair import _FFmpegSink
+    from msar_hf.recording_io import FFmpegSink
     from msar_hf.synthesis import write_speech
 
     x, _ = load_audio(speech_file)
     before = len(os.listdir("/proc/self/fd"))
     for i in range(3):
-        sink = _FFmpegSink(tmp_path / f"s{i}.mp3", 1, 16000, 64000, shutil.which("ffmpeg"))
+        sink = FFmpegSink(tmp_path / f"s{i}.mp3", 1, 16000, 64000, shutil.which("ffmpeg"))
         sink.write(x[None])
         sink.commit()
         write_speech(tmp_path / f"w{i}.flac", [x, x], 16000)
@@ -739,11 +740,11 @@ def test_streamed_writers_leave_no_file_descriptor_open(tmp_path, speech_file):
 def test_long_opus_is_streamed_at_the_rate_load_audio_reads(tmp_path, speech_file):
     """libsndfile reads Ogg Opus at the rate its header says the source had (16 kHz here), FFmpeg
     (load_audio) at 48 kHz: a long opus was repaired and written at 16 kHz, a short one at 48."""
-    from msar_hf.repair import _open_source
+    from msar_hf.recording_io import open_source
 
     opus = _long_m4a(tmp_path, speech_file, "long.opus", "-c:a", "libopus")
     whole, rate = load_audio(opus, sampling_rate=None, mono=False)
-    source = _open_source(opus)
+    source = open_source(opus)
     try:
         assert (source.rate, source.frames) == (rate, whole.shape[-1]) == (48000, whole.shape[-1])
         assert torch.equal(source.read(0, source.frames), whole)
