@@ -39,6 +39,7 @@ from .errors import (
     OverwriteInputError,
     UnsupportedFormatError,
 )
+from .metadata import CarriedMetadata
 
 
 def _one_torch_thread_in_forked_child() -> None:
@@ -70,13 +71,6 @@ MIN_LOSSY_BIT_RATE = 128_000
 # a repaired file -22 dB of coding error; quality 0.8 (this compression level) costs -30 dB, at about
 # 70 kbit/s for 16 kHz mono.
 VORBIS_COMPRESSION_LEVEL = 0.2
-
-
-def wav_format(fmt: str, channel_mask: int | None) -> str:
-    """libsndfile's format for a WAV output that must carry a speaker layout: WAVE_FORMAT_EXTENSIBLE.
-
-    Why: a 5.1 recording written as a plain WAV lost its layout (players and editors then guess)."""
-    return "WAVEX" if fmt == "WAV" and channel_mask is not None else fmt
 
 
 def vorbis_options(fmt: str, subtype: str | None) -> dict:
@@ -114,64 +108,6 @@ def _wav_declared_data_bytes(raw: bytes) -> int | None:
             return None if size in (0, 0xFFFFFFFF) else size
         pos += 8 + size + (size & 1)
     return None
-
-
-def _extensible_fmt(head: bytes) -> int | None:
-    """Where the dwChannelMask of a WAVE_FORMAT_EXTENSIBLE header lies in ``head`` (the start of a
-    RIFF/RF64 WAVE file), or None for any other file."""
-    if head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
-        return None
-    pos = 12
-    while pos + 8 <= len(head):
-        chunk_id, size = head[pos : pos + 4], struct.unpack("<I", head[pos + 4 : pos + 8])[0]
-        if chunk_id == b"fmt ":
-            tag = head[pos + 8 : pos + 10]
-            return pos + 28 if size >= 24 and tag == b"\xfe\xff" and pos + 32 <= len(head) else None
-        pos += 8 + size + (size & 1)
-    return None
-
-
-def wav_channel_mask(path: str | os.PathLike) -> int | None:
-    """The speaker layout (dwChannelMask: 0x3F is 5.1, 0x60F 5.1 with side speakers) that a
-    WAVE_FORMAT_EXTENSIBLE file declares; None for other files."""
-    with open(path, "rb") as handle:
-        head = handle.read(4096)
-    at = _extensible_fmt(head)
-    return None if at is None else struct.unpack("<I", head[at : at + 4])[0]
-
-
-def set_wav_channel_mask(path: str | os.PathLike, mask: int) -> None:
-    """Write ``mask`` into the header of a WAVE_FORMAT_EXTENSIBLE file (libsndfile writes a default
-    layout for the channel count, and none for 3, 5 or 7 channels)."""
-    with open(path, "r+b") as handle:
-        at = _extensible_fmt(handle.read(4096))
-        if at is None:
-            raise ValueError(f"{path}: not a WAVE_FORMAT_EXTENSIBLE file")
-        handle.seek(at)
-        handle.write(struct.pack("<I", mask))
-
-
-def audio_tags(path: str | os.PathLike) -> dict[str, str]:
-    """The text tags libsndfile reads from a file (title, artist, album, date, comment, copyright,
-    ...: WAV LIST/INFO, FLAC and Ogg comments, AIFF); {} for a file it reads none from."""
-    import soundfile as sf
-
-    try:
-        with sf.SoundFile(path) as handle:
-            return {key: value for key, value in handle.copy_metadata().items() if value}
-    except (RuntimeError, OSError):  # a format libsndfile does not open (m4a, opus in mp4...)
-        return {}
-
-
-def set_tags(handle, tags: dict[str, str] | None) -> None:
-    """Write ``tags`` (see :func:`audio_tags`) into a ``soundfile.SoundFile`` opened for writing,
-    before its first samples (FLAC and Ogg put them in the header). A tag the format has no field
-    for is left out rather than failing the file: AIFF has no date, for one."""
-    for key, value in (tags or {}).items():
-        try:
-            setattr(handle, key, value)
-        except RuntimeError:
-            pass
 
 
 def _decode_torchcodec(source: bytes) -> tuple[torch.Tensor, int]:
@@ -441,17 +377,16 @@ def save_audio(
     inputs: Iterable[str | os.PathLike] = (),
     subtype: str | None = None,
     bit_rate: int | None = None,
-    channel_mask: int | None = None,
-    tags: dict[str, str] | None = None,
+    metadata: CarriedMetadata | None = None,
 ) -> Path:
     """Write ``waveform`` ((T,) or (C, T)) to ``path`` atomically.
 
     The format follows the extension. ``inputs`` lists the files this audio was computed from:
     writing over any of them raises :class:`OverwriteInputError`, so inputs are never lost.
     Integer formats are clipped to [-1, 1]. ``bit_rate`` (mp3, m4a, aac, opus) defaults to
-    :data:`MIN_LOSSY_BIT_RATE`. ``channel_mask`` (.wav): written as WAVE_FORMAT_EXTENSIBLE with this
-    speaker layout (see :func:`wav_channel_mask`). ``tags`` (.wav/.flac/.ogg/.aiff): text tags
-    to write (see :func:`audio_tags`); the FFmpeg-encoded formats get none.
+    :data:`MIN_LOSSY_BIT_RATE`. ``metadata``: what the file keeps of an input beside
+    its samples (:class:`msar_hf.metadata.CarriedMetadata`: speaker layout, tags, broadcast chunks;
+    the FFmpeg-encoded formats get none).
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -475,12 +410,12 @@ def save_audio(
         raise NonFiniteSamplesError(path, "refusing to write NaN/Inf samples")
 
     with writing_errors(path):
-        _write_atomically(path, data, sampling_rate, subtype, bit_rate, channel_mask, tags)
+        _write_atomically(path, data, sampling_rate, subtype, bit_rate, metadata or CarriedMetadata())
     return path
 
 
 def _write_atomically(path: Path, data: torch.Tensor, sampling_rate: int, subtype: str | None,
-                      bit_rate: int | None, channel_mask: int | None, tags: dict[str, str] | None) -> None:
+                      bit_rate: int | None, metadata: CarriedMetadata) -> None:
     """save_audio's writing: (C, T) float samples to a temporary file beside ``path``, renamed into place."""
     suffix = path.suffix.lower()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -495,13 +430,12 @@ def _write_atomically(path: Path, data: torch.Tensor, sampling_rate: int, subtyp
                 subtype = "PCM_16"
             if subtype is None or subtype.startswith("PCM"):
                 data = data.clamp(-1.0, 1.0)
-            fmt = wav_format(_SOUNDFILE_WRITE[suffix], channel_mask)
+            fmt = metadata.soundfile_format(_SOUNDFILE_WRITE[suffix])
             with sf.SoundFile(tmp, "w", samplerate=sampling_rate, channels=data.shape[0], format=fmt, subtype=subtype,
                               **vorbis_options(fmt, subtype)) as out:
-                set_tags(out, tags)
+                metadata.before_samples(out)
                 write_blocks(out, data)
-            if fmt == "WAVEX":
-                set_wav_channel_mask(tmp, channel_mask)
+            metadata.after_close(tmp, fmt)
         else:
             from torchcodec.encoders import AudioEncoder
 

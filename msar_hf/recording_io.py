@@ -7,7 +7,8 @@ first, on the same first sample as :func:`msar_hf.audio.load_audio`). A sink tak
 blocks and writes the output atomically (a temporary file beside it, renamed into place):
 whole (:class:`ArraySink`, through :func:`msar_hf.audio.save_audio`), streamed by libsndfile
 (:class:`SoundFileSink`) or encoded by the ``ffmpeg`` command (:class:`FFmpegSink`). Outputs keep
-what the input carries that the format can hold: bit depth, speaker layout, text tags.
+what the input carries that the format can hold: bit depth, and :mod:`msar_hf.metadata` (speaker
+layout, text tags, broadcast chunks).
 """
 
 from __future__ import annotations
@@ -26,16 +27,14 @@ from .audio import (
     MIN_LOSSY_BIT_RATE,
     load_audio,
     save_audio,
-    set_tags,
-    set_wav_channel_mask,
     system_write_failure,
     temp_beside,
     usual_mode,
     vorbis_options,
-    wav_format,
     write_blocks,
 )
 from .errors import AudioError, CorruptAudioError, NonFiniteSamplesError, UnsupportedFormatError
+from .metadata import CarriedMetadata
 
 # Extensions libsndfile writes (streamed outputs of other formats go through the ffmpeg command).
 SOUNDFILE_FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".oga": "OGG", ".aiff": "AIFF", ".aif": "AIFF"}
@@ -215,9 +214,9 @@ class ArraySink:
     """Collects a short output in memory; save_audio writes it atomically on commit."""
 
     def __init__(self, path: Path, channels: int, frames: int, rate: int, inputs: Sequence[Path], subtype: str | None,
-                 bit_rate: int | None = None, channel_mask: int | None = None, tags: dict[str, str] | None = None):
+                 bit_rate: int | None = None, metadata: CarriedMetadata | None = None):
         self.path, self.rate, self.inputs, self.subtype, self.bit_rate = path, rate, inputs, subtype, bit_rate
-        self.channel_mask, self.tags = channel_mask, tags
+        self.metadata = metadata
         self.buffer = torch.zeros(channels, frames)
         self.pos = 0
         # Can the folder take the file? Asked now, before the repair: an output folder that cannot be
@@ -231,7 +230,7 @@ class ArraySink:
 
     def commit(self) -> None:
         save_audio(self.path, self.buffer, self.rate, inputs=self.inputs, subtype=self.subtype, bit_rate=self.bit_rate,
-                   channel_mask=self.channel_mask, tags=self.tags)
+                   metadata=self.metadata)
 
     def abort(self) -> None:
         pass
@@ -240,23 +239,22 @@ class ArraySink:
 class SoundFileSink:
     """Writes blocks to a temporary file beside the target, renamed into place on commit."""
 
-    def __init__(self, path: Path, channels: int, rate: int, subtype: str | None, channel_mask: int | None = None,
-                 tags: dict[str, str] | None = None):
+    def __init__(self, path: Path, channels: int, rate: int, subtype: str | None, metadata: CarriedMetadata | None = None):
         import soundfile as sf
 
-        self.path, self.channel_mask = path, channel_mask
+        self.path, self.metadata = path, metadata or CarriedMetadata()
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
         os.close(fd)
         self.tmp = Path(tmp)
-        fmt = wav_format(SOUNDFILE_FORMATS[path.suffix.lower()], channel_mask)
+        fmt = self.metadata.soundfile_format(SOUNDFILE_FORMATS[path.suffix.lower()])
         if subtype is None and fmt != "OGG":
             subtype = "PCM_16"
         self.pcm = subtype is not None and subtype.startswith("PCM")
         usual_mode(tmp)
         self.handle = sf.SoundFile(tmp, "w", samplerate=rate, channels=channels, format=fmt, subtype=subtype,
                                    **vorbis_options(fmt, subtype))
-        set_tags(self.handle, tags)
+        self.metadata.before_samples(self.handle)
 
     def write(self, block: torch.Tensor) -> None:
         if self.pcm:
@@ -265,8 +263,7 @@ class SoundFileSink:
 
     def commit(self) -> None:
         self.handle.close()
-        if self.handle.format == "WAVEX":
-            set_wav_channel_mask(self.tmp, self.channel_mask)
+        self.metadata.after_close(self.tmp, self.handle.format)
         os.replace(self.tmp, self.path)
 
     def abort(self) -> None:

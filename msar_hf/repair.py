@@ -37,13 +37,11 @@ from .audio import (
     BIT_RATE_EXTENSIONS,
     MIN_LOSSY_BIT_RATE,
     VIDEO_EXTENSIONS,
-    audio_tags,
     check_encodable,
     find_audio_files,
     load_audio,
     lossy_bit_rate,
     resample,
-    wav_channel_mask,
     writing_errors,
 )
 from .errors import (
@@ -53,6 +51,7 @@ from .errors import (
     UnsupportedFormatError,
 )
 from .fullband import add_upper_band
+from .metadata import CarriedMetadata
 from .recording_io import (
     SOUNDFILE_FORMATS,
     ArraySink,
@@ -480,21 +479,21 @@ class Repairer:
         out_frames = source.frames if out_rate == source.rate else round(source.frames * out_rate / source.rate)
         subtype = output_subtype(source.subtype, out_path)
         # a WAV output keeps a WAVE_FORMAT_EXTENSIBLE input's speaker layout (5.1...)
-        mask = wav_channel_mask(src_path) if out_path.suffix.lower() == ".wav" else None
-        # and the input's text tags (title, artist, date...: an archive's catalogue data) where
-        # libsndfile writes the output; the FFmpeg-encoded formats get none
-        tags = audio_tags(src_path) if out_path.suffix.lower() in SOUNDFILE_FORMATS else None
+        # and its text tags (an archive's catalogue data) and broadcast chunks (bext...), where the
+        # output's format holds them
+        metadata = CarriedMetadata.read(src_path, out_path, out_path.suffix.lower() in SOUNDFILE_FORMATS,
+                                        rate_ratio=out_rate / source.rate)
         # a lossy output at least as rich as a lossy input (and never under MIN_LOSSY_BIT_RATE)
         bit_rate = (max(lossy_bit_rate(src_path) or 0, MIN_LOSSY_BIT_RATE)
                     if out_path.suffix.lower() in BIT_RATE_EXTENSIONS else None)
         ffmpeg = shutil.which("ffmpeg")
         with writing_errors(out_path):  # a streamed output's temporary file is made here
             if streamed and out_path.suffix.lower() in SOUNDFILE_FORMATS:
-                sink = SoundFileSink(out_path, source.channels, out_rate, subtype, mask, tags)
+                sink = SoundFileSink(out_path, source.channels, out_rate, subtype, metadata)
             elif streamed and bit_rate is not None and ffmpeg:
                 sink = FFmpegSink(out_path, source.channels, out_rate, bit_rate, ffmpeg)
             else:
-                sink = ArraySink(out_path, source.channels, out_frames, out_rate, protected, subtype, bit_rate, mask, tags)
+                sink = ArraySink(out_path, source.channels, out_frames, out_rate, protected, subtype, bit_rate, metadata)
         try:
             self._run(source, sink, out_rate, report, progress)
             with writing_errors(out_path):

@@ -395,7 +395,7 @@ def test_a_wav_keeps_its_speaker_layout(tmp_path, capsys, identity_model, speech
     """A WAVE_FORMAT_EXTENSIBLE input's speaker layout (dwChannelMask) stays in a WAV output, whole
     (5.1 with side speakers) or streamed (3.0 with a back speaker, which libsndfile has no default
     for); both were written as plain WAVs, so players and editors had to guess the layout."""
-    from msar_hf.audio import wav_channel_mask
+    from msar_hf.metadata import wav_channel_mask
 
     x = sf.read(speech_file, dtype="float32")[0]
     folder = tmp_path / "takes"
@@ -443,6 +443,39 @@ def test_text_tags_stay_with_the_recording(tmp_path, capsys, identity_model, spe
         assert code == 0 and (tmp_path / out).is_file(), err
         if expected is not None:
             assert sf.SoundFile(tmp_path / out).copy_metadata() == expected, out
+
+
+def test_a_broadcast_wavs_bext_chunk_stays_with_it(tmp_path, capsys, identity_model, speech_file):
+    """A broadcast WAV's EBU bext chunk (description, originator, time reference, coding history),
+    written here by FFmpeg and read back by ffprobe, was dropped by the repair. It stays, whole or
+    streamed; its time reference counts samples, so it follows --output-rate."""
+    import json
+
+    def bext(path: Path) -> dict:
+        probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format_tags", "-of", "json", str(path)],
+                               capture_output=True, text=True, check=True)
+        tags = json.loads(probe.stdout)["format"]["tags"]
+        return {key: tags.get(key) for key in ("comment", "encoded_by", "time_reference", "coding_history")}
+
+    folder = tmp_path / "takes"
+    folder.mkdir()
+    long = tmp_path / "long.flac"
+    x, _ = load_audio(speech_file)
+    save_audio(long, x.repeat(int(np.ceil(130 * 16000 / x.shape[-1]))), 16000)
+    for name, source in (("reel.wav", speech_file), ("long_reel.wav", long)):
+        subprocess.run(["ffmpeg", "-v", "error", "-i", str(source), "-write_bext", "1", "-metadata", "description=Reel 3",
+                        "-metadata", "originator=Archive", "-metadata", "time_reference=1440000", "-metadata",
+                        "coding_history=A=ANALOGUE,M=mono", str(folder / name)], check=True)
+    expected = {"comment": "Reel 3", "encoded_by": "Archive", "time_reference": "1440000",
+                "coding_history": "A=ANALOGUE,M=mono"}
+    code, _, err = msar(capsys, "repair", folder, "-o", tmp_path / "out", "--model", identity_model, "--device", "cpu", "-q")
+    assert code == 0, err
+    for name in ("reel.wav", "long_reel.wav"):
+        assert bext(folder / name) == expected and bext(tmp_path / "out" / name) == expected, name
+        assert sf.info(tmp_path / "out" / name).frames == sf.info(folder / name).frames
+    code, _, err = msar(capsys, "repair", folder / "reel.wav", "-o", tmp_path / "reel48.wav", "--output-rate", "48000",
+                        "--model", identity_model, "--device", "cpu", "-q")
+    assert code == 0 and bext(tmp_path / "reel48.wav") == {**expected, "time_reference": "4320000"}, err
 
 
 def test_inputs_are_never_overwritten(tmp_path, capsys, monkeypatch, identity_model, speech_file):

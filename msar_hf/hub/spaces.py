@@ -70,7 +70,7 @@ if __name__ == "__main__":
 
 #: msar modules the metric module needs, uploaded with it so the Space runs without msar
 #: installed (``msar_quality.py`` imports ``msar_hf.metrics.quality``, which uses these).
-_METRIC_VENDORED = ("errors.py", "audio.py", "metrics/quality.py")
+_METRIC_VENDORED = ("errors.py", "audio.py", "metadata.py", "metrics/quality.py")
 _VENDORED_INIT = '"""The part of msar (MultiSpeaker Audio Repair) that the msar_quality metric Space needs."""\n'
 _METRIC_SPACE_REQUIREMENTS = (
     "torch", "torchaudio", "numpy>=1.26,<3", "scipy>=1.11,<2", "soundfile>=0.12,<1", "pyworld>=0.3.4,<0.4",

@@ -1,0 +1,177 @@
+"""What a recording carries beside its samples, and how a repaired copy keeps it.
+
+An archive's files hold more than audio: a speaker layout (a WAVE_FORMAT_EXTENSIBLE header's
+channel mask: 5.1 must stay 5.1), text tags (title, artist, date, comment: the catalogue data) and,
+in broadcast WAVs, the EBU ``bext`` chunk (origination, time reference, coding history) and its
+companions (iXML, cart, axml). :class:`CarriedMetadata` reads them from an input and writes them into
+an output: tags through libsndfile, the layout and the chunks into the WAV header and body, which
+libsndfile cannot write (it writes a default layout per channel count, and no ``bext`` soundfile can
+reach), hence the few lines of RIFF handling here.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# RIFF chunks copied from a WAV input into a WAV output: broadcast metadata (EBU Tech 3285 bext,
+# iXML, AES46 cart, axml). Each at most MAX_CHUNK_BYTES; others (a sampler's, a DAW's) are left out.
+CARRIED_WAV_CHUNKS = (b"bext", b"iXML", b"cart", b"axml")
+MAX_CHUNK_BYTES = 1 << 20
+# bext: Description 256 + Originator 32 + OriginatorReference 32 + OriginationDate 10 +
+# OriginationTime 8 bytes, then TimeReference (uint64, samples since midnight at the file's rate)
+_BEXT_TIME_REFERENCE = 338
+
+
+def wav_format(fmt: str, channel_mask: int | None) -> str:
+    """libsndfile's format for a WAV output that must carry a speaker layout: WAVE_FORMAT_EXTENSIBLE.
+
+    Why: a 5.1 recording written as a plain WAV lost its layout (players and editors then guess)."""
+    return "WAVEX" if fmt == "WAV" and channel_mask is not None else fmt
+
+
+def _extensible_fmt(head: bytes) -> int | None:
+    """Where the dwChannelMask of a WAVE_FORMAT_EXTENSIBLE header lies in ``head`` (the start of a
+    RIFF/RF64 WAVE file), or None for any other file."""
+    if head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
+        return None
+    pos = 12
+    while pos + 8 <= len(head):
+        chunk_id, size = head[pos : pos + 4], struct.unpack("<I", head[pos + 4 : pos + 8])[0]
+        if chunk_id == b"fmt ":
+            tag = head[pos + 8 : pos + 10]
+            return pos + 28 if size >= 24 and tag == b"\xfe\xff" and pos + 32 <= len(head) else None
+        pos += 8 + size + (size & 1)
+    return None
+
+
+def wav_channel_mask(path: str | os.PathLike) -> int | None:
+    """The speaker layout (dwChannelMask: 0x3F is 5.1, 0x60F 5.1 with side speakers) that a
+    WAVE_FORMAT_EXTENSIBLE file declares; None for other files."""
+    with open(path, "rb") as handle:
+        head = handle.read(4096)
+    at = _extensible_fmt(head)
+    return None if at is None else struct.unpack("<I", head[at : at + 4])[0]
+
+
+def set_wav_channel_mask(path: str | os.PathLike, mask: int) -> None:
+    """Write ``mask`` into the header of a WAVE_FORMAT_EXTENSIBLE file (libsndfile writes a default
+    layout for the channel count, and none for 3, 5 or 7 channels)."""
+    with open(path, "r+b") as handle:
+        at = _extensible_fmt(handle.read(4096))
+        if at is None:
+            raise ValueError(f"{path}: not a WAVE_FORMAT_EXTENSIBLE file")
+        handle.seek(at)
+        handle.write(struct.pack("<I", mask))
+
+
+def audio_tags(path: str | os.PathLike) -> dict[str, str]:
+    """The text tags libsndfile reads from a file (title, artist, album, date, comment, copyright,
+    ...: WAV LIST/INFO, FLAC and Ogg comments, AIFF); {} for a file it reads none from."""
+    import soundfile as sf
+
+    try:
+        with sf.SoundFile(path) as handle:
+            return {key: value for key, value in handle.copy_metadata().items() if value}
+    except (RuntimeError, OSError):  # a format libsndfile does not open (m4a, opus in mp4...)
+        return {}
+
+
+def set_tags(handle, tags: dict[str, str] | None) -> None:
+    """Write ``tags`` (see :func:`audio_tags`) into a ``soundfile.SoundFile`` opened for writing,
+    before its first samples (FLAC and Ogg put them in the header). A tag the format has no field
+    for is left out rather than failing the file: AIFF has no date, for one."""
+    for key, value in (tags or {}).items():
+        try:
+            setattr(handle, key, value)
+        except RuntimeError:
+            pass
+
+
+def _riff_chunks(path: str | os.PathLike) -> list[tuple[bytes, int, int]]:
+    """(id, offset of the payload, size) of each top-level chunk of a RIFF WAVE file; [] for
+    anything else (RF64 included: its sizes live in a ds64 chunk)."""
+    with open(path, "rb") as handle:
+        head = handle.read(12)
+        if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return []
+        end = min(os.fstat(handle.fileno()).st_size, 8 + struct.unpack("<I", head[4:8])[0])
+        chunks, pos = [], 12
+        while pos + 8 <= end:
+            handle.seek(pos)
+            chunk_id, size = struct.unpack("<4sI", handle.read(8))
+            chunks.append((chunk_id, pos + 8, size))
+            pos += 8 + size + (size & 1)
+        return chunks
+
+
+def broadcast_chunks(path: str | os.PathLike, rate_ratio: float = 1.0) -> list[tuple[bytes, bytes]]:
+    """The :data:`CARRIED_WAV_CHUNKS` of a WAV file, as (id, payload). ``rate_ratio`` (output rate /
+    input rate) rescales bext's TimeReference, which counts samples at the file's rate."""
+    found = []
+    with open(path, "rb") as handle:
+        for chunk_id, offset, size in _riff_chunks(path):
+            if chunk_id in CARRIED_WAV_CHUNKS and size <= MAX_CHUNK_BYTES:
+                handle.seek(offset)
+                payload = handle.read(size)
+                if chunk_id == b"bext" and rate_ratio != 1.0 and len(payload) >= _BEXT_TIME_REFERENCE + 8:
+                    at = _BEXT_TIME_REFERENCE
+                    reference = round(struct.unpack("<Q", payload[at : at + 8])[0] * rate_ratio)
+                    payload = payload[:at] + struct.pack("<Q", reference) + payload[at + 8 :]
+                found.append((chunk_id, payload))
+    return found
+
+
+def append_wav_chunks(path: str | os.PathLike, chunks: list[tuple[bytes, bytes]]) -> None:
+    """Append ``chunks`` to a RIFF WAVE file and grow its RIFF size; readers find chunks wherever
+    they stand. Left out where the file would pass RIFF's 4 GiB."""
+    if not chunks:
+        return
+    added = sum(8 + len(payload) + (len(payload) & 1) for _, payload in chunks)
+    with open(path, "r+b") as handle:
+        head = handle.read(12)
+        if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            raise ValueError(f"{path}: not a RIFF WAVE file")
+        end = handle.seek(0, os.SEEK_END)
+        pad = end & 1
+        if end + pad + added - 8 > 0xFFFFFFFF:
+            return
+        handle.write(b"\0" * pad)
+        handle.writelines(struct.pack("<4sI", chunk_id, len(payload)) + payload + b"\0" * (len(payload) & 1) for chunk_id, payload in chunks)
+        handle.seek(4)
+        handle.write(struct.pack("<I", end + pad + added - 8))
+
+
+@dataclass
+class CarriedMetadata:
+    """What an output keeps of its input beyond the samples (see the module's docstring)."""
+
+    channel_mask: int | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    wav_chunks: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+    @classmethod
+    def read(cls, source: str | os.PathLike, output: str | os.PathLike, libsndfile_output: bool,
+             rate_ratio: float = 1.0) -> CarriedMetadata:
+        """What ``output`` can keep of ``source``: the layout and chunks if it is a WAV, the tags if
+        libsndfile writes it (the FFmpeg-encoded formats get none)."""
+        wav = Path(output).suffix.lower() == ".wav"
+        return cls(channel_mask=wav_channel_mask(source) if wav else None,
+                   tags=audio_tags(source) if libsndfile_output else {},
+                   wav_chunks=broadcast_chunks(source, rate_ratio) if wav else [])
+
+    def soundfile_format(self, fmt: str) -> str:
+        return wav_format(fmt, self.channel_mask)
+
+    def before_samples(self, handle) -> None:
+        """Into a ``soundfile.SoundFile`` just opened for writing."""
+        set_tags(handle, self.tags)
+
+    def after_close(self, path: str | os.PathLike, fmt: str) -> None:
+        """Into the written file (libsndfile's ``fmt``), before it is renamed into place."""
+        if fmt == "WAVEX" and self.channel_mask is not None:
+            set_wav_channel_mask(path, self.channel_mask)
+        if fmt in ("WAV", "WAVEX"):
+            append_wav_chunks(path, self.wav_chunks)
