@@ -4,15 +4,18 @@ An archive's files hold more than audio: a speaker layout (a WAVE_FORMAT_EXTENSI
 channel mask: 5.1 must stay 5.1), text tags (title, artist, date, comment: the catalogue data) and,
 in broadcast WAVs, the EBU ``bext`` chunk (origination, time reference, coding history) and its
 companions (iXML, cart, axml). :class:`CarriedMetadata` reads them from an input and writes them into
-an output: tags through libsndfile, the layout and the chunks into the WAV header and body, which
+an output: tags through libsndfile (or the ``ffmpeg`` command, for mp3/m4a/opus outputs), the layout and the chunks into the WAV header and body, which
 libsndfile cannot write (it writes a default layout per channel count, and no ``bext`` soundfile can
 reach), hence the few lines of RIFF handling here.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import struct
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -144,6 +147,21 @@ def append_wav_chunks(path: str | os.PathLike, chunks: list[tuple[bytes, bytes]]
         handle.write(struct.pack("<I", end + pad + added - 8))
 
 
+def has_container_tags(path: str | os.PathLike) -> bool:
+    """Whether FFmpeg reads text tags from the file (ID3, mp4 atoms, Vorbis comments, RIFF INFO...),
+    not counting the ``encoder`` stamp every muxer writes; False without ``ffprobe``."""
+    ffprobe = shutil.which("ffprobe")
+    if ffprobe is None:
+        return False
+    probe = subprocess.run([ffprobe, "-v", "error", "-show_entries", "format_tags", "-of", "json", f"file:{path}"],
+                           capture_output=True, text=True, check=False)
+    try:
+        tags = json.loads(probe.stdout or "{}").get("format", {}).get("tags", {})
+    except ValueError:
+        return False
+    return any(key.lower() != "encoder" for key in tags)
+
+
 @dataclass
 class CarriedMetadata:
     """What an output keeps of its input beyond the samples (see the module's docstring)."""
@@ -151,16 +169,19 @@ class CarriedMetadata:
     channel_mask: int | None = None
     tags: dict[str, str] = field(default_factory=dict)
     wav_chunks: list[tuple[bytes, bytes]] = field(default_factory=list)
+    # an FFmpeg-encoded output's tags: the ``ffmpeg`` command maps them from this file as it encodes
+    tag_source: Path | None = None
 
     @classmethod
     def read(cls, source: str | os.PathLike, output: str | os.PathLike, libsndfile_output: bool,
              rate_ratio: float = 1.0) -> CarriedMetadata:
-        """What ``output`` can keep of ``source``: the layout and chunks if it is a WAV, the tags if
-        libsndfile writes it (the FFmpeg-encoded formats get none)."""
+        """What ``output`` can keep of ``source``: the layout and chunks if it is a WAV, the tags
+        through libsndfile if that writes it, else through FFmpeg (when the source has any)."""
         wav = Path(output).suffix.lower() == ".wav"
         return cls(channel_mask=wav_channel_mask(source) if wav else None,
                    tags=audio_tags(source) if libsndfile_output else {},
-                   wav_chunks=broadcast_chunks(source, rate_ratio) if wav else [])
+                   wav_chunks=broadcast_chunks(source, rate_ratio) if wav else [],
+                   tag_source=Path(source) if not libsndfile_output and has_container_tags(source) else None)
 
     def soundfile_format(self, fmt: str) -> str:
         return wav_format(fmt, self.channel_mask)

@@ -279,10 +279,12 @@ class FFmpegSink:
     reads the WAV as it encodes. Same encoders and bit rate as save_audio: the decoded samples of
     the two are identical (tested)."""
 
-    def __init__(self, path: Path, channels: int, rate: int, bit_rate: int | None, ffmpeg: str):
+    def __init__(self, path: Path, channels: int, rate: int, bit_rate: int | None, ffmpeg: str,
+                 metadata: CarriedMetadata | None = None):
         import soundfile as sf
 
         self.path, self.bit_rate, self.ffmpeg = path, bit_rate, ffmpeg
+        self.tag_source = metadata.tag_source if metadata is not None else None
         path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp_wav = temp_beside(path, ".wav")
         self.handle = sf.SoundFile(self.tmp_wav, "w", samplerate=rate, channels=channels, format="RF64",
@@ -295,10 +297,13 @@ class FFmpegSink:
     def commit(self) -> None:
         self.handle.close()
         encoded = temp_beside(self.path, self.path.suffix)
+        # the input's tags (ID3, mp4 atoms, Vorbis comments...), mapped by FFmpeg into the output's kind
+        tags = (["-i", _ffmpeg_file(self.tag_source), "-map", "0:a", "-map_metadata", "1"]
+                if self.tag_source is not None else [])
         try:
             for bit_rate in ([f"{int(self.bit_rate or MIN_LOSSY_BIT_RATE)}"], []):  # save_audio's fallback too
                 done = subprocess.run([self.ffmpeg, "-nostdin", "-v", "error", "-y", "-i", _ffmpeg_file(self.tmp_wav),
-                                       *(["-b:a", *bit_rate] if bit_rate else []), _ffmpeg_file(encoded)],
+                                       *tags, *(["-b:a", *bit_rate] if bit_rate else []), _ffmpeg_file(encoded)],
                                       capture_output=True, text=True, check=False)
                 if done.returncode == 0:
                     break

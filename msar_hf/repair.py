@@ -490,8 +490,9 @@ class Repairer:
         with writing_errors(out_path):  # a streamed output's temporary file is made here
             if streamed and out_path.suffix.lower() in SOUNDFILE_FORMATS:
                 sink = SoundFileSink(out_path, source.channels, out_rate, subtype, metadata)
-            elif streamed and bit_rate is not None and ffmpeg:
-                sink = FFmpegSink(out_path, source.channels, out_rate, bit_rate, ffmpeg)
+            elif (streamed or metadata.tag_source is not None) and bit_rate is not None and ffmpeg:
+                # a short one too when it has tags to carry: save_audio's encoder writes none
+                sink = FFmpegSink(out_path, source.channels, out_rate, bit_rate, ffmpeg, metadata)
             else:
                 sink = ArraySink(out_path, source.channels, out_frames, out_rate, protected, subtype, bit_rate, metadata)
         try:

@@ -445,6 +445,41 @@ def test_text_tags_stay_with_the_recording(tmp_path, capsys, identity_model, spe
             assert sf.SoundFile(tmp_path / out).copy_metadata() == expected, out
 
 
+def test_tags_stay_in_mp3_m4a_and_opus_outputs(tmp_path, capsys, identity_model, speech_file):
+    """A podcast's ID3 title and artist (or a FLAC's tags) were dropped from mp3/m4a/opus outputs:
+    torchcodec's encoder writes none. Such an output is now encoded by the ffmpeg command, which maps
+    them; ffprobe reads them back. The samples are those an untagged input gets."""
+    import json
+
+    def probe_tags(path: Path) -> dict:
+        probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format_tags:stream_tags", "-of", "json",
+                                str(path)], capture_output=True, text=True, check=True)
+        data = json.loads(probe.stdout)
+        found = {**data.get("format", {}).get("tags", {}), **data["streams"][0].get("tags", {})}
+        return {key.lower(): value for key, value in found.items() if key.lower() in ("title", "artist")}
+
+    tagged, plain = tmp_path / "episode.mp3", tmp_path / "plain.mp3"
+    for path, tags in ((tagged, ["-metadata", "title=Episode 12", "-metadata", "artist=The Podcast"]), (plain, [])):
+        subprocess.run(["ffmpeg", "-v", "error", "-i", str(speech_file), *tags, "-b:a", "64k", str(path)], check=True)
+    expected = {"title": "Episode 12", "artist": "The Podcast"}
+    for suffix in (".mp3", ".m4a", ".opus"):
+        outputs = {}
+        for source in (tagged, plain):
+            outputs[source] = tmp_path / "out" / f"{source.stem}{suffix}"
+            code, _, err = msar(capsys, "repair", source, "-o", outputs[source], "--model", identity_model,
+                                "--device", "cpu", "-q")
+            assert code == 0, err
+        assert probe_tags(outputs[tagged]) == expected and probe_tags(outputs[plain]) == {}, suffix
+        a, b = load_audio(outputs[tagged], sampling_rate=None)[0], load_audio(outputs[plain], sampling_rate=None)[0]
+        assert a.shape == b.shape and torch.allclose(a, b, atol=1e-4), suffix
+    flac = tmp_path / "reel.flac"
+    with sf.SoundFile(flac, "w", 16000, 1) as handle:
+        handle.title, handle.artist = expected["title"], expected["artist"]
+        handle.write(sf.read(speech_file, dtype="float32")[0])
+    code, _, err = msar(capsys, "repair", flac, "-o", tmp_path / "reel.mp3", "--model", identity_model, "--device", "cpu", "-q")
+    assert code == 0 and probe_tags(tmp_path / "reel.mp3") == expected, err
+
+
 def test_a_broadcast_wavs_bext_chunk_stays_with_it(tmp_path, capsys, identity_model, speech_file):
     """A broadcast WAV's EBU bext chunk (description, originator, time reference, coding history),
     written here by FFmpeg and read back by ffprobe, was dropped by the repair. It stays, whole or
