@@ -403,7 +403,7 @@ def test_normalize_text_reads_scores_out_of_ten_and_a_hundred():
         "Give it ten out of ten. My score was seven out of ten, she got eighty five out of one hundred.")
     # a fraction, a date or a small fraction stays one
     assert normalize_text("3/10 of the class, on 10/10 and 3/100 of a second") == (
-        "three tenths of the class, on ten / ten and three / one hundred of a second")
+        "three tenths of the class, on October tenth and three / one hundred of a second")
 
 
 def test_normalize_text_reads_processor_and_graphics_card_model_numbers():
@@ -819,3 +819,11 @@ def test_normalize_text_reads_versions_and_multipliers():
         "zoom at one point five times speed.")
     # dimensions stay "by", a V8 engine is no version
     assert normalize_text("a 2x4 beam, a V8 engine") == "a two by four beam, a V eight engine"
+
+
+def test_normalize_text_reads_a_month_and_day_after_a_date_word():
+    # "Due 12/25" was "Due twelve / twenty five"; without such a word "12/25" may be a score
+    assert normalize_text("Due 12/25. Open from 7/4 until 9/1.") == (
+        "Due December twenty fifth. Open from July fourth until September first.")
+    assert normalize_text("She scored 12/25, on 2/30, expires 12/25") == (
+        "She scored twelve / twenty five, on two / thirty, expires twelve / twenty five")

@@ -149,6 +149,12 @@ _MONTH_NAME = "(" + "|".join(_MONTH_NAMES) + ")"
 _ISO_DATE_RE = re.compile(r"\b(\d{4})([-/])(\d\d)\2(\d\d)\b")  # 2026-11-28, 2026/11/28
 _DOTTED_DATE_RE = re.compile(r"\b(\d{1,2})\.(\d{1,2})\.(\d{4})\b")  # 28.11.2026 (day first), not a version
 _SLASH_DATE_RE = re.compile(r"\b(\d{1,2})/(\d{1,2})/(\d{4}|\d\d)\b")  # 12/25/1990, 25/12/90
+# A month and day with no year, after a word that takes a day: "Due 12/25" was "twelve / twenty five".
+# Bare, "12/25" may be a score or a share; after "since" or "expires" a month and year (a card's
+# 12/25), so those stay as they were.
+_DATED_MONTH_DAY_RE = re.compile(r"\b((?:[Dd]ue|[Oo]n|[Bb]y|[Uu]ntil|[Tt]ill|[Ff]rom|[Bb]efore|[Aa]fter|[Ee]nds?|"
+                                 r"[Ss]tarts?|[Oo]pens?|[Cc]loses?)\s+)(0?[1-9]|1[0-2])/([12]\d|3[01]|0?[1-9])"
+                                 r"(?![\w/]|\.\d)")
 _MONTH_YEAR_RE = re.compile(_MONTH_NAME + r",?\s+(1[1-9]\d\d|20\d\d)\b(?![.,]\d)")  # May 2021
 _MONTH_DAY_RE = re.compile(_MONTH_NAME + r"\s+(\d{1,2})(?:st|nd|rd|th)?\b(?![:.]\d)(?:,?\s+(\d{4})\b)?")
 _DAY_MONTH_RE = re.compile(r"(\b[Tt]he\s+)?\b(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?" + _MONTH_NAME + r"\b(?:,?\s+(\d{4})\b)?")
@@ -312,10 +318,13 @@ def _spoken_year(year: str) -> str:
     return _num2words(year, "year")
 
 
+_MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
 def _date(month: int, day: int, year: str | None, day_first: bool = False, the: str = "") -> str | None:
     """A month, day and optional year as said: "December twenty fifth, nineteen ninety" (or
     "the third of May" where the text put the day first); None when it is not a date."""
-    if not (1 <= month <= 12 and 1 <= day <= 31):
+    if not (1 <= month <= 12 and 1 <= day <= _MONTH_DAYS[month - 1]):  # "2/30" is no date
         return None
     name, ordinal = _MONTH_NAMES[month - 1], _num2words(str(day), "ordinal")
     words = f"{the or 'the '}{ordinal} of {name}" if day_first else f"{name} {ordinal}"
@@ -667,6 +676,8 @@ def normalize_text(text: str) -> str:
     text = _DOTTED_DATE_RE.sub(lambda m: _date(int(m.group(2)), int(m.group(1)), m.group(3), day_first=True)
                                or m.group(0), text)
     text = _SLASH_DATE_RE.sub(_slash_date, text)
+    text = _DATED_MONTH_DAY_RE.sub(lambda m: m.group(1) + (_date(int(m.group(2)), int(m.group(3)), None) or
+                                                          f"{m.group(2)}/{m.group(3)}").strip(), text)
     text = _MONTH_SHORT_YEAR_RE.sub(_month_short_year, text)
     text = _MONTH_DAY_RE.sub(lambda m: _date(_MONTH_NAMES.index(m.group(1)) + 1, int(m.group(2)), m.group(3))
                              or m.group(0), text)
