@@ -827,3 +827,12 @@ def test_normalize_text_reads_a_month_and_day_after_a_date_word():
         "Due December twenty fifth. Open from July fourth until September first.")
     assert normalize_text("She scored 12/25, on 2/30, expires 12/25") == (
         "She scored twelve / twenty five, on two / thirty, expires twelve / twenty five")
+
+
+def test_normalize_text_says_a_measure_before_its_noun_in_the_singular():
+    # "a 5 km run" was "a five kilometers run", "24 HR service" "twenty four hours service"
+    assert normalize_text("A 5 km run, a 2 hr drive, an 8 GB card and 24 HR service.") == (
+        "A five kilometer run, a two hour drive, an eight gigabyte card and twenty four hour service.")
+    # a count stays plural: before a function word, at the end, or with no article
+    assert normalize_text("It took 2 hrs to drive 5 km, 30 min later, a 5 km.") == (
+        "It took two hours to drive five kilometers, thirty minutes later, a five kilometers.")

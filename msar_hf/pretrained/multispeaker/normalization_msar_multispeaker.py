@@ -58,6 +58,20 @@ _ACRONYM_NOUNS = {"staff", "team", "teams", "employee", "employees", "people", "
                   "project", "projects", "system", "systems", "tool", "tools", "course", "courses", "policy", "policies"}
 
 
+# Words after a measure that make it no adjective: "a 2 hr drive" but "2 hr to drive", "30 min later"
+_NOT_A_NOUN = re.compile(r"\s+(?:of|to|and|or|per|a|an|the|in|on|at|for|from|by|with|than|more|less|later|ago|away|long|"
+                         r"old|each|before|after|behind|ahead|late|early|off|up|down|into|is|was|are|were)\b")
+
+
+def _attributive(match: re.Match) -> bool:
+    """A measure before its noun, said in the singular: "a 5 km run" (not "five kilometers run"),
+    "24 hr service" (an hr, not hrs). Only after "a"/"an" or with the singular abbreviation "hr"."""
+    after = match.string[match.end():]
+    if not re.match(r"\s+[a-z]", after) or _NOT_A_NOUN.match(after):
+        return False
+    return bool(re.search(r"\b[Aa]n?\s+[\d.,]+$", match.string[:match.start(1) + 1])) or match.group(2).lower() == "hr"
+
+
 def _unit(match: re.Match) -> str:
     if match.group(2).isupper() and match.group(2).lower() in _UNIT_ACRONYMS:
         following = re.match(r"\s+([a-z]+)", match.string[match.end():])
@@ -65,7 +79,7 @@ def _unit(match: re.Match) -> str:
             return match.group(0)
     name = _UNITS.get(match.group(2).lower(), "inches")
     # "1 kg" was "one kilograms": singular after a bare 1 (not 21, 0.1 or 1,001)
-    if re.search(r"(?<![\d.,])1$", match.string[:match.start(1) + 1]):
+    if re.search(r"(?<![\d.,])1$", match.string[:match.start(1) + 1]) or _attributive(match):
         name = _singular(name)
     # its period ends the sentence before a capital too: no name follows a unit ("for 45 min. Serves 4")
     ends = _ends_sentence(match) or re.match(r"\s+[A-Z]", match.string[match.end():])
