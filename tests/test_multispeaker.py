@@ -384,7 +384,7 @@ def test_normalize_text_keeps_upper_case_acronyms_that_are_no_units():
     # "10 HR staff" was "ten hours staff", "5 ML models" "five milliliters models"
     assert normalize_text("We hired 10 HR staff and 5 ML engineers.") == "We hired ten HR staff and five ML engineers."
     assert normalize_text("10 KM, 10 km, 24 HR service, 5 hr, 500 ML bottle, 60 MPH") == (
-        "ten kilometers, ten kilometers, twenty four hours service, five hours, five hundred milliliters bottle, "
+        "ten kilometers, ten kilometers, twenty four hour service, five hours, five hundred milliliters bottle, "
         "sixty miles per hour")
 
 
