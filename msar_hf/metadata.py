@@ -147,19 +147,34 @@ def append_wav_chunks(path: str | os.PathLike, chunks: list[tuple[bytes, bytes]]
         handle.write(struct.pack("<I", end + pad + added - 8))
 
 
-def has_container_tags(path: str | os.PathLike) -> bool:
-    """Whether FFmpeg reads text tags from the file (ID3, mp4 atoms, Vorbis comments, RIFF INFO...),
-    not counting the ``encoder`` stamp every muxer writes; False without ``ffprobe``."""
+# What FFmpeg reports beside a file's tags: fields of the container itself (an mp4's brands, its
+# track's handler and language, Matroska's track duration) and the muxer's ``encoder`` stamp. Mapped
+# into an output they are not the input's tags: an untagged m4a gave an mp3 "major_brand" frames.
+_NOT_TAGS = {"encoder", "major_brand", "minor_version", "compatible_brands", "handler_name", "vendor_id",
+             "language", "duration"}
+
+
+def container_tags(path: str | os.PathLike) -> dict[str, str]:
+    """The text tags FFmpeg reads from the file (ID3, mp4 atoms, Vorbis comments, RIFF INFO...), as
+    the ``ffmpeg`` command's ``-metadata`` names them; {} without ``ffprobe``.
+
+    Ogg's comments (opus, vorbis, ogg flac) are its stream's, not the container's, in FFmpeg: read
+    from the first audio stream there, they were lost in an mp3/m4a/opus output."""
     ffprobe = shutil.which("ffprobe")
     if ffprobe is None:
-        return False
-    probe = subprocess.run([ffprobe, "-v", "error", "-show_entries", "format_tags", "-of", "json", f"file:{path}"],
-                           capture_output=True, text=True, check=False)
+        return {}
+    probe = subprocess.run([ffprobe, "-v", "error", "-select_streams", "a:0", "-show_entries",
+                            "format=format_name:format_tags:stream_tags", "-of", "json", f"file:{path}"],
+                           capture_output=True, text=True, encoding="utf-8", errors="replace", check=False)
     try:
-        tags = json.loads(probe.stdout or "{}").get("format", {}).get("tags", {})
+        found = json.loads(probe.stdout or "{}")
     except ValueError:
-        return False
-    return any(key.lower() != "encoder" for key in tags)
+        return {}
+    tags = dict(found.get("format", {}).get("tags", {}))
+    if found.get("format", {}).get("format_name") == "ogg":
+        for stream in found.get("streams", [])[:1]:
+            tags.update(stream.get("tags", {}))
+    return {key: str(value) for key, value in tags.items() if key.lower() not in _NOT_TAGS and str(value)}
 
 
 @dataclass
@@ -169,8 +184,8 @@ class CarriedMetadata:
     channel_mask: int | None = None
     tags: dict[str, str] = field(default_factory=dict)
     wav_chunks: list[tuple[bytes, bytes]] = field(default_factory=list)
-    # an FFmpeg-encoded output's tags: the ``ffmpeg`` command maps them from this file as it encodes
-    tag_source: Path | None = None
+    # an FFmpeg-encoded output's tags (see :func:`container_tags`): the ``ffmpeg`` command writes them
+    ffmpeg_tags: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def read(cls, source: str | os.PathLike, output: str | os.PathLike, libsndfile_output: bool,
@@ -181,7 +196,7 @@ class CarriedMetadata:
         return cls(channel_mask=wav_channel_mask(source) if wav else None,
                    tags=audio_tags(source) if libsndfile_output else {},
                    wav_chunks=broadcast_chunks(source, rate_ratio) if wav else [],
-                   tag_source=Path(source) if not libsndfile_output and has_container_tags(source) else None)
+                   ffmpeg_tags={} if libsndfile_output else container_tags(source))
 
     def soundfile_format(self, fmt: str) -> str:
         return wav_format(fmt, self.channel_mask)

@@ -284,7 +284,7 @@ class FFmpegSink:
         import soundfile as sf
 
         self.path, self.bit_rate, self.ffmpeg = path, bit_rate, ffmpeg
-        self.tag_source = metadata.tag_source if metadata is not None else None
+        self.tags = metadata.ffmpeg_tags if metadata is not None else {}
         path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp_wav = temp_beside(path, ".wav")
         self.handle = sf.SoundFile(self.tmp_wav, "w", samplerate=rate, channels=channels, format="RF64",
@@ -297,9 +297,9 @@ class FFmpegSink:
     def commit(self) -> None:
         self.handle.close()
         encoded = temp_beside(self.path, self.path.suffix)
-        # the input's tags (ID3, mp4 atoms, Vorbis comments...), mapped by FFmpeg into the output's kind
-        tags = (["-i", _ffmpeg_file(self.tag_source), "-map", "0:a", "-map_metadata", "1"]
-                if self.tag_source is not None else [])
+        # the input's tags (ID3, mp4 atoms, Vorbis comments...), written by FFmpeg in the output's kind;
+        # named one by one, not -map_metadata from the input: that took its container's fields too
+        tags = [arg for key, value in self.tags.items() for arg in ("-metadata", f"{key}={value}")]
         try:
             for bit_rate in ([f"{int(self.bit_rate or MIN_LOSSY_BIT_RATE)}"], []):  # save_audio's fallback too
                 done = subprocess.run([self.ffmpeg, "-nostdin", "-v", "error", "-y", "-i", _ffmpeg_file(self.tmp_wav),

@@ -480,6 +480,34 @@ def test_tags_stay_in_mp3_m4a_and_opus_outputs(tmp_path, capsys, identity_model,
     assert code == 0 and probe_tags(tmp_path / "reel.mp3") == expected, err
 
 
+def test_encoded_outputs_carry_the_inputs_tags_not_its_containers_fields(tmp_path, capsys, identity_model, speech_file):
+    """FFmpeg reports an m4a's brands (major_brand, minor_version, compatible_brands) among its tags:
+    an untagged m4a's mp3/opus output got them as tags. And it reports an Ogg file's Vorbis comments
+    as its stream's, not the container's: an opus or ogg input's title was lost in an mp3/m4a/opus output."""
+    import json
+
+    def probe_tags(path: Path) -> dict:
+        probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format_tags:stream_tags", "-of", "json",
+                                str(path)], capture_output=True, text=True, check=True)
+        data = json.loads(probe.stdout)
+        found = {**data.get("format", {}).get("tags", {}), **data["streams"][0].get("tags", {})}
+        own = ("encoder", "language", "handler_name", "vendor_id")  # every output's, from its muxer
+        own += ("major_brand", "minor_version", "compatible_brands") if path.suffix == ".m4a" else ()
+        return {key.lower(): value for key, value in found.items() if key.lower() not in own}
+
+    title = "Café – Reel 3"
+    plain, opus, vorbis = tmp_path / "plain.m4a", tmp_path / "reel.opus", tmp_path / "reel.ogg"
+    for path, tags in ((plain, []), (opus, ["-metadata", f"title={title}"]), (vorbis, ["-metadata", f"title={title}"])):
+        subprocess.run(["ffmpeg", "-v", "error", "-i", str(speech_file), *tags, str(path)], check=True)
+    for source, suffixes, expected in ((plain, (".mp3", ".opus"), {}), (opus, (".mp3", ".m4a", ".opus"), {"title": title}),
+                                       (vorbis, (".mp3", ".m4a"), {"title": title})):
+        for suffix in suffixes:
+            out = tmp_path / "out" / f"{source.stem}_{source.suffix[1:]}{suffix}"
+            code, _, err = msar(capsys, "repair", source, "-o", out, "--model", identity_model, "--device", "cpu", "-q")
+            assert code == 0, err
+            assert probe_tags(out) == expected, (source.name, suffix)
+
+
 def test_a_broadcast_wavs_bext_chunk_stays_with_it(tmp_path, capsys, identity_model, speech_file):
     """A broadcast WAV's EBU bext chunk (description, originator, time reference, coding history),
     written here by FFmpeg and read back by ffprobe, was dropped by the repair. It stays, whole or
