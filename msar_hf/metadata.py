@@ -100,7 +100,10 @@ def _riff_chunks(path: str | os.PathLike) -> list[tuple[bytes, int, int]]:
         head = handle.read(12)
         if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
             return []
-        end = min(os.fstat(handle.fileno()).st_size, 8 + struct.unpack("<I", head[4:8])[0])
+        # walked to the file's end, not to where its RIFF size says: a recorder that was cut off (or
+        # writes it last) leaves 0 or a header's size there, which libsndfile and FFmpeg read past;
+        # the bext before the samples was then lost
+        end = os.fstat(handle.fileno()).st_size
         chunks, pos = [], 12
         while pos + 8 <= end:
             handle.seek(pos)

@@ -14,6 +14,7 @@ import itertools
 import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -539,6 +540,33 @@ def test_a_broadcast_wavs_bext_chunk_stays_with_it(tmp_path, capsys, identity_mo
     code, _, err = msar(capsys, "repair", folder / "reel.wav", "-o", tmp_path / "reel48.wav", "--output-rate", "48000",
                         "--model", identity_model, "--device", "cpu", "-q")
     assert code == 0 and bext(tmp_path / "reel48.wav") == {**expected, "time_reference": "4320000"}, err
+
+
+def test_a_bext_chunk_stays_when_the_riff_size_is_wrong(tmp_path, capsys, identity_model, speech_file):
+    """A recorder that was cut off (or writes the RIFF size last) leaves 0 in it: libsndfile and
+    ffprobe read the file whole, bext included, but the chunks were looked for only within the
+    size it declared, so the repaired file lost its bext without a word."""
+    import json
+
+    def bext(path: Path) -> dict:
+        probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format_tags", "-of", "json", str(path)],
+                               capture_output=True, text=True, check=True)
+        tags = json.loads(probe.stdout)["format"]["tags"]
+        return {key: tags.get(key) for key in ("comment", "time_reference")}
+
+    src = tmp_path / "reel.wav"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(speech_file), "-write_bext", "1", "-metadata",
+                    "description=Café – Reel 3", "-metadata", "time_reference=1440000", str(src)], check=True)
+    expected = {"comment": "Café – Reel 3", "time_reference": "1440000"}
+    for riff_size in (0, 0xFFFFFFFF):
+        with open(src, "r+b") as handle:
+            handle.seek(4)
+            handle.write(struct.pack("<I", riff_size))
+        out = tmp_path / f"out_{riff_size:x}.wav"
+        code, _, err = msar(capsys, "repair", src, "-o", out, "--model", identity_model, "--device", "cpu", "-q")
+        assert code == 0, err
+        assert bext(src) == expected and bext(out) == expected, hex(riff_size)
+        assert sf.info(out).frames == sf.info(src).frames
 
 
 def test_inputs_are_never_overwritten(tmp_path, capsys, monkeypatch, identity_model, speech_file):
