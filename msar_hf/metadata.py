@@ -94,20 +94,27 @@ def set_tags(handle, tags: dict[str, str] | None) -> None:
 
 
 def _riff_chunks(path: str | os.PathLike) -> list[tuple[bytes, int, int]]:
-    """(id, offset of the payload, size) of each top-level chunk of a RIFF WAVE file; [] for
-    anything else (RF64 included: its sizes live in a ds64 chunk)."""
+    """(id, offset of the payload, size) of each top-level chunk of a RIFF (or RF64/BW64) WAVE
+    file; [] for anything else. An RF64 data chunk's size is its ds64 chunk's 64-bit one.
+
+    Why RF64: a recorder or DAW that writes RF64 (past 4 GB, or always) puts its bext before the
+    samples as any broadcast WAV does; such an input lost it in its repaired WAV."""
     with open(path, "rb") as handle:
         head = handle.read(12)
-        if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        if head[:4] not in (b"RIFF", b"RF64", b"BW64") or head[8:12] != b"WAVE":
             return []
         # walked to the file's end, not to where its RIFF size says: a recorder that was cut off (or
         # writes it last) leaves 0 or a header's size there, which libsndfile and FFmpeg read past;
         # the bext before the samples was then lost
         end = os.fstat(handle.fileno()).st_size
-        chunks, pos = [], 12
+        chunks, pos, data_size = [], 12, None
         while pos + 8 <= end:
             handle.seek(pos)
             chunk_id, size = struct.unpack("<4sI", handle.read(8))
+            if chunk_id == b"ds64" and size >= 16:  # riffSize, dataSize (64-bit), ...
+                data_size = struct.unpack("<QQ", handle.read(16))[1]
+            elif chunk_id == b"data" and size == 0xFFFFFFFF and data_size is not None:
+                size = data_size
             chunks.append((chunk_id, pos + 8, size))
             pos += 8 + size + (size & 1)
         return chunks

@@ -542,6 +542,23 @@ def test_a_broadcast_wavs_bext_chunk_stays_with_it(tmp_path, capsys, identity_mo
     assert code == 0 and bext(tmp_path / "reel48.wav") == {**expected, "time_reference": "4320000"}, err
 
 
+def test_an_rf64_inputs_bext_chunk_stays_with_it(tmp_path, capsys, identity_model, speech_file):
+    """An RF64 broadcast WAV (as FFmpeg, and recorders past 4 GB, write it) lost its bext in the
+    repaired WAV: only RIFF files' chunks were read."""
+    src = tmp_path / "reel.wav"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(speech_file), "-rf64", "always", "-write_bext", "1", "-metadata",
+                    "description=Reel 3", "-metadata", "time_reference=1440000", str(src)], check=True)
+    assert src.read_bytes()[:4] == b"RF64"
+    out = tmp_path / "out.wav"
+    code, _, err = msar(capsys, "repair", src, "-o", out, "--model", identity_model, "--device", "cpu", "-q")
+    assert code == 0, err
+    probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format_tags", "-of", "json", str(out)],
+                           capture_output=True, text=True, check=True)
+    tags = json.loads(probe.stdout)["format"]["tags"]
+    assert (tags.get("comment"), tags.get("time_reference")) == ("Reel 3", "1440000"), tags
+    assert sf.info(out).frames == sf.info(src).frames
+
+
 def test_a_bext_chunk_stays_when_the_riff_size_is_wrong(tmp_path, capsys, identity_model, speech_file):
     """A recorder that was cut off (or writes the RIFF size last) leaves 0 in it: libsndfile and
     ffprobe read the file whole, bext included, but the chunks were looked for only within the
