@@ -3,10 +3,11 @@
 An archive's files hold more than audio: a speaker layout (a WAVE_FORMAT_EXTENSIBLE header's
 channel mask: 5.1 must stay 5.1), text tags (title, artist, date, comment: the catalogue data) and,
 in broadcast WAVs, the EBU ``bext`` chunk (origination, time reference, coding history) and its
-companions (iXML, cart, axml). :class:`CarriedMetadata` reads them from an input and writes them into
-an output: tags through libsndfile (or the ``ffmpeg`` command, for mp3/m4a/opus outputs), the layout and the chunks into the WAV header and body, which
-libsndfile cannot write (it writes a default layout per channel count, and no ``bext`` soundfile can
-reach), hence the few lines of RIFF handling here.
+companions (iXML, cart, axml). :class:`CarriedMetadata` reads them from an input and writes them
+into an output: tags through libsndfile (or the ``ffmpeg`` command, for mp3/m4a/opus outputs), the
+layout and the chunks into the WAV header and body, which libsndfile cannot write (it writes a
+default layout per channel count, and no ``bext`` that soundfile can reach), hence the few lines of
+RIFF handling here.
 """
 
 from __future__ import annotations
@@ -152,7 +153,9 @@ def append_wav_chunks(path: str | os.PathLike, chunks: list[tuple[bytes, bytes]]
         if end + pad + added - 8 > 0xFFFFFFFF:
             return
         handle.write(b"\0" * pad)
-        handle.writelines(struct.pack("<4sI", chunk_id, len(payload)) + payload + b"\0" * (len(payload) & 1) for chunk_id, payload in chunks)
+        # each chunk padded to an even size, as RIFF wants
+        handle.writelines(struct.pack("<4sI", chunk_id, len(payload)) + payload + b"\0" * (len(payload) & 1)
+                          for chunk_id, payload in chunks)
         handle.seek(4)
         handle.write(struct.pack("<I", end + pad + added - 8))
 
