@@ -36,37 +36,35 @@ def wav_format(fmt: str, channel_mask: int | None) -> str:
     return "WAVEX" if fmt == "WAV" and channel_mask is not None else fmt
 
 
-def _extensible_fmt(head: bytes) -> int | None:
-    """Where the dwChannelMask of a WAVE_FORMAT_EXTENSIBLE header lies in ``head`` (the start of a
-    RIFF/RF64 WAVE file), or None for any other file."""
-    if head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
-        return None
-    pos = 12
-    while pos + 8 <= len(head):
-        chunk_id, size = head[pos : pos + 4], struct.unpack("<I", head[pos + 4 : pos + 8])[0]
-        if chunk_id == b"fmt ":
-            tag = head[pos + 8 : pos + 10]
-            return pos + 28 if size >= 24 and tag == b"\xfe\xff" and pos + 32 <= len(head) else None
-        pos += 8 + size + (size & 1)
+def _channel_mask_offset(path: str | os.PathLike) -> int | None:
+    """Where the dwChannelMask of a WAVE_FORMAT_EXTENSIBLE file lies (its fmt chunk found wherever
+    it stands: after a large iXML or JUNK, past the first kilobytes), or None for any other file."""
+    with open(path, "rb") as handle:
+        for chunk_id, offset, size in _riff_chunks(path):
+            if chunk_id == b"fmt ":
+                handle.seek(offset)
+                return offset + 20 if size >= 24 and handle.read(2) == b"\xfe\xff" else None
     return None
 
 
 def wav_channel_mask(path: str | os.PathLike) -> int | None:
     """The speaker layout (dwChannelMask: 0x3F is 5.1, 0x60F 5.1 with side speakers) that a
     WAVE_FORMAT_EXTENSIBLE file declares; None for other files."""
+    at = _channel_mask_offset(path)
+    if at is None:
+        return None
     with open(path, "rb") as handle:
-        head = handle.read(4096)
-    at = _extensible_fmt(head)
-    return None if at is None else struct.unpack("<I", head[at : at + 4])[0]
+        handle.seek(at)
+        return struct.unpack("<I", handle.read(4))[0]
 
 
 def set_wav_channel_mask(path: str | os.PathLike, mask: int) -> None:
     """Write ``mask`` into the header of a WAVE_FORMAT_EXTENSIBLE file (libsndfile writes a default
     layout for the channel count, and none for 3, 5 or 7 channels)."""
+    at = _channel_mask_offset(path)
+    if at is None:
+        raise ValueError(f"{path}: not a WAVE_FORMAT_EXTENSIBLE file")
     with open(path, "r+b") as handle:
-        at = _extensible_fmt(handle.read(4096))
-        if at is None:
-            raise ValueError(f"{path}: not a WAVE_FORMAT_EXTENSIBLE file")
         handle.seek(at)
         handle.write(struct.pack("<I", mask))
 

@@ -420,6 +420,29 @@ def test_a_wav_keeps_its_speaker_layout(tmp_path, capsys, identity_model, speech
         assert a.shape == b.shape and np.abs(a - b).max() < TOL, name
 
 
+def test_a_speaker_layout_after_a_large_header_chunk_is_kept(tmp_path, capsys, identity_model, speech_file):
+    """The layout was looked for in a file's first 4096 bytes: a 5.1 WAV whose fmt chunk follows a
+    6 kB JUNK chunk (recorders reserve header room so) came back without it."""
+    import struct
+
+    from msar_hf.metadata import wav_channel_mask
+
+    x = sf.read(speech_file, dtype="float32")[0]
+    raw, wavex = tmp_path / "raw.wav", tmp_path / "wavex.wav"
+    sf.write(raw, np.outer(x, np.linspace(1.0, 0.3, 6)), 16000, subtype="PCM_16")
+    subprocess.run(["ffmpeg", "-v", "error", "-guess_layout_max", "0", "-i", str(raw), "-af",
+                    "channelmap=channel_layout=5.1(side)", "-c:a", "pcm_s16le", str(wavex)], check=True)
+    data = wavex.read_bytes()
+    padded = data[:12] + b"JUNK" + struct.pack("<I", 6000) + bytes(6000) + data[12:]
+    source = tmp_path / "padded.wav"
+    source.write_bytes(padded[:4] + struct.pack("<I", len(padded) - 8) + padded[8:])
+    code, _, err = msar(capsys, "repair", source, "-o", tmp_path / "out.wav", "--model", identity_model, "--device", "cpu",
+                        "-q")
+    assert code == 0, err
+    assert wav_channel_mask(source) == 0x60F and wav_channel_mask(tmp_path / "out.wav") == 0x60F
+    assert sf.info(tmp_path / "out.wav").frames == len(x)
+
+
 def test_text_tags_stay_with_the_recording(tmp_path, capsys, identity_model, speech_file):
     """An archive's catalogue data in the file (title, artist, date, comment) was dropped by the
     repair. It stays where libsndfile writes the output: a whole FLAC, a streamed WAV, FLAC -> WAV;
