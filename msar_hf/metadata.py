@@ -76,9 +76,46 @@ def audio_tags(path: str | os.PathLike) -> dict[str, str]:
 
     try:
         with sf.SoundFile(path) as handle:
-            return {key: value for key, value in handle.copy_metadata().items() if value}
+            tags = {key: value for key, value in handle.copy_metadata().items() if value}
     except (RuntimeError, OSError):  # a format libsndfile does not open (m4a, opus in mp4...)
         return {}
+    return _with_info_text(tags, path, _INFO_SOUNDFILE_KEYS)
+
+
+# A WAV's LIST/INFO fields and the names libsndfile (soundfile) and FFmpeg give them
+_INFO_SOUNDFILE_KEYS = {b"INAM": "title", b"IART": "artist", b"ICMT": "comment", b"ICRD": "date", b"ICOP": "copyright",
+                        b"IPRD": "album", b"IGNR": "genre", b"ITRK": "tracknumber", b"ISFT": "software"}
+_INFO_FFMPEG_KEYS = {**_INFO_SOUNDFILE_KEYS, b"ITRK": "track", b"ISFT": "encoder"}
+
+
+def _riff_info_text(path: str | os.PathLike) -> dict[bytes, str]:
+    """A WAV's LIST/INFO fields as text: UTF-8 where they are that, else Windows-1252, what the
+    Windows tools that wrote most such WAVs used (libsndfile and FFmpeg read every field as UTF-8,
+    and "Café" came out "Caf\ufffd": the output then carried the broken title)."""
+    fields: dict[bytes, str] = {}
+    with open(path, "rb") as handle:
+        for chunk_id, offset, size in _riff_chunks(path):
+            handle.seek(offset)
+            if chunk_id != b"LIST" or size > MAX_CHUNK_BYTES or handle.read(4) != b"INFO":
+                continue
+            body, pos = handle.read(size - 4), 0
+            while pos + 8 <= len(body):
+                field_id, length = struct.unpack("<4sI", body[pos : pos + 8])
+                raw = body[pos + 8 : pos + 8 + length].split(b"\0", 1)[0]
+                try:
+                    fields[field_id] = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    fields[field_id] = raw.decode("cp1252", errors="replace")
+                pos += 8 + length + (length & 1)
+    return fields
+
+
+def _with_info_text(tags: dict[str, str], path: str | os.PathLike, names: dict[bytes, str]) -> dict[str, str]:
+    """``tags`` with the values a reader broke (U+FFFD) taken from the WAV's own INFO text."""
+    if not any("\ufffd" in value for value in tags.values()):
+        return tags
+    fixed = {names[field_id]: text for field_id, text in _riff_info_text(path).items() if field_id in names}
+    return {key: fixed.get(key, value) if "\ufffd" in value else value for key, value in tags.items()}
 
 
 def set_tags(handle, tags: dict[str, str] | None) -> None:
@@ -185,7 +222,8 @@ def container_tags(path: str | os.PathLike) -> dict[str, str]:
     if found.get("format", {}).get("format_name") == "ogg":
         for stream in found.get("streams", [])[:1]:
             tags.update(stream.get("tags", {}))
-    return {key: str(value) for key, value in tags.items() if key.lower() not in _NOT_TAGS and str(value)}
+    tags = {key: str(value) for key, value in tags.items() if key.lower() not in _NOT_TAGS and str(value)}
+    return _with_info_text(tags, path, _INFO_FFMPEG_KEYS)
 
 
 @dataclass

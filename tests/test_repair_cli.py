@@ -469,6 +469,37 @@ def test_text_tags_stay_with_the_recording(tmp_path, capsys, identity_model, spe
             assert sf.SoundFile(tmp_path / out).copy_metadata() == expected, out
 
 
+def test_windows_1252_info_tags_keep_their_letters(tmp_path, capsys, identity_model, speech_file):
+    """A WAV whose LIST/INFO text is Windows-1252 (what the Windows tools that wrote most such files
+    used): libsndfile and FFmpeg read it as UTF-8, so "Café – Reel 3" reached the outputs as
+    "Caf\ufffd \ufffd Reel 3". UTF-8 INFO text is read as before."""
+    import json
+    import struct
+
+    def info_field(field_id: bytes, text: str, encoding: str) -> bytes:
+        data = text.encode(encoding) + b"\0"
+        return field_id + struct.pack("<I", len(data)) + data + b"\0" * (len(data) & 1)
+
+    sources = {}
+    for encoding in ("cp1252", "utf-8"):
+        plain = tmp_path / f"plain_{encoding}.wav"
+        sf.write(plain, sf.read(speech_file, dtype="float32")[0], 16000, subtype="PCM_16")
+        info = b"INFO" + info_field(b"INAM", "Café – Reel 3", encoding) + info_field(b"IART", "Jürgen Müller", encoding)
+        data = plain.read_bytes() + b"LIST" + struct.pack("<I", len(info)) + info
+        sources[encoding] = tmp_path / f"reel_{encoding}.wav"
+        sources[encoding].write_bytes(data[:4] + struct.pack("<I", len(data) - 8) + data[8:])
+    expected = {"title": "Café – Reel 3", "artist": "Jürgen Müller"}
+    for encoding, source in sources.items():
+        for suffix in (".flac", ".wav", ".mp3"):
+            out = tmp_path / "out" / f"{source.stem}{suffix}"
+            code, _, err = msar(capsys, "repair", source, "-o", out, "--model", identity_model, "--device", "cpu", "-q")
+            assert code == 0, err
+            probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format_tags", "-of", "json", str(out)],
+                                   capture_output=True, text=True, check=True)
+            tags = {k.lower(): v for k, v in json.loads(probe.stdout)["format"].get("tags", {}).items()}
+            assert {key: tags.get(key) for key in expected} == expected, (encoding, suffix, tags)
+
+
 def test_tags_stay_in_mp3_m4a_and_opus_outputs(tmp_path, capsys, identity_model, speech_file):
     """A podcast's ID3 title and artist (or a FLAC's tags) were dropped from mp3/m4a/opus outputs:
     torchcodec's encoder writes none. Such an output is now encoded by the ffmpeg command, which maps
