@@ -59,7 +59,7 @@ AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".o
 # interviews); other commands (embed, info, evaluate, the datasets) look for audio files only.
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".mkv", ".avi")
 # Formats soundfile (libsndfile) writes itself; the rest go through torchcodec's FFmpeg encoder.
-_SOUNDFILE_WRITE = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".oga": "OGG", ".aiff": "AIFF", ".aif": "AIFF"}
+SOUNDFILE_FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".oga": "OGG", ".aiff": "AIFF", ".aif": "AIFF"}
 _FFMPEG_WRITE = {".mp3", ".m4a", ".opus", ".aac"}
 BIT_RATE_EXTENSIONS = frozenset(_FFMPEG_WRITE)  # the outputs save_audio's ``bit_rate`` applies to
 # FFmpeg's encoders default to low bit rates (LAME: 24 kbit/s at 16 kHz, 64 at 44.1 kHz), which
@@ -393,9 +393,9 @@ def save_audio(
     for src in inputs:
         if _same_file(path, Path(src)) or path.resolve() == Path(src).resolve():
             raise OverwriteInputError(path, "refusing to overwrite an input file; choose another output path")
-    if suffix not in _SOUNDFILE_WRITE and suffix not in _FFMPEG_WRITE:
+    if suffix not in SOUNDFILE_FORMATS and suffix not in _FFMPEG_WRITE:
         raise UnsupportedFormatError(path, f"cannot write '{suffix or 'no extension'}' files; "
-                                     f"use one of {sorted(set(_SOUNDFILE_WRITE) | _FFMPEG_WRITE)}")
+                                     f"use one of {sorted(set(SOUNDFILE_FORMATS) | _FFMPEG_WRITE)}")
     # integer PCM taken as floats would be clipped to +-1 below (a square wave)
     data = pcm_to_float(torch.as_tensor(waveform).detach().cpu())
     if data.ndim == 1:
@@ -423,14 +423,14 @@ def _write_atomically(path: Path, data: torch.Tensor, sampling_rate: int, subtyp
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        if suffix in _SOUNDFILE_WRITE:
+        if suffix in SOUNDFILE_FORMATS:
             import soundfile as sf
 
             if subtype is None and suffix in (".wav", ".flac", ".aiff", ".aif"):
                 subtype = "PCM_16"
             if subtype is None or subtype.startswith("PCM"):
                 data = data.clamp(-1.0, 1.0)
-            fmt = metadata.soundfile_format(_SOUNDFILE_WRITE[suffix])
+            fmt = metadata.soundfile_format(SOUNDFILE_FORMATS[suffix])
             with sf.SoundFile(tmp, "w", samplerate=sampling_rate, channels=data.shape[0], format=fmt, subtype=subtype,
                               **vorbis_options(fmt, subtype)) as out:
                 metadata.before_samples(out)

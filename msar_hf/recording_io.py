@@ -25,6 +25,7 @@ import torch
 
 from .audio import (
     MIN_LOSSY_BIT_RATE,
+    SOUNDFILE_FORMATS,
     load_audio,
     save_audio,
     system_write_failure,
@@ -36,8 +37,6 @@ from .audio import (
 from .errors import AudioError, CorruptAudioError, NonFiniteSamplesError, UnsupportedFormatError
 from .metadata import CarriedMetadata
 
-# Extensions libsndfile writes (streamed outputs of other formats go through the ffmpeg command).
-SOUNDFILE_FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".oga": "OGG", ".aiff": "AIFF", ".aif": "AIFF"}
 # Recordings longer than this are streamed from disk instead of loaded whole.
 STREAM_ABOVE_SECONDS = 120.0
 

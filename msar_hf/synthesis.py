@@ -222,7 +222,7 @@ def write_speech(path: str | Path, chunks: Iterable[torch.Tensor], sampling_rate
     import soundfile as sf
 
     from .audio import (
-        _SOUNDFILE_WRITE,
+        SOUNDFILE_FORMATS,
         WRITE_BLOCK_FRAMES,
         save_audio,
         temp_beside,
@@ -231,7 +231,7 @@ def write_speech(path: str | Path, chunks: Iterable[torch.Tensor], sampling_rate
     )
 
     path = Path(path)
-    if path.suffix.lower() not in _SOUNDFILE_WRITE:
+    if path.suffix.lower() not in SOUNDFILE_FORMATS:
         chunks = list(chunks)
         wav = torch.cat(chunks)
         top = float(wav.abs().max())
@@ -258,7 +258,7 @@ def write_speech(path: str | Path, chunks: Iterable[torch.Tensor], sampling_rate
 
             raise NoSamplesError(path, "nothing to write (no speech)")
         scale = peak / top if top > peak else 1.0
-        fmt = _SOUNDFILE_WRITE[path.suffix.lower()]
+        fmt = SOUNDFILE_FORMATS[path.suffix.lower()]
         subtype = "PCM_16" if fmt in ("WAV", "FLAC", "AIFF") else None  # as save_audio writes them
         with sf.SoundFile(raw) as source, sf.SoundFile(tmp, "w", samplerate=sampling_rate, channels=1, format=fmt,
                                                        subtype=subtype, **vorbis_options(fmt, subtype)) as out:
