@@ -7,7 +7,9 @@ companions (iXML, cart, axml). :class:`CarriedMetadata` reads them from an input
 into an output: tags through libsndfile (or the ``ffmpeg`` command, for mp3/m4a/opus outputs), the
 layout and the chunks into the WAV header and body, which libsndfile cannot write (it writes a
 default layout per channel count, and no ``bext`` that soundfile can reach), hence the few lines of
-RIFF handling here.
+RIFF handling here. A podcast's cover art (an attached picture: ID3 APIC, an mp4 ``covr`` atom, a
+FLAC PICTURE block) goes into mp3, m4a and FLAC outputs through the ``ffmpeg`` command, which copies
+the picture's bytes; WAV, AIFF and Ogg outputs have no place FFmpeg writes one.
 """
 
 from __future__ import annotations
@@ -226,6 +228,54 @@ def container_tags(path: str | os.PathLike) -> dict[str, str]:
     return _with_info_text(tags, path, _INFO_FFMPEG_KEYS)
 
 
+# outputs whose container FFmpeg writes an attached picture into (its ogg muxer writes none)
+COVER_ART_SUFFIXES = (".mp3", ".m4a", ".flac")
+
+
+def attached_picture(path: str | os.PathLike) -> int | None:
+    """The stream index of the file's cover art (a stream FFmpeg marks ``attached_pic``), or None
+    (none there, or no ``ffprobe``). A video's picture track is not cover art: it is not marked so."""
+    ffprobe = shutil.which("ffprobe")
+    if ffprobe is None:
+        return None
+    probe = subprocess.run([ffprobe, "-v", "error", "-select_streams", "v", "-show_entries",
+                            "stream=index:stream_disposition=attached_pic", "-of", "json", f"file:{path}"],
+                           capture_output=True, text=True, encoding="utf-8", errors="replace", check=False)
+    try:
+        streams = json.loads(probe.stdout or "{}").get("streams", [])
+    except ValueError:
+        return None
+    return next((int(s["index"]) for s in streams if s.get("disposition", {}).get("attached_pic")), None)
+
+
+def cover_art_arguments(cover: tuple[str, int] | None, first_input: int = 1) -> list[str]:
+    """``ffmpeg`` arguments that add ``cover`` ((file, stream index)) as the output's attached
+    picture, its bytes copied; the audio is input 0's. [] without a cover."""
+    if cover is None:
+        return []
+    source, index = cover
+    return ["-i", f"file:{source}", "-map", "0:a", "-map", f"{first_input}:{index}", "-c:v", "copy",
+            "-disposition:v:0", "attached_pic"]
+
+
+def add_cover_art(path: Path, cover: tuple[str, int]) -> None:
+    """Put ``cover`` into the FLAC file ``path`` (libsndfile writes no PICTURE block): FFmpeg remuxes
+    it beside itself, samples and tags copied as they are, and the copy replaces it. Left as it is
+    when FFmpeg cannot (a picture kind FLAC does not take): the samples matter more than the art."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        return
+    with_cover = path.with_name(f"{path.stem}.cover{path.suffix}")
+    try:
+        done = subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-y", "-i", f"file:{path}", *cover_art_arguments(cover),
+                               "-c:a", "copy", "-fflags", "+bitexact", f"file:{with_cover}"],
+                              capture_output=True, check=False)
+        if done.returncode == 0:
+            os.replace(with_cover, path)
+    finally:
+        with_cover.unlink(missing_ok=True)
+
+
 @dataclass
 class CarriedMetadata:
     """What an output keeps of its input beyond the samples (see the module's docstring)."""
@@ -235,6 +285,8 @@ class CarriedMetadata:
     wav_chunks: list[tuple[bytes, bytes]] = field(default_factory=list)
     # an FFmpeg-encoded output's tags (see :func:`container_tags`): the ``ffmpeg`` command writes them
     ffmpeg_tags: dict[str, str] = field(default_factory=dict)
+    # the input's cover art, (file, stream index), for an output whose container holds one
+    cover: tuple[str, int] | None = None
 
     @classmethod
     def read(cls, source: str | os.PathLike, output: str | os.PathLike, libsndfile_output: bool,
@@ -242,10 +294,17 @@ class CarriedMetadata:
         """What ``output`` can keep of ``source``: the layout and chunks if it is a WAV, the tags
         through libsndfile if that writes it, else through FFmpeg (when the source has any)."""
         wav = Path(output).suffix.lower() == ".wav"
+        picture = attached_picture(source) if Path(output).suffix.lower() in COVER_ART_SUFFIXES else None
         return cls(channel_mask=wav_channel_mask(source) if wav else None,
                    tags=audio_tags(source) if libsndfile_output else {},
                    wav_chunks=broadcast_chunks(source, rate_ratio) if wav else [],
-                   ffmpeg_tags={} if libsndfile_output else container_tags(source))
+                   ffmpeg_tags={} if libsndfile_output else container_tags(source),
+                   cover=None if picture is None else (str(source), picture))
+
+    @property
+    def needs_ffmpeg(self) -> bool:
+        """What an mp3/m4a/opus output carries that only the ``ffmpeg`` command writes (tags, cover)."""
+        return bool(self.ffmpeg_tags) or self.cover is not None
 
     def soundfile_format(self, fmt: str) -> str:
         return wav_format(fmt, self.channel_mask)
@@ -260,3 +319,5 @@ class CarriedMetadata:
             set_wav_channel_mask(path, self.channel_mask)
         if fmt in ("WAV", "WAVEX"):
             append_wav_chunks(path, self.wav_chunks)
+        if fmt == "FLAC" and self.cover is not None:
+            add_cover_art(Path(path), self.cover)

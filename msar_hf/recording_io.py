@@ -13,6 +13,7 @@ layout, text tags, broadcast chunks).
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import subprocess
@@ -35,7 +36,7 @@ from .audio import (
     write_blocks,
 )
 from .errors import AudioError, CorruptAudioError, NonFiniteSamplesError, UnsupportedFormatError
-from .metadata import CarriedMetadata
+from .metadata import CarriedMetadata, cover_art_arguments
 
 # Recordings longer than this are streamed from disk instead of loaded whole.
 STREAM_ABOVE_SECONDS = 120.0
@@ -284,6 +285,7 @@ class FFmpegSink:
 
         self.path, self.bit_rate, self.ffmpeg = path, bit_rate, ffmpeg
         self.tags = metadata.ffmpeg_tags if metadata is not None else {}
+        self.cover = metadata.cover if metadata is not None else None
         path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp_wav = temp_beside(path, ".wav")
         self.handle = sf.SoundFile(self.tmp_wav, "w", samplerate=rate, channels=channels, format="RF64",
@@ -300,9 +302,11 @@ class FFmpegSink:
         # named one by one, not -map_metadata from the input: that took its container's fields too
         tags = [arg for key, value in self.tags.items() for arg in ("-metadata", f"{key}={value}")]
         try:
-            for bit_rate in ([f"{int(self.bit_rate or MIN_LOSSY_BIT_RATE)}"], []):  # save_audio's fallback too
+            # save_audio's bit-rate fallback too; and without the cover art if the container refuses its kind
+            covers = [cover_art_arguments(self.cover), []] if self.cover is not None else [[]]
+            for cover, bit_rate in itertools.product(covers, ([f"{int(self.bit_rate or MIN_LOSSY_BIT_RATE)}"], [])):
                 done = subprocess.run([self.ffmpeg, "-nostdin", "-v", "error", "-y", "-i", _ffmpeg_file(self.tmp_wav),
-                                       *tags, *(["-b:a", *bit_rate] if bit_rate else []), _ffmpeg_file(encoded)],
+                                       *cover, *tags, *(["-b:a", *bit_rate] if bit_rate else []), _ffmpeg_file(encoded)],
                                       capture_output=True, text=True, check=False)
                 if done.returncode == 0:
                     break

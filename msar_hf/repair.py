@@ -490,8 +490,8 @@ class Repairer:
         with writing_errors(out_path):  # a streamed output's temporary file is made here
             if streamed and out_path.suffix.lower() in SOUNDFILE_FORMATS:
                 sink = SoundFileSink(out_path, source.channels, out_rate, subtype, metadata)
-            elif (streamed or metadata.ffmpeg_tags) and bit_rate is not None and ffmpeg:
-                # a short one too when it has tags to carry: save_audio's encoder writes none
+            elif (streamed or metadata.needs_ffmpeg) and bit_rate is not None and ffmpeg:
+                # a short one too when it has tags or cover art to carry: save_audio's encoder writes neither
                 sink = FFmpegSink(out_path, source.channels, out_rate, bit_rate, ffmpeg, metadata)
             else:
                 sink = ArraySink(out_path, source.channels, out_frames, out_rate, protected, subtype, bit_rate, metadata)

@@ -563,6 +563,46 @@ def test_encoded_outputs_carry_the_inputs_tags_not_its_containers_fields(tmp_pat
             assert probe_tags(out) == expected, (source.name, suffix)
 
 
+@pytest.mark.parametrize("streamed", [False, True])
+def test_cover_art_stays_in_mp3_m4a_and_flac_outputs(tmp_path, capsys, monkeypatch, identity_model, speech_file,
+                                                     streamed):
+    """A podcast episode's cover art (an ID3 APIC picture) was dropped by the repair: neither
+    libsndfile nor torchcodec's encoder writes one. It stays, byte for byte, in mp3, m4a and FLAC
+    outputs, whole or streamed; the FLAC's samples are those an episode without art gets."""
+    import msar_hf.recording_io
+
+    if streamed:
+        monkeypatch.setattr(msar_hf.recording_io, "STREAM_ABOVE_SECONDS", 1.0)  # the utterance stands for a long one
+    cover = tmp_path / "cover.png"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=c=red:s=64x48", "-frames:v", "1", str(cover)],
+                   check=True)
+    episode, plain = tmp_path / "episode.mp3", tmp_path / "plain.mp3"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(speech_file), "-i", str(cover), "-map", "0", "-map", "1",
+                    "-c:v", "copy", "-disposition:v", "attached_pic", "-b:a", "64k", str(episode)], check=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(speech_file), "-b:a", "64k", str(plain)], check=True)
+
+    def picture(path: Path) -> bytes | None:
+        found = tmp_path / f"{path.name}.png"
+        done = subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(path), "-map", "0:v", "-c", "copy", "-f", "image2",
+                               str(found)], capture_output=True, check=False)
+        return found.read_bytes() if done.returncode == 0 and found.exists() else None
+
+    assert picture(episode) == cover.read_bytes() and picture(plain) is None
+    for suffix in (".mp3", ".m4a", ".flac", ".wav"):
+        outputs = {}
+        for source in (episode, plain):
+            outputs[source] = tmp_path / "out" / f"{source.stem}{suffix}"
+            code, _, err = msar(capsys, "repair", source, "-o", outputs[source], "--model", identity_model,
+                                "--device", "cpu", "-q")
+            assert code == 0, err
+        assert picture(outputs[plain]) is None, suffix
+        assert picture(outputs[episode]) == (None if suffix == ".wav" else cover.read_bytes()), suffix
+        a, b = load_audio(outputs[episode], sampling_rate=None)[0], load_audio(outputs[plain], sampling_rate=None)[0]
+        assert a.shape == b.shape and torch.allclose(a, b, atol=1e-4), suffix
+    flac = {source: sf.read(tmp_path / "out" / f"{source.stem}.flac")[0] for source in (episode, plain)}
+    assert np.array_equal(flac[episode], flac[plain])
+
+
 def test_a_broadcast_wavs_bext_chunk_stays_with_it(tmp_path, capsys, identity_model, speech_file):
     """A broadcast WAV's EBU bext chunk (description, originator, time reference, coding history),
     written here by FFmpeg and read back by ffprobe, was dropped by the repair. It stays, whole or
