@@ -42,6 +42,7 @@ from .audio import (
     load_audio,
     lossy_bit_rate,
     resample,
+    usual_mode,
     writing_errors,
 )
 from .errors import (
@@ -112,9 +113,14 @@ class RepairReport:
     streamed: bool = False
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
+    skipped: bool = False  # its output was there already (--skip-existing)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def status(self) -> str:
+        return "failed" if self.error else "skipped" if self.skipped else "repaired"
 
 
 # --------------------------------------------------------------------------------------------
@@ -672,20 +678,73 @@ def _accelerate_state(cpu: bool | None = None):
     return PartialState(cpu=not torch.cuda.is_available() if cpu is None else cpu)
 
 
-def wait_for_other_ranks() -> None:
-    """Under a multi-process launch, return once every rank has got here.
+def gather_reports(reports: list[RepairReport]) -> list[RepairReport] | None:
+    """Under a multi-process launch, every rank's reports, on rank 0 (None on the others), once all
+    ranks have got here; elsewhere ``reports``.
 
-    torchrun's agent (behind ``accelerate launch``) stops all ranks as soon as one exits with an
-    error, so a rank whose share held an unreadable file would kill the ranks still repairing
-    theirs. The barrier runs in its own gloo group with a long timeout: ranks may finish hours
-    apart (the default group's timeout is 30 minutes) and CUDA runs' default group is NCCL.
+    Why every rank waits: torchrun's agent (behind ``accelerate launch``) stops all ranks as soon as
+    one exits with an error, so a rank whose share held an unreadable file would kill the ranks
+    still repairing theirs. The gather runs in its own gloo group with a long timeout: ranks may
+    finish hours apart (the default group's timeout is 30 minutes) and CUDA runs' default group is NCCL.
     """
     import datetime
 
     import torch.distributed as dist
 
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        dist.barrier(group=dist.new_group(backend="gloo", timeout=datetime.timedelta(days=7)))
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return reports
+    group = dist.new_group(backend="gloo", timeout=datetime.timedelta(days=7))
+    gathered = [None] * dist.get_world_size() if dist.get_rank() == 0 else None
+    dist.gather_object([r.to_dict() for r in reports], gathered, dst=0, group=group)
+    if gathered is None:
+        return None
+    return [RepairReport(**row) for rank in gathered for row in rank]
+
+
+REPORT_COLUMNS = ("input", "output", "status", "error", "warnings", "duration_s", "seconds", "sampling_rate",
+                  "output_rate", "channels", "speech_detected", "speaker", "streamed")
+
+
+def check_report_path(path: str | os.PathLike) -> Path:
+    """A ``--report`` path: ``.csv`` or ``.json``, not a folder; checked before any work."""
+    path = Path(path)
+    if path.is_dir():
+        raise MsarError(f"{path}: is a folder; --report names a file (.csv or .json)")
+    if path.suffix.lower() not in (".csv", ".json"):
+        raise MsarError(f"{path}: a report is written as .csv or .json, not '{path.suffix or 'no extension'}'")
+    return path
+
+
+def write_report(path: str | os.PathLike, reports: Sequence[RepairReport]) -> Path:
+    """One row per file (:data:`REPORT_COLUMNS`: what happened, its warnings, its speed), as CSV
+    (a spreadsheet's) or JSON by the extension; written atomically, like the audio."""
+    import csv
+    import io
+    import json
+    import tempfile
+
+    path = check_report_path(path)
+    rows = [{**{k: v for k, v in r.to_dict().items() if k in REPORT_COLUMNS}, "status": r.status} for r in reports]
+    if path.suffix.lower() == ".json":
+        text = json.dumps([{key: row[key] for key in REPORT_COLUMNS} for row in rows], indent=1, ensure_ascii=False)
+    else:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, REPORT_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({**row, "warnings": " | ".join(row["warnings"])} for row in rows)
+        text = buffer.getvalue()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with writing_errors(path):
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+                handle.write(text)
+            usual_mode(Path(tmp))
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    return path
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -746,8 +805,13 @@ def repair_paths(
     shard: tuple[int, int] | None = None,
     progress: bool = True,
     on_report: Callable[[RepairReport], None] | None = None,
+    skip_existing: bool = False,
 ) -> list[RepairReport]:
     """Repair files and folders (see :func:`plan_outputs` for where outputs go).
+
+    ``skip_existing``: leave a file whose output is there already (reported ``skipped``): a big
+    run stopped half-way goes on where it stopped, since every output is written atomically (one
+    that exists is whole).
 
     A file that cannot be read does not stop the others: its report carries ``error``. Under
     ``accelerate launch`` (or with ``shard=(index, count)``) this process repairs every
@@ -770,6 +834,12 @@ def repair_paths(
                         disable=not mine)
     reports = []
     for src, dst in iterator:
+        if skip_existing and dst.is_file():
+            report = RepairReport(input=str(src), output=str(dst), skipped=True)
+            reports.append(report)
+            if on_report is not None:
+                on_report(report)
+            continue
         try:
             report = repairer.repair_file(src, dst, inputs=all_inputs, progress=progress)
         except MsarError as exc:

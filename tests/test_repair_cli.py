@@ -1121,11 +1121,78 @@ def test_the_msar_command_still_runs_atexit_handlers(tmp_path):
     assert marker.exists() and marker.read_text() == "yes"
 
 
-def _repair_on_two_cpu_ranks(src: Path, out: Path, model: Path) -> subprocess.CompletedProcess:
+def test_skip_existing_goes_on_where_a_stopped_run_left_off(tmp_path, capsys, random_model, speech_files):
+    """An archive run stopped half-way was started again from the first file: every output made
+    again. --skip-existing leaves the outputs that are there (each written atomically, so whole) and
+    repairs the rest; without it, a run repairs them all again."""
+    src = tmp_path / "archive"
+    src.mkdir()
+    for f in speech_files[:3]:
+        shutil.copy(f, src / f.name)
+    out = tmp_path / "out"
+    code, _, err = msar(capsys, "repair", src / speech_files[0].name, "-o", out / speech_files[0].name,
+                        "--model", random_model, "--device", "cpu", "-q")
+    assert code == 0, err
+    first = out / speech_files[0].name
+    done_before = first.read_bytes()
+    save_audio(first, load_audio(first)[0] * 0.5, 16000)  # told apart from a repair made again
+    kept = first.read_bytes()
+    assert kept != done_before
+    code, stdout, err = msar(capsys, "repair", src, "-o", out, "--model", random_model, "--device", "cpu",
+                             "--skip-existing")
+    assert code == 0, err
+    assert first.read_bytes() == kept and f"{first} (there already: skipped)" in stdout
+    assert sorted(p.name for p in out.iterdir()) == sorted(f.name for f in speech_files[:3])
+    assert "2 repaired, 0 failed, 1 skipped (output there already)" in stdout
+    for f in speech_files[1:3]:
+        assert sf.info(out / f.name).frames == sf.info(f).frames
+    code, stdout, err = msar(capsys, "repair", src, "-o", out, "--model", random_model, "--device", "cpu", "-q")
+    assert code == 0 and first.read_bytes() == done_before, err
+
+
+def test_report_lists_every_file_with_its_status_and_warnings(tmp_path, capsys, identity_model, speech_file):
+    """An archive run's outcome was only on the terminal; --report writes it, one row per file, as CSV
+    or JSON: what was repaired, what failed and why, the warnings, the speed. A report name that
+    cannot be one is refused before the model loads."""
+    import csv
+    import json
+
+    src = tmp_path / "archive"
+    src.mkdir()
+    shutil.copy(speech_file, src / "a_take.flac")
+    (src / "b_broken.wav").write_text("not audio\n")
+    save_audio(src / "c_silence.wav", torch.zeros(16000), 16000)
+    for name in ("log.csv", "log.json"):
+        code, _, err = msar(capsys, "repair", src, "-o", tmp_path / "out", "--model", identity_model, "--device", "cpu",
+                            "-q", "--report", tmp_path / "logs" / name)
+        assert code == 2 and "1 of 3 files could not be repaired" in err, err
+    with open(tmp_path / "logs" / "log.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    as_json = json.loads((tmp_path / "logs" / "log.json").read_text())
+    assert [Path(r["input"]).name for r in rows] == [Path(r["input"]).name for r in as_json] == [
+        "a_take.flac", "b_broken.wav", "c_silence.wav"]
+    assert [r["status"] for r in rows] == [r["status"] for r in as_json] == ["repaired", "failed", "repaired"]
+    assert "b_broken.wav: not an audio file" in rows[1]["error"] and rows[1]["output"] == ""
+    assert "silent input" in rows[2]["warnings"] and any("silent input" in w for w in as_json[2]["warnings"])
+    assert as_json[0]["duration_s"] == pytest.approx(sf.info(speech_file).duration, abs=1e-3)
+    assert as_json[0]["seconds"] > 0 and as_json[0]["error"] is None
+    assert sorted(p.name for p in (tmp_path / "logs").iterdir()) == ["log.csv", "log.json"]  # no temporary left
+    # --shard by hand: each shard (another process, no other to gather from) writes its own file
+    code, _, err = msar(capsys, "repair", src, "-o", tmp_path / "out", "--model", identity_model, "--device", "cpu",
+                        "-q", "--shard", "0/2", "--report", tmp_path / "shards" / "log.csv")
+    assert code == 0 and [p.name for p in (tmp_path / "shards").iterdir()] == ["log.shard1of2.csv"], err
+    (tmp_path / "old.csv").mkdir()
+    for bad, why in (("log.txt", "written as .csv or .json"), ("old.csv", "is a folder")):
+        code, _, err = msar(capsys, "repair", src, "-o", tmp_path / "out2", "--model", tmp_path / "no_model",
+                            "--report", tmp_path / bad)
+        assert code != 0 and why in err and not (tmp_path / "out2").exists(), err
+
+
+def _repair_on_two_cpu_ranks(src: Path, out: Path, model: Path, *extra: str) -> subprocess.CompletedProcess:
     """`accelerate launch --multi_gpu --num_processes 2 -m msar_hf.cli repair SRC -o OUT` on CPU."""
     cmd = [str(Path(sys.executable).parent / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2",
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "-m", "msar_hf.cli", "repair", str(src), "-o", str(out), "--model", str(model), "--device", "cpu"]
+           "-m", "msar_hf.cli", "repair", str(src), "-o", str(out), "--model", str(model), "--device", "cpu", *extra]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=400, check=False)
 
@@ -1138,8 +1205,12 @@ def test_two_cpu_ranks_shard_a_folder_with_accelerate_launch(tmp_path, identity_
         shutil.copy(f, src / f"part{i % 2}" / f.name)
     inputs = sorted(p.relative_to(src).as_posix() for p in src.rglob("*.flac"))
     out = tmp_path / "out"
-    proc = _repair_on_two_cpu_ranks(src, out, identity_model)
+    proc = _repair_on_two_cpu_ranks(src, out, identity_model, "--report", str(tmp_path / "report.json"))
     assert proc.returncode == 0, proc.stderr[-3000:]
+    # one report, by the first process, with every process's files
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert sorted(Path(r["input"]).relative_to(src).as_posix() for r in report) == inputs
+    assert {r["status"] for r in report} == {"repaired"} and not list(tmp_path.glob("report.shard*"))
     summaries = sorted(line for line in proc.stdout.splitlines() if line.startswith("process "))
     half = len(inputs) // 2
     assert summaries == [f"process 1/2: {len(inputs) - half} repaired, 0 failed", f"process 2/2: {half} repaired, 0 failed"]

@@ -52,6 +52,14 @@ def repair(
     shard: Annotated[str | None, typer.Option(
         "--shard", help="INDEX/COUNT: repair only this process's share of the files "
                         "(automatic under `accelerate launch`).")] = None,
+    skip_existing: Annotated[bool, typer.Option(
+        "--skip-existing", help="Leave a file whose output is there already: a big run stopped half-way "
+                                "goes on where it stopped (outputs are written atomically, so one that "
+                                "exists is whole).")] = False,
+    report: Annotated[Path | None, typer.Option(
+        "--report", help="Write one row per file (status, error, warnings, duration, speed, speech "
+                         "found...) to this .csv or .json; under `accelerate launch` the first process "
+                         "writes every process's rows, with --shard each shard its own file.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
 ) -> None:
     """Repair damaged speech: noise, reverberation, clipping, dropouts, band limits, codec damage."""
@@ -68,8 +76,18 @@ def repair(
     from transformers.utils import logging as hf_logging
 
     from ..errors import MsarError
-    from ..repair import Repairer, current_shard, parse_shard, repair_paths, wait_for_other_ranks
+    from ..repair import (
+        Repairer,
+        check_report_path,
+        current_shard,
+        gather_reports,
+        parse_shard,
+        repair_paths,
+        write_report,
+    )
 
+    if report is not None:  # a report it could not write is refused before the model loads, not after the run
+        check_report_path(report)
     hf_logging.disable_progress_bar()  # "Loading weights" bars: msar shows its own progress
     index, count = current_shard(parse_shard(shard), cpu=True if device == "cpu" else None)
     repairer = Repairer(model, device=device, strength=strength, speaker_ref=speaker_ref,
@@ -82,28 +100,37 @@ def repair(
         # ranks of `accelerate launch` share one stdout (two writes let another rank's line in between)
         tqdm.write(line + "\n", file=sys.stderr if err else sys.stdout, end="")
 
-    def show(report) -> None:
+    def show(done) -> None:
         nonlocal shown_notes
         for note in repairer.notes[shown_notes:]:  # run-wide notes, e.g. no speaker encoder
             say(f"msar: warning: {note}", err=True)
         shown_notes = len(repairer.notes)
-        if report.error:
-            say(f"msar: error: {report.error}", err=True)
+        if done.error:
+            say(f"msar: error: {done.error}", err=True)
             return
-        for w in report.warnings:
-            say(f"msar: warning: {report.input}: {w}", err=True)
+        for w in done.warnings:
+            say(f"msar: warning: {done.input}: {w}", err=True)
         if not quiet:
-            say(f"{report.input} -> {report.output} ({report.duration_s:.1f} s audio in {report.seconds:.1f} s, "
-                f"{_speed(report.duration_s, report.seconds)})")
+            say(f"{done.input} -> {done.output} (there already: skipped)" if done.skipped else
+                f"{done.input} -> {done.output} ({done.duration_s:.1f} s audio in {done.seconds:.1f} s, "
+                f"{_speed(done.duration_s, done.seconds)})")
 
     with torch.no_grad():  # a context, not set_grad_enabled: callers in the same process keep autograd
         reports = repair_paths(inputs, output, model=repairer, shard=(index, count), progress=not quiet,
-                               on_report=show)
-    if count > 1:
-        wait_for_other_ranks()  # exiting with an error now would stop the ranks still at work
+                               on_report=show, skip_existing=skip_existing)
+    # every rank's reports on the first (None on the others); this waits for all ranks: exiting with
+    # an error now would stop the ranks still at work
+    everyone = gather_reports(reports) if count > 1 else reports
+    if report is not None and everyone is not None:
+        if everyone is reports and count > 1:  # --shard by hand: no other process to gather from
+            report = report.with_name(f"{report.stem}.shard{index + 1}of{count}{report.suffix}")
+        write_report(report, sorted(everyone, key=lambda r: r.input))
     failed = [r for r in reports if r.error]
-    if count > 1 and not quiet:
-        typer.echo(f"process {index + 1}/{count}: {len(reports) - len(failed)} repaired, {len(failed)} failed")
+    skipped = sum(r.skipped for r in reports)
+    if not quiet and (count > 1 or skipped):
+        where = f"process {index + 1}/{count}: " if count > 1 else ""
+        typer.echo(f"{where}{len(reports) - len(failed) - skipped} repaired, {len(failed)} failed"
+                   + (f", {skipped} skipped (output there already)" if skipped else ""))
     if failed:
         if len(reports) == 1:
             raise typer.Exit(2)
