@@ -735,8 +735,9 @@ def test_an_output_file_name_for_several_outputs_is_refused_not_made_a_folder(tm
 
 
 def test_plan_outputs_and_windows(tmp_path, speech_file):
+    from msar_hf.batch import plan_outputs
     from msar_hf.errors import MsarError
-    from msar_hf.repair import _windows, plan_outputs
+    from msar_hf.repair import _windows
 
     fixtures = REPO / "tests" / "fixtures" / "speech"
     for day in ("monday", "tuesday"):

@@ -75,9 +75,7 @@ def repair(
     from tqdm.auto import tqdm
     from transformers.utils import logging as hf_logging
 
-    from ..errors import MsarError
-    from ..repair import (
-        Repairer,
+    from ..batch import (
         check_report_path,
         current_shard,
         gather_reports,
@@ -85,6 +83,8 @@ def repair(
         repair_paths,
         write_report,
     )
+    from ..errors import MsarError
+    from ..repair import Repairer
 
     if report is not None:  # a report it could not write is refused before the model loads, not after the run
         check_report_path(report)
