@@ -144,6 +144,12 @@ def require_dir(path: Path, what: str) -> Path:
     return path
 
 
+def read_text(path: Path) -> str:
+    """A transcript or listing file's text: UTF-8, with or without the byte-order mark Windows
+    editors write (read as plain UTF-8 it stayed glued to the first word)."""
+    return path.read_text(encoding="utf-8-sig", errors="replace")
+
+
 def run_main(work: Callable[[], None], prog: str, quiet: bool = False) -> int:
     """Run ``work`` behind the user-error boundary: a :class:`MsarError` is one line, exit 2.
 

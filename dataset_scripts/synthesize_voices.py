@@ -104,7 +104,7 @@ def read_prompts(path: Path) -> list[tuple[str, str]]:
         raise MsarError(f"{path}: prompts file not found")
     prompts: list[tuple[str, str]] = []
     if path.suffix == ".csv":
-        with path.open(newline="", encoding="utf-8") as f:
+        with path.open(newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
             if not reader.fieldnames or not {"file_name", "text"} <= set(reader.fieldnames):
                 raise MsarError(f"{path}: a prompts CSV needs 'file_name' and 'text' columns")
@@ -112,7 +112,7 @@ def read_prompts(path: Path) -> list[tuple[str, str]]:
                 if (row["text"] or "").strip():
                     prompts.append((Path(row["file_name"]).stem, row["text"].strip()))
     else:
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for line in path.read_text(encoding="utf-8-sig").splitlines():
             m = _DONE_DATA.match(line.strip())
             if m:
                 prompts.append((m.group(1), m.group(2).strip()))

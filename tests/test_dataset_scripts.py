@@ -239,6 +239,37 @@ def test_fsdd_layout_keeps_8k_and_rejects_odd_files(tmp_path, capsys):
     assert rc == 2 and "every utterance was rejected" in err and len(err.strip().splitlines()) == 1
 
 
+def test_transcript_files_with_a_byte_order_mark(tmp_path):
+    """Windows editors save UTF-8 with a BOM (and CRLF). The BOM stayed glued to the first word: the
+    first line of a trans.txt / txt.done.data no longer matched (that utterance read as untranscribed)
+    and a VCTK/LibriTTS transcript began with U+FEFF; synthesize_voices refused a prompts CSV."""
+    bom = "\ufeff"
+    clip, text = KATHLEEN[0], TEXTS[KATHLEEN[0].stem]
+    vctk = tmp_path / "VCTK"
+    _copy(clip, vctk / "wav48_silence_trimmed" / "p225" / "p225_001_mic1.flac")
+    (vctk / "txt" / "p225").mkdir(parents=True)
+    (vctk / "txt" / "p225" / "p225_001.txt").write_text(f"{bom}{text}\r\n", encoding="utf-8")
+    ls = tmp_path / "LibriSpeech" / "dev-clean" / "84" / "121"
+    _copy(clip, ls / "84-121-0000.flac")
+    (ls / "84-121.trans.txt").write_text(f"{bom}84-121-0000 {text.upper()}\r\n", encoding="utf-8")
+    tts = tmp_path / "LibriTTS" / "dev-clean" / "19" / "198"
+    _copy(clip, tts / "19_198_000000_000000.wav")
+    (tts / "19_198_000000_000000.normalized.txt").write_text(f"{bom}{text}", encoding="utf-8")
+    arctic = tmp_path / "cmu_us_slt_arctic"
+    _copy(clip, arctic / "wav" / "arctic_a0001.wav")
+    (arctic / "etc").mkdir()
+    (arctic / "etc" / "txt.done.data").write_text(f'{bom}( arctic_a0001 "{text}" )\r\n', encoding="utf-8")
+
+    assert [u.text for u in _script("prepare_vctk").list_utterances(vctk)[0]] == [text]
+    assert [u.text for u in _script("prepare_librispeech").list_utterances(ls.parent.parent.parent)[0]] == [text.upper()]
+    assert [u.text for u in _script("prepare_libritts").list_utterances(tts.parent.parent.parent)[0]] == [text]
+    assert [u.text for u in _script("prepare_cmu_arctic").list_utterances(arctic)[0]] == [text]
+    synth = _script("synthesize_voices")
+    assert synth.read_prompts(arctic / "etc" / "txt.done.data") == [("arctic_a0001", text)]
+    (tmp_path / "prompts.csv").write_text(f"{bom}file_name,text\r\n{clip.name},\"{text}\"\r\n", encoding="utf-8")
+    assert synth.read_prompts(tmp_path / "prompts.csv") == [(clip.stem, text)]
+
+
 # ---------------------------------------------------------------------------------------------
 # audiofolder (covers ../shared/data), transcription, errors, push
 # ---------------------------------------------------------------------------------------------
