@@ -146,8 +146,18 @@ def require_dir(path: Path, what: str) -> Path:
 
 def read_text(path: Path) -> str:
     """A transcript or listing file's text: UTF-8, with or without the byte-order mark Windows
-    editors write (read as plain UTF-8 it stayed glued to the first word)."""
-    return path.read_text(encoding="utf-8-sig", errors="replace")
+    editors write (read as plain UTF-8 it stayed glued to the first word).
+
+    Anything else is a one-line user error naming the file and line: decoded with
+    errors="replace", a Latin-1 'Café' went into the dataset as 'Caf\ufffd' without a word.
+    """
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig").replace("\r\n", "\n").replace("\r", "\n")  # as open() reads it
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise MsarError(f"{path}: not UTF-8 text (line {line}, byte {exc.object[exc.start:exc.start + 1]!r}); "
+                        "save it as UTF-8") from exc
 
 
 def run_main(work: Callable[[], None], prog: str, quiet: bool = False) -> int:

@@ -33,7 +33,8 @@ def read_speaker_info(path: Path) -> dict[str, dict]:
     info = {}
     if not path.is_file():
         return info
-    for line in _cli.read_text(path).splitlines()[1:]:
+    # only read for a log line: a stray byte in it is no reason to stop
+    for line in path.read_text(encoding="utf-8-sig", errors="replace").splitlines()[1:]:
         parts = line.split()
         if len(parts) >= 3:
             spk = parts[0] if parts[0][0].isalpha() else f"p{parts[0]}"  # 0.80 wrote bare numbers

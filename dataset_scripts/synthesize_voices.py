@@ -24,6 +24,7 @@ Prompts come from an audiofolder ``metadata.csv`` (``file_name,text``; default
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import os
 import re
@@ -103,16 +104,16 @@ def read_prompts(path: Path) -> list[tuple[str, str]]:
     if not path.is_file():
         raise MsarError(f"{path}: prompts file not found")
     prompts: list[tuple[str, str]] = []
+    content = _cli.read_text(path)  # a one-line error when not UTF-8 (was a traceback)
     if path.suffix == ".csv":
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            if not reader.fieldnames or not {"file_name", "text"} <= set(reader.fieldnames):
-                raise MsarError(f"{path}: a prompts CSV needs 'file_name' and 'text' columns")
-            for row in reader:
-                if (row["text"] or "").strip():
-                    prompts.append((Path(row["file_name"]).stem, row["text"].strip()))
+        reader = csv.DictReader(io.StringIO(content, newline=""))
+        if not reader.fieldnames or not {"file_name", "text"} <= set(reader.fieldnames):
+            raise MsarError(f"{path}: a prompts CSV needs 'file_name' and 'text' columns")
+        for row in reader:
+            if (row["text"] or "").strip():
+                prompts.append((Path(row["file_name"]).stem, row["text"].strip()))
     else:
-        for line in path.read_text(encoding="utf-8-sig").splitlines():
+        for line in content.splitlines():
             m = _DONE_DATA.match(line.strip())
             if m:
                 prompts.append((m.group(1), m.group(2).strip()))

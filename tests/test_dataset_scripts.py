@@ -20,6 +20,7 @@ import torch
 
 from msar_hf.audio import load_audio, save_audio
 from msar_hf.data import corpora
+from msar_hf.errors import MsarError
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "dataset_scripts"
 SPEECH = Path(__file__).resolve().parent / "fixtures" / "speech"
@@ -268,6 +269,28 @@ def test_transcript_files_with_a_byte_order_mark(tmp_path):
     assert synth.read_prompts(arctic / "etc" / "txt.done.data") == [("arctic_a0001", text)]
     (tmp_path / "prompts.csv").write_text(f"{bom}file_name,text\r\n{clip.name},\"{text}\"\r\n", encoding="utf-8")
     assert synth.read_prompts(tmp_path / "prompts.csv") == [(clip.stem, text)]
+
+
+def test_transcript_files_not_in_utf8_are_a_one_line_error(tmp_path, capsys):
+    """A Latin-1 transcript was decoded with errors='replace': 'Café' went into the dataset as
+    'Caf\ufffd' without a word (synthesize_voices stopped with a UnicodeDecodeError traceback)."""
+    root = tmp_path / "LibriSpeech" / "dev-clean"
+    for n, (key, clips) in enumerate(SPEAKER_CLIPS.items()):
+        chapter = root / str(84 + n) / "121"
+        for i, clip in enumerate(clips):
+            _copy(clip, chapter / f"{84 + n}-121-{i:04d}.flac")
+        lines = "".join(f"{84 + n}-121-{i:04d} {TEXTS[c.stem].upper()}\n" for i, c in enumerate(clips))
+        (chapter / f"{84 + n}-121.trans.txt").write_text(lines, encoding="utf-8")
+    bad = root / "85" / "121" / "85-121.trans.txt"
+    bad.write_bytes(bad.read_bytes() + "85-121-0003 AU CAF\xc9\n".encode("latin-1"))
+    rc, _, err = _run("prepare_librispeech", [str(root.parent), "--output-dir", str(tmp_path / "out")], capsys)
+    assert rc == 2 and str(bad) in err and "UTF-8" in err and "line 4" in err
+    assert not (tmp_path / "out").exists()
+
+    prompts = tmp_path / "txt.done.data"
+    prompts.write_bytes('( arctic_a0001 "Caf\xe9 au lait." )\n'.encode("latin-1"))
+    with pytest.raises(MsarError, match="UTF-8"):
+        _script("synthesize_voices").read_prompts(prompts)
 
 
 # ---------------------------------------------------------------------------------------------
