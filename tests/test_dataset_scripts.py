@@ -411,6 +411,17 @@ def test_bad_input_is_one_line_exit_2(tmp_path, capsys):
         assert not (tmp_path / "o").exists()
 
 
+def test_output_dir_below_a_file_is_refused_before_the_build(tmp_path, capsys, monkeypatch):
+    """--output-dir notes.txt/ds (a file where a folder should be) passed the output check, the whole
+    corpus was built, then save_dataset's mkdir stopped with a FileExistsError traceback."""
+    root = _audiofolder(tmp_path / "k", n=2)
+    (tmp_path / "notes.txt").write_text("not a folder\n")
+    monkeypatch.setattr(corpora, "build_dataset_dict", lambda *a, **k: pytest.fail("built before the output check"))
+    rc, _, err = _run("prepare_audiofolder", [str(root), "--output-dir", str(tmp_path / "notes.txt" / "ds")], capsys)
+    assert rc == 2 and f"{tmp_path / 'notes.txt'} is a file" in err
+    assert (tmp_path / "notes.txt").read_text() == "not a folder\n"
+
+
 def test_failed_push_keeps_local_output(tmp_path, capsys):
     root = _audiofolder(tmp_path / "k")
     out = tmp_path / "ds"

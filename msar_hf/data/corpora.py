@@ -489,6 +489,9 @@ def check_output_dir(output_dir: str | os.PathLike, overwrite: bool = False) -> 
     out = Path(output_dir)
     if out.exists() and not out.is_dir():
         raise DatasetBuildError(f"{out}: exists and is not a folder")
+    blocker = next((parent for parent in out.absolute().parents if parent.exists()), None)
+    if blocker is not None and not blocker.is_dir():  # was found by save_dataset's mkdir, after the build
+        raise DatasetBuildError(f"{out}: cannot be created: {blocker} is a file, not a folder")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise DatasetBuildError(f"{out}: output folder is not empty (use --overwrite to replace it)")
     if overwrite and out.is_dir() and any(out.iterdir()) and not (out / "dataset_dict.json").exists():
