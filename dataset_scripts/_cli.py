@@ -123,6 +123,7 @@ def build_and_save(args: argparse.Namespace, utterances, skips, *, pretty_name: 
     config = build_config(args)
     # Fail on an existing output before hours of work, not after.
     corpora.check_output_dir(args.output_dir, overwrite=args.overwrite)
+    check_shard_size(args.max_shard_size)
     result = corpora.build_dataset_dict(utterances, config, skips)
     card = corpora.dataset_card(result, pretty_name=pretty_name, description=description,
                                 license=license, language=language, sources=sources,
@@ -133,6 +134,16 @@ def build_and_save(args: argparse.Namespace, utterances, skips, *, pretty_name: 
     if args.push_to_hub:
         url = corpora.push_to_hub(result.dataset, args.push_to_hub, card=card, private=args.private)
         print(f"pushed to {url}")
+
+
+def check_shard_size(size: str) -> None:
+    """A one-line error for a --max-shard-size save_to_disk would refuse (it said so after the build)."""
+    from datasets.utils.py_utils import convert_file_size_to_int
+
+    try:
+        convert_file_size_to_int(size)
+    except ValueError:
+        raise MsarError(f"--max-shard-size {size!r}: not a size such as 500MB or 2GB") from None
 
 
 def require_dir(path: Path, what: str) -> Path:

@@ -422,6 +422,16 @@ def test_output_dir_below_a_file_is_refused_before_the_build(tmp_path, capsys, m
     assert (tmp_path / "notes.txt").read_text() == "not a folder\n"
 
 
+def test_bad_max_shard_size_is_refused_before_the_build(tmp_path, capsys, monkeypatch):
+    """--max-shard-size 500M (or any typo) was first parsed by save_to_disk: after the whole build,
+    as a ValueError traceback."""
+    root = _audiofolder(tmp_path / "k", n=2)
+    monkeypatch.setattr(corpora, "build_dataset_dict", lambda *a, **k: pytest.fail("built before the option check"))
+    rc, _, err = _run("prepare_audiofolder", [str(root), "--output-dir", str(tmp_path / "ds"),
+                                              "--max-shard-size", "500M"], capsys)
+    assert rc == 2 and "--max-shard-size" in err and "500M" in err and not (tmp_path / "ds").exists()
+
+
 def test_failed_push_keeps_local_output(tmp_path, capsys):
     root = _audiofolder(tmp_path / "k")
     out = tmp_path / "ds"
