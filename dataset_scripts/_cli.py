@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -125,11 +126,15 @@ def build_and_save(args: argparse.Namespace, utterances, skips, *, pretty_name: 
     corpora.check_output_dir(args.output_dir, overwrite=args.overwrite)
     check_shard_size(args.max_shard_size)
     result = corpora.build_dataset_dict(utterances, config, skips)
-    card = corpora.dataset_card(result, pretty_name=pretty_name, description=description,
-                                license=license, language=language, sources=sources,
-                                command=" ".join([Path(sys.argv[0]).name, *sys.argv[1:]]))
-    corpora.save_dataset(result, args.output_dir, card=card, overwrite=args.overwrite,
-                         max_shard_size=args.max_shard_size)
+    try:
+        card = corpora.dataset_card(result, pretty_name=pretty_name, description=description,
+                                    license=license, language=language, sources=sources,
+                                    command=" ".join([Path(sys.argv[0]).name, *sys.argv[1:]]))
+        corpora.save_dataset(result, args.output_dir, card=card, overwrite=args.overwrite,
+                             max_shard_size=args.max_shard_size)
+    finally:  # a failed or interrupted save: the build's arrow files (the whole corpus) go too
+        if result.tmp_dir:
+            shutil.rmtree(result.tmp_dir, ignore_errors=True)
     print(corpora.summary_text(result, args.output_dir))
     if args.push_to_hub:
         url = corpora.push_to_hub(result.dataset, args.push_to_hub, card=card, private=args.private)

@@ -432,6 +432,28 @@ def test_bad_max_shard_size_is_refused_before_the_build(tmp_path, capsys, monkey
     assert rc == 2 and "--max-shard-size" in err and "500M" in err and not (tmp_path / "ds").exists()
 
 
+def test_interrupted_save_leaves_nothing_behind(tmp_path, capsys, monkeypatch):
+    """Ctrl-C while the dataset was being written removed the half-written folder but left the build's
+    temporary arrow files (the whole processed corpus) in /tmp for good."""
+    import tempfile
+
+    from datasets import DatasetDict
+
+    root = _audiofolder(tmp_path / "k", n=2)
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+
+    def interrupted(self, path, **kwargs):
+        Path(path, "train").mkdir(parents=True)  # part of it written, then Ctrl-C
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(DatasetDict, "save_to_disk", interrupted)
+    rc, _, err = _run("prepare_audiofolder", [str(root), "--output-dir", str(tmp_path / "ds")], capsys)
+    assert rc == 130 and "interrupted" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k", "tmp"]  # no output, no staging folder
+    assert list((tmp_path / "tmp").glob("msar_build_*")) == []
+
+
 def test_failed_push_keeps_local_output(tmp_path, capsys):
     root = _audiofolder(tmp_path / "k")
     out = tmp_path / "ds"
