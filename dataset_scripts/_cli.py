@@ -125,6 +125,10 @@ def build_and_save(args: argparse.Namespace, utterances, skips, *, pretty_name: 
     # Fail on an existing output before hours of work, not after.
     corpora.check_output_dir(args.output_dir, overwrite=args.overwrite)
     check_shard_size(args.max_shard_size)
+    if args.push_to_hub:  # a malformed id was found after the build (no token / no network still are)
+        from msar_hf.hub.push import check_repo_id
+
+        check_repo_id(args.push_to_hub)
     result = corpora.build_dataset_dict(utterances, config, skips)
     try:
         card = corpora.dataset_card(result, pretty_name=pretty_name, description=description,

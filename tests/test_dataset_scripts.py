@@ -454,6 +454,17 @@ def test_interrupted_save_leaves_nothing_behind(tmp_path, capsys, monkeypatch):
     assert list((tmp_path / "tmp").glob("msar_build_*")) == []
 
 
+def test_malformed_hub_repo_id_is_refused_before_the_build(tmp_path, capsys, monkeypatch):
+    """--push-to-hub 'my dataset' (no ORG/, a space) can never be pushed, yet it was only looked at
+    after the whole corpus had been processed and saved."""
+    root = _audiofolder(tmp_path / "k", n=2)
+    monkeypatch.setattr(corpora, "build_dataset_dict", lambda *a, **k: pytest.fail("built before the repo id check"))
+    for repo in ("my dataset", "org/bad name", "a/b/c"):
+        rc, _, err = _run("prepare_audiofolder", [str(root), "--output-dir", str(tmp_path / "ds"),
+                                                  "--push-to-hub", repo], capsys)
+        assert rc == 2 and repr(repo) in err and not (tmp_path / "ds").exists(), err
+
+
 def test_failed_push_keeps_local_output(tmp_path, capsys):
     root = _audiofolder(tmp_path / "k")
     out = tmp_path / "ds"
