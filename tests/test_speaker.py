@@ -250,6 +250,22 @@ def test_msar_embed_writes_parquet(encoder, fixtures_dir, speech_file, tmp_path,
     assert not (tmp_path / "x.parquet").exists()
 
 
+def test_msar_embed_refuses_an_unwritable_out_before_embedding(speech_file, tmp_path, capsys, monkeypatch):
+    """--out naming a folder (even one called x.parquet) or a path below a file embedded every input,
+    then os.replace / mkdir stopped with an IsADirectoryError / FileExistsError traceback."""
+    from msar_hf.cli import main
+
+    monkeypatch.setattr(SpeakerEncoder, "from_pretrained", lambda *a, **k: pytest.fail("embedded before the --out check"))
+    (tmp_path / "dir.parquet").mkdir()
+    (tmp_path / "notes.txt").write_text("mine")
+    for out, problem in [(tmp_path / "dir.parquet", "is a folder"), (tmp_path / "notes.txt" / "e.parquet", "is a file")]:
+        with pytest.raises(SystemExit) as exit_:
+            main(["embed", str(speech_file), "--out", str(out)])
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and len(err.strip().splitlines()) == 1 and problem in err, err
+    assert list((tmp_path / "dir.parquet").iterdir()) == [] and (tmp_path / "notes.txt").read_text() == "mine"
+
+
 def test_dataset_script_adds_speaker_embedding_column(encoder, fixtures_dir, tmp_path):
     from datasets import Audio, Dataset, DatasetDict, load_from_disk
 
