@@ -509,6 +509,25 @@ def test_quality_filters_count_rejects(tmp_path):
         shutil.rmtree(result.tmp_dir, ignore_errors=True)
 
 
+def test_float_wav_above_full_scale_is_scaled_not_clipped(tmp_path):
+    """A 32-bit float WAV may hold samples beyond ±1.0 (a mix or an effect's output, not clipped). It
+    passed the clipping filter (flat tops measured at its own peak: none), then the 16-bit FLAC
+    encoder clamped it: 8% of this clip's samples were stored hard-clipped at full scale."""
+    import soundfile as sf
+
+    speech, rate = load_audio(KATHLEEN[0])
+    hot = speech * (4.0 / float(speech.abs().max()))
+    sf.write(tmp_path / "hot.wav", hot.numpy(), rate, subtype="FLOAT")
+    utt = corpora.Utterance(id="hot", path=tmp_path / "hot.wav", speaker_id="s", text="x", source="t", license="l")
+    result = corpora.build_dataset_dict([utt], corpora.BuildConfig(test_fraction=0.0, validation_fraction=0.0))
+    try:
+        stored = torch.as_tensor(result.dataset["train"][0]["audio"].get_all_samples().data).squeeze(0)
+    finally:
+        shutil.rmtree(result.tmp_dir, ignore_errors=True)
+    assert float((stored.abs() >= 0.999).float().mean()) < 0.001  # no flat tops
+    assert torch.allclose(stored, hot / 4.0, atol=2e-4)  # the same waveform, 12 dB down
+
+
 def test_speaker_split_keeps_groups_together():
     groups = [g for g, n in zip("abcdefghij", range(10, 20)) for _ in range(n)]
     person = {"a": "p1", "b": "p1"}  # a and b are one person

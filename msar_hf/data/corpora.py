@@ -306,6 +306,11 @@ def process_utterance(row: dict, config: BuildConfig) -> dict:
         return _reject(row, LOW_RATE, f"{rate} Hz < {config.min_source_rate} Hz")
     sr = config.sampling_rate
     waveform = resample(waveform, rate, sr)
+    peak = float(waveform.abs().max()) if waveform.numel() else 0.0
+    if peak > 1.0:
+        # A float file may hold samples beyond full scale (not clipped); encode_flac's clamp would
+        # clip them: the whole file is scaled down instead.
+        waveform = waveform / peak
     if config.trim_silence:
         waveform = trim_silence(waveform, sr, top_db=config.trim_top_db)
     duration = waveform.numel() / sr
