@@ -11,6 +11,7 @@ import argparse
 import logging
 import os
 import shutil
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -193,6 +194,9 @@ def run_main(work: Callable[[], None], prog: str, quiet: bool = False) -> int:
         datasets.disable_progress_bars()
     else:
         datasets.enable_progress_bars()
+    # SIGTERM (kill, a scheduler's time limit) ended the process without unwinding: the staging
+    # folder and the build's temporary arrow files stayed. As an exception it unwinds like Ctrl-C.
+    previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         work()
     except MsarError as exc:
@@ -201,4 +205,10 @@ def run_main(work: Callable[[], None], prog: str, quiet: bool = False) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _terminated(signum, frame) -> None:
+    raise SystemExit(128 + signum)

@@ -454,6 +454,36 @@ def test_interrupted_save_leaves_nothing_behind(tmp_path, capsys, monkeypatch):
     assert list((tmp_path / "tmp").glob("msar_build_*")) == []
 
 
+def test_terminated_build_leaves_nothing_behind(tmp_path):
+    """SIGTERM (kill, a batch scheduler's time limit) ended a script without unwinding: the hidden
+    staging folder and the build's temporary arrow files (the whole processed corpus) stayed."""
+    import signal
+    import subprocess
+
+    root = _audiofolder(tmp_path / "k", n=2)
+    (tmp_path / "tmp").mkdir()
+    code = f"""
+import os, signal, sys, time
+sys.path.insert(0, {str(SCRIPTS)!r})
+from datasets import DatasetDict
+
+def terminated_while_saving(self, path, **kwargs):
+    os.makedirs(os.path.join(path, "train"))
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(30)
+
+DatasetDict.save_to_disk = terminated_while_saving
+import prepare_audiofolder
+sys.exit(prepare_audiofolder.main([{str(root)!r}, "--output-dir", {str(tmp_path / "ds")!r}, "--quiet"]))
+"""
+    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp")}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k", "tmp"]  # no output, no staging folder
+    assert list((tmp_path / "tmp").glob("msar_build_*")) == []
+
+
 def test_malformed_hub_repo_id_is_refused_before_the_build(tmp_path, capsys, monkeypatch):
     """--push-to-hub 'my dataset' (no ORG/, a space) can never be pushed, yet it was only looked at
     after the whole corpus had been processed and saved."""
