@@ -117,19 +117,25 @@ def build_config(args: argparse.Namespace):
     )
 
 
-def build_and_save(args: argparse.Namespace, utterances, skips, *, pretty_name: str, description: str,
-                   license: str, sources: list[str], language: str = "en") -> None:
-    """Build the DatasetDict, save it (atomically) with its card, then push when asked."""
+def check_outputs(args: argparse.Namespace) -> None:
+    """Fail on an existing output, a bad shard size or Hub id before hours of work, not after."""
     from msar_hf.data import corpora
 
-    config = build_config(args)
-    # Fail on an existing output before hours of work, not after.
     corpora.check_output_dir(args.output_dir, overwrite=args.overwrite)
     check_shard_size(args.max_shard_size)
     if args.push_to_hub:  # a malformed id was found after the build (no token / no network still are)
         from msar_hf.hub.push import check_repo_id
 
         check_repo_id(args.push_to_hub)
+
+
+def build_and_save(args: argparse.Namespace, utterances, skips, *, pretty_name: str, description: str,
+                   license: str, sources: list[str], language: str = "en") -> None:
+    """Build the DatasetDict, save it (atomically) with its card, then push when asked."""
+    from msar_hf.data import corpora
+
+    config = build_config(args)
+    check_outputs(args)
     result = corpora.build_dataset_dict(utterances, config, skips)
     try:
         card = corpora.dataset_card(result, pretty_name=pretty_name, description=description,

@@ -264,6 +264,12 @@ def main(argv: list[str] | None = None) -> int:
         voices = resolve_voices(args.voices)
         check_engines(voices)
         clips_dir = args.clips_dir or args.output_dir.with_name(args.output_dir.name + "-clips")
+        if not args.clips_only:  # before rendering (an hour for every voice), not after
+            out = args.output_dir.resolve()
+            if clips_dir.resolve() == out or out in clips_dir.resolve().parents:
+                raise MsarError(f"--clips-dir {clips_dir} is inside --output-dir {args.output_dir}: saving the "
+                                "dataset replaces that folder; keep the clips beside it")
+            _cli.check_outputs(args)
         rows, failed = render_clips(prompts, voices, clips_dir, num_proc=args.num_proc,
                                     progress=not args.quiet)
         if args.clips_only:

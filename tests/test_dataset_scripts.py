@@ -600,3 +600,27 @@ def test_synthesize_voices_two_prompts_two_voices(tmp_path, capsys):
     # a second run reuses the rendered clips (resumable) and still builds
     clips = out.with_name("voices-clips")
     assert len(list(clips.rglob("*.flac"))) == 4 and (clips / "metadata.csv").is_file()
+
+
+def test_synthesize_voices_checks_the_output_before_rendering(tmp_path, capsys, monkeypatch):
+    """An existing --output-dir was refused only after every clip had been rendered (an hour for the
+    full set), and a --clips-dir inside --output-dir could never build (the clips made the output
+    'not empty'); with --overwrite over an older dataset the save deleted the clips it was built from."""
+    synth = _script("synthesize_voices")
+    monkeypatch.setattr(synth, "check_engines", lambda voices: None)
+    monkeypatch.setattr(synth, "render_clips", lambda *a, **k: pytest.fail("rendered before the output check"))
+    prompts = tmp_path / "txt.done.data"
+    prompts.write_text('( arctic_a0001 "Author of the danger trail, Philip Steels, etc." )\n')
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "keep.txt").write_text("mine")
+    rc, _, err = _run("synthesize_voices", ["--prompts", str(prompts), "--voices", "slt",
+                                            "--output-dir", str(tmp_path / "old")], capsys)
+    assert rc == 2 and "not empty" in err
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "ds" / "dataset_dict.json").write_text('{"splits": ["train"]}')  # an older build
+    for extra in ([], ["--overwrite"]):
+        rc, _, err = _run("synthesize_voices", ["--prompts", str(prompts), "--voices", "slt", "--output-dir",
+                                                str(tmp_path / "ds"), "--clips-dir", str(tmp_path / "ds" / "clips"),
+                                                *extra], capsys)
+        assert rc == 2 and "--clips-dir" in err and "inside" in err, err
+    assert (tmp_path / "old" / "keep.txt").read_text() == "mine"
