@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -115,24 +117,49 @@ def build_config(args: argparse.Namespace):
     )
 
 
+def check_outputs(args: argparse.Namespace) -> None:
+    """Fail on an existing output, a bad shard size or Hub id before hours of work, not after."""
+    from msar_hf.data import corpora
+
+    corpora.check_output_dir(args.output_dir, overwrite=args.overwrite)
+    check_shard_size(args.max_shard_size)
+    if args.push_to_hub:  # a malformed id was found after the build (no token / no network still are)
+        from msar_hf.hub.push import check_repo_id
+
+        check_repo_id(args.push_to_hub)
+
+
 def build_and_save(args: argparse.Namespace, utterances, skips, *, pretty_name: str, description: str,
                    license: str, sources: list[str], language: str = "en") -> None:
     """Build the DatasetDict, save it (atomically) with its card, then push when asked."""
     from msar_hf.data import corpora
 
     config = build_config(args)
-    # Fail on an existing output before hours of work, not after.
-    corpora.check_output_dir(args.output_dir, overwrite=args.overwrite)
+    check_outputs(args)
     result = corpora.build_dataset_dict(utterances, config, skips)
-    card = corpora.dataset_card(result, pretty_name=pretty_name, description=description,
-                                license=license, language=language, sources=sources,
-                                command=" ".join([Path(sys.argv[0]).name, *sys.argv[1:]]))
-    corpora.save_dataset(result, args.output_dir, card=card, overwrite=args.overwrite,
-                         max_shard_size=args.max_shard_size)
+    try:
+        card = corpora.dataset_card(result, pretty_name=pretty_name, description=description,
+                                    license=license, language=language, sources=sources,
+                                    command=" ".join([Path(sys.argv[0]).name, *sys.argv[1:]]))
+        corpora.save_dataset(result, args.output_dir, card=card, overwrite=args.overwrite,
+                             max_shard_size=args.max_shard_size)
+    finally:  # a failed or interrupted save: the build's arrow files (the whole corpus) go too
+        if result.tmp_dir:
+            shutil.rmtree(result.tmp_dir, ignore_errors=True)
     print(corpora.summary_text(result, args.output_dir))
     if args.push_to_hub:
         url = corpora.push_to_hub(result.dataset, args.push_to_hub, card=card, private=args.private)
         print(f"pushed to {url}")
+
+
+def check_shard_size(size: str) -> None:
+    """A one-line error for a --max-shard-size save_to_disk would refuse (it said so after the build)."""
+    from datasets.utils.py_utils import convert_file_size_to_int
+
+    try:
+        convert_file_size_to_int(size)
+    except ValueError:
+        raise MsarError(f"--max-shard-size {size!r}: not a size such as 500MB or 2GB") from None
 
 
 def require_dir(path: Path, what: str) -> Path:
@@ -142,6 +169,22 @@ def require_dir(path: Path, what: str) -> Path:
     if not path.is_dir():
         raise MsarError(f"{path}: not a folder ({what})")
     return path
+
+
+def read_text(path: Path) -> str:
+    """A transcript or listing file's text: UTF-8, with or without the byte-order mark Windows
+    editors write (read as plain UTF-8 it stayed glued to the first word).
+
+    Anything else is a one-line user error naming the file and line: decoded with
+    errors="replace", a Latin-1 'Café' went into the dataset as 'Caf\ufffd' without a word.
+    """
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig").replace("\r\n", "\n").replace("\r", "\n")  # as open() reads it
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise MsarError(f"{path}: not UTF-8 text (line {line}, byte {exc.object[exc.start:exc.start + 1]!r}); "
+                        "save it as UTF-8") from exc
 
 
 def run_main(work: Callable[[], None], prog: str, quiet: bool = False) -> int:
@@ -157,6 +200,9 @@ def run_main(work: Callable[[], None], prog: str, quiet: bool = False) -> int:
         datasets.disable_progress_bars()
     else:
         datasets.enable_progress_bars()
+    # SIGTERM (kill, a scheduler's time limit) ended the process without unwinding: the staging
+    # folder and the build's temporary arrow files stayed. As an exception it unwinds like Ctrl-C.
+    previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         work()
     except MsarError as exc:
@@ -165,4 +211,10 @@ def run_main(work: Callable[[], None], prog: str, quiet: bool = False) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _terminated(signum, frame) -> None:
+    raise SystemExit(128 + signum)

@@ -146,6 +146,11 @@ def run(args: argparse.Namespace) -> None:
         raise MsarError(f"{src}: not a dataset saved with save_to_disk (no dataset_dict.json / dataset_info.json)")
     if out == src or src in out.parents:
         raise MsarError(f"{out}: the output must not be (inside) the input dataset; choose another --output-dir")
+    if out.exists() and not out.is_dir():  # was a NotADirectoryError traceback
+        raise MsarError(f"{out}: exists and is a file, not a folder; choose another --output-dir")
+    blocker = next((parent for parent in out.parents if parent.exists()), None)
+    if blocker is not None and not blocker.is_dir():  # was found by save_to_disk, after embedding every row
+        raise MsarError(f"{out}: cannot be created: {blocker} is a file, not a folder")
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         raise MsarError(f"{out}: already exists; pass --overwrite to replace it")
     if out.is_dir() and any(out.iterdir()) and not ((out / "dataset_dict.json").exists()

@@ -31,7 +31,7 @@ def read_done_data(path: Path) -> dict[str, str]:
     """``{prompt id: text}`` from a festvox ``txt.done.data``."""
     out = {}
     if path.is_file():
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        for line in _cli.read_text(path).splitlines():
             m = _DONE_LINE.match(line.strip())
             if m:
                 out[m.group(1)] = m.group(2).strip()

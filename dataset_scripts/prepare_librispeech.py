@@ -31,7 +31,7 @@ def read_transcripts(chapter_dir: Path) -> dict[str, str]:
     """``{utterance id: words}`` from every ``*.trans.txt`` in a chapter folder."""
     out = {}
     for trans in chapter_dir.glob("*.trans.txt"):
-        for line in trans.read_text(encoding="utf-8", errors="replace").splitlines():
+        for line in _cli.read_text(trans).splitlines():
             uid, _, words = line.strip().partition(" ")
             if uid:
                 out[uid] = words.strip()

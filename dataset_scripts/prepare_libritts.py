@@ -59,7 +59,7 @@ def list_utterances(root: Path, subsets: list[str] | None = None, text: str = "n
                 if f.suffix.lower() not in AUDIO_EXTENSIONS:
                     continue
                 txt = f.with_name(f"{f.stem}.{text}.txt")
-                words = txt.read_text(encoding="utf-8", errors="replace").strip() if txt.is_file() else None
+                words = _cli.read_text(txt).strip() if txt.is_file() else None
                 utterances.append(Utterance(id=f.stem, path=f, speaker_id=spk_dir.name, text=words or None,
                                             text_source="human" if words else "none",
                                             source=f"{variant} {sub.name}", license=LICENSE))

@@ -33,7 +33,8 @@ def read_speaker_info(path: Path) -> dict[str, dict]:
     info = {}
     if not path.is_file():
         return info
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines()[1:]:
+    # only read for a log line: a stray byte in it is no reason to stop
+    for line in path.read_text(encoding="utf-8-sig", errors="replace").splitlines()[1:]:
         parts = line.split()
         if len(parts) >= 3:
             spk = parts[0] if parts[0][0].isalpha() else f"p{parts[0]}"  # 0.80 wrote bare numbers
@@ -65,7 +66,7 @@ def list_utterances(root: Path, mics: tuple[str, ...] = ("mic1",)):
             if m["mic"] not in mics:
                 continue
             txt = root / "txt" / spk / f"{spk}_{m['utt']}.txt"
-            text = txt.read_text(encoding="utf-8", errors="replace").strip() if txt.is_file() else None
+            text = _cli.read_text(txt).strip() if txt.is_file() else None
             utterances.append(Utterance(id=f.stem, path=f, speaker_id=spk, text=text or None,
                                         text_source="human" if text else "none",
                                         source="VCTK 0.92", license=LICENSE))

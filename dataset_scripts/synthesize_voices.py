@@ -24,6 +24,7 @@ Prompts come from an audiofolder ``metadata.csv`` (``file_name,text``; default
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import os
 import re
@@ -103,16 +104,16 @@ def read_prompts(path: Path) -> list[tuple[str, str]]:
     if not path.is_file():
         raise MsarError(f"{path}: prompts file not found")
     prompts: list[tuple[str, str]] = []
+    content = _cli.read_text(path)  # a one-line error when not UTF-8 (was a traceback)
     if path.suffix == ".csv":
-        with path.open(newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            if not reader.fieldnames or not {"file_name", "text"} <= set(reader.fieldnames):
-                raise MsarError(f"{path}: a prompts CSV needs 'file_name' and 'text' columns")
-            for row in reader:
-                if (row["text"] or "").strip():
-                    prompts.append((Path(row["file_name"]).stem, row["text"].strip()))
+        reader = csv.DictReader(io.StringIO(content, newline=""))
+        if not reader.fieldnames or not {"file_name", "text"} <= set(reader.fieldnames):
+            raise MsarError(f"{path}: a prompts CSV needs 'file_name' and 'text' columns")
+        for row in reader:
+            if (row["text"] or "").strip():
+                prompts.append((Path(row["file_name"]).stem, row["text"].strip()))
     else:
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for line in content.splitlines():
             m = _DONE_DATA.match(line.strip())
             if m:
                 prompts.append((m.group(1), m.group(2).strip()))
@@ -263,6 +264,12 @@ def main(argv: list[str] | None = None) -> int:
         voices = resolve_voices(args.voices)
         check_engines(voices)
         clips_dir = args.clips_dir or args.output_dir.with_name(args.output_dir.name + "-clips")
+        if not args.clips_only:  # before rendering (an hour for every voice), not after
+            out = args.output_dir.resolve()
+            if clips_dir.resolve() == out or out in clips_dir.resolve().parents:
+                raise MsarError(f"--clips-dir {clips_dir} is inside --output-dir {args.output_dir}: saving the "
+                                "dataset replaces that folder; keep the clips beside it")
+            _cli.check_outputs(args)
         rows, failed = render_clips(prompts, voices, clips_dir, num_proc=args.num_proc,
                                     progress=not args.quiet)
         if args.clips_only:

@@ -20,6 +20,7 @@ import torch
 
 from msar_hf.audio import load_audio, save_audio
 from msar_hf.data import corpora
+from msar_hf.errors import MsarError
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "dataset_scripts"
 SPEECH = Path(__file__).resolve().parent / "fixtures" / "speech"
@@ -239,6 +240,59 @@ def test_fsdd_layout_keeps_8k_and_rejects_odd_files(tmp_path, capsys):
     assert rc == 2 and "every utterance was rejected" in err and len(err.strip().splitlines()) == 1
 
 
+def test_transcript_files_with_a_byte_order_mark(tmp_path):
+    """Windows editors save UTF-8 with a BOM (and CRLF). The BOM stayed glued to the first word: the
+    first line of a trans.txt / txt.done.data no longer matched (that utterance read as untranscribed)
+    and a VCTK/LibriTTS transcript began with U+FEFF; synthesize_voices refused a prompts CSV."""
+    bom = "\ufeff"
+    clip, text = KATHLEEN[0], TEXTS[KATHLEEN[0].stem]
+    vctk = tmp_path / "VCTK"
+    _copy(clip, vctk / "wav48_silence_trimmed" / "p225" / "p225_001_mic1.flac")
+    (vctk / "txt" / "p225").mkdir(parents=True)
+    (vctk / "txt" / "p225" / "p225_001.txt").write_text(f"{bom}{text}\r\n", encoding="utf-8")
+    ls = tmp_path / "LibriSpeech" / "dev-clean" / "84" / "121"
+    _copy(clip, ls / "84-121-0000.flac")
+    (ls / "84-121.trans.txt").write_text(f"{bom}84-121-0000 {text.upper()}\r\n", encoding="utf-8")
+    tts = tmp_path / "LibriTTS" / "dev-clean" / "19" / "198"
+    _copy(clip, tts / "19_198_000000_000000.wav")
+    (tts / "19_198_000000_000000.normalized.txt").write_text(f"{bom}{text}", encoding="utf-8")
+    arctic = tmp_path / "cmu_us_slt_arctic"
+    _copy(clip, arctic / "wav" / "arctic_a0001.wav")
+    (arctic / "etc").mkdir()
+    (arctic / "etc" / "txt.done.data").write_text(f'{bom}( arctic_a0001 "{text}" )\r\n', encoding="utf-8")
+
+    assert [u.text for u in _script("prepare_vctk").list_utterances(vctk)[0]] == [text]
+    assert [u.text for u in _script("prepare_librispeech").list_utterances(ls.parent.parent.parent)[0]] == [text.upper()]
+    assert [u.text for u in _script("prepare_libritts").list_utterances(tts.parent.parent.parent)[0]] == [text]
+    assert [u.text for u in _script("prepare_cmu_arctic").list_utterances(arctic)[0]] == [text]
+    synth = _script("synthesize_voices")
+    assert synth.read_prompts(arctic / "etc" / "txt.done.data") == [("arctic_a0001", text)]
+    (tmp_path / "prompts.csv").write_text(f"{bom}file_name,text\r\n{clip.name},\"{text}\"\r\n", encoding="utf-8")
+    assert synth.read_prompts(tmp_path / "prompts.csv") == [(clip.stem, text)]
+
+
+def test_transcript_files_not_in_utf8_are_a_one_line_error(tmp_path, capsys):
+    """A Latin-1 transcript was decoded with errors='replace': 'Café' went into the dataset as
+    'Caf\ufffd' without a word (synthesize_voices stopped with a UnicodeDecodeError traceback)."""
+    root = tmp_path / "LibriSpeech" / "dev-clean"
+    for n, (key, clips) in enumerate(SPEAKER_CLIPS.items()):
+        chapter = root / str(84 + n) / "121"
+        for i, clip in enumerate(clips):
+            _copy(clip, chapter / f"{84 + n}-121-{i:04d}.flac")
+        lines = "".join(f"{84 + n}-121-{i:04d} {TEXTS[c.stem].upper()}\n" for i, c in enumerate(clips))
+        (chapter / f"{84 + n}-121.trans.txt").write_text(lines, encoding="utf-8")
+    bad = root / "85" / "121" / "85-121.trans.txt"
+    bad.write_bytes(bad.read_bytes() + "85-121-0003 AU CAF\xc9\n".encode("latin-1"))
+    rc, _, err = _run("prepare_librispeech", [str(root.parent), "--output-dir", str(tmp_path / "out")], capsys)
+    assert rc == 2 and str(bad) in err and "UTF-8" in err and "line 4" in err
+    assert not (tmp_path / "out").exists()
+
+    prompts = tmp_path / "txt.done.data"
+    prompts.write_bytes('( arctic_a0001 "Caf\xe9 au lait." )\n'.encode("latin-1"))
+    with pytest.raises(MsarError, match="UTF-8"):
+        _script("synthesize_voices").read_prompts(prompts)
+
+
 # ---------------------------------------------------------------------------------------------
 # audiofolder (covers ../shared/data), transcription, errors, push
 # ---------------------------------------------------------------------------------------------
@@ -357,6 +411,90 @@ def test_bad_input_is_one_line_exit_2(tmp_path, capsys):
         assert not (tmp_path / "o").exists()
 
 
+def test_output_dir_below_a_file_is_refused_before_the_build(tmp_path, capsys, monkeypatch):
+    """--output-dir notes.txt/ds (a file where a folder should be) passed the output check, the whole
+    corpus was built, then save_dataset's mkdir stopped with a FileExistsError traceback."""
+    root = _audiofolder(tmp_path / "k", n=2)
+    (tmp_path / "notes.txt").write_text("not a folder\n")
+    monkeypatch.setattr(corpora, "build_dataset_dict", lambda *a, **k: pytest.fail("built before the output check"))
+    rc, _, err = _run("prepare_audiofolder", [str(root), "--output-dir", str(tmp_path / "notes.txt" / "ds")], capsys)
+    assert rc == 2 and f"{tmp_path / 'notes.txt'} is a file" in err
+    assert (tmp_path / "notes.txt").read_text() == "not a folder\n"
+
+
+def test_bad_max_shard_size_is_refused_before_the_build(tmp_path, capsys, monkeypatch):
+    """--max-shard-size 500M (or any typo) was first parsed by save_to_disk: after the whole build,
+    as a ValueError traceback."""
+    root = _audiofolder(tmp_path / "k", n=2)
+    monkeypatch.setattr(corpora, "build_dataset_dict", lambda *a, **k: pytest.fail("built before the option check"))
+    rc, _, err = _run("prepare_audiofolder", [str(root), "--output-dir", str(tmp_path / "ds"),
+                                              "--max-shard-size", "500M"], capsys)
+    assert rc == 2 and "--max-shard-size" in err and "500M" in err and not (tmp_path / "ds").exists()
+
+
+def test_interrupted_save_leaves_nothing_behind(tmp_path, capsys, monkeypatch):
+    """Ctrl-C while the dataset was being written removed the half-written folder but left the build's
+    temporary arrow files (the whole processed corpus) in /tmp for good."""
+    import tempfile
+
+    from datasets import DatasetDict
+
+    root = _audiofolder(tmp_path / "k", n=2)
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+
+    def interrupted(self, path, **kwargs):
+        Path(path, "train").mkdir(parents=True)  # part of it written, then Ctrl-C
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(DatasetDict, "save_to_disk", interrupted)
+    rc, _, err = _run("prepare_audiofolder", [str(root), "--output-dir", str(tmp_path / "ds")], capsys)
+    assert rc == 130 and "interrupted" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k", "tmp"]  # no output, no staging folder
+    assert list((tmp_path / "tmp").glob("msar_build_*")) == []
+
+
+def test_terminated_build_leaves_nothing_behind(tmp_path):
+    """SIGTERM (kill, a batch scheduler's time limit) ended a script without unwinding: the hidden
+    staging folder and the build's temporary arrow files (the whole processed corpus) stayed."""
+    import signal
+    import subprocess
+
+    root = _audiofolder(tmp_path / "k", n=2)
+    (tmp_path / "tmp").mkdir()
+    code = f"""
+import os, signal, sys, time
+sys.path.insert(0, {str(SCRIPTS)!r})
+from datasets import DatasetDict
+
+def terminated_while_saving(self, path, **kwargs):
+    os.makedirs(os.path.join(path, "train"))
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(30)
+
+DatasetDict.save_to_disk = terminated_while_saving
+import prepare_audiofolder
+sys.exit(prepare_audiofolder.main([{str(root)!r}, "--output-dir", {str(tmp_path / "ds")!r}, "--quiet"]))
+"""
+    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp")}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k", "tmp"]  # no output, no staging folder
+    assert list((tmp_path / "tmp").glob("msar_build_*")) == []
+
+
+def test_malformed_hub_repo_id_is_refused_before_the_build(tmp_path, capsys, monkeypatch):
+    """--push-to-hub 'my dataset' (no ORG/, a space) can never be pushed, yet it was only looked at
+    after the whole corpus had been processed and saved."""
+    root = _audiofolder(tmp_path / "k", n=2)
+    monkeypatch.setattr(corpora, "build_dataset_dict", lambda *a, **k: pytest.fail("built before the repo id check"))
+    for repo in ("my dataset", "org/bad name", "a/b/c"):
+        rc, _, err = _run("prepare_audiofolder", [str(root), "--output-dir", str(tmp_path / "ds"),
+                                                  "--push-to-hub", repo], capsys)
+        assert rc == 2 and repr(repo) in err and not (tmp_path / "ds").exists(), err
+
+
 def test_failed_push_keeps_local_output(tmp_path, capsys):
     root = _audiofolder(tmp_path / "k")
     out = tmp_path / "ds"
@@ -401,6 +539,25 @@ def test_quality_filters_count_rejects(tmp_path):
         shutil.rmtree(result.tmp_dir, ignore_errors=True)
 
 
+def test_float_wav_above_full_scale_is_scaled_not_clipped(tmp_path):
+    """A 32-bit float WAV may hold samples beyond ±1.0 (a mix or an effect's output, not clipped). It
+    passed the clipping filter (flat tops measured at its own peak: none), then the 16-bit FLAC
+    encoder clamped it: 8% of this clip's samples were stored hard-clipped at full scale."""
+    import soundfile as sf
+
+    speech, rate = load_audio(KATHLEEN[0])
+    hot = speech * (4.0 / float(speech.abs().max()))
+    sf.write(tmp_path / "hot.wav", hot.numpy(), rate, subtype="FLOAT")
+    utt = corpora.Utterance(id="hot", path=tmp_path / "hot.wav", speaker_id="s", text="x", source="t", license="l")
+    result = corpora.build_dataset_dict([utt], corpora.BuildConfig(test_fraction=0.0, validation_fraction=0.0))
+    try:
+        stored = torch.as_tensor(result.dataset["train"][0]["audio"].get_all_samples().data).squeeze(0)
+    finally:
+        shutil.rmtree(result.tmp_dir, ignore_errors=True)
+    assert float((stored.abs() >= 0.999).float().mean()) < 0.001  # no flat tops
+    assert torch.allclose(stored, hot / 4.0, atol=2e-4)  # the same waveform, 12 dB down
+
+
 def test_speaker_split_keeps_groups_together():
     groups = [g for g, n in zip("abcdefghij", range(10, 20)) for _ in range(n)]
     person = {"a": "p1", "b": "p1"}  # a and b are one person
@@ -443,3 +600,27 @@ def test_synthesize_voices_two_prompts_two_voices(tmp_path, capsys):
     # a second run reuses the rendered clips (resumable) and still builds
     clips = out.with_name("voices-clips")
     assert len(list(clips.rglob("*.flac"))) == 4 and (clips / "metadata.csv").is_file()
+
+
+def test_synthesize_voices_checks_the_output_before_rendering(tmp_path, capsys, monkeypatch):
+    """An existing --output-dir was refused only after every clip had been rendered (an hour for the
+    full set), and a --clips-dir inside --output-dir could never build (the clips made the output
+    'not empty'); with --overwrite over an older dataset the save deleted the clips it was built from."""
+    synth = _script("synthesize_voices")
+    monkeypatch.setattr(synth, "check_engines", lambda voices: None)
+    monkeypatch.setattr(synth, "render_clips", lambda *a, **k: pytest.fail("rendered before the output check"))
+    prompts = tmp_path / "txt.done.data"
+    prompts.write_text('( arctic_a0001 "Author of the danger trail, Philip Steels, etc." )\n')
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "keep.txt").write_text("mine")
+    rc, _, err = _run("synthesize_voices", ["--prompts", str(prompts), "--voices", "slt",
+                                            "--output-dir", str(tmp_path / "old")], capsys)
+    assert rc == 2 and "not empty" in err
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "ds" / "dataset_dict.json").write_text('{"splits": ["train"]}')  # an older build
+    for extra in ([], ["--overwrite"]):
+        rc, _, err = _run("synthesize_voices", ["--prompts", str(prompts), "--voices", "slt", "--output-dir",
+                                                str(tmp_path / "ds"), "--clips-dir", str(tmp_path / "ds" / "clips"),
+                                                *extra], capsys)
+        assert rc == 2 and "--clips-dir" in err and "inside" in err, err
+    assert (tmp_path / "old" / "keep.txt").read_text() == "mine"

@@ -250,6 +250,22 @@ def test_msar_embed_writes_parquet(encoder, fixtures_dir, speech_file, tmp_path,
     assert not (tmp_path / "x.parquet").exists()
 
 
+def test_msar_embed_refuses_an_unwritable_out_before_embedding(speech_file, tmp_path, capsys, monkeypatch):
+    """--out naming a folder (even one called x.parquet) or a path below a file embedded every input,
+    then os.replace / mkdir stopped with an IsADirectoryError / FileExistsError traceback."""
+    from msar_hf.cli import main
+
+    monkeypatch.setattr(SpeakerEncoder, "from_pretrained", lambda *a, **k: pytest.fail("embedded before the --out check"))
+    (tmp_path / "dir.parquet").mkdir()
+    (tmp_path / "notes.txt").write_text("mine")
+    for out, problem in [(tmp_path / "dir.parquet", "is a folder"), (tmp_path / "notes.txt" / "e.parquet", "is a file")]:
+        with pytest.raises(SystemExit) as exit_:
+            main(["embed", str(speech_file), "--out", str(out)])
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and len(err.strip().splitlines()) == 1 and problem in err, err
+    assert list((tmp_path / "dir.parquet").iterdir()) == [] and (tmp_path / "notes.txt").read_text() == "mine"
+
+
 def test_dataset_script_adds_speaker_embedding_column(encoder, fixtures_dir, tmp_path):
     from datasets import Audio, Dataset, DatasetDict, load_from_disk
 
@@ -287,3 +303,25 @@ def test_dataset_script_adds_speaker_embedding_column(encoder, fixtures_dir, tmp
     umask = os.umask(0)
     os.umask(umask)
     assert (tmp_path / "out").stat().st_mode & 0o777 == 0o777 & ~umask
+
+
+def test_dataset_script_refuses_an_output_that_is_or_is_below_a_file(fixtures_dir, tmp_path, capsys, monkeypatch):
+    """--output-dir naming a file was a NotADirectoryError traceback (out.iterdir()); one below a file
+    embedded every row first, then failed in save_to_disk with a traceback."""
+    from datasets import Audio, Dataset
+
+    sys.path.insert(0, str(REPO / "dataset_scripts"))
+    import add_speaker_embeddings as script
+
+    files = sorted((fixtures_dir / "speech" / "kathleen" / "audio").glob("*.flac"))[:2]
+    ds = Dataset.from_dict({"audio": [str(p) for p in files]}).cast_column("audio", Audio(sampling_rate=16000))
+    ds.save_to_disk(str(tmp_path / "in"))
+    capsys.readouterr()
+    monkeypatch.setattr(script, "_encoder", lambda *a, **k: pytest.fail("embedded before the output check"))
+    (tmp_path / "notes.txt").write_text("mine")
+    for out in (tmp_path / "notes.txt", tmp_path / "notes.txt" / "out"):
+        for extra in ([], ["--overwrite"]):
+            assert script.main([str(tmp_path / "in"), "--output-dir", str(out), *extra]) == 2
+            err = capsys.readouterr().err
+            assert len(err.strip().splitlines()) == 1 and "notes.txt" in err and "file" in err, err
+    assert (tmp_path / "notes.txt").read_text() == "mine"

@@ -44,6 +44,12 @@ def embed(
 
     if out.suffix.lower() != ".parquet":
         raise MsarError(f"{out}: the output must be a .parquet file")
+    # said now, not after embedding every file (os.replace / mkdir stopped with a traceback)
+    if out.is_dir():
+        raise MsarError(f"{out}: is a folder; --out takes a file name such as {out / 'embeddings.parquet'}")
+    blocker = next((parent for parent in out.absolute().parents if parent.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise MsarError(f"{out}: cannot be written: {blocker} is a file, not a folder")
     for p in inputs:
         if not p.exists():
             raise AudioFileNotFoundError(p, "no such file or folder")

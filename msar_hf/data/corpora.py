@@ -306,6 +306,11 @@ def process_utterance(row: dict, config: BuildConfig) -> dict:
         return _reject(row, LOW_RATE, f"{rate} Hz < {config.min_source_rate} Hz")
     sr = config.sampling_rate
     waveform = resample(waveform, rate, sr)
+    peak = float(waveform.abs().max()) if waveform.numel() else 0.0
+    if peak > 1.0:
+        # A float file may hold samples beyond full scale (not clipped); encode_flac's clamp would
+        # clip them: the whole file is scaled down instead.
+        waveform = waveform / peak
     if config.trim_silence:
         waveform = trim_silence(waveform, sr, top_db=config.trim_top_db)
     duration = waveform.numel() / sr
@@ -489,6 +494,9 @@ def check_output_dir(output_dir: str | os.PathLike, overwrite: bool = False) -> 
     out = Path(output_dir)
     if out.exists() and not out.is_dir():
         raise DatasetBuildError(f"{out}: exists and is not a folder")
+    blocker = next((parent for parent in out.absolute().parents if parent.exists()), None)
+    if blocker is not None and not blocker.is_dir():  # was found by save_dataset's mkdir, after the build
+        raise DatasetBuildError(f"{out}: cannot be created: {blocker} is a file, not a folder")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise DatasetBuildError(f"{out}: output folder is not empty (use --overwrite to replace it)")
     if overwrite and out.is_dir() and any(out.iterdir()) and not (out / "dataset_dict.json").exists():

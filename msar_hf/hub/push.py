@@ -88,6 +88,12 @@ def _check_repo_id(repo_id: str) -> None:
         raise HubError(f"repository id {repo_id!r} is not valid: {str(exc).splitlines()[0]}") from exc
 
 
+def check_repo_id(repo_id: str) -> None:
+    """Raise :class:`HubError` for a repository id no push could use: callers about to do long work
+    before a push (building a dataset) check it first."""
+    _check_repo_id(repo_id)
+
+
 def _require_token(token: str | None) -> str:
     from huggingface_hub import constants, get_token
 
