@@ -190,6 +190,16 @@ def test_too_short_for_stoi_is_nan_not_a_made_up_score(fixtures_dir):
     assert math.isnan(scores["stoi"]) and math.isnan(scores["estoi"]) and scores["mse"] == 0.0
 
 
+def test_shorter_than_one_stoi_frame_is_nan_not_a_crash(speech):
+    """A clip under one pystoi frame (256 samples at 10 kHz, 26 ms at 16 kHz; a click, a cut-off
+    file) made pystoi raise numpy's AxisError, which stopped `msar evaluate` and the metric with a
+    traceback; now STOI and ESTOI are NaN with the usual warning and the other scores stand."""
+    for clip in (speech[8000:8100], speech[8000:8001]):
+        with pytest.warns(RuntimeWarning, match="STOI needs"):
+            scores = compute_all(clip, clip, metrics=["stoi", "estoi", "mse"])
+        assert math.isnan(scores["stoi"]) and math.isnan(scores["estoi"]) and scores["mse"] == 0.0
+
+
 def test_other_rates_are_resampled(fsdd_file):
     waveform, rate = load_audio(fsdd_file, sampling_rate=None)
     assert rate == 8000
