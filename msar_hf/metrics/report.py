@@ -371,11 +371,14 @@ def evaluate_folders(
 # writing
 # --------------------------------------------------------------------------------------------
 def _write_bytes_atomic(path: Path, data: bytes) -> Path:
+    from ..audio import usual_mode
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        usual_mode(Path(tmp))  # mkstemp's 0600 would stay after the rename
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
