@@ -316,6 +316,10 @@ def evaluate_folders(
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise EvaluationInputError(f"--out {out}: is a file, not a folder")
+    try:  # now, not after every pair is scored: under a file, on a read-only file system
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EvaluationInputError(f"--out {out}: cannot be written ({exc.strerror or exc})") from None
     plots_dir = out / "plots"
 
     tasks: list[_Task] = []
