@@ -200,6 +200,21 @@ def test_shorter_than_one_stoi_frame_is_nan_not_a_crash(speech):
         assert math.isnan(scores["stoi"]) and math.isnan(scores["estoi"]) and scores["mse"] == 0.0
 
 
+def test_nan_or_inf_samples_are_refused_not_scored(speech):
+    """A NaN in an estimate (a diverged model's output) crashed PESQ's C wrapper ("cannot convert
+    float NaN to integer"), and with metrics=["mse"] scored NaN, which the metric's NaN-aware mean
+    then left out: the broken pair vanished from the system's mean. Now it is a ValueError naming
+    the side and the count."""
+    broken = speech.copy()
+    broken[5000] = np.nan
+    for metrics in (None, ["mse"]):
+        with pytest.raises(ValueError, match="the estimate holds 1 NaN/Inf sample"):
+            compute_all(speech, broken, metrics=metrics)
+    broken[5000] = np.inf
+    with pytest.raises(ValueError, match="the reference holds 1 NaN/Inf sample"):
+        compute_all(broken, speech, metrics=["mse"])
+
+
 def test_other_rates_are_resampled(fsdd_file):
     waveform, rate = load_audio(fsdd_file, sampling_rate=None)
     assert rate == 8000

@@ -403,6 +403,10 @@ def analyze(reference: ArrayLike, estimate: ArrayLike, rate: int = SAMPLING_RATE
     ref, est = _as_float64(reference), _as_float64(estimate)
     if len(ref) == 0 or len(est) == 0:
         raise ValueError("empty waveform")
+    for side, x in (("reference", ref), ("estimate", est)):  # PESQ crashed on them; MSE was a NaN left out of means
+        bad = int((~np.isfinite(x)).sum())
+        if bad:
+            raise ValueError(f"the {side} holds {bad} NaN/Inf samples of {x.size}: nothing to score")
     if rate != SAMPLING_RATE:
         from ..audio import resample
 
