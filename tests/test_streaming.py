@@ -137,3 +137,15 @@ def test_msar_stream_refuses_a_strength_out_of_range_before_loading_the_model(tm
         main(["stream", "--model", str(tmp_path / "no_such_model"), "--strength", "1.5"])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and "--strength 1.5" in err and "no_such_model" not in err, err
+
+
+@pytest.mark.parametrize("block_ms", ["inf", "1e12"])
+def test_msar_stream_refuses_an_endless_block_before_loading_the_model(tmp_path, capsys, block_ms):
+    """--block-ms inf passed the "above 0" check and ended in an OverflowError traceback; 1e12 asked
+    read1() for a 32 TB buffer (MemoryError). Now both are one line naming the option."""
+    from msar_hf.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["stream", "--model", str(tmp_path / "no_such_model"), "--block-ms", block_ms])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and f"--block-ms {float(block_ms)}" in err and "no_such_model" not in err, err
