@@ -200,6 +200,16 @@ def test_shorter_than_one_stoi_frame_is_nan_not_a_crash(speech):
         assert math.isnan(scores["stoi"]) and math.isnan(scores["estoi"]) and scores["mse"] == 0.0
 
 
+def test_stoi_of_a_silent_reference_is_nan_not_float_noise(speech):
+    """A digitally silent reference (a muted channel, a blank take) has no speech to be
+    intelligible: STOI was 0.0 and ESTOI 0.0026 (pystoi's correlations of zeros), scores that
+    entered the means; now NaN with the STOI note, as PESQ and SI-SDR are NaN there."""
+    for estimate in (speech, np.zeros_like(speech)):
+        with pytest.warns(RuntimeWarning, match="STOI needs"):
+            scores = compute_all(np.zeros_like(speech), estimate, metrics=["stoi", "estoi"])
+        assert math.isnan(scores["stoi"]) and math.isnan(scores["estoi"]), scores
+
+
 def test_nan_or_inf_samples_are_refused_not_scored(speech):
     """A NaN in an estimate (a diverged model's output) crashed PESQ's C wrapper ("cannot convert
     float NaN to integer"), and with metrics=["mse"] scored NaN, which the metric's NaN-aware mean

@@ -284,7 +284,8 @@ def stoi(reference: ArrayLike, estimate: ArrayLike, rate: int = SAMPLING_RATE,
     """STOI (or ESTOI with ``extended=True``) via ``pystoi``.
 
     NaN with a warning when the reference holds too little non-silent speech (pystoi needs 30
-    frames, ~0.4 s, and would otherwise return a made-up 1e-5). A digitally silent estimate
+    frames, ~0.4 s, and would otherwise return a made-up 1e-5), none at all included (a digitally
+    silent reference: pystoi gave float noise, ESTOI 0.003). A digitally silent estimate
     scores 0: nothing of the speech is intelligible (pystoi's correlations of zeros gave float
     noise, +-0.003, that changed between runs).
     """
@@ -296,7 +297,7 @@ def stoi(reference: ArrayLike, estimate: ArrayLike, rate: int = SAMPLING_RATE,
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         # under one of its frames (at its 10 kHz) pystoi raises numpy's AxisError: too short, as below
-        short = len(_as_float64(reference)) * FS / rate < N_FRAME + 1
+        short = len(_as_float64(reference)) * FS / rate < N_FRAME + 1 or not np.any(_as_float64(reference))
         value = math.nan if short else float(_stoi(_as_float64(reference), _as_float64(estimate), rate, extended=extended))
     if short or any("Not enough STFT frames" in str(w.message) for w in caught):
         name = "ESTOI" if extended else "STOI"
