@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from msar_hf.audio import load_audio
+from msar_hf.errors import MsarError
 from msar_hf.models.autoencoder import MsarAutoencoderConfig, MsarAutoencoderModel
 from msar_hf.streaming import StreamingRepairer
 
@@ -149,3 +150,25 @@ def test_msar_stream_refuses_an_endless_block_before_loading_the_model(tmp_path,
         main(["stream", "--model", str(tmp_path / "no_such_model"), "--block-ms", block_ms])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and f"--block-ms {float(block_ms)}" in err and "no_such_model" not in err, err
+
+
+def test_msar_stream_says_a_synthesis_model_is_not_a_repair_model(tmp_path, capsys):
+    """A speech-synthesis model's folder was loaded as a repair model (its weights dropped, a
+    randomly initialised network in their place, the loader's UNEXPECTED/MISSING notes on stderr)
+    and then refused as "bidirectional"; `msar repair` even ran that random network. Now it is one
+    line saying what the folder holds."""
+    from tiny_models import tiny_multispeaker
+
+    from msar_hf.cli import main
+    from msar_hf.repair import load_repair_model
+
+    model, _ = tiny_multispeaker()
+    model.save_pretrained(tmp_path / "voices")
+    capsys.readouterr()  # save_pretrained's progress bar
+    with pytest.raises(SystemExit) as exc:
+        main(["stream", "--model", str(tmp_path / "voices")])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and len(err.splitlines()) == 1, err
+    assert "msar_multispeaker" in err and "not a repair model" in err and "bidirectional" not in err
+    with pytest.raises(MsarError, match="not a repair model"):
+        load_repair_model(tmp_path / "voices")
