@@ -247,6 +247,23 @@ def test_speaker_encoder_adds_a_similarity_column(speech):
     assert other["speaker_similarity"] < 0.999
 
 
+def test_integer_pcm_is_scored_at_full_scale(speech, tmp_path, monkeypatch):
+    """int16 samples (scipy.io.wavfile.read, soundfile's dtype="int16") were scored as floats in
+    the thousands: MSE 1e5 for 10 dB of noise. Now integer PCM is full scale at its type's range, as
+    load_audio, save_audio and the streaming runner take it, in compute_all and in the metric."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_EVALUATE_OFFLINE", "1")
+    noisy = np.clip(_white_noise_at_snr(speech, 10.0, seed=5), -1, 32767 / 32768)
+    ref16, est16 = (np.round(x * 32768).astype(np.int16) for x in (speech, noisy))
+    as_float = compute_all(ref16 / 32768.0, est16 / 32768.0, metrics=["q", "si_sdr"])
+    assert compute_all(ref16, est16, metrics=["q", "si_sdr"]) == pytest.approx(as_float, rel=1e-9)
+    metric = load_metric(cache_dir=str(tmp_path / "cache"))
+    result = metric.compute(predictions=[est16], references=[ref16], metrics=["mse", "q"])
+    assert result["mse"] == pytest.approx(as_float["mse"], rel=1e-4) and result["mse"] < 0.01
+    batch = metric.compute(predictions=np.stack([est16, est16]), references=np.stack([ref16, ref16]), metrics=["mse"])
+    assert batch["mse"] == pytest.approx(as_float["mse"], rel=1e-4)
+
+
 def test_evaluate_module_loads_offline_and_agrees(speech, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_EVALUATE_OFFLINE", "1")

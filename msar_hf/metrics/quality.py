@@ -73,6 +73,18 @@ def _as_float64(x: ArrayLike) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
+def pcm_as_float(x):
+    """Integer PCM arrays or tensors (int16 from scipy.io.wavfile, a sound card) as float32 at their
+    type's full scale, as :func:`msar_hf.audio.pcm_to_float` reads them; anything else unchanged."""
+    if isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.integer):
+        x = torch.from_numpy(x)
+    elif not (isinstance(x, torch.Tensor) and not x.is_floating_point() and x.dtype != torch.bool):
+        return x
+    from ..audio import pcm_to_float
+
+    return pcm_to_float(x).numpy()
+
+
 # --------------------------------------------------------------------------------------------
 # length matching and alignment
 # --------------------------------------------------------------------------------------------
@@ -401,7 +413,7 @@ def analyze(reference: ArrayLike, estimate: ArrayLike, rate: int = SAMPLING_RATE
         pitch_tracker: ``"dio"`` (fast, default) or ``"harvest"`` (robust, slow); see
             :func:`pitch_contour`. Pitch cosines from different trackers are not comparable.
     """
-    ref, est = _as_float64(reference), _as_float64(estimate)
+    ref, est = _as_float64(pcm_as_float(reference)), _as_float64(pcm_as_float(estimate))
     if len(ref) == 0 or len(est) == 0:
         raise ValueError("empty waveform")
     for side, x in (("reference", ref), ("estimate", est)):  # PESQ crashed on them; MSE was a NaN left out of means
