@@ -172,3 +172,21 @@ def test_msar_stream_says_a_synthesis_model_is_not_a_repair_model(tmp_path, caps
     assert "msar_multispeaker" in err and "not a repair model" in err and "bidirectional" not in err
     with pytest.raises(MsarError, match="not a repair model"):
         load_repair_model(tmp_path / "voices")
+
+
+def test_msar_stream_refuses_a_wav_file_on_stdin(tmp_path, speech_file):
+    """`msar stream < take.wav` read the WAV header as samples: 'RIFF' and the format fields came
+    out as a loud click (18770, 17990, ...) before the speech, with exit 0. Now one line saying that
+    stdin holds a WAV file and how to send raw PCM, exit 2, nothing on stdout."""
+    import subprocess
+    import sys
+
+    from msar_hf.audio import save_audio
+
+    _causal_model().save_pretrained(tmp_path / "causal")
+    save_audio(tmp_path / "take.wav", load_audio(speech_file)[0][:16000], 16000)
+    run = subprocess.run([sys.executable, "-m", "msar_hf", "stream", "--model", str(tmp_path / "causal")],
+                         input=(tmp_path / "take.wav").read_bytes(), capture_output=True, timeout=120, check=False)
+    err = run.stderr.decode().strip().splitlines()
+    assert run.returncode == 2 and run.stdout == b"", (run.returncode, err)
+    assert len(err) == 1 and "WAV" in err[0] and "raw" in err[0], err

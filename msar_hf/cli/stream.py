@@ -68,7 +68,12 @@ def stream(
             sink.flush()
 
     with torch.no_grad():
+        first = True
         while data := source.read1(chunk):  # whatever has arrived, up to one block: no waiting to fill it
+            if first and data[:4] in (b"RIFF", b"RF64"):  # its header would come out as a click
+                raise MsarError("stdin: a WAV file, not raw samples; send raw PCM "
+                                f"(ffmpeg -i take.wav -ac 1 -ar 16000 -f {sample_format} - | msar stream ...)")
+            first = False
             data, pending = pending + data, b""
             whole = len(data) - len(data) % width
             data, pending = data[:whole], data[whole:]  # a sample cut between two reads waits
