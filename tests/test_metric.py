@@ -225,6 +225,12 @@ def test_nan_or_inf_samples_are_refused_not_scored(speech):
         compute_all(broken, speech, metrics=["mse"])
 
 
+def test_one_metric_named_as_a_string(speech):
+    """metrics="mse" was walked letter by letter: "unknown metrics ['e', 'm', 's']". One name
+    alone is that metric, as a list of it is."""
+    assert compute_all(speech, speech, metrics="mse") == {"mse": 0.0}
+
+
 def test_other_rates_are_resampled(fsdd_file):
     waveform, rate = load_audio(fsdd_file, sampling_rate=None)
     assert rate == 8000

@@ -428,7 +428,7 @@ def analyze(reference: ArrayLike, estimate: ArrayLike, rate: int = SAMPLING_RATE
         rate = SAMPLING_RATE
     if pitch_tracker not in PITCH_TRACKERS:
         raise ValueError(f"unknown pitch tracker {pitch_tracker!r}; choose one of {PITCH_TRACKERS}")
-    wanted = set(ALL_METRICS if metrics is None else metrics)
+    wanted = set(ALL_METRICS if metrics is None else [metrics] if isinstance(metrics, str) else metrics)
     unknown = wanted - set(ALL_METRICS)
     if unknown:
         raise ValueError(f"unknown metrics {sorted(unknown)}; choose from {list(ALL_METRICS)}")
