@@ -73,6 +73,8 @@ def export_onnx(
     path = Path(path)
     if path.suffix.lower() != ".onnx":
         raise MsarError(f"{path}: the ONNX model file must end in .onnx")
+    if path.is_dir():  # found only at the final rename, after the whole export
+        raise MsarError(f"{path}: is a folder; give the path of the .onnx file")
     if not MIN_CHUNK_SECONDS <= chunk_seconds <= MAX_CHUNK_SECONDS:  # also refuses NaN and inf
         raise MsarError(f"--chunk-seconds must be between {MIN_CHUNK_SECONDS} and {MAX_CHUNK_SECONDS}, got {chunk_seconds}")
     if not MIN_OPSET <= opset <= MAX_OPSET:

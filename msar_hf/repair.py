@@ -197,6 +197,10 @@ def load_repair_model(model=None, device: str | torch.device | None = "cpu"):
     if not local.exists() and _looks_like_path(str(source)):
         raise MsarError(f"{local}: no such model folder (a Hub id reads ORG/NAME)")
     try:
+        # another msar model (a synthesis model's folder) would load as a randomly initialised network
+        kind = MsarAutoencoderModel.config_class.get_config_dict(str(source))[0].get("model_type")
+        if kind not in (None, MsarAutoencoderModel.config_class.model_type):
+            raise MsarError(f"{source}: a {kind} model, not a repair model ({MsarAutoencoderModel.config_class.model_type})")
         loaded = MsarAutoencoderModel.from_pretrained(str(source))
     except (OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -313,3 +313,39 @@ def test_systems_plot_marks_a_mean_that_could_not_be_scored(tmp_path, speech_fil
     assert panels["PESQ-WB (higher better)"] == ["n/a"]
     assert panels["LSD (dB) (lower better)"] == []  # scored columns carry no mark
     plt.close("all")
+
+
+def test_report_files_get_the_usual_permissions(tmp_path, speech_files):
+    """The report's files were mkstemp's 0600 after their rename (other users, a web server or a
+    container could not read report.md or the plots); now a plain open()'s mode under the umask."""
+    import os
+
+    ref, est = tmp_path / "ref", tmp_path / "est"
+    ref.mkdir(), est.mkdir()
+    shutil.copy(speech_files[0], ref / speech_files[0].name)
+    _noisy_copy(speech_files[0], est / f"{speech_files[0].stem}.wav", speech_files[1], snr_db=10.0)
+    umask = os.umask(0o022)
+    try:
+        evaluate_folders(ref, {"sys": est}, tmp_path / "out", file_plots=1, progress=False)
+    finally:
+        os.umask(umask)
+    written = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    assert len(written) == 7  # per_file.csv, summary.csv, report.json, report.md and three plots
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in written} == {p.name: "0o644" for p in written}
+
+
+def test_an_out_folder_that_cannot_be_made_is_one_line_before_scoring(folders, capsys, monkeypatch):
+    """--out under a file (or on a read-only file system) was found only when the report was
+    written, after every pair had been scored: a NotADirectoryError traceback. Now it is one line
+    naming --out, exit 2, and nothing is scored."""
+    from msar_hf.metrics import report
+
+    scored = []
+    monkeypatch.setattr(report, "_score_reference", lambda task, encoder=None: scored.append(task) or [])
+    blocker = folders["ref"].parent / "a_file"
+    blocker.write_text("not a folder")
+    code = _run(["evaluate", "--ref", str(folders["ref"]), "--est", f"clean={folders['clean']}",
+                 "--out", str(blocker / "report"), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith(f"msar: error: --out {blocker / 'report'}: cannot be written") and not scored

@@ -181,6 +181,21 @@ def test_export_cli_writes_onnx_and_reports_both_rtfs(tmp_path, capsys, conditio
     assert not (tmp_path / "bad.onnx").exists() and blocker.read_text() == "not a folder"
 
 
+def test_export_to_a_folder_is_refused_before_the_export(tmp_path, capsys):
+    """--onnx naming an existing folder (models.onnx/) ran the whole export and then failed to
+    rename onto it: an IsADirectoryError traceback. Now one line naming it, before the model loads."""
+    from msar_hf.cli import main
+
+    folder = tmp_path / "models.onnx"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("mine")
+    with pytest.raises(SystemExit) as exc:
+        main(["export", "--onnx", str(folder), "--model", str(tmp_path / "no_such_model"), "--no-check"])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and err == f"msar: error: {folder}: is a folder; give the path of the .onnx file", err
+    assert [p.name for p in folder.iterdir()] == ["keep.txt"]
+
+
 def test_auto_default_strength_travels_in_the_file(tmp_path, conditioned_model, speech_file):
     """A model whose default mix is "auto" exports it as such: the bare runner then repairs at auto."""
     from msar_hf.export import OnnxRepairer, export_onnx

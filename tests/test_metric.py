@@ -190,6 +190,47 @@ def test_too_short_for_stoi_is_nan_not_a_made_up_score(fixtures_dir):
     assert math.isnan(scores["stoi"]) and math.isnan(scores["estoi"]) and scores["mse"] == 0.0
 
 
+def test_shorter_than_one_stoi_frame_is_nan_not_a_crash(speech):
+    """A clip under one pystoi frame (256 samples at 10 kHz, 26 ms at 16 kHz; a click, a cut-off
+    file) made pystoi raise numpy's AxisError, which stopped `msar evaluate` and the metric with a
+    traceback; now STOI and ESTOI are NaN with the usual warning and the other scores stand."""
+    for clip in (speech[8000:8100], speech[8000:8001]):
+        with pytest.warns(RuntimeWarning, match="STOI needs"):
+            scores = compute_all(clip, clip, metrics=["stoi", "estoi", "mse"])
+        assert math.isnan(scores["stoi"]) and math.isnan(scores["estoi"]) and scores["mse"] == 0.0
+
+
+def test_stoi_of_a_silent_reference_is_nan_not_float_noise(speech):
+    """A digitally silent reference (a muted channel, a blank take) has no speech to be
+    intelligible: STOI was 0.0 and ESTOI 0.0026 (pystoi's correlations of zeros), scores that
+    entered the means; now NaN with the STOI note, as PESQ and SI-SDR are NaN there."""
+    for estimate in (speech, np.zeros_like(speech)):
+        with pytest.warns(RuntimeWarning, match="STOI needs"):
+            scores = compute_all(np.zeros_like(speech), estimate, metrics=["stoi", "estoi"])
+        assert math.isnan(scores["stoi"]) and math.isnan(scores["estoi"]), scores
+
+
+def test_nan_or_inf_samples_are_refused_not_scored(speech):
+    """A NaN in an estimate (a diverged model's output) crashed PESQ's C wrapper ("cannot convert
+    float NaN to integer"), and with metrics=["mse"] scored NaN, which the metric's NaN-aware mean
+    then left out: the broken pair vanished from the system's mean. Now it is a ValueError naming
+    the side and the count."""
+    broken = speech.copy()
+    broken[5000] = np.nan
+    for metrics in (None, ["mse"]):
+        with pytest.raises(ValueError, match="the estimate holds 1 NaN/Inf sample"):
+            compute_all(speech, broken, metrics=metrics)
+    broken[5000] = np.inf
+    with pytest.raises(ValueError, match="the reference holds 1 NaN/Inf sample"):
+        compute_all(broken, speech, metrics=["mse"])
+
+
+def test_one_metric_named_as_a_string(speech):
+    """metrics="mse" was walked letter by letter: "unknown metrics ['e', 'm', 's']". One name
+    alone is that metric, as a list of it is."""
+    assert compute_all(speech, speech, metrics="mse") == {"mse": 0.0}
+
+
 def test_other_rates_are_resampled(fsdd_file):
     waveform, rate = load_audio(fsdd_file, sampling_rate=None)
     assert rate == 8000
@@ -210,6 +251,23 @@ def test_speaker_encoder_adds_a_similarity_column(speech):
     low_passed = resample(resample(torch.from_numpy(speech), 16000, 4000), 4000, 16000).numpy()
     other = compute_all(speech, low_passed, metrics=["mse"], speaker_encoder=BandEnergyEncoder())
     assert other["speaker_similarity"] < 0.999
+
+
+def test_integer_pcm_is_scored_at_full_scale(speech, tmp_path, monkeypatch):
+    """int16 samples (scipy.io.wavfile.read, soundfile's dtype="int16") were scored as floats in
+    the thousands: MSE 1e5 for 10 dB of noise. Now integer PCM is full scale at its type's range, as
+    load_audio, save_audio and the streaming runner take it, in compute_all and in the metric."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_EVALUATE_OFFLINE", "1")
+    noisy = np.clip(_white_noise_at_snr(speech, 10.0, seed=5), -1, 32767 / 32768)
+    ref16, est16 = (np.round(x * 32768).astype(np.int16) for x in (speech, noisy))
+    as_float = compute_all(ref16 / 32768.0, est16 / 32768.0, metrics=["q", "si_sdr"])
+    assert compute_all(ref16, est16, metrics=["q", "si_sdr"]) == pytest.approx(as_float, rel=1e-9)
+    metric = load_metric(cache_dir=str(tmp_path / "cache"))
+    result = metric.compute(predictions=[est16], references=[ref16], metrics=["mse", "q"])
+    assert result["mse"] == pytest.approx(as_float["mse"], rel=1e-4) and result["mse"] < 0.01
+    batch = metric.compute(predictions=np.stack([est16, est16]), references=np.stack([ref16, ref16]), metrics=["mse"])
+    assert batch["mse"] == pytest.approx(as_float["mse"], rel=1e-4)
 
 
 def test_evaluate_module_loads_offline_and_agrees(speech, tmp_path, monkeypatch):

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from msar_hf.audio import load_audio
+from msar_hf.errors import MsarError
 from msar_hf.models.autoencoder import MsarAutoencoderConfig, MsarAutoencoderModel
 from msar_hf.streaming import StreamingRepairer
 
@@ -137,3 +138,55 @@ def test_msar_stream_refuses_a_strength_out_of_range_before_loading_the_model(tm
         main(["stream", "--model", str(tmp_path / "no_such_model"), "--strength", "1.5"])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and "--strength 1.5" in err and "no_such_model" not in err, err
+
+
+@pytest.mark.parametrize("block_ms", ["inf", "1e12"])
+def test_msar_stream_refuses_an_endless_block_before_loading_the_model(tmp_path, capsys, block_ms):
+    """--block-ms inf passed the "above 0" check and ended in an OverflowError traceback; 1e12 asked
+    read1() for a 32 TB buffer (MemoryError). Now both are one line naming the option."""
+    from msar_hf.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["stream", "--model", str(tmp_path / "no_such_model"), "--block-ms", block_ms])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and f"--block-ms {float(block_ms)}" in err and "no_such_model" not in err, err
+
+
+def test_msar_stream_says_a_synthesis_model_is_not_a_repair_model(tmp_path, capsys):
+    """A speech-synthesis model's folder was loaded as a repair model (its weights dropped, a
+    randomly initialised network in their place, the loader's UNEXPECTED/MISSING notes on stderr)
+    and then refused as "bidirectional"; `msar repair` even ran that random network. Now it is one
+    line saying what the folder holds."""
+    from tiny_models import tiny_multispeaker
+
+    from msar_hf.cli import main
+    from msar_hf.repair import load_repair_model
+
+    model, _ = tiny_multispeaker()
+    model.save_pretrained(tmp_path / "voices")
+    capsys.readouterr()  # save_pretrained's progress bar
+    with pytest.raises(SystemExit) as exc:
+        main(["stream", "--model", str(tmp_path / "voices")])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and len(err.splitlines()) == 1, err
+    assert "msar_multispeaker" in err and "not a repair model" in err and "bidirectional" not in err
+    with pytest.raises(MsarError, match="not a repair model"):
+        load_repair_model(tmp_path / "voices")
+
+
+def test_msar_stream_refuses_a_wav_file_on_stdin(tmp_path, speech_file):
+    """`msar stream < take.wav` read the WAV header as samples: 'RIFF' and the format fields came
+    out as a loud click (18770, 17990, ...) before the speech, with exit 0. Now one line saying that
+    stdin holds a WAV file and how to send raw PCM, exit 2, nothing on stdout."""
+    import subprocess
+    import sys
+
+    from msar_hf.audio import save_audio
+
+    _causal_model().save_pretrained(tmp_path / "causal")
+    save_audio(tmp_path / "take.wav", load_audio(speech_file)[0][:16000], 16000)
+    run = subprocess.run([sys.executable, "-m", "msar_hf", "stream", "--model", str(tmp_path / "causal")],
+                         input=(tmp_path / "take.wav").read_bytes(), capture_output=True, timeout=120, check=False)
+    err = run.stderr.decode().strip().splitlines()
+    assert run.returncode == 2 and run.stdout == b"", (run.returncode, err)
+    assert len(err) == 1 and "WAV" in err[0] and "raw" in err[0], err

@@ -12,6 +12,7 @@ import typer
 
 # raw sample formats on the pipes: numpy dtype, bytes per sample, full scale
 _FORMATS = {"s16le": ("<i2", 2, 32768.0), "f32le": ("<f4", 4, 1.0)}
+_MAX_BLOCK_MS = 60_000.0  # a minute: a live stream's block, not a buffer as big as the machine
 
 
 def register(app: typer.Typer) -> None:
@@ -37,8 +38,8 @@ def stream(
 
     if sample_format not in _FORMATS:
         raise MsarError(f"--format {sample_format}: use one of {', '.join(_FORMATS)}")
-    if not block_ms > 0:
-        raise MsarError(f"--block-ms {block_ms}: must be above 0")
+    if not 0 < block_ms <= _MAX_BLOCK_MS:  # inf overflowed the byte count; 1e12 asked read1() for 32 TB
+        raise MsarError(f"--block-ms {block_ms}: must be above 0 and at most {_MAX_BLOCK_MS:g}")
     if not 0.0 <= strength <= 1.0:  # here, not from the runner: it would be told as the model's fault
         raise MsarError(f"--strength {strength}: must be in [0, 1]")
     dtype, width, scale = _FORMATS[sample_format]
@@ -67,7 +68,12 @@ def stream(
             sink.flush()
 
     with torch.no_grad():
+        first = True
         while data := source.read1(chunk):  # whatever has arrived, up to one block: no waiting to fill it
+            if first and data[:4] in (b"RIFF", b"RF64"):  # its header would come out as a click
+                raise MsarError("stdin: a WAV file, not raw samples; send raw PCM "
+                                f"(ffmpeg -i take.wav -ac 1 -ar 16000 -f {sample_format} - | msar stream ...)")
+            first = False
             data, pending = pending + data, b""
             whole = len(data) - len(data) % width
             data, pending = data[:whole], data[whole:]  # a sample cut between two reads waits

@@ -73,6 +73,18 @@ def _as_float64(x: ArrayLike) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
+def pcm_as_float(x):
+    """Integer PCM arrays or tensors (int16 from scipy.io.wavfile, a sound card) as float32 at their
+    type's full scale, as :func:`msar_hf.audio.pcm_to_float` reads them; anything else unchanged."""
+    if isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.integer):
+        x = torch.from_numpy(x)
+    elif not (isinstance(x, torch.Tensor) and not x.is_floating_point() and x.dtype != torch.bool):
+        return x
+    from ..audio import pcm_to_float
+
+    return pcm_to_float(x).numpy()
+
+
 # --------------------------------------------------------------------------------------------
 # length matching and alignment
 # --------------------------------------------------------------------------------------------
@@ -284,18 +296,22 @@ def stoi(reference: ArrayLike, estimate: ArrayLike, rate: int = SAMPLING_RATE,
     """STOI (or ESTOI with ``extended=True``) via ``pystoi``.
 
     NaN with a warning when the reference holds too little non-silent speech (pystoi needs 30
-    frames, ~0.4 s, and would otherwise return a made-up 1e-5). A digitally silent estimate
+    frames, ~0.4 s, and would otherwise return a made-up 1e-5), none at all included (a digitally
+    silent reference: pystoi gave float noise, ESTOI 0.003). A digitally silent estimate
     scores 0: nothing of the speech is intelligible (pystoi's correlations of zeros gave float
     noise, +-0.003, that changed between runs).
     """
     from pystoi import stoi as _stoi
+    from pystoi.stoi import FS, N_FRAME
 
     if not np.any(_as_float64(estimate)) and np.any(_as_float64(reference)):
         return 0.0
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        value = float(_stoi(_as_float64(reference), _as_float64(estimate), rate, extended=extended))
-    if any("Not enough STFT frames" in str(w.message) for w in caught):
+        # under one of its frames (at its 10 kHz) pystoi raises numpy's AxisError: too short, as below
+        short = len(_as_float64(reference)) * FS / rate < N_FRAME + 1 or not np.any(_as_float64(reference))
+        value = math.nan if short else float(_stoi(_as_float64(reference), _as_float64(estimate), rate, extended=extended))
+    if short or any("Not enough STFT frames" in str(w.message) for w in caught):
         name = "ESTOI" if extended else "STOI"
         warnings.warn(f"{name} needs ~0.4 s of non-silent reference speech; reporting NaN",
                       RuntimeWarning, stacklevel=2)
@@ -397,9 +413,13 @@ def analyze(reference: ArrayLike, estimate: ArrayLike, rate: int = SAMPLING_RATE
         pitch_tracker: ``"dio"`` (fast, default) or ``"harvest"`` (robust, slow); see
             :func:`pitch_contour`. Pitch cosines from different trackers are not comparable.
     """
-    ref, est = _as_float64(reference), _as_float64(estimate)
+    ref, est = _as_float64(pcm_as_float(reference)), _as_float64(pcm_as_float(estimate))
     if len(ref) == 0 or len(est) == 0:
         raise ValueError("empty waveform")
+    for side, x in (("reference", ref), ("estimate", est)):  # PESQ crashed on them; MSE was a NaN left out of means
+        bad = int((~np.isfinite(x)).sum())
+        if bad:
+            raise ValueError(f"the {side} holds {bad} NaN/Inf samples of {x.size}: nothing to score")
     if rate != SAMPLING_RATE:
         from ..audio import resample
 
@@ -408,7 +428,7 @@ def analyze(reference: ArrayLike, estimate: ArrayLike, rate: int = SAMPLING_RATE
         rate = SAMPLING_RATE
     if pitch_tracker not in PITCH_TRACKERS:
         raise ValueError(f"unknown pitch tracker {pitch_tracker!r}; choose one of {PITCH_TRACKERS}")
-    wanted = set(ALL_METRICS if metrics is None else metrics)
+    wanted = set(ALL_METRICS if metrics is None else [metrics] if isinstance(metrics, str) else metrics)
     unknown = wanted - set(ALL_METRICS)
     if unknown:
         raise ValueError(f"unknown metrics {sorted(unknown)}; choose from {list(ALL_METRICS)}")

@@ -316,6 +316,10 @@ def evaluate_folders(
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise EvaluationInputError(f"--out {out}: is a file, not a folder")
+    try:  # now, not after every pair is scored: under a file, on a read-only file system
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EvaluationInputError(f"--out {out}: cannot be written ({exc.strerror or exc})") from None
     plots_dir = out / "plots"
 
     tasks: list[_Task] = []
@@ -371,11 +375,14 @@ def evaluate_folders(
 # writing
 # --------------------------------------------------------------------------------------------
 def _write_bytes_atomic(path: Path, data: bytes) -> Path:
+    from ..audio import usual_mode
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        usual_mode(Path(tmp))  # mkstemp's 0600 would stay after the rename
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

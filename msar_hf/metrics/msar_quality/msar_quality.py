@@ -12,7 +12,7 @@ import datasets
 import evaluate
 import numpy as np
 
-from msar_hf.metrics.quality import ALL_METRICS, SAMPLING_RATE, compute_all
+from msar_hf.metrics.quality import ALL_METRICS, SAMPLING_RATE, compute_all, pcm_as_float
 
 _CITATION = """\
 @misc{msar_quality,
@@ -99,9 +99,10 @@ class MsarQuality(evaluate.Metric):
             self._decoded_audio = False  # compute() consumed the pairs
 
     def _arrays(self, values):
+        # integer PCM at its full scale here: the Arrow table would store int16 samples as floats in the thousands
         if values is None or isinstance(values, np.ndarray):
-            return values
-        values = list(values)  # once: a generator or a datasets column is walked a single time
+            return pcm_as_float(values)
+        values = [pcm_as_float(v) for v in values]  # once: a generator or a datasets column is walked a single time
         if not any(hasattr(v, "get_all_samples") for v in values):
             return values
         self._decoded_audio = True
