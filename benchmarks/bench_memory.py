@@ -60,7 +60,7 @@ def _peak(msar: str, src: Path, out: Path) -> dict:
         raise RuntimeError(f"msar repair {src.name} failed: {proc.stderr[-1000:]}")
     from torchcodec.decoders import AudioDecoder
 
-    from msar_hf.audio import audio_info
+    from msar_hf.recording_io import audio_info
 
     frames = lambda p: AudioDecoder(str(p)).get_all_samples().data.shape[-1]  # decoded, as msar reads it
     extra = frames(out) - frames(src)  # an AAC output may add its own padding (< one 1024-sample frame x 4)

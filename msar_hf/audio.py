@@ -5,7 +5,7 @@
   resamples with torchaudio. Inside msar everything is 16 kHz mono float32 (DESIGN.md).
 * :func:`save_audio` writes atomically (temporary file in the same folder + ``os.replace``) so
   a crash never leaves half a file, and refuses to overwrite the file it was computed from.
-* :func:`audio_info` is the quick look a user takes before repairing (``msar info``).
+* :class:`LevelMeter` measures levels, clipping and silence, block by block (``msar info``).
 
 Every failure a user can cause raises a subclass of :class:`msar_hf.errors.AudioError` whose
 message names the file and the problem.
@@ -22,7 +22,6 @@ import struct
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -459,71 +458,55 @@ def _write_atomically(path: Path, data: torch.Tensor, sampling_rate: int, subtyp
 # --------------------------------------------------------------------------------------------
 # inspection
 # --------------------------------------------------------------------------------------------
-@dataclass
-class AudioInfo:
-    path: str
-    format: str
-    sampling_rate: int
-    channels: int
-    duration_s: float
-    encoding: str  # the sample encoding: PCM_16, PCM_24, FLOAT, VORBIS, MPEG_LAYER_III, fltp...
-    bit_rate_kbps: float | None  # lossy codecs only (mp3, AAC, Vorbis, Opus) when the file says
-    peak_dbfs: float
-    rms_dbfs: float
-    clipped_ratio: float
-    silence_ratio: float
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
 def _db(x: float) -> float:
     return 20.0 * math.log10(x) if x > 0 else -math.inf
+
+
+class LevelMeter:
+    """Peak and RMS level (dBFS), clipped-sample ratio and silent-frame ratio (10 ms frames of the
+    channels' mean) of a recording fed in consecutive blocks ((C, T) or (T,)), so a 3-hour file is
+    measured in the memory of one block (``msar info``)."""
+
+    def __init__(self, sampling_rate: int, clip_level: float = 0.999, silence_dbfs: float = -60.0):
+        self.hop = max(1, sampling_rate // 100)
+        self.clip_level, self.silence_dbfs = clip_level, silence_dbfs
+        self.peak, self.sum_squares, self.samples, self.clipped = 0.0, 0.0, 0, 0
+        self.frames, self.silent_frames = 0, 0
+        self.rest = torch.zeros(0, dtype=torch.float64)  # a frame's start, left over from the last block
+
+    def _silent(self, frames: torch.Tensor) -> int:
+        frame_db = 10 * torch.log10(frames.pow(2).mean(-1) + 1e-12)
+        return int((frame_db < self.silence_dbfs).sum())
+
+    def update(self, block: torch.Tensor) -> LevelMeter:
+        x = (block if block.ndim == 2 else block.unsqueeze(0)).to(torch.float64)
+        if x.numel():
+            self.peak = max(self.peak, float(x.abs().max()))
+        self.sum_squares += float(x.pow(2).sum())
+        self.samples += x.numel()
+        self.clipped += int((x.abs() >= self.clip_level).sum())
+        mono = torch.cat([self.rest, x.mean(0)])
+        n = mono.shape[-1] // self.hop
+        if n:
+            self.silent_frames += self._silent(mono[: n * self.hop].reshape(n, self.hop))
+            self.frames += n
+        self.rest = mono[n * self.hop:]
+        return self
+
+    def result(self) -> dict:
+        if self.frames:
+            silence = self.silent_frames / self.frames
+        else:  # shorter than one 10 ms frame: judged as one frame (it read 100 % silent)
+            silence = float(self._silent(self.rest[None])) if self.rest.numel() else 1.0
+        rms = math.sqrt(self.sum_squares / self.samples) if self.samples else 0.0
+        return {"peak_dbfs": _db(self.peak), "rms_dbfs": _db(rms),
+                "clipped_ratio": self.clipped / self.samples if self.samples else 0.0, "silence_ratio": silence}
 
 
 def level_stats(waveform: torch.Tensor, sampling_rate: int, clip_level: float = 0.999,
                 silence_dbfs: float = -60.0) -> dict:
     """Peak and RMS level (dBFS), clipped-sample ratio and silent-frame ratio (10 ms frames)."""
-    x = waveform if waveform.ndim == 2 else waveform.unsqueeze(0)
-    peak = float(x.abs().max())
-    rms = float(x.pow(2).mean().sqrt())
-    clipped = float((x.abs() >= clip_level).float().mean())
-    hop = max(1, sampling_rate // 100)
-    mono = x.mean(0)
-    n = mono.shape[-1] // hop
-    if n:
-        frames = mono[: n * hop].reshape(n, hop)
-        frame_db = 10 * torch.log10(frames.pow(2).mean(-1) + 1e-12)
-        silence = float((frame_db < silence_dbfs).float().mean())
-    else:
-        silence = 1.0
-    return {"peak_dbfs": _db(peak), "rms_dbfs": _db(rms), "clipped_ratio": clipped, "silence_ratio": silence}
-
-
-def audio_info(path: str | os.PathLike) -> AudioInfo:
-    """Format, rate, channels, duration, levels, clipping and silence of one file."""
-    waveform, rate = load_audio(path, sampling_rate=None, mono=False)
-    fmt, depth = Path(path).suffix.lower().lstrip(".") or "unknown", "unknown"
-    try:
-        import soundfile as sf
-
-        info = sf.info(str(path))
-        fmt, depth = info.format.lower(), info.subtype
-    except Exception:  # noqa: BLE001  (soundfile cannot read it: ask torchcodec)
-        try:
-            from torchcodec.decoders import AudioDecoder
-
-            meta = AudioDecoder(str(path)).metadata
-            fmt = (meta.codec or fmt)
-            depth = str(getattr(meta, "sample_format", None) or "unknown")
-        except Exception:  # noqa: BLE001, S110  (format stays "unknown": info is best effort)
-            pass
-    lossy = lossy_bit_rate(path)
-    return AudioInfo(
-        path=str(path), format=fmt, sampling_rate=rate, channels=int(waveform.shape[0]),
-        duration_s=waveform.shape[-1] / rate, encoding=depth, bit_rate_kbps=None if lossy is None else lossy / 1000,
-        **level_stats(waveform, rate),
-    )
+    return LevelMeter(sampling_rate, clip_level, silence_dbfs).update(waveform).result()
 
 
 def find_audio_files(paths: Iterable[str | os.PathLike], recursive: bool = True, video: bool = False) -> list[Path]:

@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,9 @@ import torch
 from .audio import (
     MIN_LOSSY_BIT_RATE,
     SOUNDFILE_FORMATS,
+    LevelMeter,
     load_audio,
+    lossy_bit_rate,
     save_audio,
     system_write_failure,
     temp_beside,
@@ -208,6 +211,62 @@ def open_source(path: Path, scratch_dir: Path | None = None) -> ArraySource | So
                 raise
     waveform, rate = load_audio(path, sampling_rate=None, mono=False)
     return ArraySource(waveform, rate, subtype)
+
+
+@dataclass
+class AudioInfo:
+    path: str
+    format: str
+    sampling_rate: int
+    channels: int
+    duration_s: float
+    encoding: str  # the sample encoding: PCM_16, PCM_24, FLOAT, VORBIS, MPEG_LAYER_III, fltp...
+    bit_rate_kbps: float | None  # lossy codecs only (mp3, AAC, Vorbis, Opus) when the file says
+    peak_dbfs: float
+    rms_dbfs: float
+    clipped_ratio: float
+    silence_ratio: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+INFO_BLOCK_SECONDS = 30.0
+
+
+def audio_info(path: str | os.PathLike) -> AudioInfo:
+    """Format, rate, channels, duration, levels, clipping and silence of one file, measured block
+    by block from :func:`open_source` (a 3-hour 48 kHz stereo file was loaded whole: 4 GB)."""
+    path = Path(path)
+    fmt, depth = path.suffix.lower().lstrip(".") or "unknown", "unknown"
+    source = open_source(path)
+    try:
+        meter = LevelMeter(source.rate)
+        step = max(1, int(INFO_BLOCK_SECONDS * source.rate))
+        for start in range(0, source.frames, step):
+            meter.update(source.read(start, min(start + step, source.frames)))
+        rate, channels, frames = source.rate, source.channels, source.frames
+    finally:
+        source.close()
+    try:
+        import soundfile as sf
+
+        info = sf.info(str(path))
+        fmt, depth = info.format.lower(), info.subtype
+    except Exception:  # noqa: BLE001  (soundfile cannot read it: ask torchcodec)
+        try:
+            from torchcodec.decoders import AudioDecoder
+
+            meta = AudioDecoder(str(path)).metadata
+            fmt = (meta.codec or fmt)
+            depth = str(getattr(meta, "sample_format", None) or "unknown")
+        except Exception:  # noqa: BLE001, S110  (format stays "unknown": info is best effort)
+            pass
+    lossy = lossy_bit_rate(path)
+    return AudioInfo(
+        path=str(path), format=fmt, sampling_rate=rate, channels=channels, duration_s=frames / rate,
+        encoding=depth, bit_rate_kbps=None if lossy is None else lossy / 1000, **meter.result(),
+    )
 
 
 class ArraySink:

@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from msar_hf.audio import audio_info, find_audio_files, load_audio, save_audio
+from msar_hf.audio import find_audio_files, load_audio, save_audio
 from msar_hf.errors import (
     AudioError,
     AudioFileNotFoundError,
@@ -23,6 +23,7 @@ from msar_hf.errors import (
     OverwriteInputError,
     UnsupportedFormatError,
 )
+from msar_hf.recording_io import audio_info
 
 
 @pytest.fixture(scope="module")
@@ -168,6 +169,41 @@ def test_audio_info_levels(tmp_path, speech_file):
 
 def _msar(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "msar_hf", *args], capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_audio_info_measures_a_long_recording_block_by_block(tmp_path, monkeypatch, speech_file):
+    """msar info loaded the whole file to measure it: 4 GB for 3 hours of 48 kHz stereo. A long
+    recording is now read block by block (never through load_audio), with the same levels, clipping
+    and silence a whole-file measure gives; a clip shorter than one 10 ms frame is judged as one
+    frame (a spoken 5 ms read as 100 % silence)."""
+    import msar_hf.recording_io
+    from msar_hf.audio import level_stats
+    from msar_hf.recording_io import INFO_BLOCK_SECONDS, STREAM_ABOVE_SECONDS
+
+    x, rate = load_audio(speech_file)
+    loud = (x * 8).clamp(-1, 1)  # some clipping to count
+    take = torch.cat([x, torch.zeros(rate // 3), loud])
+    long = take.repeat(int(np.ceil((STREAM_ABOVE_SECONDS + 2 * INFO_BLOCK_SECONDS) * rate / take.shape[-1])))
+    stereo = torch.stack([long, 0.5 * long])
+    path = tmp_path / "long.wav"
+    save_audio(path, stereo, rate, subtype="FLOAT")
+
+    def whole_file_read(*args, **kwargs):
+        raise AssertionError("a long recording was loaded whole")
+
+    monkeypatch.setattr(msar_hf.recording_io, "load_audio", whole_file_read)
+    info = audio_info(path)
+    expected = level_stats(stereo, rate)
+    assert info.channels == 2 and info.duration_s == pytest.approx(stereo.shape[-1] / rate)
+    assert info.peak_dbfs == pytest.approx(expected["peak_dbfs"], abs=1e-4)
+    assert info.rms_dbfs == pytest.approx(expected["rms_dbfs"], abs=1e-3)
+    assert info.clipped_ratio == pytest.approx(expected["clipped_ratio"], rel=1e-6) and info.clipped_ratio > 0
+    assert info.silence_ratio == pytest.approx(expected["silence_ratio"], abs=1e-6) and info.silence_ratio > 0.05
+    monkeypatch.undo()
+    voiced = int(torch.argmax(x.abs()))
+    blip = tmp_path / "blip.wav"
+    save_audio(blip, x[voiced - 40:voiced + 40], rate)  # 5 ms of speech
+    assert audio_info(blip).silence_ratio == 0.0
 
 
 def test_msar_info_cli(tmp_path, speech_file, fsdd_file):

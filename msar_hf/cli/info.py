@@ -22,8 +22,9 @@ def info(
     from rich.console import Console
     from rich.table import Table
 
-    from ..audio import audio_info, find_audio_files
+    from ..audio import find_audio_files
     from ..errors import AudioError, MsarError
+    from ..recording_io import audio_info
 
     paths = find_audio_files(files)
     if not paths:
