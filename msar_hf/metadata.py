@@ -73,15 +73,25 @@ def set_wav_channel_mask(path: str | os.PathLike, mask: int) -> None:
 
 def audio_tags(path: str | os.PathLike) -> dict[str, str]:
     """The text tags libsndfile reads from a file (title, artist, album, date, comment, copyright,
-    ...: WAV LIST/INFO, FLAC and Ogg comments, AIFF); {} for a file it reads none from."""
+    ...: WAV LIST/INFO, FLAC and Ogg comments, AIFF, mp3); {} for a file it reads none from. A format
+    libsndfile does not open (m4a, a video's sound) gives the tags FFmpeg reads that libsndfile has a
+    field for: an m4a's title was lost in a WAV or FLAC output."""
     import soundfile as sf
 
     try:
         with sf.SoundFile(path) as handle:
             tags = {key: value for key, value in handle.copy_metadata().items() if value}
     except (RuntimeError, OSError):  # a format libsndfile does not open (m4a, opus in mp4...)
-        return {}
+        found = {_FFMPEG_TO_SOUNDFILE.get(key.lower(), key.lower()): value
+                 for key, value in container_tags(path).items()}
+        return {key: value for key, value in found.items() if key in _SOUNDFILE_TAGS}
     return _with_info_text(tags, path, _INFO_SOUNDFILE_KEYS)
+
+
+# the tags libsndfile writes (soundfile's names), and FFmpeg's names for those it names otherwise
+_SOUNDFILE_TAGS = ("title", "copyright", "software", "artist", "comment", "date", "album", "license",
+                   "tracknumber", "genre")
+_FFMPEG_TO_SOUNDFILE = {"track": "tracknumber"}
 
 
 # A WAV's LIST/INFO fields and the names libsndfile (soundfile) and FFmpeg give them

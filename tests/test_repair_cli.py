@@ -563,6 +563,22 @@ def test_encoded_outputs_carry_the_inputs_tags_not_its_containers_fields(tmp_pat
             assert probe_tags(out) == expected, (source.name, suffix)
 
 
+def test_an_m4a_inputs_tags_stay_in_wav_and_flac_outputs(tmp_path, capsys, identity_model, speech_file):
+    """libsndfile does not open an m4a, so its tags (read through libsndfile for a WAV or FLAC
+    output) were dropped there: an interview.m4a's title was lost in interview_repaired.wav. They
+    come from FFmpeg's reading now, under libsndfile's names; the muxer's stamp stays out."""
+    source = tmp_path / "interview.m4a"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(speech_file), "-metadata", "title=Interview, reel 3",
+                    "-metadata", "artist=J. Doe", "-metadata", "date=1962", "-metadata", "track=3", str(source)],
+                   check=True)
+    expected = {"title": "Interview, reel 3", "artist": "J. Doe", "date": "1962", "tracknumber": "3"}
+    for suffix in (".wav", ".flac"):
+        out = tmp_path / f"out{suffix}"
+        code, _, err = msar(capsys, "repair", source, "-o", out, "--model", identity_model, "--device", "cpu", "-q")
+        assert code == 0, err
+        assert sf.SoundFile(out).copy_metadata() == expected, suffix
+
+
 @pytest.mark.parametrize("streamed", [False, True])
 def test_cover_art_stays_in_mp3_m4a_and_flac_outputs(tmp_path, capsys, monkeypatch, identity_model, speech_file,
                                                      streamed):
