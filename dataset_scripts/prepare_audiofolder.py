@@ -7,6 +7,11 @@ belongs to one speaker named after the folder (``--speaker`` overrides). Audio f
 disk but absent from ``metadata.csv`` are reported, not silently dropped; so are rows whose file
 is missing.
 
+A folder without ``metadata.csv`` (a folder of recordings, one subfolder per speaker) is taken
+whole: every audio file, no text, each speaker the subfolder it lies in (files directly in the
+folder: the folder's name; ``--speaker`` overrides), kept with an empty text: repair training needs
+none; synthesis does (``--transcribe`` writes it with the offline ASR).
+
     python dataset_scripts/prepare_audiofolder.py ../shared/data/speech/kathleen \\
         --output-dir /work/data_cache/datasets/kathleen --license CC0-1.0
 
@@ -36,7 +41,7 @@ def list_utterances(root: Path, *, license: str | None = None, source: str | Non
         raise MsarError(f"{root}: no such folder")
     meta = root / "metadata.csv"
     if not meta.is_file():
-        raise MsarError(f"{root}: no metadata.csv (an audiofolder needs one with a file_name column)")
+        return _plain_folder(root, license=license, source=source, speaker=speaker)
     try:
         with meta.open(newline="", encoding="utf-8-sig") as f:
             # 'file_name, text' (a space after the comma) named a column ' text', and every
@@ -80,8 +85,24 @@ def list_utterances(root: Path, *, license: str | None = None, source: str | Non
     return utterances, skips
 
 
+def _plain_folder(root: Path, *, license: str | None, source: str | None, speaker: str | None):
+    """A folder of recordings without metadata.csv: every audio file under it, no text, each
+    speaker the folder the file lies in (``--speaker``: one for all); see
+    :func:`msar_hf.data.corpora.recordings_by_folder`."""
+    from msar_hf.data.corpora import SkipLog, Utterance, recordings_by_folder
+
+    found = recordings_by_folder(root)
+    if not found:
+        raise MsarError(f"{root}: no metadata.csv and no audio files in it")
+    utterances = [Utterance(id=path.relative_to(root).with_suffix("").as_posix().replace("/", "_"), path=path,
+                            speaker_id=speaker or folder_speaker, text=None, text_source="none",
+                            source=source or root.name, license=license or "unknown")
+                  for path, folder_speaker in found]
+    return utterances, SkipLog()
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = _cli.make_parser(__doc__, input_help="folder holding metadata.csv and the audio")
+    parser = _cli.make_parser(__doc__, input_help="folder holding metadata.csv and the audio (or only audio: a subfolder per speaker)")
     parser.add_argument("--license", default=None, help="licence of every row (else metadata.csv's license column)")
     parser.add_argument("--source", default=None, help="source name of every row [default: the folder name]")
     parser.add_argument("--speaker", default=None, help="one speaker id for every row")
@@ -90,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def run() -> None:
         root = args.input
+        if not (root / "metadata.csv").is_file() and not args.transcribe:
+            args.keep_untranscribed = True  # a folder of recordings has no text to require
         utterances, skips = list_utterances(root, license=args.license, source=args.source, speaker=args.speaker)
         licences = sorted({u.license for u in utterances})
         name = args.name or root.name

@@ -92,8 +92,16 @@ def _read_audiofolder(entry: dict, section: str) -> list[Utterance]:
     folder = expand_path(entry["dir"])
     meta = folder / "metadata.csv"
     if not meta.is_file():
-        raise SystemExit(f"{meta}: speech corpus has no metadata.csv ({section}; set MSAR_DATA_ROOT or the 'dir' "
-                         "key, or build a dataset with dataset_scripts/prepare_audiofolder.py and give 'dataset')")
+        if not folder.is_dir():
+            raise SystemExit(f"{folder}: no such speech folder ({section}; set MSAR_DATA_ROOT or the 'dir' key)")
+        # a folder of recordings, a subfolder per speaker: repair training needs no text
+        from msar_hf.data.corpora import recordings_by_folder
+
+        found = [Utterance(str(path), speaker) for path, speaker in recordings_by_folder(folder)
+                 if _speaker_kept(speaker, entry)]
+        if not found and not recordings_by_folder(folder):
+            raise SystemExit(f"{folder}: no metadata.csv and no audio files in it ({section})")
+        return found
     out = []
     with meta.open(newline="") as fh:
         reader = csv.DictReader(fh)

@@ -327,6 +327,41 @@ def test_audiofolder_single_speaker_falls_back_to_utterance_split(tmp_path, caps
     assert rc == 0 and _load(out)["train"].features["audio"].sampling_rate == 8000
 
 
+def test_a_plain_folder_of_recordings_is_a_corpus_with_a_speaker_per_subfolder(tmp_path, capsys):
+    """A user's own corpus is often a folder per speaker and no metadata.csv: prepare_audiofolder
+    refused it ('no metadata.csv') and so did the repair recipe's {dir: ...} entry, though repair
+    training needs no text. Each file's speaker is now its subfolder (the folder's own name for
+    files directly in it), the text empty unless --transcribe."""
+    from recipes.data import read_corpus
+
+    root = tmp_path / "my corpus"
+    clips = ARCTIC[:6]
+    for i, clip in enumerate(clips):
+        _copy(clip, root / ("alice" if i < 2 else "bob/day 1" if i < 4 else ".") / clip.name)
+    _copy(KATHLEEN[0], root / ".trash" / KATHLEEN[0].name)  # hidden: not a recording of the corpus
+    utterances, skips = _script("prepare_audiofolder").list_utterances(root)
+    assert sorted((u.speaker_id, Path(u.path).name) for u in utterances) == sorted(
+        [("alice", c.name) for c in clips[:2]] + [("bob_day 1", c.name) for c in clips[2:4]]
+        + [("my corpus", c.name) for c in clips[4:6]])
+    assert all(u.text is None for u in utterances) and len(skips) == 0
+    out = tmp_path / "ds"
+    rc, _, err = _run("prepare_audiofolder", [str(root), "--output-dir", str(out)], capsys)
+    assert rc == 0, err
+    dsd = _load(out)
+    rows = [row for split in dsd.values() for row in split]
+    names = dsd["train"].features["speaker_id"].names
+    assert len(rows) == 6 and {names[row["speaker_id"]] for row in rows} == {"alice", "bob_day 1", "my corpus"}
+    assert {row["text"] for row in rows} == {""}
+    corpus = read_corpus({"dir": str(root), "exclude_speakers": ["alice"]})
+    assert sorted(u.speaker for u in corpus) == ["bob_day 1"] * 2 + ["my corpus"] * 2
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    rc, _, err = _run("prepare_audiofolder", [str(empty), "--output-dir", str(tmp_path / "ds2")], capsys)
+    assert rc == 2 and "no metadata.csv and no audio files" in err
+    with pytest.raises(SystemExit, match="no metadata.csv and no audio files"):
+        read_corpus({"dir": str(empty)})
+
+
 def test_audiofolder_metadata_with_spaces_after_commas_keeps_text_and_speakers(tmp_path):
     """A header written 'file_name, text, speaker_id' named its columns ' text' and ' speaker_id':
     every transcript and speaker was dropped without a word (all rows 'missing transcript')."""

@@ -89,6 +89,21 @@ class Utterance:
     group: str | None = None
 
 
+def recordings_by_folder(root: str | os.PathLike) -> list[tuple[Path, str]]:
+    """Every recording under ``root`` (recursively, hidden files skipped) with its speaker: the
+    folder it lies in, relative to ``root`` (``p225``, ``alice/day1`` -> ``alice_day1``), or
+    ``root``'s own name for the files directly in it. A user's own corpus is often just this, a
+    folder per speaker and no metadata.csv: enough for repair training, which needs no text."""
+    from ..audio import find_audio_files
+
+    root = Path(root)
+    out = []
+    for path in find_audio_files([root]):
+        folder = path.parent.relative_to(root)
+        out.append((path, "_".join(folder.parts) if folder.parts else root.name))
+    return out
+
+
 class SkipLog:
     """Everything left out of a dataset, with a reason: logged as it happens, counted at the end."""
 
