@@ -35,8 +35,9 @@ def push_model_cmd(
 ) -> None:
     """Upload a save_pretrained folder (config with auto_map, remote code, weights, processor).
 
-    A model card is generated for the upload when the folder has no README.md; the folder
-    itself is never changed.
+    The upload's model card is the folder's README.md completed with what the Hub needs and it
+    lacks (library, pipeline tag, tags, datasets, the measured results), or a new card when it has
+    none; the folder itself is never changed.
     """
     from ..hub import push_model
 
