@@ -190,3 +190,26 @@ def test_msar_stream_refuses_a_wav_file_on_stdin(tmp_path, speech_file):
     err = run.stderr.decode().strip().splitlines()
     assert run.returncode == 2 and run.stdout == b"", (run.returncode, err)
     assert len(err) == 1 and "WAV" in err[0] and "raw" in err[0], err
+
+
+def test_msar_stream_refuses_a_terminal_on_either_end(tmp_path):
+    """Without a pipe, `msar stream` waited on the keyboard (stdin a terminal) or was about to print
+    raw samples onto the screen (stdout a terminal). Each is one line saying what to pipe, exit 2,
+    before any model loads."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    for end in ("stdin", "stdout"):
+        controller, terminal = pty.openpty()
+        try:
+            streams = {"stdin": terminal, "stdout": subprocess.PIPE} if end == "stdin" else \
+                {"stdin": subprocess.DEVNULL, "stdout": terminal}
+            run = subprocess.run([sys.executable, "-m", "msar_hf", "stream", "--model", str(tmp_path / "no_model")],
+                                 stderr=subprocess.PIPE, timeout=120, check=False, **streams)
+        finally:
+            os.close(terminal)
+            os.close(controller)
+        err = run.stderr.decode().strip().splitlines()
+        assert run.returncode == 2 and len(err) == 1 and f"{end} is a terminal" in err[0], (end, err)

@@ -43,6 +43,13 @@ def stream(
     if not 0.0 <= strength <= 1.0:  # here, not from the runner: it would be told as the model's fault
         raise MsarError(f"--strength {strength}: must be in [0, 1]")
     dtype, width, scale = _FORMATS[sample_format]
+    # a terminal on either end is a forgotten pipe: it waited on the keyboard, or printed binary
+    if sys.stdin.isatty():
+        raise MsarError("stdin is a terminal: pipe raw 16 kHz mono PCM in "
+                        f"(ffmpeg -i take.wav -ac 1 -ar 16000 -f {sample_format} - | msar stream ...)")
+    if sys.stdout.isatty():
+        raise MsarError("stdout is a terminal: pipe the repaired PCM on "
+                        f"(msar stream ... | ffplay -f {sample_format} -ar 16000 -ac 1 -), or redirect it to a file")
 
     import torch
     from transformers.utils import logging as hf_logging
