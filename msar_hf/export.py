@@ -18,6 +18,7 @@ the graph, so any length runs with flat memory and gives torch's samples (checke
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .audio import usual_mode
 from .errors import MsarError
 from .models.autoencoder.comb_msar_autoencoder import comb_low_band
 from .models.autoencoder.postprocessing_msar_autoencoder import (
@@ -75,6 +77,9 @@ def export_onnx(
         raise MsarError(f"{path}: the ONNX model file must end in .onnx")
     if path.is_dir():  # found only at the final rename, after the whole export
         raise MsarError(f"{path}: is a folder; give the path of the .onnx file")
+    blocker = next((parent for parent in path.parents if parent.exists()), None)
+    if blocker is not None and not blocker.is_dir():  # mkdir said only "File exists"
+        raise MsarError(f"{path}: cannot write there: {blocker} is a file, not a folder")
     if not MIN_CHUNK_SECONDS <= chunk_seconds <= MAX_CHUNK_SECONDS:  # also refuses NaN and inf
         raise MsarError(f"--chunk-seconds must be between {MIN_CHUNK_SECONDS} and {MAX_CHUNK_SECONDS}, got {chunk_seconds}")
     if not MIN_OPSET <= opset <= MAX_OPSET:
@@ -96,10 +101,12 @@ def export_onnx(
         example = (example[0], emb)
         names.append("speaker_embeddings")
         axes["speaker_embeddings"] = {0: "batch"}
-    tmp = path.with_name(f".{path.name}.tmp.onnx")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.touch()
+        # a name of its own: two exports to one path at once wrote over each other's temporary file
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp.onnx", dir=path.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
     except OSError as error:
         raise MsarError(f"{path}: cannot write there ({error.strerror or error})") from None
     try:
@@ -120,6 +127,7 @@ def export_onnx(
         graph.metadata_props.add(key="chunk_samples", value=str(length))
         onnx.save(graph, str(tmp))
         onnx.checker.check_model(str(tmp))
+        usual_mode(tmp)  # mkstemp's 0600 would stay after the rename
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

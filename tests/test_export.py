@@ -194,6 +194,12 @@ def test_export_to_a_folder_is_refused_before_the_export(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert exc.value.code == 2 and err == f"msar: error: {folder}: is a folder; give the path of the .onnx file", err
     assert [p.name for p in folder.iterdir()] == ["keep.txt"]
+    # a path below a file: that said only "cannot write there (File exists)"
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(SystemExit) as exc:
+        main(["export", "--onnx", str(tmp_path / "notes.txt" / "repair.onnx"), "--model", str(tmp_path / "no_such_model")])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and err.endswith(f"{tmp_path / 'notes.txt'} is a file, not a folder"), err
 
 
 def test_auto_default_strength_travels_in_the_file(tmp_path, conditioned_model, speech_file):
