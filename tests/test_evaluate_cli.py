@@ -349,3 +349,26 @@ def test_an_out_folder_that_cannot_be_made_is_one_line_before_scoring(folders, c
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1, err
     assert err.startswith(f"msar: error: --out {blocker / 'report'}: cannot be written") and not scored
+
+
+def test_a_report_file_the_system_refuses_is_one_line(folders):
+    """A full disk (here a file-size limit) while the report or a per-file plot was written stopped
+    msar evaluate with a traceback; now one line naming the file, exit 2, no temporary file left."""
+    import os
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    def limit_file_size():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead of killing
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4000, 4000))  # the tables fit, a plot does not
+
+    done = subprocess.run([sys.executable, "-m", "msar_hf.cli", "evaluate", "--ref", str(folders["ref"]), "--est",
+                           f"clean={folders['clean']}", "--out", str(folders["out"]), "--file-plots", "1",
+                           "--no-progress"], env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True,
+                          text=True, preexec_fn=limit_file_size, timeout=300, check=False)
+    err = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert len(err) == 1 and "cannot be written" in err[0] and ".png" in err[0], err
+    assert not [p for p in folders["out"].rglob("*") if p.name.startswith(".")]

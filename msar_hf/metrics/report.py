@@ -375,18 +375,21 @@ def evaluate_folders(
 # writing
 # --------------------------------------------------------------------------------------------
 def _write_bytes_atomic(path: Path, data: bytes) -> Path:
-    from ..audio import usual_mode
+    """``data`` to ``path`` through a temporary file beside it; what the system refuses (a full
+    disk, a file-size limit) is an AudioError naming the file (one line), not a traceback."""
+    from ..audio import usual_mode, writing_errors
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        usual_mode(Path(tmp))  # mkstemp's 0600 would stay after the rename
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with writing_errors(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            usual_mode(Path(tmp))  # mkstemp's 0600 would stay after the rename
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     return path
 
 
