@@ -156,6 +156,35 @@ def test_coloured_noise_has_the_requested_spectral_slope():
         assert abs(fitted - slope) < 0.6, (colour, fitted)
 
 
+def test_shaped_noise_is_steady_and_peaks_where_it_says():
+    """The 'shaped' kind: steady noise under a random smooth spectrum (no power-law colour has a
+    peak): its frame levels stay within a few dB, each resonance it records stands over the
+    spectrum an octave away, and the speech-shaped kind falls ~9 dB per octave above 500 Hz."""
+    from msar_hf.data.degradations.noise import shaped_noise
+
+    rng = np.random.default_rng(3)
+    seen_speech_like = seen_bumps = 0
+    for _ in range(12):
+        x, info = shaped_noise(SR * 6, SR, rng)
+        assert x.dtype == np.float32 and abs(power(x) - 1.0) < 1e-3
+        frames = x[: x.size // 8000 * 8000].reshape(-1, 8000)
+        levels = 10 * np.log10((frames.astype(np.float64) ** 2).mean(1))
+        assert levels.std() < 3.0, info  # steady: a narrow resonance's 0.5 s levels still scatter a little
+        f, pxx = welch(x, fs=SR, nperseg=4096)
+
+        def level(hz, f=f, pxx=pxx):
+            return 10 * np.log10(np.interp(hz, f, pxx))
+
+        for centre, width, height in info["bumps"]:
+            if height >= 15 and 200 <= centre <= 3000 and width <= 1.0 and len(info["bumps"]) == 1:
+                seen_bumps += 1
+                assert level(centre) > max(level(centre / 2 ** 1.5), level(centre * 2 ** 1.5)), info
+        if info["speech_like"] and not info["bumps"]:
+            seen_speech_like += 1
+            assert 12 < level(600) - level(2400) < 24, info  # two octaves at -9 dB each
+    assert seen_speech_like + seen_bumps > 0
+
+
 def test_hum_puts_energy_on_mains_harmonics(degrader, speech):
     silence = np.zeros(SR * 2, np.float32)
     out, record = degrader.apply("hum", silence, seed=1, severity=1.0)

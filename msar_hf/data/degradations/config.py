@@ -36,7 +36,7 @@ class DegradationConfigError(MsarError):
 
 Range = list  # [mildest, harshest]
 
-NOISE_KINDS = ("file", "mixture", "modulated", "coloured", "babble", "impulsive", "music")
+NOISE_KINDS = ("file", "mixture", "modulated", "coloured", "shaped", "babble", "impulsive", "music")
 # Spectral slope exponents beta of 1/f^beta power spectra.
 COLOUR_EXPONENTS = {"white": 0.0, "pink": 1.0, "brown": 2.0, "blue": -1.0, "violet": -2.0}
 
@@ -44,7 +44,9 @@ COLOUR_EXPONENTS = {"white": 0.0, "pink": 1.0, "brown": 2.0, "blue": -1.0, "viol
 @dataclass
 class NoiseConfig:
     """Additive noise: recorded files, mixtures of two, modulated (non-stationary), coloured,
-    babble (other talkers), impulsive (knocks, clicks) and music-like sounds."""
+    shaped (steady, under a random smooth spectrum: resonances, speech-shaped), babble (other
+    talkers), impulsive (knocks, clicks) and music-like sounds. ``shaped`` weighs 0 by default
+    (every shipped stage trained without it); ``autoencoder_cpu_shaped.yaml`` gives it weight."""
 
     p: float = 0.6
     snr_db: Range = field(default_factory=lambda: [30.0, -5.0])

@@ -341,6 +341,9 @@ class Degrader:
             colour = str(rng.choice(nc.colours))
             nz = noise.coloured_noise(n, colour, rng)
             record["colour"] = colour
+        elif kind == "shaped":
+            nz, info = noise.shaped_noise(n, self.sampling_rate, rng)
+            record.update(info)
         elif kind == "impulsive":
             rate = float(rng.uniform(*nc.impulse_rate_hz))
             nz = noise.impulsive_noise(n, self.sampling_rate, rng, rate)

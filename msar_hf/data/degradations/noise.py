@@ -58,6 +58,35 @@ def coloured_noise(num_samples: int, colour: str, rng: np.random.Generator) -> n
     return noise / np.float32(max(np.sqrt(power(noise)), 1e-12))
 
 
+def shaped_noise(num_samples: int, sampling_rate: int, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """Unit-RMS stationary Gaussian noise under a random smooth spectral envelope: one to four
+    resonances (100 Hz - 4 kHz, 0.3 - 1.5 octaves wide, 3 - 25 dB high) over a random tilt, or the
+    speech-shaped noise of listening tests (flat to 500 Hz, -9 dB per octave above, little under
+    100 Hz) with random bumps. Why a kind of its own: the power-law colours have no peak, and the
+    recorded files few steady ones; on speech-shaped noise the repair trailed every neural baseline
+    (10 dB: PESQ-WB 1.72 against NSNet2 1.90, GTCRN 1.88, DeepFilterNet3 2.52; 2026-11-28)."""
+    from scipy.fft import irfft, next_fast_len, rfft
+
+    size = next_fast_len(max(num_samples, 4), real=True)
+    spectrum = rfft(rng.standard_normal(size).astype(np.float32))
+    freqs = np.maximum(np.fft.rfftfreq(size, 1.0 / sampling_rate), 20.0)
+    octaves = np.log2(freqs / 1000.0)
+    speech_like = bool(rng.uniform() < 0.4)
+    if speech_like:
+        gain_db = np.where(freqs < 500.0, 0.0, -9.0 * np.log2(freqs / 500.0)) - 12.0 * np.maximum(np.log2(100.0 / freqs), 0)
+    else:
+        gain_db = float(rng.uniform(-6.0, 2.0)) * octaves  # dB per octave around 1 kHz
+    bumps = []
+    for _ in range(int(rng.integers(0 if speech_like else 1, 5))):
+        centre, width, height = float(np.exp(rng.uniform(np.log(100.0), np.log(4000.0)))), float(rng.uniform(0.3, 1.5)), \
+            float(rng.uniform(3.0, 25.0))
+        gain_db = gain_db + height * np.exp(-0.5 * (np.log2(freqs / centre) / (width / 2.355)) ** 2)
+        bumps.append([round(centre), round(width, 2), round(height, 1)])
+    spectrum *= (10.0 ** (gain_db / 20.0)).astype(np.float32)
+    shaped = irfft(spectrum, n=size)[:num_samples].astype(np.float32)
+    return shaped / np.float32(max(np.sqrt(power(shaped)), 1e-12)), {"speech_like": speech_like, "bumps": bumps}
+
+
 def mains_hum(num_samples: int, sampling_rate: int, rng: np.random.Generator,
               mains_hz: float = 50.0, harmonics: int = 5) -> tuple[np.ndarray, dict]:
     """Unit-RMS mains hum/buzz: the mains frequency and ``harmonics - 1`` overtones with random
