@@ -250,6 +250,32 @@ def test_msar_embed_writes_parquet(encoder, fixtures_dir, speech_file, tmp_path,
     assert not (tmp_path / "x.parquet").exists()
 
 
+def test_msar_embed_reads_a_videos_sound_and_writes_a_readable_file(encoder, speech_file, tmp_path, capsys):
+    """msar embed skipped video files (a folder of interview videos gave 'no audio files found'),
+    though msar repair reads their sound; and its parquet kept mkstemp's 0600 after the rename."""
+    import subprocess
+
+    import pyarrow.parquet as pq
+
+    from msar_hf.cli import main
+
+    folder = tmp_path / "interviews"
+    folder.mkdir()
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=c=black:s=64x48:r=5", "-i", str(speech_file),
+                    "-shortest", "-c:v", "mpeg4", "-c:a", "aac", str(folder / "take.mp4")], check=True)
+    umask = os.umask(0o022)
+    try:
+        with pytest.raises(SystemExit) as exit_:
+            main(["embed", str(folder), "--out", str(tmp_path / "emb.parquet")])
+    finally:
+        os.umask(umask)
+    assert exit_.value.code == 0, capsys.readouterr().err
+    table = pq.read_table(tmp_path / "emb.parquet").to_pydict()
+    assert [Path(f).name for f in table["file"]] == ["take.mp4"] and table["valid"] == [True]
+    assert float(encoder.similarity(torch.tensor(table["embedding"][0]), encoder.embed_file(speech_file))) > 0.95
+    assert oct((tmp_path / "emb.parquet").stat().st_mode & 0o777) == "0o644"
+
+
 def test_msar_embed_refuses_an_unwritable_out_before_embedding(speech_file, tmp_path, capsys, monkeypatch):
     """--out naming a folder (even one called x.parquet) or a path below a file embedded every input,
     then os.replace / mkdir stopped with an IsADirectoryError / FileExistsError traceback."""

@@ -38,7 +38,7 @@ def embed(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from ..audio import find_audio_files
+    from ..audio import find_audio_files, usual_mode
     from ..errors import AudioFileNotFoundError, MsarError, OverwriteInputError
     from ..speaker import SpeakerEncoder
 
@@ -53,7 +53,7 @@ def embed(
     for p in inputs:
         if not p.exists():
             raise AudioFileNotFoundError(p, "no such file or folder")
-    paths = find_audio_files(inputs)
+    paths = find_audio_files(inputs, video=True)  # a video's sound, as msar repair reads it
     if not paths:
         raise MsarError(f"no audio files found in {', '.join(map(str, inputs))}")
     if any(out.resolve() == p.resolve() for p in paths):
@@ -77,6 +77,7 @@ def embed(
     os.close(fd)
     try:
         pq.write_table(table, tmp)
+        usual_mode(Path(tmp))  # mkstemp's 0600 would stay after the rename
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
