@@ -362,3 +362,14 @@ def test_plcmos_rates_gaps_in_real_speech_lower(speech):
     assert np.array_equal(np.random.get_state()[1], state[1])  # and NumPy's global generator is left as it was
     with pytest.raises(ValueError, match="empty"):
         plcmos(np.zeros(0))
+
+
+@pytest.mark.parametrize("rate", [0, -16000, 22050.5, float("nan"), True])
+def test_a_sampling_rate_that_cannot_be_one_is_named(rate, speech_file):
+    """A rate of 0, a negative one or 22050.5 reached torchaudio's resampler and came back as its
+    own long message (or a ZeroDivisionError); now a ValueError naming the rate."""
+    from msar_hf.metrics.quality import compute_all
+
+    x = load_audio(speech_file)[0].numpy()
+    with pytest.raises(ValueError, match="sampling rate"):
+        compute_all(x, x, rate, metrics=["mse"])

@@ -413,6 +413,10 @@ def analyze(reference: ArrayLike, estimate: ArrayLike, rate: int = SAMPLING_RATE
         pitch_tracker: ``"dio"`` (fast, default) or ``"harvest"`` (robust, slow); see
             :func:`pitch_contour`. Pitch cosines from different trackers are not comparable.
     """
+    # a rate of 0, -1 or 22050.5 reached torchaudio's resampler, whose message names neither it nor us
+    if isinstance(rate, bool) or not float(rate).is_integer() or not 1000 <= rate <= 768_000:
+        raise ValueError(f"sampling rate {rate!r}: a whole number of Hz from 1000 to 768000 is needed")
+    rate = int(rate)
     ref, est = _as_float64(pcm_as_float(reference)), _as_float64(pcm_as_float(estimate))
     if len(ref) == 0 or len(est) == 0:
         raise ValueError("empty waveform")
