@@ -8,6 +8,7 @@ this module only turns options into a :class:`~msar_hf.data.corpora.BuildConfig`
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import shutil
@@ -187,6 +188,9 @@ def read_text(path: Path) -> str:
                         "save it as UTF-8") from exc
 
 
+_SYSTEM_REFUSALS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
 def run_main(work: Callable[[], None], prog: str, quiet: bool = False) -> int:
     """Run ``work`` behind the user-error boundary: a :class:`MsarError` is one line, exit 2.
 
@@ -211,6 +215,14 @@ def run_main(work: Callable[[], None], prog: str, quiet: bool = False) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        # what the system refuses (a full disk, a quota, a read-only folder) is the user's to mend,
+        # in one line; other OSErrors are bugs and keep their traceback
+        if exc.errno not in _SYSTEM_REFUSALS:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"{prog}: error: {where}cannot be written ({exc.strerror or exc})", file=sys.stderr)
+        return 2
     finally:
         signal.signal(signal.SIGTERM, previous)
     return 0

@@ -183,15 +183,23 @@ def run(args: argparse.Namespace) -> None:
             result = _gather([load_from_disk(str(staging / f"shard_{i:03d}")) for i in range(state.num_processes)])
 
     if state.is_main_process:
-        final_tmp = out.with_name(f".{out.name}.saving")
+        final_tmp, old = out.with_name(f".{out.name}.saving"), out.with_name(f".{out.name}.old")
         shutil.rmtree(final_tmp, ignore_errors=True)
-        result.save_to_disk(str(final_tmp))  # materialise before the shards go away
-        for kept in ("README.md", "build_report.json"):  # the card (licences) and the build report travel on
-            if (src / kept).is_file():
-                shutil.copy2(src / kept, final_tmp / kept)
-        shutil.rmtree(out, ignore_errors=True)
-        final_tmp.rename(out)
-        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            result.save_to_disk(str(final_tmp))  # materialise before the shards go away
+            for kept in ("README.md", "build_report.json"):  # the card (licences) and the build report travel on
+                if (src / kept).is_file():
+                    shutil.copy2(src / kept, final_tmp / kept)
+            # the old output steps aside, then the new one takes its place: no moment without either
+            # (it was deleted first), and a crash between the two renames leaves it in .NAME.old
+            shutil.rmtree(old, ignore_errors=True)
+            if out.exists():
+                out.rename(old)
+            final_tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        finally:  # a failed or interrupted save leaves no hidden half-dataset behind
+            shutil.rmtree(final_tmp, ignore_errors=True)
+            shutil.rmtree(staging, ignore_errors=True)
         splits = result.items() if hasattr(result, "items") else [("dataset", result)]
         for name, ds in splits:
             bad = len(ds) - sum(ds[VALID_COLUMN])

@@ -331,6 +331,34 @@ def test_dataset_script_adds_speaker_embedding_column(encoder, fixtures_dir, tmp
     assert (tmp_path / "out").stat().st_mode & 0o777 == 0o777 & ~umask
 
 
+def test_dataset_script_keeps_the_old_output_when_a_save_fails(fixtures_dir, tmp_path, monkeypatch):
+    """--overwrite deleted the old output before the new one was in place, and a failed or
+    interrupted save left its hidden .NAME.saving folder behind. Now the old output stays whole
+    until the new one replaces it, and nothing hidden is left."""
+    from datasets import Audio, Dataset, DatasetDict, load_from_disk
+
+    sys.path.insert(0, str(REPO / "dataset_scripts"))
+    import add_speaker_embeddings as script
+
+    clips = sorted((fixtures_dir / "speech" / "kathleen" / "audio").glob("*.flac"))[:2]
+    ds = Dataset.from_dict({"id": [p.stem for p in clips], "audio": [str(p) for p in clips]})
+    DatasetDict({"train": ds.cast_column("audio", Audio(sampling_rate=16000))}).save_to_disk(str(tmp_path / "in"))
+    assert script.main([str(tmp_path / "in"), "--output-dir", str(tmp_path / "out")]) == 0
+    before = sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / "out").rglob("*"))
+
+    def full_disk(self, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(DatasetDict, "save_to_disk", full_disk)
+    assert script.main([str(tmp_path / "in"), "--output-dir", str(tmp_path / "out"), "--overwrite"]) != 0
+    monkeypatch.undo()
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / "out").rglob("*")) == before
+    assert load_from_disk(str(tmp_path / "out"))["train"].num_rows == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "out"]  # no .out.saving / .out.old
+    assert script.main([str(tmp_path / "in"), "--output-dir", str(tmp_path / "out"), "--overwrite"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "out"]
+
+
 def test_dataset_script_refuses_an_output_that_is_or_is_below_a_file(fixtures_dir, tmp_path, capsys, monkeypatch):
     """--output-dir naming a file was a NotADirectoryError traceback (out.iterdir()); one below a file
     embedded every row first, then failed in save_to_disk with a traceback."""
