@@ -140,6 +140,8 @@ def run(args: argparse.Namespace) -> None:
     from accelerate import PartialState
     from datasets import load_from_disk
 
+    from msar_hf.audio import file_in_the_way
+
     state = PartialState()
     src, out = args.input.resolve(), args.output_dir.resolve()
     if not (src / "dataset_dict.json").exists() and not (src / "dataset_info.json").exists():
@@ -148,8 +150,7 @@ def run(args: argparse.Namespace) -> None:
         raise MsarError(f"{out}: the output must not be (inside) the input dataset; choose another --output-dir")
     if out.exists() and not out.is_dir():  # was a NotADirectoryError traceback
         raise MsarError(f"{out}: exists and is a file, not a folder; choose another --output-dir")
-    blocker = next((parent for parent in out.parents if parent.exists()), None)
-    if blocker is not None and not blocker.is_dir():  # was found by save_to_disk, after embedding every row
+    if blocker := file_in_the_way(out):  # was found by save_to_disk, after embedding every row
         raise MsarError(f"{out}: cannot be created: {blocker} is a file, not a folder")
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         raise MsarError(f"{out}: already exists; pass --overwrite to replace it")

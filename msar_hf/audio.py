@@ -282,6 +282,14 @@ def usual_mode(path: Path) -> None:
     os.chmod(path, (0o777 if Path(path).is_dir() else 0o666) & ~umask)
 
 
+def file_in_the_way(path: str | os.PathLike) -> Path | None:
+    """The file standing where one of ``path``'s folders must be (``notes.txt`` for
+    ``notes.txt/out.wav``), or None. Checked before the work: mkdir finds it only when the output is
+    written, and says no more than "File exists" or "Not a directory"."""
+    blocker = next((parent for parent in Path(path).parents if parent.exists()), None)
+    return blocker if blocker is not None and not blocker.is_dir() else None
+
+
 def temp_beside(path: Path, suffix: str) -> Path:
     """An empty hidden temporary file next to ``path`` (same file system: os.replace is atomic).
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .audio import usual_mode
+from .audio import file_in_the_way, usual_mode
 from .errors import MsarError
 from .models.autoencoder.comb_msar_autoencoder import comb_low_band
 from .models.autoencoder.postprocessing_msar_autoencoder import (
@@ -77,8 +77,7 @@ def export_onnx(
         raise MsarError(f"{path}: the ONNX model file must end in .onnx")
     if path.is_dir():  # found only at the final rename, after the whole export
         raise MsarError(f"{path}: is a folder; give the path of the .onnx file")
-    blocker = next((parent for parent in path.parents if parent.exists()), None)
-    if blocker is not None and not blocker.is_dir():  # mkdir said only "File exists"
+    if blocker := file_in_the_way(path):
         raise MsarError(f"{path}: cannot write there: {blocker} is a file, not a folder")
     if not MIN_CHUNK_SECONDS <= chunk_seconds <= MAX_CHUNK_SECONDS:  # also refuses NaN and inf
         raise MsarError(f"--chunk-seconds must be between {MIN_CHUNK_SECONDS} and {MAX_CHUNK_SECONDS}, got {chunk_seconds}")

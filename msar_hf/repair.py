@@ -37,6 +37,7 @@ from .audio import (
     BIT_RATE_EXTENSIONS,
     MIN_LOSSY_BIT_RATE,
     check_encodable,
+    file_in_the_way,
     load_audio,
     lossy_bit_rate,
     resample,
@@ -600,8 +601,7 @@ def same_path(a: Path, b: Path) -> bool:
 
 def check_output(output: Path, inputs: Iterable[Path]) -> None:
     """Refuse an output path that cannot be one: under a file, over an input, an unwritable kind."""
-    blocker = next((parent for parent in output.parents if parent.exists()), None)
-    if blocker is not None and not blocker.is_dir():
+    if blocker := file_in_the_way(output):
         raise AudioError(output, f"cannot be written: {blocker} is a file, not a folder")
     for src in inputs:
         if same_path(output, src):

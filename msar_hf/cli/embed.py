@@ -38,7 +38,7 @@ def embed(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from ..audio import find_audio_files, usual_mode
+    from ..audio import file_in_the_way, find_audio_files, usual_mode
     from ..errors import AudioFileNotFoundError, MsarError, OverwriteInputError
     from ..speaker import SpeakerEncoder
 
@@ -47,8 +47,7 @@ def embed(
     # said now, not after embedding every file (os.replace / mkdir stopped with a traceback)
     if out.is_dir():
         raise MsarError(f"{out}: is a folder; --out takes a file name such as {out / 'embeddings.parquet'}")
-    blocker = next((parent for parent in out.absolute().parents if parent.exists()), None)
-    if blocker is not None and not blocker.is_dir():
+    if blocker := file_in_the_way(out):
         raise MsarError(f"{out}: cannot be written: {blocker} is a file, not a folder")
     for p in inputs:
         if not p.exists():

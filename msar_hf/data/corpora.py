@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..audio import load_audio, resample, usual_mode
+from ..audio import file_in_the_way, load_audio, resample, usual_mode
 from ..errors import AudioError, MsarError
 
 log = logging.getLogger(__name__)
@@ -509,8 +509,7 @@ def check_output_dir(output_dir: str | os.PathLike, overwrite: bool = False) -> 
     out = Path(output_dir)
     if out.exists() and not out.is_dir():
         raise DatasetBuildError(f"{out}: exists and is not a folder")
-    blocker = next((parent for parent in out.absolute().parents if parent.exists()), None)
-    if blocker is not None and not blocker.is_dir():  # was found by save_dataset's mkdir, after the build
+    if blocker := file_in_the_way(out):  # was found by save_dataset's mkdir, after the build
         raise DatasetBuildError(f"{out}: cannot be created: {blocker} is a file, not a folder")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise DatasetBuildError(f"{out}: output folder is not empty (use --overwrite to replace it)")
