@@ -197,14 +197,23 @@ def load_repair_model(model=None, device: str | torch.device | None = "cpu"):
         raise MsarError(f"{local}: not a model folder (no config.json); pass a save_pretrained folder or a Hub id")
     if not local.exists() and _looks_like_path(str(source)):
         raise MsarError(f"{local}: no such model folder (a Hub id reads ORG/NAME)")
+    hub_kwargs = {}
+    if not local.exists():  # a Hub id: with no network at all, the local cache at once (no retries)
+        from .hub.cache import hub_host_resolves
+
+        if not hub_host_resolves():
+            hub_kwargs["local_files_only"] = True
     try:
         # another msar model (a synthesis model's folder) would load as a randomly initialised network
-        kind = MsarAutoencoderModel.config_class.get_config_dict(str(source))[0].get("model_type")
+        kind = MsarAutoencoderModel.config_class.get_config_dict(str(source), **hub_kwargs)[0].get("model_type")
         if kind not in (None, MsarAutoencoderModel.config_class.model_type):
             raise MsarError(f"{source}: a {kind} model, not a repair model ({MsarAutoencoderModel.config_class.model_type})")
-        loaded = MsarAutoencoderModel.from_pretrained(str(source))
+        loaded = MsarAutoencoderModel.from_pretrained(str(source), **hub_kwargs)
     except (OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if hub_kwargs:  # transformers' line speaks of a connection it never tried
+            first = ("not in the local Hugging Face cache, and the Hub cannot be asked (no network: its host name "
+                     "does not resolve); pass a model folder, or install one with `msar push cache FOLDER --repo ID`")
         raise MsarError(f"cannot load repair model {str(source)!r}: {first}") from exc
     return loaded.to(dev).eval()
 

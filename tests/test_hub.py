@@ -344,6 +344,39 @@ def test_loads_by_repo_id_offline_with_msar_installed(monkeypatch, cache, repair
                            tts_model(**inputs, speaker_ids=torch.tensor([1])).waveform)
 
 
+
+def test_a_repo_id_without_a_network_loads_from_the_cache_at_once(monkeypatch, cache, repair):
+    """Offline but HF_HUB_OFFLINE unset (the usual laptop on a train): huggingface_hub retried every
+    request five times (~23 s) before it fell back to the cache. msar sees that the Hub's host name
+    does not resolve and loads the cached model at once; a model not in the cache is one line that
+    says so (it spoke of a connection that was never tried)."""
+    import socket
+    import time
+
+    import huggingface_hub.constants
+
+    from msar_hf.errors import MsarError
+    from msar_hf.hub.cache import hub_host_resolves
+    from msar_hf.repair import load_repair_model
+
+    def no_network(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)  # also keeps any real request off the network
+    assert not hub_host_resolves()
+    model, _, _, damaged = repair
+    start = time.monotonic()
+    loaded = load_repair_model(REPAIR_ID)
+    assert time.monotonic() - start < 8.0  # the retries alone took 23 s
+    with torch.no_grad():
+        assert same_audio(loaded(damaged).waveform, model(damaged).waveform)
+    start = time.monotonic()
+    with pytest.raises(MsarError, match="not in the local Hugging Face cache.*no network") as err:
+        load_repair_model("msar-test/not-cached")
+    assert time.monotonic() - start < 8.0 and "\n" not in str(err.value)
+
 _ISOLATED = textwrap.dedent('''
     import importlib.util, json, sys
     sys.path.append(sys.argv[1])  # site-packages, without running its .pth files (no editable msar_hf)

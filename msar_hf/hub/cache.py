@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import socket
 from pathlib import Path
+from urllib.parse import urlparse
 
 from ..errors import HubError
 from .cards import _atomic_write_text
@@ -85,3 +87,24 @@ def build_cache_snapshot(
     refs.mkdir(exist_ok=True)
     _atomic_write_text(refs / revision, commit)  # no newline: huggingface_hub reads it verbatim
     return snapshot
+
+
+def hub_host_resolves() -> bool:
+    """Whether the Hub's host name (``HF_ENDPOINT``) resolves, i.e. whether asking it can work.
+
+    A machine without a network fails that lookup at once; huggingface_hub then retries each
+    request five times with back-off (~23 s measured here) before it looks in the local cache,
+    which a cached model would have given at once. Callers load ``local_files_only`` when this
+    is False: the outcome is the same, only sooner. A name that resolves keeps the online path
+    unchanged (a newer revision on the Hub still wins over the cache).
+    """
+    from huggingface_hub import constants
+
+    host = urlparse(constants.ENDPOINT).hostname
+    if not host:
+        return False
+    try:
+        socket.getaddrinfo(host, 443)
+    except (OSError, UnicodeError):  # socket.gaierror is an OSError
+        return False
+    return True
