@@ -72,7 +72,8 @@ train-repair: setup
 # (8 min: codec damage back in, band-limited targets), stage 3 on the GPU again (7.3 + 4 min,
 # warm-started from stage 2), then stage 2's CPU fine-tune once more (9 min), then stage 5 on the
 # GPU (8.6 min, codec damage through libsndfile) and that CPU fine-tune after it (5.5 min), then
-# stage 6 on a CPU (40 min: the same mix with a differentiable PESQ loss term).
+# stage 6 on a CPU (40 min: the same mix with a differentiable PESQ loss term), stage 7 (two CPU runs
+# averaged), then a CPU fine-tune with steady noise of random spectra in the mix (44 min).
 # Every stage resumes. (config.json stays the package's: training writes its loss fields too.)
 GPU_LAUNCH = $(VENV)/bin/accelerate launch --num_processes 1 --num_machines 1 --mixed_precision no --dynamo_backend no
 train-repair-gpu: setup
@@ -87,7 +88,8 @@ train-repair-gpu: setup
 	OMP_NUM_THREADS=1 $(ACCELERATE_CPU) recipes/train.py --config recipes/configs/autoencoder_cpu_pesq2.yaml --resume
 	OMP_NUM_THREADS=1 $(ACCELERATE_CPU) recipes/train.py --config recipes/configs/autoencoder_cpu_pesq_sisdr_s6.yaml --resume
 	$(PY) recipes/average_weights.py runs/autoencoder_cpu_pesq2/final runs/autoencoder_cpu_pesq_sisdr_s6/final --out runs/autoencoder_cpu_soup/final
-	cp runs/autoencoder_cpu_soup/final/model.safetensors msar_hf/pretrained/repair/
+	OMP_NUM_THREADS=1 $(ACCELERATE_CPU) recipes/train.py --config recipes/configs/autoencoder_cpu_shaped.yaml --set model.init_from=runs/autoencoder_cpu_soup/final --resume
+	cp runs/autoencoder_cpu_shaped/final/model.safetensors msar_hf/pretrained/repair/
 
 lint: setup
 	$(VENV)/bin/ruff check msar_hf recipes dataset_scripts tests benchmarks
