@@ -88,7 +88,7 @@ train-repair-gpu: setup
 	OMP_NUM_THREADS=1 $(ACCELERATE_CPU) recipes/train.py --config recipes/configs/autoencoder_cpu_pesq2.yaml --resume
 	OMP_NUM_THREADS=1 $(ACCELERATE_CPU) recipes/train.py --config recipes/configs/autoencoder_cpu_pesq_sisdr_s6.yaml --resume
 	$(PY) recipes/average_weights.py runs/autoencoder_cpu_pesq2/final runs/autoencoder_cpu_pesq_sisdr_s6/final --out runs/autoencoder_cpu_soup/final
-	OMP_NUM_THREADS=1 $(ACCELERATE_CPU) recipes/train.py --config recipes/configs/autoencoder_cpu_shaped.yaml --set model.init_from=runs/autoencoder_cpu_soup/final --resume
+	OMP_NUM_THREADS=1 $(ACCELERATE_CPU) recipes/train.py --config recipes/configs/autoencoder_cpu_shaped.yaml --resume
 	cp runs/autoencoder_cpu_shaped/final/model.safetensors msar_hf/pretrained/repair/
 
 lint: setup
