@@ -13,7 +13,7 @@ EXTRAS ?= dev,serve,train
 SYS_PKGS ?= ffmpeg libsndfile1 sox alsa-utils flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts espeak-ng chromium
 PYTEST_ARGS ?=
 
-.PHONY: test setup sysdeps venv demo bench lint clean train-repair train-repair-gpu
+.PHONY: test setup sysdeps venv demo bench lint clean train-repair train-repair-gpu train-repair-causal
 
 test: setup
 	$(PY) -m pytest -q $(PYTEST_ARGS)
@@ -90,6 +90,17 @@ train-repair-gpu: setup
 	$(PY) recipes/average_weights.py runs/autoencoder_cpu_pesq2/final runs/autoencoder_cpu_pesq_sisdr_s6/final --out runs/autoencoder_cpu_soup/final
 	OMP_NUM_THREADS=1 $(ACCELERATE_CPU) recipes/train.py --config recipes/configs/autoencoder_cpu_shaped.yaml --resume
 	cp runs/autoencoder_cpu_shaped/final/model.safetensors msar_hf/pretrained/repair/
+
+# The shipped causal (live) repair model, msar_hf/pretrained/repair_causal: warm-started from the
+# shipped repair weights where the shapes fit (the shipped causal model started from stage 7's, git
+# 82045c4), then three annealed CPU stages on the repair model's stage-8 data mix and losses; ~90 min
+# on one CPU thread, every stage resumes. (config.json stays the package's: its default_strength.)
+train-repair-causal: setup
+	OMP_NUM_THREADS=1 $(ACCELERATE_CPU) recipes/train.py --config recipes/configs/autoencoder_causal.yaml --resume
+	OMP_NUM_THREADS=1 $(ACCELERATE_CPU) recipes/train.py --config recipes/configs/autoencoder_causal2.yaml --resume
+	OMP_NUM_THREADS=1 $(ACCELERATE_CPU) recipes/train.py --config recipes/configs/autoencoder_causal3.yaml --resume
+	OMP_NUM_THREADS=1 $(ACCELERATE_CPU) recipes/train.py --config recipes/configs/autoencoder_causal4.yaml --resume
+	cp runs/autoencoder_causal4/final/model.safetensors msar_hf/pretrained/repair_causal/
 
 lint: setup
 	$(VENV)/bin/ruff check msar_hf recipes dataset_scripts tests benchmarks

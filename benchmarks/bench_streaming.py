@@ -1,15 +1,16 @@
-"""Live repair: a causal model through msar_hf.streaming beside the shipped offline repair.
+"""Live repair: a causal model through msar_hf.streaming beside the public live denoisers.
 
-    python benchmarks/bench_streaming.py [--model runs/autoencoder_causal/final] [--seed 99]
+    python benchmarks/bench_streaming.py [--model msar_hf/pretrained/repair_causal] [--seed 99]
 
-The causal model (``recipes/configs/autoencoder_causal.yaml``) fed in blocks of 10 ms, as a live
-input would come, against the shipped bidirectional model's offline ``repair()`` (whole clip,
-residual gate, comb, auto strength) and the untouched input, on the recipe's dev set (speakers,
-noises and rooms held out of training; a dev seed, not the repair benchmark's). Reports PESQ-WB,
-STOI, SI-SDR and Q per damage type for the stream at full strength and at 0.7 (`msar stream`'s
-default), the stream's latency, and the real-time factor with one
-thread for blocks of 10, 20 and 100 ms next to the offline repair's. Writes
-``benchmarks/results/streaming.{json,md}``.
+The causal model (the shipped one, ``recipes/configs/autoencoder_causal*.yaml``) fed in blocks of
+10 ms, as a live input would come, beside the untouched input, the public systems that also run
+live (RNNoise, NSNet2, GTCRN, DeepFilterNet3: each here through its own offline wrapper, the
+same causal network) and the shipped bidirectional model's offline ``repair()`` (whole clip,
+residual gate, comb, auto strength: what msar gives when it may wait), on the recipe's dev set
+(speakers, noises and rooms held out of training; a dev seed, not the repair benchmark's).
+Reports PESQ-WB, STOI, SI-SDR and Q per damage type for the stream at the model's default mix and
+at full strength, the stream's latency, and the real-time factor with one thread for blocks of
+10, 20 and 100 ms next to the offline repair's. Writes ``benchmarks/results/streaming.{json,md}``.
 """
 
 from __future__ import annotations
@@ -44,26 +45,28 @@ def _rtf(fn, seconds: float) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=None, help="the causal model, a folder or Hub id (default: "
-                        "runs/autoencoder_causal/final, where its recipe writes it)")
+    parser.add_argument("--model", default=None, help="the causal model, a folder or Hub id (default: the "
+                        "shipped one, msar_hf/pretrained/repair_causal)")
     parser.add_argument("--seed", type=int, default=99, help="dev-set seed (the repair benchmark uses 2026 and 7)")
     parser.add_argument("--items-per-type", type=int, default=6)
     parser.add_argument("--block-ms", type=float, default=10.0, help="block size for the quality run")
-    parser.add_argument("--strengths", type=float, nargs="+", default=[1.0, 0.7],
-                        help="the stream's wet/dry mixes to score (the first is timed)")
+    parser.add_argument("--strengths", type=float, nargs="+", default=None,
+                        help="the stream's wet/dry mixes to score, the first timed (default: the model's "
+                             "default_strength, then 1)")
+    parser.add_argument("--baselines", nargs="*", default=["rnnoise", "nsnet2", "gtcrn", "deepfilternet3"],
+                        help="benchmarks/baselines.py names, the causal ones by default (none given: none)")
     args = parser.parse_args(argv)
-    train = "accelerate launch recipes/train.py --config recipes/configs/autoencoder_causal.yaml"
+    train = "make train-repair-causal"
     if args.model is None:
-        args.model = "runs/autoencoder_causal/final"  # where the recipe writes it, from the repository
-        if not (HERE.parent / args.model).is_dir():  # make bench on a fresh clone: nothing to measure yet
-            print(f"bench_streaming: skipped, no causal model in {args.model} (train one: {train})")
-            return 0
-        args.model = str(HERE.parent / args.model) if not Path(args.model).is_dir() else args.model
+        from msar_hf import LIVE_REPAIR_MODEL
+
+        args.model = LIVE_REPAIR_MODEL
     elif not Path(args.model).is_dir() and args.model.count("/") != 1:
         print(f"bench_streaming: {args.model}: no such model folder (train one: {train})", file=sys.stderr)
         return 2
 
     torch.set_num_threads(1)
+    from baselines import load_baselines
     from common import write_results
     from tqdm.auto import tqdm
 
@@ -73,19 +76,29 @@ def main(argv: list[str] | None = None) -> int:
     from recipes.eval import build_dev_set, score
 
     causal = load_repair_model(args.model, "cpu")
+    shown = Path(args.model).resolve()  # the table names a checkout's folder from its root
+    shown = str(shown.relative_to(HERE.parent)) if shown.is_relative_to(HERE.parent) else args.model
     shipped = load_repair_model(None, "cpu")
+    if args.strengths is None:
+        default = causal.config.default_strength
+        args.strengths = list(dict.fromkeys([1.0 if default == "auto" else float(default), 1.0]))
+    baselines, missing = load_baselines(args.baselines) if args.baselines else ([], {})
+    baselines = [b for b in baselines if b.name != "noisy"]
     runners = {strength: StreamingRepairer(causal, strength=strength) for strength in args.strengths}
     runner = runners[args.strengths[0]]
     items = build_dev_set(EvalArguments(seed=args.seed, items_per_type=args.items_per_type))
     block = round(args.block_ms * RATE / 1000)
     streamed = {strength: f"causal @{strength:g} ({args.block_ms:g} ms blocks)" for strength in args.strengths}
-    estimates: dict[str, list[np.ndarray]] = {"input": [], "shipped (offline)": [], **{n: [] for n in streamed.values()}}
+    estimates: dict[str, list[np.ndarray]] = {"input": [], **{b.name: [] for b in baselines},
+                                              **{n: [] for n in streamed.values()}, "shipped (offline)": []}
     with torch.no_grad():
         for item in tqdm(items, desc="dev items", unit="item"):
             estimates["input"].append(item.degraded)
-            estimates["shipped (offline)"].append(shipped.repair(torch.from_numpy(item.degraded)).numpy())
+            for b in baselines:
+                estimates[b.name].append(np.asarray(b.enhance(item.degraded), np.float32))
             for strength, name in streamed.items():
                 estimates[name].append(_stream(runners[strength], item.degraded, block))
+            estimates["shipped (offline)"].append(shipped.repair(torch.from_numpy(item.degraded)).numpy())
     scores = {name: score(items, ests, list(METRICS)) for name, ests in estimates.items()}
 
     # speed: 30 s of the dev items end to end, one thread
@@ -99,9 +112,12 @@ def main(argv: list[str] | None = None) -> int:
     types = list(scores["input"]["per_type"]) + ["overall"]
     lines = ["# Live repair (msar_hf.streaming)", "",
              (f"Dev set of seed {args.seed}: {args.items_per_type} items of 4 s per damage type (held-out speakers, "
-              f"noises, rooms). Causal model `{args.model}` fed in {args.block_ms:g} ms blocks (latency "
-              f"{runner.latency} samples = {1000 * runner.latency / RATE:.0f} ms at most); shipped = the "
-              "bidirectional default, offline, as `msar repair` runs it. `overall`: the damaged types."), ""]
+              f"noises, rooms). Causal model `{shown}` fed in {args.block_ms:g} ms blocks (latency "
+              f"{runner.latency} samples = {1000 * runner.latency / RATE:.0f} ms at most); "
+              f"{', '.join(b.name for b in baselines) or 'no baselines'}: public denoisers that run live (their "
+              "own wrappers, whole clip); shipped (offline) = the bidirectional default as `msar repair` runs "
+              "it, for reference. `overall`: the damaged types."
+              + (f" Unavailable: {', '.join(missing)}." if missing else "")), ""]
     for metric in METRICS:
         better = "lower" if metric == "q" else "higher"
         lines += [f"## {metric} ({better} is better)", "", "| type | " + " | ".join(estimates) + " |",
@@ -109,12 +125,17 @@ def main(argv: list[str] | None = None) -> int:
         for kind in types:
             row = [scores[name]["overall" if kind == "overall" else "per_type"] for name in estimates]
             cells = [(r if kind == "overall" else r[kind])[metric] for r in row]
-            lines.append(f"| {kind} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
+            live = [c for name, c in zip(estimates, cells) if name not in ("input", "shipped (offline)")]
+            best = (min if metric == "q" else max)(live) if live else None
+            lines.append(f"| {kind} | " + " | ".join(
+                f"**{c:.3f}**" if c == best and name not in ("input", "shipped (offline)") else f"{c:.3f}"
+                for name, c in zip(estimates, cells)) + " |")
         lines.append("")
     lines += ["## Real-time factor (one thread, 30 s)", "", "| system | RTF |", "|---|---|"]
     lines += [f"| {name} | {value:.4f} |" for name, value in rtf.items()]
-    write_results("streaming", {"model": args.model, "seed": args.seed, "items_per_type": args.items_per_type,
+    write_results("streaming", {"model": shown, "seed": args.seed, "items_per_type": args.items_per_type,
                                 "block_ms": args.block_ms, "strengths": args.strengths,
+                                "baselines": [b.name for b in baselines], "unavailable": missing,
                                 "latency_samples": runner.latency, "scores": scores,
                                 "rtf": rtf}, "\n".join(lines))
     print("\n".join(lines))

@@ -6,6 +6,7 @@ __version__ = "0.1.0"
 # AutoModel.from_pretrained / pipeline(model=...) from any working directory or installation.
 PRETRAINED_DIR = _Path(__file__).parent / "pretrained"
 REPAIR_MODEL = str(PRETRAINED_DIR / "repair")
+LIVE_REPAIR_MODEL = str(PRETRAINED_DIR / "repair_causal")  # causal: msar stream, StreamingRepairer
 SYNTHESIS_MODEL = str(PRETRAINED_DIR / "multispeaker")
 SPEAKER_ENCODER = str(PRETRAINED_DIR / "speaker_encoder")
 

@@ -1,7 +1,7 @@
 """Live repair with a causal model: audio in blocks of any size, repaired audio out, 32 ms behind.
 
     from msar_hf.streaming import StreamingRepairer
-    stream = StreamingRepairer("runs/autoencoder_causal/final")   # a causal repair model
+    stream = StreamingRepairer()                                  # the shipped causal model
     for block in microphone_blocks:                               # 16 kHz mono float blocks
         speaker.play(stream.process(block))                       # as many samples as are final
     speaker.play(stream.flush())                                  # the rest: input length in total
@@ -29,8 +29,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from . import LIVE_REPAIR_MODEL
 from .audio import pcm_to_float
 from .models.autoencoder.modeling_msar_autoencoder import LstmBottleneck, _dft_bases
+
+# The shipped causal model (recipes/configs/autoencoder_causal*.yaml; benchmarks/results/streaming.md)
+DEFAULT_MODEL_DIR = LIVE_REPAIR_MODEL
 
 
 def _samples(block) -> torch.Tensor:
@@ -48,19 +52,22 @@ class StreamingRepairer:
 
     Args:
         model: a loaded ``MsarAutoencoderModel`` or anything :func:`msar_hf.repair.load_repair_model`
-            takes (a folder, a Hub id); its config must be causal with an LSTM bottleneck.
-        strength: 0..1, how much of the repair to mix into the (equally delayed) input.
+            takes (a folder, a Hub id); its config must be causal with an LSTM bottleneck. None:
+            the shipped causal model (``msar_hf/pretrained/repair_causal``).
+        strength: 0..1, how much of the repair to mix into the (equally delayed) input; None: the
+            model's ``config.default_strength`` (the shipped causal model's mix, chosen on dev seeds),
+            or 1 where that is ``"auto"``, which judges whole chunks.
         speaker_embedding: (D,) embedding for speaker-conditioned models; None = zeros.
         input_gain: the gain a model with ``normalize_input`` expects (its level normalisation
             measures a whole clip, which a stream does not have): required for such models.
     """
 
-    def __init__(self, model=None, strength: float = 1.0, speaker_embedding: torch.Tensor | None = None,
+    def __init__(self, model=None, strength: float | None = None, speaker_embedding: torch.Tensor | None = None,
                  input_gain: float | None = None):
         if not hasattr(model, "config"):
             from .repair import load_repair_model
 
-            model = load_repair_model(model, "cpu")
+            model = load_repair_model(DEFAULT_MODEL_DIR if model is None else model, "cpu")
         config = model.config
         if not getattr(config, "causal", False) or not isinstance(model.bottleneck, LstmBottleneck):
             raise ValueError("streaming needs a causal model with an LSTM bottleneck (config.causal: true, "
@@ -70,6 +77,8 @@ class StreamingRepairer:
             raise ValueError("this model normalises each clip's level, which a stream cannot measure: pass "
                              "input_gain (model._level_gain of a representative clip), or train with "
                              "normalize_input: false")
+        if strength is None:
+            strength = 1.0 if config.default_strength == "auto" else config.default_strength
         if not 0.0 <= float(strength) <= 1.0:
             raise ValueError(f"strength must be in [0, 1], got {strength!r}")
         self.model = model.eval()

@@ -666,3 +666,21 @@ def test_causal_config_starts_from_the_shipped_bidirectional_weights_where_they_
     assert torch.equal(model.bottleneck.lstm.weight_hh_l0, shipped.bottleneck.lstm.weight_hh_l0)
     assert model.bottleneck.proj.weight.shape == (256, 256) and not bool(model.bottleneck.proj.weight.any())
     StreamingRepairer(model)
+
+
+@pytest.mark.parametrize("config", sorted(p.name for p in (REPO / "recipes" / "configs").glob("autoencoder*.yaml")))
+def test_every_repair_config_resolves_to_keys_the_model_takes(config):
+    """Each repair recipe config (the shipped chains' stages and the documented experiments) loads
+    through its `base:` chain, and every model.config key is an MsarAutoencoderConfig argument: a
+    typo would stop the run only when it reached that stage (train.py checks at build time), an
+    hour into `make train-repair-gpu` or `make train-repair-causal`."""
+    import inspect
+
+    from msar_hf.models.autoencoder import MsarAutoencoderConfig
+
+    args = load_arguments(REPO / "recipes" / "configs" / config)
+    assert args.model.type == "autoencoder"
+    known = set(inspect.signature(MsarAutoencoderConfig.__init__).parameters) - {"self", "kwargs"}
+    assert not set(args.model.config) - known, sorted(set(args.model.config) - known)
+    if config.startswith("autoencoder_causal"):  # the live model's stages all stay causal
+        assert args.model.config["causal"] is True and args.model.config["normalize_input"] is False

@@ -12,6 +12,7 @@ import msar_hf
 PACKAGE = Path(msar_hf.__file__).parent
 SHIPPED = {
     "repair": PACKAGE / "models" / "autoencoder",
+    "repair_causal": PACKAGE / "models" / "autoencoder",
     "multispeaker": PACKAGE / "models" / "multispeaker",
 }
 
@@ -33,7 +34,7 @@ def test_shipped_remote_code_matches_the_package(folder):
 
 def test_shipped_weights_stay_small():
     sizes = {p.relative_to(PACKAGE): p.stat().st_size for p in (PACKAGE / "pretrained").rglob("*") if p.is_file()}
-    budgets = {"repair": 20e6, "speaker_encoder": 10e6, "multispeaker": 60e6}
+    budgets = {"repair": 20e6, "repair_causal": 10e6, "speaker_encoder": 10e6, "multispeaker": 60e6}
     for name, budget in budgets.items():
         total = sum(s for p, s in sizes.items() if p.parts[1] == name)
         assert total <= budget, f"pretrained/{name} is {total / 1e6:.1f} MB (budget {budget / 1e6:.0f} MB)"
@@ -42,8 +43,8 @@ def test_shipped_weights_stay_small():
 def test_the_package_names_its_shipped_folders(tmp_path, monkeypatch):
     """msar_hf.REPAIR_MODEL & co. are absolute: from_pretrained works from any working directory."""
     monkeypatch.chdir(tmp_path)
-    for name, path in (("repair", msar_hf.REPAIR_MODEL), ("multispeaker", msar_hf.SYNTHESIS_MODEL),
-                       ("speaker_encoder", msar_hf.SPEAKER_ENCODER)):
+    for name, path in (("repair", msar_hf.REPAIR_MODEL), ("repair_causal", msar_hf.LIVE_REPAIR_MODEL),
+                       ("multispeaker", msar_hf.SYNTHESIS_MODEL), ("speaker_encoder", msar_hf.SPEAKER_ENCODER)):
         assert Path(path).is_absolute() and Path(path) == PACKAGE / "pretrained" / name
     if (Path(msar_hf.REPAIR_MODEL) / "config.json").exists():
         from transformers import AutoConfig
@@ -75,6 +76,7 @@ def _assert_remote_code_complete(folder: Path, autos: tuple[str, ...]) -> None:
 #: the Auto classes a user may load each shipped model with (README: "Auto* + remote code")
 SHIPPED_AUTOS = {
     "repair": ("AutoConfig", "AutoModel", "AutoFeatureExtractor"),
+    "repair_causal": ("AutoConfig", "AutoModel", "AutoFeatureExtractor"),
     "multispeaker": ("AutoConfig", "AutoModel", "AutoModelForTextToWaveform", "AutoTokenizer", "AutoProcessor"),
 }
 
@@ -101,6 +103,6 @@ def test_save_pretrained_of_a_loaded_shipped_model_keeps_its_remote_code(folder,
     model = AutoModel.from_pretrained(shipped)
     model.config.length_scale = 1.1  # a changed config is saved too (ignored by the repair model)
     model.save_pretrained(tmp_path)
-    (AutoFeatureExtractor if folder == "repair" else AutoProcessor).from_pretrained(shipped).save_pretrained(tmp_path)
+    (AutoFeatureExtractor if folder.startswith("repair") else AutoProcessor).from_pretrained(shipped).save_pretrained(tmp_path)
     _assert_remote_code_complete(tmp_path, SHIPPED_AUTOS[folder])
     assert AutoModel.from_pretrained(tmp_path).config.length_scale == 1.1

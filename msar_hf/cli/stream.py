@@ -1,7 +1,8 @@
 """``msar stream``: live repair of raw 16 kHz mono PCM from stdin to stdout with a causal model.
 
-    ffmpeg -f pulse -i default -ac 1 -ar 16000 -f s16le - | msar stream --model runs/autoencoder_causal/final \\
-        | ffplay -f s16le -ar 16000 -ac 1 -
+    ffmpeg -f pulse -i default -ac 1 -ar 16000 -f s16le - | msar stream | ffplay -f s16le -ar 16000 -ac 1 -
+
+The shipped causal model (msar_hf/pretrained/repair_causal) unless --model names another.
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ def register(app: typer.Typer) -> None:
 
 
 def stream(
-    model: Annotated[str, typer.Option("--model", help="A causal repair model: folder or Hub id "
-                                       "(recipes/configs/autoencoder_causal.yaml trains one).")],
-    strength: Annotated[float, typer.Option(
-        "--strength", help="0..1: how much of the repair to mix into the input (0.7 scored best on the "
-                           "dev set with the recipe's model: benchmarks/results/streaming.md).")] = 0.7,
+    model: Annotated[str | None, typer.Option("--model", help="A causal repair model: folder or Hub id "
+                                              "(default: the shipped one; recipes/configs/autoencoder_causal*.yaml "
+                                              "train one).")] = None,
+    strength: Annotated[float | None, typer.Option(
+        "--strength", help="0..1: how much of the repair to mix into the input (default: the model's "
+                           "default_strength; the shipped model's was chosen on dev seeds: "
+                           "benchmarks/results/streaming.md).")] = None,
     sample_format: Annotated[str, typer.Option("--format", help="Raw samples on stdin and stdout: s16le or f32le "
                                                "(16 kHz, mono, little-endian).")] = "s16le",
     block_ms: Annotated[float, typer.Option("--block-ms", help="Most milliseconds read before repairing.")] = 10.0,
@@ -40,7 +43,7 @@ def stream(
         raise MsarError(f"--format {sample_format}: use one of {', '.join(_FORMATS)}")
     if not 0 < block_ms <= _MAX_BLOCK_MS:  # inf overflowed the byte count; 1e12 asked read1() for 32 TB
         raise MsarError(f"--block-ms {block_ms}: must be above 0 and at most {_MAX_BLOCK_MS:g}")
-    if not 0.0 <= strength <= 1.0:  # here, not from the runner: it would be told as the model's fault
+    if strength is not None and not 0.0 <= strength <= 1.0:  # here, not from the runner: it would be told as the model's fault
         raise MsarError(f"--strength {strength}: must be in [0, 1]")
     dtype, width, scale = _FORMATS[sample_format]
     # a terminal on either end is a forgotten pipe: it waited on the keyboard, or printed binary
@@ -55,8 +58,9 @@ def stream(
     from transformers.utils import logging as hf_logging
 
     from ..repair import load_repair_model
-    from ..streaming import StreamingRepairer
+    from ..streaming import DEFAULT_MODEL_DIR, StreamingRepairer
 
+    model = DEFAULT_MODEL_DIR if model is None else model
     hf_logging.disable_progress_bar()
     torch.set_num_threads(1)  # one live stream: more threads only add latency jitter
     try:
