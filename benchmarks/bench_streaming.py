@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="the stream's wet/dry mixes to score, the first timed (default: the model's "
                              "default_strength, then 1)")
     parser.add_argument("--baselines", nargs="*", default=["rnnoise", "nsnet2", "gtcrn", "deepfilternet3"],
-                        help="benchmarks/baselines.py names, the causal ones by default (none given: none)")
+                        help="benchmarks/baselines.py names, the ones that run live by default (none given: none)")
     args = parser.parse_args(argv)
     train = "make train-repair-causal"
     if args.model is None:
