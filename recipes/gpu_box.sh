@@ -42,7 +42,7 @@ save_file({k: v.half() for k, v in weights.items()}, ".gpu/init/model.safetensor
 EOF
   du -sh .gpu
   # The device tool sends the tracked tree + carried .gpu/ and refuses more than 64 MiB. The shipped
-  # weights (multispeaker, repair, speaker encoder: 33 MiB) are not needed on the box (the start is
+  # weights (multispeaker, repair, repair_causal, speaker encoder: 40 MiB) are not needed on the box (the start is
   # .gpu/init); what was done on 2026-11-28 when the sum was over: `git rm -q --cached` them and list
   # them in .git/info/exclude for the call, then `git reset -q -- msar_hf/pretrained` and drop the lines.
   local tree_kib gpu_kib
