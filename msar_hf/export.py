@@ -57,6 +57,54 @@ def _conditioned(model) -> bool:
     return bool(getattr(model.config, "use_speaker_conditioning", False))
 
 
+def check_onnx_target(path: str | os.PathLike, opset: int) -> Path:
+    """``path`` as a Path if an ONNX file can be written there at ``opset``, else an MsarError
+    naming the problem (checked before a minute of export, not at its final rename)."""
+    path = Path(path)
+    if path.suffix.lower() != ".onnx":
+        raise MsarError(f"{path}: the ONNX model file must end in .onnx")
+    if path.is_dir():
+        raise MsarError(f"{path}: is a folder; give the path of the .onnx file")
+    if blocker := file_in_the_way(path):
+        raise MsarError(f"{path}: cannot write there: {blocker} is a file, not a folder")
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise MsarError(f"--opset must be between {MIN_OPSET} and {MAX_OPSET} (the LSTM and the "
+                        f"exporter need it), got {opset}")
+    return path
+
+
+def write_onnx(path: Path, module: torch.nn.Module, example: tuple, input_names: list[str],
+               output_names: list[str], dynamic_axes: dict, opset: int, metadata: dict[str, str]) -> Path:
+    """Export ``module`` on ``example`` to ``path`` atomically, ``metadata`` in the file's
+    metadata_props (what a runner needs beside the graph), checked by onnx's checker."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # a name of its own: two exports to one path at once wrote over each other's temporary file
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp.onnx", dir=path.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
+    except OSError as error:
+        raise MsarError(f"{path}: cannot write there ({error.strerror or error})") from None
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            # The TorchScript-based exporter (see the module docstring for why not dynamo).
+            torch.onnx.export(module, example, str(tmp), input_names=input_names, output_names=output_names,
+                              dynamic_axes=dynamic_axes, opset_version=opset, dynamo=False)
+        import onnx
+
+        graph = onnx.load(str(tmp))
+        for key, value in metadata.items():
+            graph.metadata_props.add(key=key, value=value)
+        onnx.save(graph, str(tmp))
+        onnx.checker.check_model(str(tmp))
+        usual_mode(tmp)  # mkstemp's 0600 would stay after the rename
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 def export_onnx(
     path: str | os.PathLike,
     model=None,
@@ -72,18 +120,9 @@ def export_onnx(
 
     from .repair import load_repair_model
 
-    path = Path(path)
-    if path.suffix.lower() != ".onnx":
-        raise MsarError(f"{path}: the ONNX model file must end in .onnx")
-    if path.is_dir():  # found only at the final rename, after the whole export
-        raise MsarError(f"{path}: is a folder; give the path of the .onnx file")
-    if blocker := file_in_the_way(path):
-        raise MsarError(f"{path}: cannot write there: {blocker} is a file, not a folder")
+    path = check_onnx_target(path, opset)
     if not MIN_CHUNK_SECONDS <= chunk_seconds <= MAX_CHUNK_SECONDS:  # also refuses NaN and inf
         raise MsarError(f"--chunk-seconds must be between {MIN_CHUNK_SECONDS} and {MAX_CHUNK_SECONDS}, got {chunk_seconds}")
-    if not MIN_OPSET <= opset <= MAX_OPSET:
-        raise MsarError(f"--opset must be between {MIN_OPSET} and {MAX_OPSET} (the LSTM and the "
-                        f"exporter need it), got {opset}")
     loaded = load_repair_model(model, "cpu")
     # The graph must not renormalise each chunk: the runner applies one gain per recording.
     model = copy.deepcopy(loaded).float().eval()
@@ -100,37 +139,15 @@ def export_onnx(
         example = (example[0], emb)
         names.append("speaker_embeddings")
         axes["speaker_embeddings"] = {0: "batch"}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # a name of its own: two exports to one path at once wrote over each other's temporary file
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp.onnx", dir=path.parent)
-        os.close(fd)
-        tmp = Path(tmp_name)
-    except OSError as error:
-        raise MsarError(f"{path}: cannot write there ({error.strerror or error})") from None
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            # The TorchScript-based exporter (see the module docstring for why not dynamo).
-            torch.onnx.export(core, example, str(tmp), input_names=names, output_names=["waveform"],
-                              dynamic_axes=axes, opset_version=opset, dynamo=False)
-        import onnx
-
-        # The level the graph expects and the model's default wet/dry mix travel inside the file,
-        # so OnnxRepairer(path) alone repairs like the torch model.
-        graph = onnx.load(str(tmp))
-        for key, missing in (("target_rms", 0.05), ("default_strength", 1.0), ("residual_gate", 0.0),
-                             ("low_band_comb", 0.0)):
-            value = getattr(model.config, key, missing)
-            graph.metadata_props.add(key=key, value="auto" if value == "auto" else repr(float(value)))
-        graph.metadata_props.add(key="chunk_samples", value=str(length))
-        onnx.save(graph, str(tmp))
-        onnx.checker.check_model(str(tmp))
-        usual_mode(tmp)  # mkstemp's 0600 would stay after the rename
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    # The level the graph expects and the model's default wet/dry mix travel inside the file,
+    # so OnnxRepairer(path) alone repairs like the torch model.
+    metadata = {}
+    for key, missing in (("target_rms", 0.05), ("default_strength", 1.0), ("residual_gate", 0.0),
+                         ("low_band_comb", 0.0)):
+        value = getattr(model.config, key, missing)
+        metadata[key] = "auto" if value == "auto" else repr(float(value))
+    metadata["chunk_samples"] = str(length)
+    return write_onnx(path, core, example, names, ["waveform"], axes, opset, metadata)
 
 
 def _mix_setting(name: str, value, also: str = "") -> float:

@@ -150,7 +150,12 @@ def _speed(audio_s: float, wall_s: float) -> str:
 def export(
     onnx: Annotated[Path, typer.Option("--onnx", help="Where to write the ONNX model (.onnx).")],
     model: Annotated[str | None, typer.Option(
-        "--model", help="Hub id or save_pretrained folder (default: the shipped model).")] = None,
+        "--model", help="Hub id or save_pretrained folder (default: the shipped model; with --streaming "
+                        "the shipped live model).")] = None,
+    streaming: Annotated[bool, typer.Option(
+        "--streaming", help="Export a causal model's frame step (frames and LSTM state in, repaired "
+                            "frames and state out) for live use: OnnxStreamingRepairer or `msar stream "
+                            "--model FILE.onnx` runs it.")] = False,
     chunk_seconds: Annotated[float, typer.Option(
         "--chunk-seconds", help="Chunk length the runner uses (stored in the file; the graph takes any "
                                 "length, and the runner chunks and cross-fades as `msar repair` does). "
@@ -160,10 +165,23 @@ def export(
         "--check/--no-check", help="Run onnxruntime on a real-length input, compare with torch and "
                                    "report both real-time factors (one thread).")] = True,
 ) -> None:
-    """Export the repair model to ONNX (any input length) and check it against torch."""
+    """Export the repair model to ONNX (any input length; --streaming: a live model's frame step)
+    and check it against torch."""
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
+    if streaming:
+        from ..export_streaming import export_streaming_onnx, measure_streaming_parity
+
+        path = export_streaming_onnx(onnx, model=model, opset=opset)
+        typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+        if check:
+            result = measure_streaming_parity(path, model=model)
+            typer.echo(
+                f"onnxruntime vs torch streaming {result['seconds']:.0f} s of audio in {result['block_ms']:g} ms "
+                f"blocks: max |diff| {result['max_abs_diff']:.2e}; RTF one thread: onnxruntime "
+                f"{result['rtf_onnxruntime']:.4f}, torch {result['rtf_torch']:.4f}")
+        return
     from ..export import export_onnx, measure_parity
 
     path = export_onnx(onnx, model=model, chunk_seconds=chunk_seconds, opset=opset)
