@@ -156,12 +156,11 @@ class OnnxStreamingRepairer(FrameStream):
         zeros = np.zeros(self._state_shape, np.float32)
         self._state = (zeros, zeros)
 
-    def _pieces(self, frames: torch.Tensor) -> torch.Tensor:
-        feeds = {"frames": np.ascontiguousarray(frames.numpy(), dtype=np.float32),
-                 "state_h": self._state[0], "state_c": self._state[1], **self._feeds}
+    def _pieces(self, frames: np.ndarray) -> np.ndarray:
+        feeds = {"frames": frames, "state_h": self._state[0], "state_c": self._state[1], **self._feeds}
         pieces, state_h, state_c = self.session.run(None, feeds)
         self._state = (state_h, state_c)
-        return torch.from_numpy(pieces)
+        return pieces
 
 
 def _stream_through(runner: FrameStream, x: torch.Tensor, block: int) -> tuple[torch.Tensor, float]:

@@ -26,8 +26,8 @@ the future; a fixed ``strength`` (wet/dry mix) is.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
-import torch.nn.functional as F
 
 from . import LIVE_REPAIR_MODEL
 from .audio import pcm_to_float
@@ -57,6 +57,9 @@ class FrameStream:
     synthesis-windowed repaired frames out, its recurrent state carried) and ``_reset_state``:
     :class:`StreamingRepairer` runs the torch model, ``msar_hf.export_streaming.OnnxStreamingRepairer``
     an exported ONNX frame step.
+
+    The bookkeeping is numpy: a live block is a few hundred samples, and torch's fixed cost per
+    operation made this part alone a third of the ONNX runner's time in 10 ms blocks.
     """
 
     def __init__(self, n_fft: int, hop: int, strength: float, gain: float = 1.0):
@@ -65,7 +68,7 @@ class FrameStream:
         self.strength = float(strength)
         self.gain = float(gain)
         self.n_fft, self.hop = int(n_fft), int(hop)
-        self.window_sq = _dft_bases(self.n_fft, "cpu", torch.float32)[2].reshape(-1)
+        self.window_sq = _dft_bases(self.n_fft, "cpu", torch.float32)[2].reshape(-1).numpy()
         # past the start every position has all its frames, so one hop of the envelope repeats
         self._steady = self._envelope(self.n_fft, self.hop, frames=self.n_fft // self.hop + 2)
         self.reset()
@@ -77,9 +80,9 @@ class FrameStream:
 
     def reset(self) -> None:
         """Forget the stream: the next block starts a new recording."""
-        self._frames_in = torch.zeros(self.n_fft // 2)  # the STFT's left padding, then the input
-        self._dry = torch.zeros(0)  # input samples whose repair is not final yet
-        self._overlap = torch.zeros(self.n_fft)  # overlap-add of frames not finished
+        self._frames_in = np.zeros(self.n_fft // 2, np.float32)  # the STFT's left padding, then the input
+        self._dry = np.zeros(0, np.float32)  # input samples whose repair is not final yet
+        self._overlap = np.zeros(self.n_fft, np.float32)  # overlap-add of frames not finished
         self._reset_state()
         self._skip = self.n_fft // 2  # the left padding's repair: not part of the output
         self._received = self._emitted = self._frames_done = 0
@@ -88,75 +91,77 @@ class FrameStream:
     def process(self, block) -> torch.Tensor:
         """Take the next samples (1-D, any length: floats in [-1, 1] or integer PCM); return the
         output samples now final (1-D float32 on the CPU)."""
-        block = _samples(block)
-        if not bool(torch.isfinite(block).all()):
+        block = _samples(block).numpy()
+        if not np.isfinite(block).all():
             raise ValueError("the block holds NaN/Inf samples")
-        self._received += block.numel()
-        self._dry = torch.cat([self._dry, block])
-        self._frames_in = torch.cat([self._frames_in, block * self.gain])
-        count = (self._frames_in.numel() - self.n_fft) // self.hop + 1 if self._frames_in.numel() >= self.n_fft else 0
-        return self._run_frames(count)
+        self._received += block.size
+        self._dry = np.concatenate([self._dry, block])
+        self._frames_in = np.concatenate([self._frames_in, block * np.float32(self.gain)])
+        return torch.from_numpy(self._run_frames(self._frames_ready()))
 
     @torch.no_grad()
     def flush(self) -> torch.Tensor:
         """The rest of the output (the stream then starts anew): in all, as many samples as came in."""
         # the STFT's right padding: frames until every sample is covered, as model(...) frames it
-        self._frames_in = torch.cat([self._frames_in, torch.zeros(self.n_fft // 2 + self.hop - 1)])
-        count = (self._frames_in.numel() - self.n_fft) // self.hop + 1 if self._frames_in.numel() >= self.n_fft else 0
-        head = self._run_frames(count)
+        self._frames_in = np.concatenate([self._frames_in, np.zeros(self.n_fft // 2 + self.hop - 1, np.float32)])
+        head = self._run_frames(self._frames_ready())
         rest = self._overlap[: self.n_fft - self.hop]
-        rest = rest / self._envelope(self._frames_done * self.hop, rest.numel(), self._frames_done)
-        skip = min(self._skip, rest.numel())
-        out = torch.cat([head, self._mix(rest[skip:][: self._received - self._emitted])])
+        rest = rest / self._envelope(self._frames_done * self.hop, rest.size, self._frames_done)
+        skip = min(self._skip, rest.size)
+        out = np.concatenate([head, self._mix(rest[skip:][: self._received - self._emitted])])
         self.reset()
-        return out
+        return torch.from_numpy(out)
 
     # -- internals -----------------------------------------------------------------------------
-    def _envelope(self, start: int, length: int, frames: int) -> torch.Tensor:
+    def _frames_ready(self) -> int:
+        have = self._frames_in.size
+        return (have - self.n_fft) // self.hop + 1 if have >= self.n_fft else 0
+
+    def _envelope(self, start: int, length: int, frames: int) -> np.ndarray:
         """What the inverse STFT divides by at padded positions start.. : the squared windows of
         the first ``frames`` frames that reach each one (fewer at the very start and end, as
         model(...) sums them)."""
-        position = torch.arange(start, start + length)
-        total = torch.zeros(length)
+        position = np.arange(start, start + length)
+        total = np.zeros(length, np.float32)
         for k in range(-(-self.n_fft // self.hop)):
             frame = position // self.hop - k
             offset = position - frame * self.hop
             valid = (frame >= 0) & (frame < frames) & (offset < self.n_fft)
-            total += torch.where(valid, self.window_sq[offset.clamp(0, self.n_fft - 1)], torch.zeros(()))
-        return total.clamp_min(1e-6)
+            total += np.where(valid, self.window_sq[np.clip(offset, 0, self.n_fft - 1)], np.float32(0.0))
+        return np.maximum(total, np.float32(1e-6))
 
-    def _run_frames(self, count: int) -> torch.Tensor:
+    def _run_frames(self, count: int) -> np.ndarray:
         if count == 0:
-            return torch.zeros(0)
+            return np.zeros(0, np.float32)
         span = (count - 1) * self.hop + self.n_fft
-        frames = self._frames_in[:span].unfold(0, self.n_fft, self.hop)  # (count, n_fft)
+        frames = np.lib.stride_tricks.sliding_window_view(self._frames_in[:span], self.n_fft)[:: self.hop]
         self._frames_in = self._frames_in[count * self.hop:]
-        pieces = self._pieces(frames)  # (count, n_fft)
+        pieces = self._pieces(frames.copy())  # (count, n_fft); the view is read-only
         # overlap-add: each frame starts one hop after the one before
-        added = F.fold(pieces.T.unsqueeze(0), (1, span), (1, self.n_fft), stride=(1, self.hop)).reshape(-1)
-        acc = torch.zeros(span + self.n_fft)
-        acc[: self._overlap.numel()] += self._overlap
-        acc[:span] += added
+        acc = np.zeros(span + self.n_fft, np.float32)
+        acc[: self._overlap.size] += self._overlap
+        for k, piece in enumerate(pieces):
+            acc[k * self.hop: k * self.hop + self.n_fft] += piece
         start = self._frames_done * self.hop  # padded position of acc[0]
         self._frames_done += count
         done = count * self.hop  # no later frame reaches these samples
-        wet = acc[:done] / (self._steady.repeat(count) if start >= self.n_fft
+        wet = acc[:done] / (np.tile(self._steady, count) if start >= self.n_fft
                             else self._envelope(start, done, self._frames_done))
         self._overlap = acc[done: done + self.n_fft]
-        skip = min(self._skip, wet.numel())
+        skip = min(self._skip, wet.size)
         self._skip -= skip
-        ready = wet[skip:][: self._received - self._emitted]
-        return self._mix(ready)
+        return self._mix(wet[skip:][: self._received - self._emitted])
 
-    def _mix(self, wet: torch.Tensor) -> torch.Tensor:
-        dry, self._dry = self._dry[: wet.numel()], self._dry[wet.numel():]
-        self._emitted += wet.numel()
-        wet = wet / self.gain
-        return wet if self.strength == 1.0 else self.strength * wet + (1.0 - self.strength) * dry
+    def _mix(self, wet: np.ndarray) -> np.ndarray:
+        dry, self._dry = self._dry[: wet.size], self._dry[wet.size:]
+        self._emitted += wet.size
+        wet = wet / np.float32(self.gain)
+        return wet if self.strength == 1.0 else np.float32(self.strength) * wet + np.float32(1.0 - self.strength) * dry
 
-    def _pieces(self, frames: torch.Tensor) -> torch.Tensor:
-        """(n, n_fft) raw input frames, in order -> (n, n_fft) repaired frames, synthesis-windowed
-        (the inverse STFT's frames before their overlap-add); carries the network's state."""
+    def _pieces(self, frames: np.ndarray) -> np.ndarray:
+        """(n, n_fft) float32 raw input frames, in order -> (n, n_fft) float32 repaired frames,
+        synthesis-windowed (the inverse STFT's frames before their overlap-add); carries the
+        network's state."""
         raise NotImplementedError
 
     def _reset_state(self) -> None:
@@ -211,9 +216,10 @@ class StreamingRepairer(FrameStream):
     def _reset_state(self) -> None:
         self._lstm_state = None
 
-    def _pieces(self, frames: torch.Tensor) -> torch.Tensor:
-        spec = (frames @ self.analysis[:, 0].T).T.unflatten(0, (2, self.n_fft // 2 + 1)).unsqueeze(0)  # (1, 2, F, n)
-        return self._network(spec).flatten(1, 2)[0].T @ self.synthesis[:, 0]
+    def _pieces(self, frames: np.ndarray) -> np.ndarray:
+        spec = torch.from_numpy(frames) @ self.analysis[:, 0].T  # (n, 2F)
+        spec = spec.T.unflatten(0, (2, self.n_fft // 2 + 1)).unsqueeze(0)  # (1, 2, F, n)
+        return (self._network(spec).flatten(1, 2)[0].T @ self.synthesis[:, 0]).numpy()
 
     def _lstm(self, hidden: torch.Tensor, state: tuple | None) -> tuple[torch.Tensor, tuple]:
         """The bottleneck's LSTM over (1, n, H) frames from ``state``. A live block brings one or two
