@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny_models import TINY_CAUSAL, stream_in_random_blocks, tiny_causal
 
 from msar_hf.audio import load_audio
 from msar_hf.errors import MsarError
@@ -16,29 +17,15 @@ from msar_hf.models.autoencoder import MsarAutoencoderConfig, MsarAutoencoderMod
 from msar_hf.streaming import StreamingRepairer
 
 DEMO = Path(__file__).resolve().parent.parent / "msar_hf" / "demo"
-SMALL = {"hidden_size": 64, "lstm_hidden_size": 32, "encoder_layers": 2, "lstm_layers": 2}
+SMALL = TINY_CAUSAL
 
 
-def _causal_model(**overrides) -> MsarAutoencoderModel:
-    torch.manual_seed(0)
-    config = MsarAutoencoderConfig(**{"causal": True, "normalize_input": False, "inference_shifts": 1,
-                                      "use_speaker_conditioning": False, **SMALL, **overrides})
-    model = MsarAutoencoderModel(config).eval()
-    with torch.no_grad():  # away from the identity start, so every part of the network shows
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    return model
+def _causal_model(**overrides):
+    return tiny_causal(**{"use_speaker_conditioning": False, **overrides})
 
 
 def _stream(runner, x: torch.Tensor, seed: int) -> torch.Tensor:
-    rng = np.random.default_rng(seed)
-    outs, start = [], 0
-    while start < x.numel():
-        stop = start + int(rng.integers(1, 3000))
-        outs.append(runner.process(x[start:stop]))
-        start = stop
-    outs.append(runner.flush())
-    return torch.cat(outs)
+    return stream_in_random_blocks(runner, x, seed)[0]
 
 
 @pytest.fixture(scope="module")

@@ -7,36 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny_models import TINY_CAUSAL, stream_in_random_blocks, tiny_causal
 
 from msar_hf.audio import load_audio
 from msar_hf.errors import MsarError
 from msar_hf.models.autoencoder import MsarAutoencoderConfig, MsarAutoencoderModel
 from msar_hf.streaming import StreamingRepairer
 
-SMALL = {"hidden_size": 64, "lstm_hidden_size": 32, "encoder_layers": 2, "lstm_layers": 2}
-
-
-def _causal_model(**overrides) -> MsarAutoencoderModel:
-    torch.manual_seed(0)
-    config = MsarAutoencoderConfig(**{"causal": True, "normalize_input": False, "inference_shifts": 1, **SMALL, **overrides})
-    model = MsarAutoencoderModel(config).eval()
-    with torch.no_grad():  # away from the identity start, so the network's every part shows
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    return model
-
-
-def _stream(runner: StreamingRepairer, x: torch.Tensor, seed: int) -> tuple[torch.Tensor, list[int]]:
-    """Feed x in blocks of random sizes; the output and how far it lagged after each block."""
-    rng = np.random.default_rng(seed)
-    outs, lags, start = [], [], 0
-    while start < x.numel():
-        stop = start + int(rng.integers(1, 3000))
-        outs.append(runner.process(x[start:stop]))
-        start = min(stop, x.numel())
-        lags.append(start - sum(o.numel() for o in outs))
-    outs.append(runner.flush())
-    return torch.cat(outs), lags
+SMALL = TINY_CAUSAL
+_causal_model = tiny_causal
+_stream = stream_in_random_blocks
 
 
 @pytest.mark.parametrize("stft", [{}, {"hop_length": 128}])
