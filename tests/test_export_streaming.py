@@ -131,3 +131,21 @@ def test_cli_exports_the_shipped_live_model_and_msar_stream_runs_the_file(tmp_pa
                          input=pcm.tobytes(), capture_output=True, timeout=120, check=False)
     err = run.stderr.decode().strip().splitlines()
     assert run.returncode == 2 and len(err) == 1 and "no such file" in err[0], err
+
+
+def test_cli_refuses_chunk_seconds_with_streaming_and_a_bidirectional_model(tmp_path, capsys, exported):
+    """--chunk-seconds has no meaning for a frame step (it was taken and ignored); a bidirectional
+    model cannot stream: each is one line, exit 2, and no file."""
+    from msar_hf.cli import main
+
+    path = tmp_path / "live.onnx"
+    with pytest.raises(SystemExit) as exc:
+        main(["export", "--onnx", str(path), "--streaming", "--chunk-seconds", "4", "--model", str(exported[0])])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and err.startswith("msar: error: --chunk-seconds") and "\n" not in err, err
+    MsarAutoencoderModel(MsarAutoencoderConfig(**SMALL)).save_pretrained(tmp_path / "bidirectional")
+    with pytest.raises(SystemExit) as exc:
+        main(["export", "--onnx", str(path), "--streaming", "--model", str(tmp_path / "bidirectional")])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and "causal" in err and "Traceback" not in err, err
+    assert not path.exists() and not list(tmp_path.glob("*.tmp.onnx"))

@@ -156,10 +156,10 @@ def export(
         "--streaming", help="Export a causal model's frame step (frames and LSTM state in, repaired "
                             "frames and state out) for live use: OnnxStreamingRepairer or `msar stream "
                             "--model FILE.onnx` runs it.")] = False,
-    chunk_seconds: Annotated[float, typer.Option(
+    chunk_seconds: Annotated[float | None, typer.Option(
         "--chunk-seconds", help="Chunk length the runner uses (stored in the file; the graph takes any "
                                 "length, and the runner chunks and cross-fades as `msar repair` does). "
-                                "At least 0.5.")] = 8.0,
+                                "At least 0.5; default 8. Not with --streaming (frames, no chunks).")] = None,
     opset: Annotated[int, typer.Option("--opset", help="ONNX opset version.")] = 17,
     check: Annotated[bool, typer.Option(
         "--check/--no-check", help="Run onnxruntime on a real-length input, compare with torch and "
@@ -169,8 +169,13 @@ def export(
     and check it against torch."""
     from transformers.utils import logging as hf_logging
 
+    from ..errors import MsarError
+
     hf_logging.disable_progress_bar()
     if streaming:
+        if chunk_seconds is not None:  # silently ignored, a user would think the file chunks
+            raise MsarError("--chunk-seconds: a streaming export runs frame by frame and has no chunks; "
+                            "leave it out, or export without --streaming")
         from ..export_streaming import export_streaming_onnx, measure_streaming_parity
 
         path = export_streaming_onnx(onnx, model=model, opset=opset)
@@ -184,7 +189,7 @@ def export(
         return
     from ..export import export_onnx, measure_parity
 
-    path = export_onnx(onnx, model=model, chunk_seconds=chunk_seconds, opset=opset)
+    path = export_onnx(onnx, model=model, chunk_seconds=8.0 if chunk_seconds is None else chunk_seconds, opset=opset)
     size = path.stat().st_size / 1e6
     typer.echo(f"wrote {path} ({size:.1f} MB)")
     if check:
