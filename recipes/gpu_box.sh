@@ -4,12 +4,14 @@
 # shipped weights ran). Two steps:
 #
 #   bash recipes/gpu_box.sh prepare [KATHLEEN_LIMIT]   # here: .gpu/ = data copy + wheels + fp16 start
+#   INIT_FROM=msar_hf/pretrained/repair_causal bash recipes/gpu_box.sh prepare   # the live model's start
 #   bash recipes/gpu_box.sh train CONFIG               # there, from the repo root, .gpu/ carried along
 #
 # `prepare` writes .gpu/data (recipes/pack_shared_data.py), .gpu/whl (the pure-Python and manylinux
 # cp312 wheels of what train.py needs beyond PyTorch/transformers/accelerate: soundfile's libsndfile
 # also does the mp3/opus damage there, see channel.codec) and .gpu/init (the shipped weights as
-# float16). `train` installs the wheels into /tmp/site, turns the weights back into float32, runs
+# float16: the offline repair model's, or the folder INIT_FROM names, e.g. the shipped causal model for
+# recipes/configs/autoencoder_causal_gpu.yaml). `train` installs the wheels into /tmp/site, turns the weights back into float32, runs
 # `accelerate launch recipes/train.py --config CONFIG` (a config whose init_from is .gpu/init, e.g.
 # recipes/configs/autoencoder_gpu_codec.yaml; EXTRA="--resume latest" continues) and copies the
 # weights to $OUT (final/ if the run finished, else the last checkpoint's pytorch_model.bin).
@@ -18,9 +20,12 @@ cd "$(dirname "$0")/.."
 PY=${PY:-python3}
 
 prepare() {
-  local limit=${1:-600} src=${MSAR_DATA_ROOT:-../shared/data}
+  local limit=${1:-600} src=${MSAR_DATA_ROOT:-../shared/data} init=${INIT_FROM:-msar_hf/pretrained/repair}
   if [ ! -d "$src/speech" ] || [ ! -d "$src/noise" ]; then
     echo "gpu_box.sh prepare: no speech/ and noise/ under '$src' (set MSAR_DATA_ROOT)" >&2; exit 2
+  fi
+  if [ ! -f "$init/model.safetensors" ] || [ ! -f "$init/config.json" ]; then
+    echo "gpu_box.sh prepare: INIT_FROM '$init' has no model.safetensors and config.json" >&2; exit 2
   fi
   rm -rf .gpu/data .gpu/init && mkdir -p .gpu/whl .gpu/init
   "$PY" recipes/pack_shared_data.py --src "$src" --dst .gpu/data --kathleen-limit "$limit"
@@ -34,10 +39,12 @@ prepare() {
     "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
       "${platforms[@]}" -d .gpu/whl "$pkg"
   done
-  cp msar_hf/pretrained/repair/config.json msar_hf/pretrained/repair/preprocessor_config.json .gpu/init/
-  "$PY" - <<'EOF'
+  cp "$init/config.json" .gpu/init/
+  if [ -f "$init/preprocessor_config.json" ]; then cp "$init/preprocessor_config.json" .gpu/init/; fi
+  INIT="$init" "$PY" - <<'EOF'
+import os
 from safetensors.torch import load_file, save_file
-weights = load_file("msar_hf/pretrained/repair/model.safetensors")
+weights = load_file(os.path.join(os.environ["INIT"], "model.safetensors"))
 save_file({k: v.half() for k, v in weights.items()}, ".gpu/init/model.safetensors", metadata={"format": "pt"})
 EOF
   du -sh .gpu

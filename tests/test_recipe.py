@@ -431,6 +431,13 @@ def test_gpu_box_script_refuses_bad_input_in_one_line(tmp_path):
                              env={**os.environ, "MSAR_DATA_ROOT": str(tmp_path / "nothing")}, timeout=60)
         assert run.returncode == 2, (args, run.stderr)
         assert message in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr
+    # a start folder (INIT_FROM) without weights, checked before the data copy
+    (tmp_path / "data" / "speech").mkdir(parents=True)
+    (tmp_path / "data" / "noise").mkdir()
+    run = subprocess.run(["bash", str(script), "prepare"], check=False, capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "MSAR_DATA_ROOT": str(tmp_path / "data"), "INIT_FROM": str(tmp_path)})
+    assert run.returncode == 2 and "has no model.safetensors" in run.stderr, run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1, run.stderr
     after = sorted((REPO / ".gpu").rglob("*")) if (REPO / ".gpu").exists() else []
     assert after == before
 
