@@ -15,7 +15,10 @@ arrive, carrying the LSTM's state and the overlap-add of the inverse STFT betwee
 output is, to float rounding, what ``model(whole_recording)`` returns (tested), however the input
 is cut into blocks. Latency: an output sample is final once every frame that overlaps it has all
 its samples, so the output lags the input by n_fft - hop to n_fft - 1 samples (16-32 ms for the
-512/256 STFT).
+512/256 STFT). :class:`FrameStream` is that framing and overlap-add; :class:`StreamingRepairer` runs
+the torch model under it, ``msar_hf.export_streaming.OnnxStreamingRepairer`` the same network's
+frame step exported to ONNX (``msar export --onnx FILE --streaming``; about 2.6 times faster in 10 ms
+blocks, benchmarks/results/streaming.md).
 
 Written by hand: the model's own forward takes a whole recording (its STFT, LSTM and overlap-add
 see every frame at once), and no library streams an arbitrary PyTorch network. What ``repair()``
