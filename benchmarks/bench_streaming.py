@@ -11,7 +11,7 @@ residual gate, comb, auto strength: what msar gives when it may wait), on the re
 Reports PESQ-WB, STOI, SI-SDR and Q per damage type for the stream at the model's default mix and
 at full strength, the stream's latency, and the real-time factor with one thread for blocks of
 10, 20 and 100 ms, torch's and the exported ONNX frame step's (onnxruntime), next to the offline
-repair's. Writes ``benchmarks/results/streaming.{json,md}``.
+repair's and the baselines' (whole clip). Writes ``benchmarks/results/streaming.{json,md}``.
 """
 
 from __future__ import annotations
@@ -118,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
             rtf[f"causal ONNX (onnxruntime), {ms} ms blocks"] = _rtf(
                 lambda ms=ms: _stream(onnx_runner, long, ms * RATE // 1000), seconds)
         onnx_diff = float(np.abs(_stream(onnx_runner, long, 160) - _stream(runner, long, 160)).max())
+        for b in baselines:  # their own wrappers over the whole clip (as the quality rows above)
+            rtf[f"{b.name} (whole clip)"] = _rtf(lambda b=b: b.enhance(long), seconds)
 
     types = list(scores["input"]["per_type"]) + ["overall"]
     lines = ["# Live repair (msar_hf.streaming)", "",
