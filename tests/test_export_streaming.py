@@ -149,3 +149,31 @@ def test_cli_refuses_chunk_seconds_with_streaming_and_a_bidirectional_model(tmp_
     err = capsys.readouterr().err.strip()
     assert exc.value.code == 2 and "causal" in err and "Traceback" not in err, err
     assert not path.exists() and not list(tmp_path.glob("*.tmp.onnx"))
+
+
+def test_the_host_loop_in_the_model_card_gives_the_runners_samples(exported, speech_file):
+    """The loop the live model card gives other ONNX hosts (half a window of zeros first, one frame
+    per hop, the state kept, overlap-add with no division, the first hop dropped) gives
+    OnnxStreamingRepairer's samples, all but the unfinished last hop."""
+    import onnxruntime as ort
+
+    from msar_hf.export_streaming import OnnxStreamingRepairer
+
+    path = exported[1]
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    meta = session.get_modelmeta().custom_metadata_map
+    n_fft, hop = int(meta["n_fft"]), int(meta["hop_length"])
+    layers, _, hidden = session.get_inputs()[1].shape
+    h = c = np.zeros((layers, 1, hidden), np.float32)
+    x = load_audio(speech_file)[0][:20000].numpy()
+    padded = np.concatenate([np.zeros(n_fft // 2, np.float32), x])
+    acc, k = np.zeros(padded.size + n_fft, np.float32), 0
+    while k * hop + n_fft <= padded.size:
+        pieces, h, c = session.run(None, {"frames": padded[k * hop: k * hop + n_fft][None], "state_h": h, "state_c": c})
+        acc[k * hop: k * hop + n_fft] += pieces[0]
+        k += 1
+    wet = acc[n_fft // 2: k * hop]
+    runner = OnnxStreamingRepairer(path, strength=1.0)
+    expected = torch.cat([runner.process(x), runner.flush()]).numpy()
+    assert wet.size >= x.size - n_fft
+    assert np.abs(wet - expected[: wet.size]).max() < 1e-5
