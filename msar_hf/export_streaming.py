@@ -33,8 +33,14 @@ import torch
 
 from .errors import MsarError
 from .export import MODEL_RATE, _real_speech, check_onnx_target, write_onnx
-from .models.autoencoder.modeling_msar_autoencoder import LstmBottleneck, _dft_bases
-from .streaming import DEFAULT_MODEL_DIR, FrameStream, StreamingRepairer
+from .models.autoencoder.modeling_msar_autoencoder import _dft_bases
+from .streaming import (
+    DEFAULT_MODEL_DIR,
+    FrameStream,
+    StreamingRepairer,
+    network_frames,
+    streaming_refusal,
+)
 
 GRAPH_KIND = "msar-streaming-frame-step"
 
@@ -52,25 +58,9 @@ class _FrameStep(torch.nn.Module):
     def forward(self, frames, state_h, state_c, speaker_embeddings=None):
         model = self.model
         spec = (frames @ self.analysis).T.unflatten(0, (2, model.freq_bins)).unsqueeze(0)  # (1, 2, F, n)
-        spec_c, hidden = model._frame_features(spec)
-        hidden = model.encoder(hidden)
-        if model.film_in is not None:
-            hidden = model.film_in(hidden, speaker_embeddings)
-        out, (state_h, state_c) = model.bottleneck.lstm(hidden, (state_h, state_c))
-        hidden = hidden + model.bottleneck.proj(out)
-        if model.film_out is not None:
-            hidden = model.film_out(hidden, speaker_embeddings)
-        out_spec = model._masked_spectrum(spec_c, model.decoder(hidden))
+        out_spec, (state_h, state_c) = network_frames(model, spec, speaker_embeddings, model.bottleneck.lstm,
+                                                      (state_h, state_c))
         return out_spec.flatten(1, 2)[0].T @ self.synthesis, state_h, state_c
-
-
-def _streamable(model) -> None:
-    config = model.config
-    if not getattr(config, "causal", False) or not isinstance(model.bottleneck, LstmBottleneck):
-        raise MsarError("a streaming export needs a causal model with an LSTM bottleneck (config.causal: "
-                        "true; the shipped one is msar_hf/pretrained/repair_causal); this one is "
-                        f"{'bidirectional' if not getattr(config, 'causal', False) else 'convolutional'}: "
-                        "export it without --streaming")
 
 
 def export_streaming_onnx(path: str | os.PathLike, model=None, opset: int = 17) -> Path:
@@ -81,7 +71,8 @@ def export_streaming_onnx(path: str | os.PathLike, model=None, opset: int = 17) 
 
     path = check_onnx_target(path, opset)
     loaded = load_repair_model(DEFAULT_MODEL_DIR if model is None else model, "cpu")
-    _streamable(loaded)
+    if refusal := streaming_refusal(loaded):
+        raise MsarError(f"{refusal}: export it without --streaming")
     model = copy.deepcopy(loaded).float().eval()
     config = model.config
     lstm = model.bottleneck.lstm

@@ -53,6 +53,34 @@ def _samples(block) -> torch.Tensor:
     return pcm_to_float(data.reshape(-1))
 
 
+def streaming_refusal(model) -> str | None:
+    """Why ``model`` cannot be run frame by frame (None if it can): it needs a one-way LSTM."""
+    causal = getattr(model.config, "causal", False)
+    if causal and isinstance(model.bottleneck, LstmBottleneck):
+        return None
+    return ("streaming needs a causal model with an LSTM bottleneck (config.causal: true, bottleneck: lstm; "
+            "recipes/configs/autoencoder_causal.yaml trains one, msar_hf/pretrained/repair_causal is shipped); "
+            f"this one is {'bidirectional' if not causal else 'convolutional'}")
+
+
+def network_frames(model, spec: torch.Tensor, speaker: torch.Tensor, lstm, state):
+    """The model's ``_enhance`` for (1, 2, F, n) spectrum frames that arrive in order (its own frame
+    features and masked spectrum): the repaired (1, 2, F, n) frames on the CPU and the LSTM state
+    after them. ``lstm(hidden, state)`` runs the bottleneck's LSTM (the torch runner's hand-stepped
+    one, or the module itself where the ONNX export traces it). The spectra stay on the CPU; the
+    layers run on the model's device."""
+    device = model.device
+    spec_c, hidden = model._frame_features(spec)
+    hidden = model.encoder(hidden.to(device))
+    if model.film_in is not None:
+        hidden = model.film_in(hidden, speaker.to(hidden.dtype))
+    out, state = lstm(hidden, state)
+    hidden = hidden + model.bottleneck.proj(out)
+    if model.film_out is not None:
+        hidden = model.film_out(hidden, speaker.to(hidden.dtype))
+    return model._masked_spectrum(spec_c.to(device), model.decoder(hidden)).cpu(), state
+
+
 class FrameStream:
     """What a live runner does around its network: frames the incoming samples as the model's STFT
     frames a whole recording, overlap-adds the network's output frames, divides by the window
@@ -194,10 +222,8 @@ class StreamingRepairer(FrameStream):
 
             model = load_repair_model(DEFAULT_MODEL_DIR if model is None else model, "cpu")
         config = model.config
-        if not getattr(config, "causal", False) or not isinstance(model.bottleneck, LstmBottleneck):
-            raise ValueError("streaming needs a causal model with an LSTM bottleneck (config.causal: true, "
-                             "bottleneck: lstm; recipes/configs/autoencoder_causal.yaml trains one); this one "
-                             f"is {'bidirectional' if not getattr(config, 'causal', False) else 'convolutional'}")
+        if refusal := streaming_refusal(model):
+            raise ValueError(refusal)
         if config.normalize_input and input_gain is None:
             raise ValueError("this model normalises each clip's level, which a stream cannot measure: pass "
                              "input_gain (model._level_gain of a representative clip), or train with "
@@ -250,19 +276,8 @@ class StreamingRepairer(FrameStream):
         return torch.stack(outputs, dim=1), (torch.stack(h), torch.stack(c))
 
     def _network(self, spec: torch.Tensor) -> torch.Tensor:
-        """(1, 2, F, n) frames -> repaired frames: the model's ``_enhance`` for frames that arrive
-        in order (its own frame features and masked spectrum), the LSTM's state carried from the
-        previous call. The spectra stay on the CPU; the layers run on the model's device."""
-        model, device = self.model, self.model.device
-        spec_c, hidden = model._frame_features(spec)
-        hidden = model.encoder(hidden.to(device))
-        if model.film_in is not None:
-            hidden = model.film_in(hidden, self.speaker.to(hidden.dtype))
-        out, self._lstm_state = self._lstm(hidden, self._lstm_state)
-        hidden = hidden + model.bottleneck.proj(out)
-        if model.film_out is not None:
-            hidden = model.film_out(hidden, self.speaker.to(hidden.dtype))
-        return model._masked_spectrum(spec_c.to(device), model.decoder(hidden)).cpu()
+        """(1, 2, F, n) frames -> repaired frames, the LSTM's state carried from the previous call."""
+        out_spec, self._lstm_state = network_frames(self.model, spec, self.speaker, self._lstm, self._lstm_state)
+        return out_spec
 
-
-__all__ = ["FrameStream", "StreamingRepairer"]
+__all__ = ["FrameStream", "StreamingRepairer", "network_frames", "streaming_refusal"]
