@@ -28,13 +28,18 @@ from .repair import (
     launched_distributed,
     same_path,
 )
+from .video import VIDEO_OUTPUT_EXTENSIONS
 
 
 # --------------------------------------------------------------------------------------------
 # planning outputs for files and folders
 # --------------------------------------------------------------------------------------------
-def _writable_suffix(path: Path) -> str:
+def _writable_suffix(path: Path, keep_video: bool = False) -> str:
+    """An audio input keeps its format where msar writes it; a video's sound goes to WAV, or with
+    ``keep_video`` back into its container with the picture (msar_hf.video)."""
     suffix = path.suffix.lower()
+    if suffix in VIDEO_OUTPUT_EXTENSIONS:
+        return suffix if keep_video else ".wav"
     return suffix if suffix in WRITABLE_EXTENSIONS else ".wav"
 
 
@@ -46,7 +51,8 @@ def _is_within(path: Path, folder: Path) -> bool:
         return False
 
 
-def plan_outputs(inputs: Sequence[str | os.PathLike], output: str | os.PathLike | None = None) -> list[tuple[Path, Path]]:
+def plan_outputs(inputs: Sequence[str | os.PathLike], output: str | os.PathLike | None = None,
+                 keep_video: bool = False) -> list[tuple[Path, Path]]:
     """Pair every input file with its output path.
 
     * one input file and ``output`` with an audio extension (and not an existing folder): that file;
@@ -54,7 +60,8 @@ def plan_outputs(inputs: Sequence[str | os.PathLike], output: str | os.PathLike 
       file: refused, as a mistyped output file): a file input keeps its name, a
       folder input keeps its tree below the folder (below ``<folder name>/`` when several inputs
       are given). When the output folder lies inside an input folder, the files already in it are
-      skipped (re-running ``msar repair .`` does not repair its own outputs).
+      skipped (re-running ``msar repair .`` does not repair its own outputs). A video's output
+      is a WAV, or with ``keep_video`` a video of its own kind (its picture kept).
     Raises :class:`MsarError` for missing inputs, empty folders, clashing or input-overwriting outputs.
     """
     if not inputs:
@@ -71,7 +78,7 @@ def plan_outputs(inputs: Sequence[str | os.PathLike], output: str | os.PathLike 
         raise MsarError(f"{out}: exists and is not a folder; with several inputs or a folder, -o must be a folder")
     if not out.exists() and out.suffix.lower() in WRITABLE_EXTENSIONS:
         # a file name meant as one output: made a folder of that name, it hid the mistake
-        raise MsarError(f"{out}: names an audio file, but several inputs or a folder need a folder for -o")
+        raise MsarError(f"{out}: names a file, but several inputs or a folder need a folder for -o")
     pairs: list[tuple[Path, Path]] = []
     for p in paths:
         if p.is_dir():
@@ -81,9 +88,9 @@ def plan_outputs(inputs: Sequence[str | os.PathLike], output: str | os.PathLike 
             if not files:
                 raise MsarError(f"{p}: no audio files found (looked for {', '.join(AUDIO_EXTENSIONS + VIDEO_EXTENSIONS)})")
             base = out / p.resolve().name if len(paths) > 1 else out
-            pairs += [(f, (base / f.relative_to(p)).with_suffix(_writable_suffix(f))) for f in files]
+            pairs += [(f, (base / f.relative_to(p)).with_suffix(_writable_suffix(f, keep_video))) for f in files]
         else:
-            pairs.append((p, (out / p.name).with_suffix(_writable_suffix(p))))
+            pairs.append((p, (out / p.name).with_suffix(_writable_suffix(p, keep_video))))
     seen: dict[Path, Path] = {}
     all_inputs = [src for src, _ in pairs]
     unique = []
@@ -216,19 +223,20 @@ def repair_paths(
     progress: bool = True,
     on_report: Callable[[RepairReport], None] | None = None,
     skip_existing: bool = False,
+    keep_video: bool = False,
 ) -> list[RepairReport]:
     """Repair files and folders (see :func:`plan_outputs` for where outputs go).
 
     ``skip_existing``: leave a file whose output is there already (reported ``skipped``): a big
     run stopped half-way goes on where it stopped, since every output is written atomically (one
-    that exists is whole).
+    that exists is whole). ``keep_video``: a video's output is a video of its kind, its picture kept.
 
     A file that cannot be read does not stop the others: its report carries ``error``. Under
     ``accelerate launch`` (or with ``shard=(index, count)``) this process repairs every
     ``count``-th file starting at ``index``; outputs never collide because the plan is the same
     on every process.
     """
-    pairs = plan_outputs(inputs, output)
+    pairs = plan_outputs(inputs, output, keep_video=keep_video)
     index, count = current_shard(shard)
     mine = pairs[index::count]
     repairer = model if isinstance(model, Repairer) else Repairer(

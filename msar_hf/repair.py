@@ -41,6 +41,7 @@ from .audio import (
     load_audio,
     lossy_bit_rate,
     resample,
+    temp_beside,
     writing_errors,
 )
 from .errors import (
@@ -60,12 +61,15 @@ from .recording_io import (
     open_source,
     output_subtype,
 )
+from .video import VIDEO_OUTPUT_EXTENSIONS, MuxPlan, check_mux, is_video_output, mux, plan_mux
 
 MODEL_RATE = 16000
 DEFAULT_MODEL_DIR = Path(__file__).parent / "pretrained" / "repair"
 DEFAULT_OUTPUT_DIR = Path("repaired")
 # Extensions save_audio writes; an input in any other readable format is written as WAV.
-WRITABLE_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".mp3", ".m4a", ".opus", ".aac")
+AUDIO_OUTPUT_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".mp3", ".m4a", ".opus", ".aac")
+# a video output keeps the input's picture and other streams (msar_hf.video)
+WRITABLE_EXTENSIONS = AUDIO_OUTPUT_EXTENSIONS + VIDEO_OUTPUT_EXTENSIONS
 
 # Streaming windows: 60 s of audio per model call keeps memory small and the per-window overhead
 # negligible; 1 s of context on each side (cross-faded over its middle half) hides the edges of
@@ -493,16 +497,37 @@ class Repairer:
         src_path, out_path = Path(input), Path(output)
         protected = [src_path, *map(Path, inputs)]
         check_output(out_path, protected)
+        plan = plan_mux(src_path, out_path) if is_video_output(out_path) else None
         source = open_source(src_path, next(p for p in out_path.absolute().parents if p.is_dir()))
         try:  # the source may hold a temporary decoded file: closed whatever happens
-            report = self._repair_source(source, src_path, out_path, protected, progress)
+            if plan is None:
+                report = self._repair_source(source, src_path, out_path, protected, progress)
+            else:
+                report = self._repair_into_video(plan, source, src_path, out_path, protected, progress)
         finally:
             source.close()
         report.seconds = time.perf_counter() - start_time
         return report
 
+    def _repair_into_video(self, plan: MuxPlan, source, src_path: Path, out_path: Path, protected: list[Path],
+                           progress: bool) -> RepairReport:
+        """The sound repaired into a temporary float WAV beside the output, then muxed with the
+        input's picture and other streams (msar_hf.video)."""
+        with writing_errors(out_path):
+            out_path.parent.mkdir(parents=True, exist_ok=True)
+            check_mux(plan, out_path, self.output_rate or source.rate, source.channels)  # a refusal comes first
+            sound = temp_beside(out_path, ".wav")
+        try:
+            report = self._repair_source(source, src_path, sound, protected, progress, subtype="FLOAT")
+            with writing_errors(out_path):
+                report.warnings += mux(plan, sound, out_path, report.output_rate)
+        finally:
+            sound.unlink(missing_ok=True)
+        report.output = str(out_path)
+        return report
+
     def _repair_source(self, source, src_path: Path, out_path: Path, protected: list[Path],
-                       progress: bool) -> RepairReport:
+                       progress: bool, subtype: str | None = None) -> RepairReport:
         streamed = isinstance(source, SoundFileSource)
         report = RepairReport(input=str(src_path), output=str(out_path), sampling_rate=source.rate,
                               channels=source.channels, duration_s=source.frames / source.rate, streamed=streamed)
@@ -510,7 +535,7 @@ class Repairer:
         report.output_rate = out_rate
         check_encodable(out_path, out_rate, source.channels)  # before the work, not after it
         out_frames = source.frames if out_rate == source.rate else round(source.frames * out_rate / source.rate)
-        subtype = output_subtype(source.subtype, out_path)
+        subtype = subtype or output_subtype(source.subtype, out_path)
         # a WAV output keeps a WAVE_FORMAT_EXTENSIBLE input's speaker layout (5.1...)
         # and its text tags (an archive's catalogue data) and broadcast chunks (bext...), where the
         # output's format holds them

@@ -52,6 +52,11 @@ def repair(
     shard: Annotated[str | None, typer.Option(
         "--shard", help="INDEX/COUNT: repair only this process's share of the files "
                         "(automatic under `accelerate launch`).")] = None,
+    keep_video: Annotated[bool, typer.Option(
+        "--keep-video", help="A video's output is a video of its kind (.mp4, .mov, .mkv, .webm, .avi) "
+                             "with its picture and other streams copied and the repaired sound in "
+                             "place of the old; without it, a video's sound goes to WAV. One file "
+                             "given -o NAME.mp4 (.mkv...) is written so anyway.")] = False,
     skip_existing: Annotated[bool, typer.Option(
         "--skip-existing", help="Leave a file whose output is there already: a big run stopped half-way "
                                 "goes on where it stopped (outputs are written atomically, so one that "
@@ -117,7 +122,7 @@ def repair(
 
     with torch.no_grad():  # a context, not set_grad_enabled: callers in the same process keep autograd
         reports = repair_paths(inputs, output, model=repairer, shard=(index, count), progress=not quiet,
-                               on_report=show, skip_existing=skip_existing)
+                               on_report=show, skip_existing=skip_existing, keep_video=keep_video)
     # every rank's reports on the first (None on the others); this waits for all ranks: exiting with
     # an error now would stop the ranks still at work
     everyone = gather_reports(reports) if count > 1 else reports

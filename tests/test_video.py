@@ -1,0 +1,164 @@
+"""A video keeps its picture: `msar repair talk.mp4 -o fixed.mp4`, `--keep-video` for folders
+(msar_hf/video.py). Real speech (the bundled demo clip, a real recording with real noise) under
+a generated test picture; FFmpeg reads the results back."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from msar_hf.metrics.quality import compute_all
+
+pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
+                                reason="needs the ffmpeg and ffprobe commands")
+
+DEMO = Path(__file__).resolve().parents[1] / "msar_hf" / "demo"
+PICTURE = ["-f", "lavfi", "-i", "testsrc=size=64x48:rate=10:duration=6"]
+
+
+def _ffmpeg(*args) -> None:
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", *map(str, args)], check=True, timeout=60)
+
+
+def _streams(path: Path) -> list[dict]:
+    import json
+
+    out = subprocess.run(["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", str(path)],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)["streams"]
+
+
+def _packets_md5(path: Path, index: int) -> str:
+    """MD5 of one stream's coded packets, copied out as they are."""
+    return subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-map", f"0:{index}", "-c", "copy", "-f", "md5", "-"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def _on_time_line(path: Path, track: int = 0) -> np.ndarray:
+    """A sound track decoded at 16 kHz mono on the file's time line (silence before its start time),
+    as a player lines it up with the picture."""
+    wav = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-map", f"0:a:{track}", "-af",
+                          "aresample=async=1:first_pts=0", "-ac", "1", "-ar", "16000", "-f", "wav", "-"],
+                         capture_output=True, check=True).stdout
+    return sf.read(io.BytesIO(wav), dtype="float32")[0]
+
+
+def _lag(y: np.ndarray, x: np.ndarray) -> int:
+    n = x.size + y.size
+    corr = np.fft.irfft(np.fft.rfft(y, 2 * n) * np.conj(np.fft.rfft(x, 2 * n)))
+    k = int(np.argmax(corr))
+    return k if k < n else k - 2 * n
+
+
+def _same_length(*xs: np.ndarray) -> list[np.ndarray]:
+    n = min(x.size for x in xs)
+    return [x[:n] for x in xs]
+
+
+def test_a_video_gets_its_sound_repaired_in_sync_with_its_picture_untouched(tmp_path, capsys):
+    """The shipped model on the demo clip under a picture, the sound starting 0.3 s in: the picture's
+    packets are the input's, byte for byte; the container's title stays; the repaired sound starts
+    where the damaged one did (to the sample, on the file's time line) and scores better against the
+    clean recording than the damaged sound did."""
+    from test_repair_cli import msar
+
+    talk, clean = tmp_path / "talk.mp4", tmp_path / "clean.mp4"
+    for path, sound in ((talk, DEMO / "damaged_demo.flac"), (clean, DEMO / "clean_demo.flac")):
+        _ffmpeg(*PICTURE, "-itsoffset", "0.3", "-i", sound, "-c:v", "mpeg4", "-c:a", "aac", "-b:a", "96k",
+                "-metadata", "title=An interview", "-shortest", path)
+    fixed = tmp_path / "fixed.mp4"
+    code, _, err = msar(capsys, "repair", talk, "-o", fixed, "--device", "cpu", "-q")
+    assert code == 0, err
+    streams = _streams(fixed)
+    assert [(s["codec_type"], s["codec_name"]) for s in streams] == [("video", "mpeg4"), ("audio", "aac")]
+    assert _packets_md5(fixed, 0) == _packets_md5(talk, 0)
+    tags = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format_tags=title", "-of", "csv=p=0", str(fixed)],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    assert tags == "An interview"
+    # asked no less than the input's 96 kbit/s (FFmpeg's AAC encoder makes about 75 of it at 16 kHz mono)
+    assert int(streams[1]["bit_rate"]) >= 0.9 * int(_streams(talk)[1]["bit_rate"])
+
+    damaged, repaired, reference = _same_length(_on_time_line(talk), _on_time_line(fixed), _on_time_line(clean))
+    assert abs(_lag(repaired, damaged)) <= 1 and abs(_lag(repaired, reference)) <= 1
+    before = compute_all(reference, damaged, metrics=["pesq_wb"])["pesq_wb"]
+    after = compute_all(reference, repaired, metrics=["pesq_wb"])["pesq_wb"]
+    assert after > before + 0.15, (before, after)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clean.mp4", "fixed.mp4", "talk.mp4"]  # no temporary file left
+
+
+def _interview_mkv(folder: Path) -> Path:
+    """A picture, the interview (English, default), a commentary track (French, titled) and SubRip subtitles."""
+    subs = folder.parent / "subs.srt"
+    subs.write_text("1\n00:00:00,500 --> 00:00:02,000\nHello there\n")
+    path = folder / "interview.mkv"
+    _ffmpeg(*PICTURE, "-i", DEMO / "damaged_demo.flac", "-i", DEMO / "clean_demo.flac", "-i", subs,
+            "-map", 0, "-map", 1, "-map", 2, "-map", 3, "-c:v", "mpeg4", "-c:a", "aac", "-c:s", "srt",
+            "-metadata:s:a:0", "language=eng", "-metadata:s:a:1", "language=fra", "-metadata:s:a:1", "title=Commentary",
+            "-disposition:a:0", "default", "-disposition:a:1", "0", "-shortest", path)
+    return path
+
+
+def test_keep_video_writes_each_video_of_a_folder_with_every_stream_in_its_place(tmp_path, capsys, speech_file):
+    """--keep-video: an MKV keeps its picture, its second sound track and its subtitles (copied, tags
+    and flags with them), the first track repaired in its place (an identity model: the same sound
+    again, on the same time line); an audio file beside it is written as usual. Without the flag a
+    video's sound goes to WAV, as before."""
+    from test_repair_cli import _model, msar
+
+    from msar_hf.batch import plan_outputs
+
+    identity = _model(tmp_path / "identity", use_speaker_conditioning=False)
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    video = _interview_mkv(archive)
+    shutil.copy(speech_file, archive / "note.flac")
+    assert [dst.name for _, dst in plan_outputs([archive], tmp_path / "o")] == ["interview.wav", "note.flac"]
+    out = tmp_path / "out"
+    code, _, err = msar(capsys, "repair", archive, "-o", out, "--keep-video", "--model", identity, "-q")
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["interview.mkv", "note.flac"]
+    before, after = _streams(video), _streams(out / "interview.mkv")
+    assert [(s["codec_type"], s["codec_name"]) for s in after] == [("video", "mpeg4"), ("audio", "aac"),
+                                                                   ("audio", "aac"), ("subtitle", "subrip")]
+    for index in (0, 2, 3):
+        assert _packets_md5(out / "interview.mkv", index) == _packets_md5(video, index)
+    for s, t in zip(before[1:3], after[1:3]):
+        assert s["tags"].get("language") == t["tags"].get("language") and s["disposition"] == t["disposition"]
+    assert after[2]["tags"]["title"] == "Commentary"
+    x, y = _same_length(_on_time_line(video), _on_time_line(out / "interview.mkv"))
+    assert abs(_lag(y, x)) <= 1
+    assert 10 * np.log10(np.sum(x**2) / np.sum((y - x) ** 2)) > 20  # the same sound, through a second AAC coding
+
+
+def test_containers_that_cannot_hold_a_stream(tmp_path, capsys):
+    """An MP4 takes the MKV's subtitles as mov_text; an AVI has no place for them: left out, with a
+    warning; a WebM cannot hold an MPEG-4 picture: one line naming the output, exit 2, nothing left
+    behind. A plain recording written as .mp4 is a sound-only MP4."""
+    from test_repair_cli import _model, msar
+
+    identity = _model(tmp_path / "identity", use_speaker_conditioning=False)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    video = _interview_mkv(folder)
+    out = tmp_path / "out"
+    out.mkdir()
+    code, _, err = msar(capsys, "repair", video, "-o", out / "a.mp4", "--model", identity, "-q")
+    assert code == 0 and "cannot go into" not in err, err
+    assert [s["codec_name"] for s in _streams(out / "a.mp4")] == ["mpeg4", "aac", "aac", "mov_text"]
+    code, _, err = msar(capsys, "repair", video, "-o", out / "a.avi", "--model", identity, "-q")
+    assert code == 0 and "subtitle stream(s) cannot go into a .avi file" in err, err
+    assert [s["codec_type"] for s in _streams(out / "a.avi")] == ["video", "audio", "audio"]
+    code, _, err = msar(capsys, "repair", video, "-o", out / "a.webm", "--model", identity, "-q")
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and "a.webm: a .webm file cannot hold this video's picture (mpeg4)" in lines[0], err
+    assert sorted(p.name for p in out.iterdir()) == ["a.avi", "a.mp4"]  # no a.webm, no temporary file
+
+    code, _, err = msar(capsys, "repair", DEMO / "damaged_demo.flac", "-o", out / "sound.mp4", "--model", identity, "-q")
+    assert code == 0, err
+    assert [(s["codec_type"], s["codec_name"]) for s in _streams(out / "sound.mp4")] == [("audio", "aac")]
