@@ -369,7 +369,8 @@ def lossy_bit_rate(path: str | os.PathLike) -> int | None:
     try:
         from torchcodec.decoders import AudioDecoder
 
-        metadata = AudioDecoder(str(path)).metadata
+        # "file:": FFmpeg reads "10:30 talk.mp3" as a URL of protocol "10" (the bit rate was lost)
+        metadata = AudioDecoder(f"file:{path}").metadata
     except Exception:  # noqa: BLE001  (not decodable by FFmpeg: soundfile formats, which are not lossy)
         return None
     rate = metadata.bit_rate

@@ -61,7 +61,15 @@ from .recording_io import (
     open_source,
     output_subtype,
 )
-from .video import VIDEO_OUTPUT_EXTENSIONS, MuxPlan, check_mux, is_video_output, mux, plan_mux
+from .video import (
+    VIDEO_OUTPUT_EXTENSIONS,
+    MuxPlan,
+    check_mux,
+    is_video_output,
+    mux,
+    open_on_time_line,
+    plan_mux,
+)
 
 MODEL_RATE = 16000
 DEFAULT_MODEL_DIR = Path(__file__).parent / "pretrained" / "repair"
@@ -497,9 +505,13 @@ class Repairer:
         src_path, out_path = Path(input), Path(output)
         protected = [src_path, *map(Path, inputs)]
         check_output(out_path, protected)
+        scratch = next(p for p in out_path.absolute().parents if p.is_dir())
         plan = plan_mux(src_path, out_path) if is_video_output(out_path) else None
-        source = open_source(src_path, next(p for p in out_path.absolute().parents if p.is_dir()))
+        source = (plan is not None and open_on_time_line(plan, scratch)) or open_source(src_path, scratch)
         try:  # the source may hold a temporary decoded file: closed whatever happens
+            if plan is not None:
+                with writing_errors(out_path):  # a container's refusal comes before the repair
+                    check_mux(plan, out_path, self.output_rate or source.rate)
             if plan is None:
                 report = self._repair_source(source, src_path, out_path, protected, progress)
             else:
@@ -511,16 +523,18 @@ class Repairer:
 
     def _repair_into_video(self, plan: MuxPlan, source, src_path: Path, out_path: Path, protected: list[Path],
                            progress: bool) -> RepairReport:
-        """The sound repaired into a temporary float WAV beside the output, then muxed with the
-        input's picture and other streams (msar_hf.video)."""
+        """The sound repaired into a temporary FLAC beside the output (no 4 GB limit), then muxed with
+        the input's picture and other streams (msar_hf.video)."""
         with writing_errors(out_path):
-            out_path.parent.mkdir(parents=True, exist_ok=True)
-            check_mux(plan, out_path, self.output_rate or source.rate, source.channels)  # a refusal comes first
-            sound = temp_beside(out_path, ".wav")
+            sound = temp_beside(out_path, ".flac")
         try:
-            report = self._repair_source(source, src_path, sound, protected, progress, subtype="FLOAT")
+            report = self._repair_source(source, src_path, sound, protected, progress, subtype="PCM_24")
             with writing_errors(out_path):
                 report.warnings += mux(plan, sound, out_path, report.output_rate)
+        except AudioError as exc:
+            if exc.path != str(sound):
+                raise
+            raise type(exc)(out_path, exc.problem) from None  # the output's name, not its temporary sound's
         finally:
             sound.unlink(missing_ok=True)
         report.output = str(out_path)
@@ -633,17 +647,17 @@ def same_path(a: Path, b: Path) -> bool:
     return a.resolve() == b.resolve()
 
 
-def check_output(output: Path, inputs: Iterable[Path]) -> None:
-    """Refuse an output path that cannot be one: under a file, over an input, an unwritable kind."""
+def check_output(output: Path, inputs: Iterable[Path], extensions: tuple[str, ...] = WRITABLE_EXTENSIONS) -> None:
+    """Refuse an output path that cannot be one: under a file, over an input, a kind not in ``extensions``."""
     if blocker := file_in_the_way(output):
         raise AudioError(output, f"cannot be written: {blocker} is a file, not a folder")
     for src in inputs:
         if same_path(output, src):
             raise OverwriteInputError(output, "refusing to overwrite an input file; choose another output path")
     suffix = output.suffix.lower()
-    if suffix not in WRITABLE_EXTENSIONS:
+    if suffix not in extensions:
         raise UnsupportedFormatError(output, f"cannot write '{suffix or 'no extension'}' files; "
-                                     f"use one of {', '.join(WRITABLE_EXTENSIONS)}")
+                                     f"use one of {', '.join(extensions)}")
 
 
 

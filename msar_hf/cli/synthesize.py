@@ -54,11 +54,11 @@ def synthesize(
     for given in (voice, text_file):
         if given is not None and given.exists() and output.exists() and output.resolve() == given.resolve():
             raise OverwriteInputError(output, "the output would overwrite an input; choose another -o path")
-    from ..repair import check_output
+    from ..repair import AUDIO_OUTPUT_EXTENSIONS, check_output
 
     # an unwritable format or a file where a folder should be: said now, not after synthesizing a
     # whole book (save_audio only found out at the end)
-    check_output(output, [p for p in (voice, text_file) if p is not None])
+    check_output(output, [p for p in (voice, text_file) if p is not None], AUDIO_OUTPUT_EXTENSIONS)
     import torch
 
     from ..synthesis import load_tts, resolve_voice, stream_speech, write_speech
