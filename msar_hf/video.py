@@ -227,8 +227,10 @@ def _picture_start(streams: list[dict], format_start: float) -> float | None:
 
 def _burst_seconds(trial: Path, plan: MuxPlan, burst: np.ndarray, rate: int) -> float | None:
     """Where ``burst``'s peak plays in ``trial``'s repaired track, on its time line."""
-    position = sorted([s["index"] for s in plan.kept] + [plan.track if plan.track is not None else 1 << 30]).index(
-        plan.track if plan.track is not None else 1 << 30)
+    # the track's place among the streams the working try kept (a fall-back may drop some before it)
+    track = plan.track if plan.track is not None else float("inf")
+    kept = _tries(plan, trial.suffix.lower())[plan.first_try][0]
+    position = sum(s["index"] < track for s in kept)
     done = subprocess.run([shutil.which("ffmpeg") or "ffmpeg", "-nostdin", "-v", "error", "-i", f"file:{trial}",
                            "-map", f"0:{position}", "-af", "aresample=async=1:first_pts=0", "-ac", "1",
                            "-ar", str(rate), "-f", "f32le", "-"], capture_output=True, check=False)
