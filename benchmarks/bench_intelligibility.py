@@ -8,7 +8,7 @@ is pocketsphinx (its bundled US-English model: offline, already an msar dependen
 numbers say what a classic recogniser hears, not what a large modern one would.
 
 Items: every dev-set utterance of the unseen speakers with speech long enough to recognise
-(arctic aew and axb, LJ Speech; FSDD's one-word digits left out), whole, each damaged once per
+(arctic aew and axb, LJ Speech; FSDD's one-word digits under 1.5 s left out), whole, each damaged once per
 damage type by the dev set's degrader (held-out noises and rooms). Two word error rates (WER) per
 system and type, over all words of the type (jiwer):
 
@@ -16,7 +16,7 @@ system and type, over all words of the type (jiwer):
   recogniser's own mistakes cancel: 0 = the words come through as they did undamaged (every
   utterance counts, transcribed or not);
 * ``WER vs text``: against the human transcript, where the corpus has one (6 ARCTIC and 8 LJ
-  Speech utterances).
+  Speech utterances, 2 FSDD digits that pass 1.5 s with their silence).
 
 Results in ``benchmarks/results/<--name>.{json,md,png}``; one thread per process, recognition in
 ``--jobs`` processes.
@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
               f"the recogniser's WER against the human transcripts is {100 * clean_vs_text:.1f} %. Unavailable: "
               f"{', '.join(missing) or 'none'}."), ""]
     for metric, label in (("wer_vs_clean", "WER % against the recogniser's transcript of the clean recording"),
-                          ("wer_vs_text", "WER % against the human transcript (14 utterances)")):
+                          ("wer_vs_text", f"WER % against the human transcript ({sum(t is not None for t in texts)} utterances)")):
         lines += [f"## {label} (lower is better)", "", "| type | " + " | ".join(table) + " |", "|---|" + "---|" * len(table)]
         for kind in rows:
             values = {name: table[name][kind][metric] for name in table}
