@@ -509,9 +509,6 @@ class Repairer:
         plan = plan_mux(src_path, out_path) if is_video_output(out_path) else None
         source = (plan is not None and open_on_time_line(plan, scratch)) or open_source(src_path, scratch)
         try:  # the source may hold a temporary decoded file: closed whatever happens
-            if plan is not None:
-                with writing_errors(out_path):  # a container's refusal comes before the repair
-                    check_mux(plan, out_path, self.output_rate or source.rate)
             if plan is None:
                 report = self._repair_source(source, src_path, out_path, protected, progress)
             else:
@@ -526,6 +523,7 @@ class Repairer:
         """The sound repaired into a temporary FLAC beside the output (no 4 GB limit), then muxed with
         the input's picture and other streams (msar_hf.video)."""
         with writing_errors(out_path):
+            check_mux(plan, out_path, self.output_rate or source.rate)  # a container's refusal comes before the repair
             sound = temp_beside(out_path, ".flac")
         try:
             report = self._repair_source(source, src_path, sound, protected, progress, subtype="PCM_24")

@@ -213,7 +213,7 @@ def check_mux(plan: MuxPlan, output: Path, rate: int | None = None) -> None:
 
 
 def _streams_and_start(path: Path) -> tuple[list[dict], float]:
-    probe = _probe(shutil.which("ffprobe") or "ffprobe", path, "-show_streams", "-show_format")
+    probe = _probe(_commands(path)[1], path, "-show_streams", "-show_format")
     return probe.get("streams", []), float(probe.get("format", {}).get("start_time", 0.0) or 0.0)
 
 
@@ -231,7 +231,7 @@ def _burst_seconds(trial: Path, plan: MuxPlan, burst: np.ndarray, rate: int) -> 
     track = plan.track if plan.track is not None else float("inf")
     kept = _tries(plan, trial.suffix.lower())[plan.first_try][0]
     position = sum(s["index"] < track for s in kept)
-    done = subprocess.run([shutil.which("ffmpeg") or "ffmpeg", "-nostdin", "-v", "error", "-i", f"file:{trial}",
+    done = subprocess.run([_commands(trial)[0], "-nostdin", "-v", "error", "-i", f"file:{trial}",
                            "-map", f"0:{position}", "-af", "aresample=async=1:first_pts=0", "-ac", "1",
                            "-ar", str(rate), "-f", "f32le", "-"], capture_output=True, check=False)
     heard = np.frombuffer(done.stdout, dtype="<f4")
