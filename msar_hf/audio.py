@@ -109,14 +109,14 @@ def _wav_declared_data_bytes(raw: bytes) -> int | None:
     return None
 
 
-def _decode_torchcodec(source: bytes) -> tuple[torch.Tensor, int]:
+def _decode_torchcodec(source: bytes, stream_index: int | None = None) -> tuple[torch.Tensor, int]:
     from torchcodec.decoders import AudioDecoder
 
-    samples = AudioDecoder(source).get_all_samples()
+    samples = AudioDecoder(source, stream_index=stream_index).get_all_samples()
     return samples.data.to(torch.float32), int(samples.sample_rate)
 
 
-def _decode_soundfile(source: bytes) -> tuple[torch.Tensor, int]:
+def _decode_soundfile(source: bytes, stream_index: int | None = None) -> tuple[torch.Tensor, int]:
     import soundfile as sf
 
     data, rate = sf.read(io.BytesIO(source), dtype="float32", always_2d=True)
@@ -164,6 +164,7 @@ def load_audio(
     source: PathOrBytes,
     sampling_rate: int | None = DEFAULT_SAMPLING_RATE,
     mono: bool = True,
+    stream_index: int | None = None,
 ) -> tuple[torch.Tensor, int]:
     """Read an audio file (or its bytes) into a float32 tensor.
 
@@ -171,6 +172,8 @@ def load_audio(
         source: a path or the encoded bytes of a file.
         sampling_rate: resample to this rate (torchaudio); ``None`` keeps the file's rate.
         mono: average the channels.
+        stream_index: FFmpeg's index of the sound track to read (see
+            :func:`msar_hf.recording_io.sound_track_index`); None = FFmpeg's "best" track.
 
     Returns:
         ``(waveform, rate)`` with ``waveform`` of shape ``(T,)`` when ``mono`` else ``(C, T)``,
@@ -185,9 +188,11 @@ def load_audio(
     looks_audio = _looks_like_audio(raw[:16])
 
     waveform, rate, errors = None, None, []
-    for decode in (_decode_torchcodec, _decode_soundfile):
+    # libsndfile reads a file's one track: not the one asked for in a container of several
+    decoders = (_decode_torchcodec, _decode_soundfile) if not stream_index else (_decode_torchcodec,)
+    for decode in decoders:
         try:
-            waveform, rate = decode(raw)
+            waveform, rate = decode(raw, stream_index)
             break
         except Exception as exc:  # noqa: BLE001  (each backend raises its own types; we classify below)
             errors.append(f"{decode.__name__.removeprefix('_decode_')}: {exc}".splitlines()[0])
@@ -363,14 +368,15 @@ def check_encodable(path: str | os.PathLike, sampling_rate: int, channels: int =
             raise UnsupportedFormatError(Path(path), encoder_refusal(suffix, sampling_rate, exc)) from exc
 
 
-def lossy_bit_rate(path: str | os.PathLike) -> int | None:
+def lossy_bit_rate(path: str | os.PathLike, stream_index: int | None = None) -> int | None:
     """The bit rate (bit/s) of a lossy-coded file (mp3, AAC, Vorbis...); None for PCM, lossless, or
-    when the container does not say (Ogg Opus does not)."""
+    when the container does not say (Ogg Opus does not). ``stream_index``: the sound track (FFmpeg's
+    index; None = its best)."""
     try:
         from torchcodec.decoders import AudioDecoder
 
         # "file:": FFmpeg reads "10:30 talk.mp3" as a URL of protocol "10" (the bit rate was lost)
-        metadata = AudioDecoder(f"file:{path}").metadata
+        metadata = AudioDecoder(f"file:{path}", stream_index=stream_index).metadata
     except Exception:  # noqa: BLE001  (not decodable by FFmpeg: soundfile formats, which are not lossy)
         return None
     rate = metadata.bit_rate

@@ -14,12 +14,13 @@ layout, text tags, broadcast chunks).
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import shutil
 import subprocess
 import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -92,7 +93,8 @@ def _ffmpeg_file(path: Path) -> str:
     return f"file:{path}"
 
 
-def _ffmpeg_decoded(path: Path, scratch_dir: Path | None = None) -> tuple[Path, int] | None:
+def _ffmpeg_decoded(path: Path, scratch_dir: Path | None = None,
+                    stream_index: int | None = None) -> tuple[Path, int] | None:
     """A long recording libsndfile cannot read (m4a, opus, a video's sound...) decoded by the
     ``ffmpeg`` command into a temporary float WAV (RF64 past 4 GB), with the number of samples at
     its start that load_audio leaves out; or None (short, no ffmpeg command, or not decodable:
@@ -109,7 +111,7 @@ def _ffmpeg_decoded(path: Path, scratch_dir: Path | None = None) -> tuple[Path, 
     try:
         from torchcodec.decoders import AudioDecoder
 
-        metadata = AudioDecoder(_ffmpeg_file(path)).metadata
+        metadata = AudioDecoder(_ffmpeg_file(path), stream_index=stream_index).metadata
         # MKV and WebM (OBS's and browsers' recordings) state no stream duration, only the container's
         header_seconds = metadata.duration_seconds_from_header
         seconds = header_seconds or metadata.duration_seconds
@@ -130,7 +132,7 @@ def _ffmpeg_decoded(path: Path, scratch_dir: Path | None = None) -> tuple[Path, 
         # damaged file is decoded as far as it goes and ffmpeg still exits 0, so the streamed repair
         # wrote a shorter output without a word; load_audio refuses it (CorruptAudioError) instead
         failed = done.returncode != 0 or bool(done.stderr.strip())
-        offset = None if failed else 0 if header_seconds else _start_offset(path, decoded)
+        offset = None if failed else 0 if header_seconds else _start_offset(path, decoded, metadata.stream_index)
         if offset is None:
             decoded.unlink(missing_ok=True)
             return None
@@ -147,7 +149,7 @@ def _ffmpeg_decoded(path: Path, scratch_dir: Path | None = None) -> tuple[Path, 
 _MAX_START_OFFSET, _MATCH_SECONDS, _MAX_LEAD_SECONDS = 8192, 1.0, 60.0
 
 
-def _start_offset(path: Path, decoded: Path) -> int | None:
+def _start_offset(path: Path, decoded: Path, stream_index: int | None = None) -> int | None:
     """Where load_audio's first sample lies in the command's decode of a container without a stream
     duration, or None when the two do not agree on a whole second (or there is no sound to compare).
 
@@ -163,7 +165,8 @@ def _start_offset(path: Path, decoded: Path) -> int | None:
             lead = handle.read(int(_MAX_LEAD_SECONDS * handle.samplerate), dtype="float32", always_2d=True)
             sound = np.flatnonzero(np.any(lead != 0, axis=1))  # torchcodec's sound starts no later
             seconds = (int(sound[0]) if sound.size else 0) / handle.samplerate + _MATCH_SECONDS
-            head = AudioDecoder(_ffmpeg_file(path)).get_samples_played_in_range(0.0, seconds).data.numpy()
+            head = AudioDecoder(_ffmpeg_file(path), stream_index=stream_index).get_samples_played_in_range(
+                0.0, seconds).data.numpy()
             handle.seek(0)
             ours = handle.read(_MAX_START_OFFSET + head.shape[-1], dtype="float32", always_2d=True).T
     except Exception:  # noqa: BLE001  (not decodable: load_audio says why)
@@ -184,12 +187,16 @@ def _start_offset(path: Path, decoded: Path) -> int | None:
     return None
 
 
-def open_source(path: Path, scratch_dir: Path | None = None) -> ArraySource | SoundFileSource:
+def open_source(path: Path, scratch_dir: Path | None = None,
+                stream_index: int | None = None) -> ArraySource | SoundFileSource:
     """Long files are streamed (soundfile's formats directly, the rest through a temporary WAV);
-    everything else goes through load_audio."""
+    everything else goes through load_audio. ``stream_index``: the sound track to read (FFmpeg's
+    index, :func:`sound_track_index`); None = FFmpeg's best."""
     import soundfile as sf
 
     try:
+        if stream_index:  # a second track: a container of several, which libsndfile reads only the first of
+            raise ValueError("not the first track: decoded by FFmpeg")
         info = sf.info(str(path))
         if info.subtype == "OPUS" and shutil.which("ffmpeg"):
             # libsndfile decodes Opus at the rate its header names for the source (16 kHz, say),
@@ -201,7 +208,7 @@ def open_source(path: Path, scratch_dir: Path | None = None) -> ArraySource | So
         subtype = info.subtype
     except Exception:  # noqa: BLE001  (not readable by libsndfile, e.g. m4a/opus, or broken: load_audio decides)
         subtype = None
-        found = _ffmpeg_decoded(path, scratch_dir)
+        found = _ffmpeg_decoded(path, scratch_dir, stream_index)
         if found is not None:
             decoded, offset = found
             try:
@@ -209,8 +216,81 @@ def open_source(path: Path, scratch_dir: Path | None = None) -> ArraySource | So
             except Exception:
                 decoded.unlink(missing_ok=True)
                 raise
-    waveform, rate = load_audio(path, sampling_rate=None, mono=False)
+    waveform, rate = load_audio(path, sampling_rate=None, mono=False, stream_index=stream_index)
     return ArraySource(waveform, rate, subtype)
+
+
+@dataclass
+class SoundTrack:
+    """One sound track of a file, as ``msar info`` lists it and ``--audio-track`` counts it."""
+
+    number: int  # from 1, in the file's order of sound tracks
+    stream_index: int  # FFmpeg's index among all the file's streams
+    codec: str
+    channels: int
+    sampling_rate: int
+    language: str | None = None
+    title: str | None = None
+    default: bool = False
+
+    def describe(self) -> str:
+        """``"fra 'Director', aac, 2 ch, 48000 Hz, default"``"""
+        words = [" ".join([*([self.language] if self.language else []), *([repr(self.title)] if self.title else [])]),
+                 self.codec, f"{self.channels} ch", f"{self.sampling_rate} Hz", *(["default"] if self.default else [])]
+        return ", ".join(w for w in words if w)
+
+
+def sound_tracks(path: str | os.PathLike) -> list[SoundTrack] | None:
+    """The sound tracks of ``path`` in the file's order (ffprobe); None where there is no ffprobe
+    command or FFmpeg cannot read the file (a format only libsndfile reads: one track)."""
+    ffprobe = shutil.which("ffprobe")
+    if ffprobe is None:
+        return None
+    entries = "stream=index,codec_name,channels,sample_rate:stream_tags=language,title:stream_disposition=default"
+    done = subprocess.run([ffprobe, "-v", "error", "-select_streams", "a", "-show_entries", entries,
+                           "-of", "json", _ffmpeg_file(Path(path))],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        return None
+    tracks = []
+    for number, stream in enumerate(json.loads(done.stdout or "{}").get("streams", []), start=1):
+        tags = {k.lower(): v for k, v in stream.get("tags", {}).items()}
+        language = tags.get("language")
+        tracks.append(SoundTrack(number, int(stream["index"]), stream.get("codec_name", "unknown"),
+                                 int(stream.get("channels") or 0), int(stream.get("sample_rate") or 0),
+                                 None if language in (None, "und") else language, tags.get("title"),
+                                 bool(stream.get("disposition", {}).get("default"))))
+    return tracks
+
+
+def best_stream_index(path: str | os.PathLike) -> int | None:
+    """FFmpeg's index of the track msar reads when none is asked for (FFmpeg's "best"); None when
+    FFmpeg decodes no sound from ``path``."""
+    try:
+        from torchcodec.decoders import AudioDecoder
+
+        return int(AudioDecoder(_ffmpeg_file(Path(path))).metadata.stream_index)
+    except Exception:  # noqa: BLE001  (no sound FFmpeg decodes: the reader says why)
+        return None
+
+
+def sound_track_index(path: str | os.PathLike, number: int | None) -> int | None:
+    """FFmpeg's stream index of sound track ``number`` (from 1) of ``path``, for ``--audio-track``;
+    None for ``number`` None (FFmpeg's best track, as everywhere in msar) or for track 1 of a file
+    FFmpeg cannot list (libsndfile's formats hold one track). Raises AudioError naming the file when
+    it has no such track."""
+    if number is None:
+        return None
+    tracks = sound_tracks(path)
+    if tracks is None:
+        if number == 1:
+            return None
+        raise AudioError(Path(path), f"--audio-track {number}: its sound tracks cannot be listed "
+                                     "(no ffprobe command, or FFmpeg cannot read the file)")
+    if number > len(tracks):
+        have = "no sound track" if not tracks else f"{len(tracks)} sound track{'s' if len(tracks) > 1 else ''}"
+        raise AudioError(Path(path), f"has {have}: there is no track {number} (--audio-track)")
+    return tracks[number - 1].stream_index
 
 
 @dataclass
@@ -226,6 +306,8 @@ class AudioInfo:
     rms_dbfs: float
     clipped_ratio: float
     silence_ratio: float
+    sound_tracks: list[dict] = field(default_factory=list)  # SoundTrack's fields, one per track (ffprobe's)
+    audio_track: int | None = 1  # the track measured, from 1 (None: not one ffprobe lists)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -234,12 +316,14 @@ class AudioInfo:
 INFO_BLOCK_SECONDS = 30.0
 
 
-def audio_info(path: str | os.PathLike) -> AudioInfo:
-    """Format, rate, channels, duration, levels, clipping and silence of one file, measured block
-    by block from :func:`open_source` (a 3-hour 48 kHz stereo file was loaded whole: 4 GB)."""
+def audio_info(path: str | os.PathLike, audio_track: int | None = None) -> AudioInfo:
+    """Format, rate, channels, duration, levels, clipping and silence of one file (of its sound track
+    ``audio_track``, from 1; None = FFmpeg's best), measured block by block from :func:`open_source`
+    (a 3-hour 48 kHz stereo file was loaded whole: 4 GB), and the list of its sound tracks."""
     path = Path(path)
     fmt, depth = path.suffix.lower().lstrip(".") or "unknown", "unknown"
-    source = open_source(path)
+    stream_index = sound_track_index(path, audio_track)
+    source = open_source(path, stream_index=stream_index)
     try:
         meter = LevelMeter(source.rate)
         step = max(1, int(INFO_BLOCK_SECONDS * source.rate))
@@ -251,21 +335,27 @@ def audio_info(path: str | os.PathLike) -> AudioInfo:
     try:
         import soundfile as sf
 
+        if stream_index:
+            raise ValueError("not the first track: FFmpeg's")
         info = sf.info(str(path))
         fmt, depth = info.format.lower(), info.subtype
     except Exception:  # noqa: BLE001  (soundfile cannot read it: ask torchcodec)
         try:
             from torchcodec.decoders import AudioDecoder
 
-            meta = AudioDecoder(str(path)).metadata
+            meta = AudioDecoder(_ffmpeg_file(path), stream_index=stream_index).metadata
             fmt = (meta.codec or fmt)
             depth = str(getattr(meta, "sample_format", None) or "unknown")
         except Exception:  # noqa: BLE001, S110  (format stays "unknown": info is best effort)
             pass
-    lossy = lossy_bit_rate(path)
+    lossy = lossy_bit_rate(path, stream_index)
+    tracks = sound_tracks(path) or []
+    index = best_stream_index(path) if stream_index is None else stream_index
     return AudioInfo(
         path=str(path), format=fmt, sampling_rate=rate, channels=channels, duration_s=frames / rate,
         encoding=depth, bit_rate_kbps=None if lossy is None else lossy / 1000, **meter.result(),
+        sound_tracks=[asdict(t) for t in tracks],
+        audio_track=next((t.number for t in tracks if t.stream_index == index), 1 if len(tracks) <= 1 else None),
     )
 
 

@@ -58,8 +58,11 @@ from .recording_io import (
     FFmpegSink,
     SoundFileSink,
     SoundFileSource,
+    best_stream_index,
     open_source,
     output_subtype,
+    sound_track_index,
+    sound_tracks,
 )
 from .video import (
     VIDEO_OUTPUT_EXTENSIONS,
@@ -367,6 +370,9 @@ class Repairer:
             level of the damage it removed); None = the model's ``config.residual_gate``, 0 = off.
         low_band_comb: 0..1, how much to lower what lies between the harmonics of the voice's low
             band where what the repair removed is noise; None = the model's ``config.low_band_comb``.
+        audio_track: which sound track of a file of several (a video's languages, a commentary) to
+            repair, counted from 1 as ``msar info`` lists them; None = FFmpeg's best (its default
+            track), as every msar command reads. A video output copies the other tracks unchanged.
     """
 
     def __init__(
@@ -381,8 +387,13 @@ class Repairer:
         upper_band: bool = True,
         residual_gate: float | None = None,
         low_band_comb: float | None = None,
+        audio_track: int | None = None,
     ):
         strength = parse_strength(strength)
+        if audio_track is not None and (isinstance(audio_track, bool) or int(audio_track) != audio_track
+                                        or audio_track < 1):
+            raise MsarError(f"--audio-track counts a file's sound tracks from 1, got {audio_track}")
+        self.audio_track = None if audio_track is None else int(audio_track)
         if residual_gate is not None and not 0.0 <= float(residual_gate) <= 1.0:
             raise MsarError(f"--gate must be between 0 and 1, got {residual_gate}")
         self.residual_gate = None if residual_gate is None else float(residual_gate)
@@ -506,17 +517,36 @@ class Repairer:
         protected = [src_path, *map(Path, inputs)]
         check_output(out_path, protected)
         scratch = next(p for p in out_path.absolute().parents if p.is_dir())
-        plan = plan_mux(src_path, out_path) if is_video_output(out_path) else None
-        source = (plan is not None and open_on_time_line(plan, scratch)) or open_source(src_path, scratch)
+        track, track_note = self._sound_track(src_path)
+        plan = plan_mux(src_path, out_path, track) if is_video_output(out_path) else None
+        source = (plan is not None and open_on_time_line(plan, scratch)) or open_source(src_path, scratch, track)
         try:  # the source may hold a temporary decoded file: closed whatever happens
             if plan is None:
-                report = self._repair_source(source, src_path, out_path, protected, progress)
+                report = self._repair_source(source, src_path, out_path, protected, progress, stream_index=track)
             else:
                 report = self._repair_into_video(plan, source, src_path, out_path, protected, progress)
         finally:
             source.close()
+        if track_note:
+            report.warnings.insert(0, track_note)
         report.seconds = time.perf_counter() - start_time
         return report
+
+    def _sound_track(self, src_path: Path) -> tuple[int | None, str | None]:
+        """FFmpeg's index of the track to repair (None: its best), and, for a file of several sound
+        tracks where none was asked for, a note naming the one repaired (a second language or a
+        commentary was left out without a word)."""
+        track = sound_track_index(src_path, self.audio_track)
+        suffix = src_path.suffix.lower()
+        if self.audio_track is not None or (suffix in SOUNDFILE_FORMATS and suffix not in (".ogg", ".oga")):
+            return track, None  # asked for, or one track (no probe per file of a folder of WAVs)
+        tracks = sound_tracks(src_path) or []
+        best = best_stream_index(src_path) if len(tracks) > 1 else None
+        chosen = next((t for t in tracks if t.stream_index == best), None)
+        if chosen is None:
+            return track, None
+        return track, (f"{len(tracks)} sound tracks: repaired track {chosen.number} ({chosen.describe()}), "
+                       "FFmpeg's choice; --audio-track N repairs another")
 
     def _repair_into_video(self, plan: MuxPlan, source, src_path: Path, out_path: Path, protected: list[Path],
                            progress: bool) -> RepairReport:
@@ -539,7 +569,7 @@ class Repairer:
         return report
 
     def _repair_source(self, source, src_path: Path, out_path: Path, protected: list[Path],
-                       progress: bool, subtype: str | None = None) -> RepairReport:
+                       progress: bool, subtype: str | None = None, stream_index: int | None = None) -> RepairReport:
         streamed = isinstance(source, SoundFileSource)
         report = RepairReport(input=str(src_path), output=str(out_path), sampling_rate=source.rate,
                               channels=source.channels, duration_s=source.frames / source.rate, streamed=streamed)
@@ -554,7 +584,7 @@ class Repairer:
         metadata = CarriedMetadata.read(src_path, out_path, out_path.suffix.lower() in SOUNDFILE_FORMATS,
                                         rate_ratio=out_rate / source.rate)
         # a lossy output at least as rich as a lossy input (and never under MIN_LOSSY_BIT_RATE)
-        bit_rate = (max(lossy_bit_rate(src_path) or 0, MIN_LOSSY_BIT_RATE)
+        bit_rate = (max(lossy_bit_rate(src_path, stream_index) or 0, MIN_LOSSY_BIT_RATE)
                     if out_path.suffix.lower() in BIT_RATE_EXTENSIONS else None)
         ffmpeg = shutil.which("ffmpeg")
         with writing_errors(out_path):  # a streamed output's temporary file is made here
@@ -671,9 +701,10 @@ def repair_file(
     output_rate: int | None = None,
     device: str = "cpu",
     chunk_seconds: float = 8.0,
+    audio_track: int | None = None,
 ) -> RepairReport:
     """Repair one file into ``output`` (see :class:`Repairer` for the arguments)."""
     repairer = model if isinstance(model, Repairer) else Repairer(
         model, device=device, strength=strength, speaker_ref=speaker_ref, output_rate=output_rate,
-        chunk_seconds=chunk_seconds)
+        chunk_seconds=chunk_seconds, audio_track=audio_track)
     return repairer.repair_file(input, output)

@@ -3,7 +3,7 @@
 ``msar repair talk.mp4 -o talk_repaired.mp4`` (or ``--keep-video`` for a folder):
 
 1. :func:`plan_mux` probes the input (ffprobe's streams; the sound track is the one load_audio
-   reads, FFmpeg's "best") and :func:`check_mux` muxes a second of silence as the output will be
+   reads: FFmpeg's "best", or the one ``--audio-track`` names) and :func:`check_mux` muxes a second of silence as the output will be
    muxed: a container that cannot hold the picture is refused before any decoding or repair;
 2. :func:`open_on_time_line` decodes the track on the file's time line (FFmpeg's ``aresample``
    fills timestamp gaps, a capture's dropped packets, with silence and pads the start), so the
@@ -114,9 +114,9 @@ def _bit_rate(ffprobe: str, source: Path, stream: dict) -> int | None:
     return int(8 * sum(int(p.get("size") or 0) for p in packets) / seconds) if seconds > 1 else None
 
 
-def plan_mux(source: Path, output: Path) -> MuxPlan:
-    """Probe ``source`` for :func:`mux`; raise UnsupportedFormatError naming ``output`` when the
-    commands are missing."""
+def plan_mux(source: Path, output: Path, stream_index: int | None = None) -> MuxPlan:
+    """Probe ``source`` for :func:`mux`, the repaired track being ``stream_index`` (FFmpeg's index;
+    None = its best); raise UnsupportedFormatError naming ``output`` when the commands are missing."""
     _, ffprobe = _commands(output)
     probe = _probe(ffprobe, source, "-show_streams", "-show_format")
     plan = MuxPlan(source, streams=probe.get("streams", []),
@@ -126,7 +126,7 @@ def plan_mux(source: Path, output: Path) -> MuxPlan:
     try:
         from torchcodec.decoders import AudioDecoder
 
-        decoder = AudioDecoder(f"file:{source}")
+        decoder = AudioDecoder(f"file:{source}", stream_index=stream_index)
         metadata = decoder.metadata
         # the track load_audio decodes; where its first decoded sample plays is the fall-back start
         # (open_on_time_line's decode, when it works, starts at the time line's zero instead)

@@ -215,3 +215,74 @@ def test_containers_that_cannot_hold_a_stream(tmp_path, capsys, monkeypatch):
     assert [(s["codec_type"], s["codec_name"]) for s in _streams(out / "sound.mp4")] == [("audio", "aac")]
     code, _, err = msar(capsys, "synthesize", "Hello.", "--speaker", "kathleen", "-o", out / "speech.mp4")
     assert code == 2 and "cannot write '.mp4' files" in err, err  # synthesis writes sound files only
+
+
+def test_audio_track_repairs_the_track_asked_for_and_copies_the_others(tmp_path, capsys):
+    """--audio-track: in an MKV of the damaged interview (track 1, the default) and the clean
+    recording as a commentary (track 2), track 2 is the one repaired, in its place, and track 1's
+    packets are the input's byte for byte; to a WAV, track 2 or track 1 comes out as asked. Without
+    the option a warning names the track repaired; a track the file lacks is an error naming it."""
+    from test_repair_cli import msar
+
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    video = _interview_mkv(archive)
+    fixed = tmp_path / "fixed.mkv"
+    code, _, err = msar(capsys, "repair", video, "-o", fixed, "--audio-track", "2", "--device", "cpu", "-q")
+    assert code == 0, err
+    assert "sound tracks" not in err  # asked for: no note
+    after = _streams(fixed)
+    assert [(s["codec_type"], s.get("tags", {}).get("language")) for s in after][:3] == [
+        ("video", None), ("audio", "eng"), ("audio", "fra")]
+    assert _packets_md5(fixed, 0) == _packets_md5(video, 0)
+    assert _packets_md5(fixed, 1) == _packets_md5(video, 1)  # the interview: not touched
+    assert _packets_md5(fixed, 2) != _packets_md5(video, 2)  # the commentary: repaired
+
+    damaged, clean = (sf.read(DEMO / f"{name}_demo.flac", dtype="float32")[0] for name in ("damaged", "clean"))
+    for track, expected, other in ((2, clean, damaged), (1, damaged, clean)):
+        out = tmp_path / f"track{track}.wav"
+        code, _, err = msar(capsys, "repair", video, "-o", out, "--audio-track", str(track), "--strength", "0", "-q")
+        assert code == 0, err
+        y, rate = sf.read(out, dtype="float32")
+        assert rate == 16000
+        y, x, z = _same_length(y, expected, other)
+        shift = _lag(y, x)  # the AAC coding's own delay, the same for both comparisons
+        assert abs(shift) < 2000
+        y = np.roll(y, -shift)
+        assert np.corrcoef(y, x)[0, 1] > 0.95 > np.corrcoef(y, z)[0, 1], track
+
+    code, _, err = msar(capsys, "repair", video, "-o", tmp_path / "default.wav", "--strength", "0", "-q")
+    assert code == 0 and "2 sound tracks: repaired track 1 (eng, aac" in err, err
+    code, _, err = msar(capsys, "repair", video, "-o", tmp_path / "none.wav", "--audio-track", "3", "-q")
+    assert code == 2 and f"{video}: has 2 sound tracks: there is no track 3" in err, err
+    assert not (tmp_path / "none.wav").exists()
+
+
+def test_audio_track_of_a_long_recording_is_streamed_from_its_own_track(tmp_path, capsys):
+    """A 130 s two-track MKA (past the streaming threshold: decoded to a temporary WAV by the ffmpeg
+    command): --audio-track 2 reads the 1 kHz track, not the default 300 Hz one, to the sample count;
+    `msar info` lists both tracks and measures the one asked for."""
+    import json
+
+    from test_repair_cli import msar
+
+    from msar_hf.recording_io import STREAM_ABOVE_SECONDS
+
+    seconds = STREAM_ABOVE_SECONDS + 10
+    tones = tmp_path / "tones.mka"
+    _ffmpeg("-f", "lavfi", "-i", f"sine=frequency=300:sample_rate=16000:duration={seconds}",
+            "-f", "lavfi", "-i", f"sine=frequency=1000:sample_rate=16000:duration={seconds}",
+            "-map", 0, "-map", 1, "-c:a", "flac", "-af", "volume=0.5", tones)
+    out = tmp_path / "second.wav"
+    code, _, err = msar(capsys, "repair", tones, "-o", out, "--audio-track", "2", "--strength", "0", "-q")
+    assert code == 0, err
+    y, rate = sf.read(out, dtype="float32")
+    assert rate == 16000 and y.size == seconds * 16000
+    spectrum = np.abs(np.fft.rfft(y[:16000]))
+    assert abs(int(np.argmax(spectrum)) - 1000) <= 1  # 1 Hz bins: the second track's tone
+
+    code, text, err = msar(capsys, "info", tones, "--json", "--audio-track", "2")
+    assert code == 0, err
+    info = json.loads(text.strip().splitlines()[-1])
+    assert info["audio_track"] == 2 and [t["number"] for t in info["sound_tracks"]] == [1, 2]
+    assert info["duration_s"] == pytest.approx(seconds, abs=0.01)

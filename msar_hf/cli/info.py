@@ -1,4 +1,4 @@
-"""``msar info FILE...``: format, rate, channels, duration, levels, clipping and silence."""
+"""``msar info FILE...``: format, rate, channels, duration, levels, clipping, silence and sound tracks."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ def register(app: typer.Typer) -> None:
 def info(
     files: Annotated[list[Path], typer.Argument(help="Audio files or folders to inspect.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per file.")] = False,
+    audio_track: Annotated[int | None, typer.Option(
+        "--audio-track", min=1, help="Measure this sound track of a file of several, counted from 1 "
+                                     "(default: FFmpeg's default track, the one msar repair reads).")] = None,
 ) -> None:
     """Show what a recording is before you repair it."""
     from rich.console import Console
@@ -24,7 +27,7 @@ def info(
 
     from ..audio import find_audio_files
     from ..errors import AudioError, MsarError
-    from ..recording_io import audio_info
+    from ..recording_io import SoundTrack, audio_info
 
     paths = find_audio_files(files)
     if not paths:
@@ -32,7 +35,7 @@ def info(
     results, failures = [], []
     for p in paths:
         try:
-            results.append(audio_info(p).to_dict())
+            results.append(audio_info(p, audio_track).to_dict())
         except AudioError as exc:
             failures.append(str(exc))
     if as_json:
@@ -50,6 +53,12 @@ def info(
                 f"{100 * r['clipped_ratio']:.2f}%", f"{100 * r['silence_ratio']:.1f}%",
             )
         Console(width=160).print(table)
+        for r in results:  # a second language or a commentary: say which track the numbers are of
+            if len(r["sound_tracks"]) > 1:
+                typer.echo(f"{Path(r['path']).name}: {len(r['sound_tracks'])} sound tracks (measured: "
+                           f"{r['audio_track'] or '?'}; choose with --audio-track N)")
+                for t in r["sound_tracks"]:
+                    typer.echo(f"  {t['number']}: {SoundTrack(**t).describe()}")
     for f in failures:
         typer.echo(f"msar: error: {f}", err=True)
     if failures:

@@ -57,6 +57,11 @@ def repair(
                              "with its picture and other streams copied and the repaired sound in "
                              "place of the old; without it, a video's sound goes to WAV. One file "
                              "given -o NAME.mp4 (.mkv...) is written so anyway.")] = False,
+    audio_track: Annotated[int | None, typer.Option(
+        "--audio-track", min=1,
+        help="Which sound track of a file of several to repair (a video's languages, a commentary), "
+             "counted from 1 as `msar info` lists them (default: FFmpeg's default track, with a warning "
+             "naming it). A video output keeps the other tracks unchanged.")] = None,
     skip_existing: Annotated[bool, typer.Option(
         "--skip-existing", help="Leave a file whose output is there already: a big run stopped half-way "
                                 "goes on where it stopped (outputs are written atomically, so one that "
@@ -97,7 +102,7 @@ def repair(
     index, count = current_shard(parse_shard(shard), cpu=True if device == "cpu" else None)
     repairer = Repairer(model, device=device, strength=strength, speaker_ref=speaker_ref,
                         output_rate=output_rate, chunk_seconds=chunk_seconds, upper_band=upper_band,
-                        residual_gate=gate, low_band_comb=comb)
+                        residual_gate=gate, low_band_comb=comb, audio_track=audio_track)
     shown_notes = 0
 
     def say(line: str, err: bool = False) -> None:
