@@ -1443,3 +1443,47 @@ def test_a_mistyped_input_fails_at_once_before_torch_loads(tmp_path):
     assert run.stdout.split()[-3:] == ["EXIT", "2", "False"], run.stdout + run.stderr
     assert "msar: error: takes/nope.wav: no such file or folder" in run.stderr
     assert not (tmp_path / "out.wav").exists()
+
+
+def _msar_piped(args: list, stdin: bytes, tmpdir: Path) -> subprocess.CompletedProcess:
+    """`msar` as a shell pipeline runs it: real stdin and stdout pipes, $TMPDIR a folder of the test's."""
+    tmpdir.mkdir(exist_ok=True)
+    env = {**os.environ, "TMPDIR": str(tmpdir)}
+    return subprocess.run([sys.executable, "-m", "msar_hf.cli", "repair", *map(str, args)], input=stdin,
+                          capture_output=True, env=env, timeout=300, check=False)
+
+
+def test_repair_reads_stdin_and_writes_stdout_for_pipelines(tmp_path, capsys):
+    """`... | msar repair - -o - | ...`: the demo's damaged recording (FLAC) in on stdin, a WAV out on
+    stdout with the very samples `msar repair FILE -o FILE.wav` writes, every message on stderr and
+    naming <stdin>/<stdout>; what is not audio gives stdout nothing and exit 2; the spooled input
+    is removed; `-` with other inputs, or without -o, is refused."""
+    damaged = REPO / "msar_hf" / "demo" / "damaged_demo.flac"
+    spool = tmp_path / "tmp"
+    done = _msar_piped(["-", "-o", "-", "--device", "cpu"], damaged.read_bytes(), spool)
+    assert done.returncode == 0, done.stderr.decode()
+    piped, rate = sf.read(__import__("io").BytesIO(done.stdout), dtype="int16")
+    assert rate == 16000 and piped.size == sf.info(damaged).frames
+    err = done.stderr.decode()
+    assert "<stdin> -> <stdout>" in err and str(spool) not in err
+    assert not list(spool.glob("msar-pipe*"))  # the spooled stdin: gone (torch keeps a folder of its own there)
+
+    as_file = tmp_path / "as_file.wav"
+    done = _msar_piped([damaged, "-o", as_file, "--device", "cpu", "-q"], b"", spool)
+    assert done.returncode == 0 and done.stdout == b"", done.stderr.decode()
+    assert np.array_equal(piped, sf.read(as_file, dtype="int16")[0])
+
+    done = _msar_piped(["-", "-o", "-", "-q"], b"not a recording\n" * 100, spool)
+    assert done.returncode == 2 and done.stdout == b""
+    assert "<stdin>: not an audio file" in done.stderr.decode()
+    assert not list(spool.glob("msar-pipe*"))
+
+    out = tmp_path / "from_stdin.flac"
+    done = _msar_piped(["-", "-o", out, "-q"], b"", spool)
+    assert done.returncode == 2 and "<stdin>: empty (nothing was piped in)" in done.stderr.decode()
+    assert not out.exists() and not list(spool.glob("msar-pipe*"))
+    for args, problem in ((["-", damaged, "-o", out], "'-' (stdin) must be the only input"),
+                          (["-"], "name the output with -o FILE, or -o - for stdout"),
+                          ([damaged, damaged.parent, "-o", "-"], "-o - (stdout) takes one recording")):
+        code, text, err = msar(capsys, "repair", *args)  # refused before stdin is read or the model loads
+        assert code == 2 and problem in err and text == "", (args, err)

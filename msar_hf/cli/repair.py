@@ -14,11 +14,12 @@ def register(app: typer.Typer) -> None:
 
 
 def repair(
-    inputs: Annotated[list[Path], typer.Argument(help="Audio files or folders (folders are searched recursively).")],
+    inputs: Annotated[list[Path], typer.Argument(
+        help="Audio files or folders (folders are searched recursively); - reads one recording from stdin.")],
     output: Annotated[Path | None, typer.Option(
         "-o", "--output",
-        help="Output file (one input file) or folder (several inputs or a folder; the tree is kept). "
-             "Default: ./repaired/")] = None,
+        help="Output file (one input file) or folder (several inputs or a folder; the tree is kept); "
+             "- writes a WAV to stdout. Default: ./repaired/")] = None,
     speaker_ref: Annotated[Path | None, typer.Option(
         "--speaker-ref", help="A clean clip (0.5 s or more) of the speaker; conditions speaker-aware "
                               "models (use_speaker_conditioning; default: the input itself). The shipped "
@@ -73,13 +74,23 @@ def repair(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
 ) -> None:
     """Repair damaged speech: noise, reverberation, clipping, dropouts, band limits, codec damage."""
-    import sys
 
     from ..errors import AudioError
+    from .pipes import STDIO, stdio_files
 
     for path in inputs:  # a mistyped name fails at once, not after torch and the model have loaded
-        if not path.exists():
+        if str(path) != STDIO and not path.exists():
             raise AudioError(path, "no such file or folder")
+    with stdio_files(inputs, output) as pipes:  # "-": stdin spooled to a file, stdout's WAV sent at the end
+        _repair(pipes, model=model, device=device, strength=strength, speaker_ref=speaker_ref, gate=gate, comb=comb,
+                output_rate=output_rate, upper_band=upper_band, chunk_seconds=chunk_seconds, shard=shard,
+                keep_video=keep_video, audio_track=audio_track, skip_existing=skip_existing, report=report,
+                quiet=quiet)
+
+
+def _repair(pipes, *, model, device, strength, speaker_ref, gate, comb, output_rate, upper_band, chunk_seconds,
+            shard, keep_video, audio_track, skip_existing, report, quiet) -> None:
+    import sys
 
     import torch
     from tqdm.auto import tqdm
@@ -107,8 +118,9 @@ def repair(
 
     def say(line: str, err: bool = False) -> None:
         # tqdm.write keeps the progress bar intact; the line and its newline go out in one write, since
-        # ranks of `accelerate launch` share one stdout (two writes let another rank's line in between)
-        tqdm.write(line + "\n", file=sys.stderr if err else sys.stdout, end="")
+        # ranks of `accelerate launch` share one stdout (two writes let another rank's line in between).
+        # With -o - stdout is the sound: every line goes to stderr.
+        tqdm.write(pipes.named(line) + "\n", file=sys.stderr if err or pipes.to_stdout else sys.stdout, end="")
 
     def show(done) -> None:
         nonlocal shown_notes
@@ -126,10 +138,13 @@ def repair(
                 f"{_speed(done.duration_s, done.seconds)})")
 
     with torch.no_grad():  # a context, not set_grad_enabled: callers in the same process keep autograd
-        reports = repair_paths(inputs, output, model=repairer, shard=(index, count), progress=not quiet,
+        reports = repair_paths(pipes.inputs, pipes.output, model=repairer, shard=(index, count), progress=not quiet,
                                on_report=show, skip_existing=skip_existing, keep_video=keep_video)
     # every rank's reports on the first (None on the others); this waits for all ranks: exiting with
     # an error now would stop the ranks still at work
+    for row in reports:  # the rows name "-" as <stdin> / <stdout>, not the temporary files
+        row.input, row.output, row.error = (None if v is None else pipes.named(v) for v in (row.input, row.output, row.error))
+        row.warnings = [pipes.named(w) for w in row.warnings]
     everyone = gather_reports(reports) if count > 1 else reports
     if report is not None and everyone is not None:
         if everyone is reports and count > 1:  # --shard by hand: no other process to gather from
@@ -140,7 +155,9 @@ def repair(
     if not quiet and (count > 1 or skipped):
         where = f"process {index + 1}/{count}: " if count > 1 else ""
         typer.echo(f"{where}{len(reports) - len(failed) - skipped} repaired, {len(failed)} failed"
-                   + (f", {skipped} skipped (output there already)" if skipped else ""))
+                   + (f", {skipped} skipped (output there already)" if skipped else ""), err=pipes.to_stdout)
+    if not failed:
+        pipes.send_output()
     if failed:
         if len(reports) == 1:
             raise typer.Exit(2)

@@ -1,0 +1,89 @@
+"""``-`` for ``msar repair``'s input (stdin) and output (stdout), for shell pipelines::
+
+    ffmpeg -i talk.mkv -f wav - | msar repair - -o - | lame - talk.mp3
+
+The repair reads files (a format is known by its content; a long recording is streamed from disk)
+and writes them atomically; a pipe is neither. So stdin is spooled to a temporary file first, in
+``$TMPDIR``, and stdout gets the finished WAV in one go: nothing of a failed repair reaches the next
+program, which sees an empty stream and a non-zero exit instead of half a file.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import MsarError
+
+STDIO = "-"
+STDIN_NAME, STDOUT_NAME = "<stdin>", "<stdout>"
+
+
+@dataclass
+class Pipes:
+    """The files standing in for stdin and stdout (None where the run uses none)."""
+
+    inputs: list[Path]
+    output: Path | None
+    stdin_file: Path | None = None
+    stdout_file: Path | None = None
+
+    @property
+    def to_stdout(self) -> bool:
+        return self.stdout_file is not None
+
+    def named(self, text: str) -> str:
+        """A message with the temporary files named as the user named them."""
+        for path, name in ((self.stdin_file, STDIN_NAME), (self.stdout_file, STDOUT_NAME)):
+            if path is not None:
+                text = text.replace(str(path), name)
+        return text
+
+    def send_output(self) -> None:
+        """The finished output to stdout."""
+        if self.stdout_file is not None and self.stdout_file.exists():
+            with self.stdout_file.open("rb") as handle:
+                shutil.copyfileobj(handle, sys.stdout.buffer, length=1 << 20)
+            sys.stdout.buffer.flush()
+
+
+def _is_stdio(path: Path | str | None) -> bool:
+    return path is not None and str(path) == STDIO
+
+
+@contextmanager
+def stdio_files(inputs: list[Path], output: Path | None) -> Iterator[Pipes]:
+    """Stand temporary files in for ``-`` (stdin as the one input, stdout as the output, a WAV),
+    removed on exit. Raises MsarError for a use of ``-`` that cannot work (with other inputs, from
+    or to a terminal, stdin without -o)."""
+    reads_stdin, writes_stdout = any(map(_is_stdio, inputs)), _is_stdio(output)
+    if not reads_stdin and not writes_stdout:
+        yield Pipes(inputs, output)
+        return
+    if reads_stdin and len(inputs) > 1:
+        raise MsarError("'-' (stdin) must be the only input")
+    if reads_stdin and output is None:
+        raise MsarError("reading stdin ('-'): name the output with -o FILE, or -o - for stdout")
+    if reads_stdin and sys.stdin.isatty():
+        raise MsarError("'-' reads stdin, which is a terminal: pipe a recording in (... | msar repair - -o out.wav)")
+    if writes_stdout and (len(inputs) > 1 or (not reads_stdin and inputs[0].is_dir())):
+        raise MsarError("-o - (stdout) takes one recording; for several, -o names a folder")
+    if writes_stdout and sys.stdout.isatty():
+        raise MsarError("-o - writes a WAV to stdout, which is a terminal: pipe it into a program or a file")
+    with tempfile.TemporaryDirectory(prefix="msar-pipe-") as folder:
+        pipes = Pipes(list(inputs), output)
+        if reads_stdin:
+            pipes.stdin_file = Path(folder) / "stdin"
+            with pipes.stdin_file.open("wb") as handle:
+                shutil.copyfileobj(sys.stdin.buffer, handle, length=1 << 20)
+            if not pipes.stdin_file.stat().st_size:  # refused before the model loads
+                raise MsarError(f"{STDIN_NAME}: empty (nothing was piped in)")
+            pipes.inputs = [pipes.stdin_file]
+        if writes_stdout:
+            pipes.stdout_file = pipes.output = Path(folder) / "stdout.wav"
+        yield pipes
