@@ -13,8 +13,8 @@
    every other stream copied in its place and order (picture packets byte for byte, other sound
    tracks, subtitles, chapters, the container's and the streams' tags and flags), the repaired track
    encoded in its own codec where the container holds it (else AAC in MP4/MOV, FLAC in MKV, Opus in
-   WebM, PCM in AVI) at no lower a bit rate. Text subtitles become the container's kind; streams the
-   container has no place for are left out, with a warning.
+   WebM, PCM in AVI) at no lower a bit rate. Text subtitles become the container's kind, a cover
+   picture an MKV's attachment; streams the container has no place for are left out, with a warning.
 
 Why by hand: FFmpeg does the decoding, coding and muxing; what it lacks is the plan that puts one
 repaired track in the place of one decoded track, and the fall-backs when a container refuses a stream.
@@ -59,6 +59,10 @@ _SOUND_FLAGS = ("default", "dub", "original", "comment", "lyrics", "karaoke", "f
                 "visual_impaired", "clean_effects", "captions", "descriptions", "dependent")
 # seconds of packets read for a track's bit rate where the container states none (MKV, WebM)
 _BIT_RATE_SECONDS = 60
+# cover pictures (FFmpeg: a one-frame video stream flagged attached_pic) Matroska keeps as attachments:
+# copied as a stream, FFmpeg writes them as a second video track instead (MP4 -> MKV, MKV -> MKV)
+_COVER_FILES = {"mjpeg": (".jpg", "image/jpeg"), "png": (".png", "image/png"), "webp": (".webp", "image/webp"),
+                "bmp": (".bmp", "image/bmp"), "gif": (".gif", "image/gif")}
 
 
 def is_video_output(path: str | os.PathLike) -> bool:
@@ -243,8 +247,31 @@ def _burst_seconds(trial: Path, plan: MuxPlan, burst: np.ndarray, rate: int) -> 
     return (lag + burst.size // 2) / rate
 
 
-def _tries(plan: MuxPlan, suffix: str) -> list[tuple[list[dict], str]]:
-    """(streams kept, encoder of the repaired track) to try in turn: the whole input first."""
+def _covers(plan: MuxPlan, suffix: str) -> list[dict]:
+    """The cover pictures that go into a Matroska output as attachments (.mkv), or not at all (.webm)."""
+    if suffix not in (".mkv", ".webm"):
+        return []
+    return [s for s in plan.kept if s.get("disposition", {}).get("attached_pic") and s.get("codec_name") in _COVER_FILES]
+
+
+def _cover_file(ffmpeg: str, plan: MuxPlan, cover: dict, output: Path) -> tuple[Path, str, str] | None:
+    """A cover picture copied out to a temporary file beside ``output``: (file, its name, MIME type);
+    None where FFmpeg cannot copy it out."""
+    extension, mimetype = _COVER_FILES[cover["codec_name"]]
+    tags = {k.lower(): v for k, v in cover.get("tags", {}).items()}
+    path = temp_beside(output, extension)
+    done = subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-y", "-i", f"file:{plan.source}", "-map",
+                           f"0:{cover['index']}", "-c", "copy", "-frames:v", "1", "-f", "image2", "-update", "1",
+                           f"file:{path}"], capture_output=True, check=False)
+    if done.returncode != 0 or not path.exists() or not path.stat().st_size:
+        path.unlink(missing_ok=True)
+        return None
+    return path, tags.get("filename") or f"cover{extension}", tags.get("mimetype") or mimetype
+
+
+def _tries(plan: MuxPlan, suffix: str, leave_out: list[dict] = ()) -> list[tuple[list[dict], str]]:
+    """(streams kept, encoder of the repaired track) to try in turn: the whole input first (less
+    ``leave_out``)."""
     codec = plan.sound.get("codec_name") or ""
     own = _ENCODERS.get(codec)
     if suffix == ".avi" and not codec.startswith("pcm"):
@@ -252,7 +279,7 @@ def _tries(plan: MuxPlan, suffix: str) -> list[tuple[list[dict], str]]:
     encoders = list(dict.fromkeys(e for e in (own, VIDEO_OUTPUT_CODECS[suffix]) if e))
     tries, seen = [], []
     for kinds in _TIERS:
-        kept = [s for s in plan.kept if kinds is None or s.get("codec_type") in kinds]
+        kept = [s for s in plan.kept if (kinds is None or s.get("codec_type") in kinds) and s not in leave_out]
         if kept not in seen:
             seen.append(kept)
             tries += [(kept, e) for e in encoders]
@@ -265,35 +292,48 @@ def mux(plan: MuxPlan, sound: Path, output: Path, rate: int, seconds: float | No
     the container refused)."""
     ffmpeg, _ = _commands(output)
     suffix = output.suffix.lower()
-    tries = _tries(plan, suffix)
+    covers = _covers(plan, suffix)
+    tries = _tries(plan, suffix, leave_out=covers)
     encoded = temp_beside(output, output.suffix)
+    attachments = []
     try:
+        if suffix == ".mkv":
+            attachments = [a for a in (_cover_file(ffmpeg, plan, c, output) for c in covers) if a is not None]
         for n, (kept, encoder) in enumerate(tries[plan.first_try:], start=plan.first_try):
             limit = ["-t", f"{seconds:g}"] if seconds else []
-            done = subprocess.run([ffmpeg, *_mux_arguments(plan, kept, encoder, sound, rate, suffix), *limit,
-                                   f"file:{encoded}"], capture_output=True, text=True, check=False)
+            done = subprocess.run([ffmpeg, *_mux_arguments(plan, kept, encoder, sound, rate, suffix, attachments),
+                                   *limit, f"file:{encoded}"], capture_output=True, text=True, check=False)
             if done.returncode == 0:
                 plan.first_try = n  # the tries before fail for the whole file too
                 usual_mode(encoded)
                 os.replace(encoded, output)
-                dropped = sorted({s.get("codec_type") or "data" for s in plan.kept if s not in kept})
-                if not dropped:
-                    return []
-                hint = " (.mkv holds them)" if suffix != ".mkv" and set(dropped) <= {"subtitle", "attachment", "audio"} else ""
-                return [f"its {', '.join(dropped)} stream(s) cannot go into a {suffix} file and were left out{hint}"]
+                warnings = []
+                if len(attachments) < len(covers):
+                    warnings.append(f"its cover picture(s) cannot go into a {suffix} file and were left out"
+                                    + (" (.mkv holds them)" if suffix != ".mkv" else ""))
+                dropped = sorted({s.get("codec_type") or "data" for s in plan.kept if s not in kept and s not in covers})
+                if dropped:
+                    hint = " (.mkv holds them)" if suffix != ".mkv" and set(dropped) <= {"subtitle", "attachment", "audio"} else ""
+                    warnings.append(f"its {', '.join(dropped)} stream(s) cannot go into a {suffix} file and were left out{hint}")
+                return warnings
         # FFmpeg's lines open with the component's address ("[webm @ 0x55...] "): noise in a message
         why = re.sub(r"\[[^]]* @ 0x[0-9a-f]+\] ", "", " ".join(done.stderr.split()))[-300:]
         if reason := system_write_failure(why):
             raise AudioError(output, f"cannot be written ({reason})")
-        codecs = ", ".join(s.get("codec_name", "?") for s in plan.kept if s.get("codec_type") == "video") or "none"
+        codecs = ", ".join(s.get("codec_name", "?") for s in plan.kept
+                           if s.get("codec_type") == "video" and s not in covers) or "none"
         raise UnsupportedFormatError(output, f"a {suffix} file cannot hold this video's picture ({codecs}): {why}; "
                                              "write .mkv (it holds any) or an audio file")
     finally:
         encoded.unlink(missing_ok=True)
+        for path, _, _ in attachments:
+            path.unlink(missing_ok=True)
 
 
-def _mux_arguments(plan: MuxPlan, kept: list[dict], encoder: str, sound: Path, rate: int, suffix: str) -> list[str]:
-    """FFmpeg's arguments (after the command, before the output) for one try of :func:`mux`."""
+def _mux_arguments(plan: MuxPlan, kept: list[dict], encoder: str, sound: Path, rate: int, suffix: str,
+                   attachments: list[tuple[Path, str, str]] = ()) -> list[str]:
+    """FFmpeg's arguments (after the command, before the output) for one try of :func:`mux`;
+    ``attachments``: (file, name, MIME type) of the cover pictures a Matroska output attaches."""
     repaired = {"index": plan.track if plan.track is not None else float("inf"), "repaired": True}
     order = sorted([*kept, repaired], key=lambda s: s["index"])  # the input's order, the track in its place
     # a source FFmpeg does not read (ffprobe found no stream): a silent stand-in keeps the inputs' numbers
@@ -320,6 +360,8 @@ def _mux_arguments(plan: MuxPlan, kept: list[dict], encoder: str, sound: Path, r
                 native, held = _SUBTITLE_CODECS[suffix]
                 if s.get("codec_name") not in held:
                     args += [f"-c:{position}", native]  # e.g. an MKV's SubRip into an MP4's mov_text
+    for k, (path, name, mimetype) in enumerate(attachments):  # after the streams: FFmpeg adds them last
+        args += ["-attach", f"file:{path}", f"-metadata:s:t:{k}", f"filename={name}", f"-metadata:s:t:{k}", f"mimetype={mimetype}"]
     if plan.streams:
         args += ["-map_metadata:g", "0:g", "-map_chapters", "0"]
     if suffix in (".mp4", ".m4v", ".mov"):

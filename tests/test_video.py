@@ -286,3 +286,37 @@ def test_audio_track_of_a_long_recording_is_streamed_from_its_own_track(tmp_path
     info = json.loads(text.strip().splitlines()[-1])
     assert info["audio_track"] == 2 and [t["number"] for t in info["sound_tracks"]] == [1, 2]
     assert info["duration_s"] == pytest.approx(seconds, abs=0.01)
+
+
+def test_a_cover_picture_stays_a_cover_in_matroska(tmp_path, capsys):
+    """A cover picture (a one-frame JPEG flagged attached_pic) of an MP4 goes into an MKV as
+    Matroska's attachment, the picture's bytes unchanged (copied as a stream it became a second video
+    track); an MKV's cover attachment, which WebM cannot hold, is left out of a WebM with a warning,
+    the picture and the sound written."""
+    from test_repair_cli import _model, msar
+
+    identity = _model(tmp_path / "identity", use_speaker_conditioning=False)
+    cover = tmp_path / "cover.jpg"
+    _ffmpeg("-f", "lavfi", "-i", "color=c=red:s=64x48", "-frames:v", "1", cover)
+    album = tmp_path / "album.mp4"
+    _ffmpeg(*PICTURE, "-i", DEMO / "damaged_demo.flac", "-i", cover, "-map", 0, "-map", 1, "-map", 2, "-c:v:0", "mpeg4",
+            "-c:v:1", "copy", "-disposition:v:1", "attached_pic", "-c:a", "aac", "-shortest", album)
+    out = tmp_path / "album.mkv"
+    code, _, err = msar(capsys, "repair", album, "-o", out, "--model", identity, "-q")
+    assert code == 0 and "left out" not in err, err
+    streams = _streams(out)
+    assert [(s["codec_type"], s["codec_name"], s["disposition"]["attached_pic"]) for s in streams] == [
+        ("video", "mpeg4", 0), ("audio", "aac", 0), ("video", "mjpeg", 1)]
+    assert streams[2]["tags"]["mimetype"] == "image/jpeg"
+    copied = tmp_path / "copied.jpg"
+    _ffmpeg("-i", out, "-map", "0:2", "-c", "copy", "-f", "image2", "-update", "1", copied)
+    assert copied.read_bytes() == cover.read_bytes()
+
+    talk = tmp_path / "talk.mkv"
+    _ffmpeg(*PICTURE, "-i", DEMO / "damaged_demo.flac", "-map", 0, "-map", 1, "-c:v", "libvpx-vp9", "-c:a", "libopus",
+            "-shortest", "-attach", cover, "-metadata:s:t:0", "mimetype=image/jpeg", talk)
+    web = tmp_path / "talk.webm"
+    code, _, err = msar(capsys, "repair", talk, "-o", web, "--model", identity, "-q")
+    assert code == 0 and "cover picture(s) cannot go into a .webm file and were left out (.mkv holds them)" in err, err
+    assert [(s["codec_type"], s["codec_name"]) for s in _streams(web)] == [("video", "vp9"), ("audio", "opus")]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary file left
