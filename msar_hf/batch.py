@@ -19,6 +19,7 @@ from pathlib import Path
 from .audio import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, find_audio_files, usual_mode, writing_errors
 from .errors import AudioError, MsarError
 from .repair import (
+    AUDIO_OUTPUT_EXTENSIONS,
     DEFAULT_OUTPUT_DIR,
     WRITABLE_EXTENSIONS,
     Repairer,
@@ -34,13 +35,29 @@ from .video import VIDEO_OUTPUT_EXTENSIONS
 # --------------------------------------------------------------------------------------------
 # planning outputs for files and folders
 # --------------------------------------------------------------------------------------------
-def _writable_suffix(path: Path, keep_video: bool = False) -> str:
-    """An audio input keeps its format where msar writes it; a video's sound goes to WAV, or with
-    ``keep_video`` back into its container with the picture (msar_hf.video)."""
+def _writable_suffix(path: Path, keep_video: bool = False, output_format: str | None = None) -> str:
+    """An audio input keeps its format where msar writes it (or takes ``output_format``); a video's
+    sound goes to WAV (or ``output_format``), or with ``keep_video`` back into its container with
+    the picture (msar_hf.video)."""
     suffix = path.suffix.lower()
+    if suffix in VIDEO_OUTPUT_EXTENSIONS and keep_video:
+        return suffix
+    if output_format is not None:
+        return output_format
     if suffix in VIDEO_OUTPUT_EXTENSIONS:
-        return suffix if keep_video else ".wav"
+        return ".wav"
     return suffix if suffix in WRITABLE_EXTENSIONS else ".wav"
+
+
+def parse_output_format(value: str | None) -> str | None:
+    """``--format``: ``flac`` / ``.flac`` -> ``".flac"``; None stays None. Raises MsarError for a
+    format msar does not write."""
+    if value is None:
+        return None
+    suffix = "." + value.lower().lstrip(".")
+    if suffix not in AUDIO_OUTPUT_EXTENSIONS:
+        raise MsarError(f"--format {value}: msar writes {', '.join(e.lstrip('.') for e in AUDIO_OUTPUT_EXTENSIONS)}")
+    return suffix
 
 
 def _is_within(path: Path, folder: Path) -> bool:
@@ -52,7 +69,7 @@ def _is_within(path: Path, folder: Path) -> bool:
 
 
 def plan_outputs(inputs: Sequence[str | os.PathLike], output: str | os.PathLike | None = None,
-                 keep_video: bool = False) -> list[tuple[Path, Path]]:
+                 keep_video: bool = False, output_format: str | None = None) -> list[tuple[Path, Path]]:
     """Pair every input file with its output path.
 
     * one input file and ``output`` with an audio extension (and not an existing folder): that file;
@@ -61,7 +78,9 @@ def plan_outputs(inputs: Sequence[str | os.PathLike], output: str | os.PathLike 
       folder input keeps its tree below the folder (below ``<folder name>/`` when several inputs
       are given). When the output folder lies inside an input folder, the files already in it are
       skipped (re-running ``msar repair .`` does not repair its own outputs). A video's output
-      is a WAV, or with ``keep_video`` a video of its own kind (its picture kept).
+      is a WAV, or with ``keep_video`` a video of its own kind (its picture kept);
+    * ``output_format`` (``".flac"``...): every output msar names is of that format (an archive's
+      MP3s repaired into FLAC: no second lossy coding); not with ``output`` naming a file of another.
     Raises :class:`MsarError` for missing inputs, empty folders, clashing or input-overwriting outputs.
     """
     if not inputs:
@@ -73,6 +92,9 @@ def plan_outputs(inputs: Sequence[str | os.PathLike], output: str | os.PathLike 
     out = Path(output) if output is not None else DEFAULT_OUTPUT_DIR
     single_file = len(paths) == 1 and paths[0].is_file()
     if single_file and not out.is_dir() and out.suffix:
+        if output_format is not None and out.suffix.lower() != output_format:
+            raise MsarError(f"{out}: --format {output_format.lstrip('.')} and an output named .{out.suffix.lstrip('.')}: "
+                            "give one of the two")
         return [(paths[0], out)]
     if out.exists() and not out.is_dir():
         raise MsarError(f"{out}: exists and is not a folder; with several inputs or a folder, -o must be a folder")
@@ -88,9 +110,10 @@ def plan_outputs(inputs: Sequence[str | os.PathLike], output: str | os.PathLike 
             if not files:
                 raise MsarError(f"{p}: no audio files found (looked for {', '.join(AUDIO_EXTENSIONS + VIDEO_EXTENSIONS)})")
             base = out / p.resolve().name if len(paths) > 1 else out
-            pairs += [(f, (base / f.relative_to(p)).with_suffix(_writable_suffix(f, keep_video))) for f in files]
+            pairs += [(f, (base / f.relative_to(p)).with_suffix(_writable_suffix(f, keep_video, output_format)))
+                      for f in files]
         else:
-            pairs.append((p, (out / p.name).with_suffix(_writable_suffix(p, keep_video))))
+            pairs.append((p, (out / p.name).with_suffix(_writable_suffix(p, keep_video, output_format))))
     seen: dict[Path, Path] = {}
     all_inputs = [src for src, _ in pairs]
     unique = []
@@ -224,19 +247,21 @@ def repair_paths(
     on_report: Callable[[RepairReport], None] | None = None,
     skip_existing: bool = False,
     keep_video: bool = False,
+    output_format: str | None = None,
 ) -> list[RepairReport]:
     """Repair files and folders (see :func:`plan_outputs` for where outputs go).
 
     ``skip_existing``: leave a file whose output is there already (reported ``skipped``): a big
     run stopped half-way goes on where it stopped, since every output is written atomically (one
     that exists is whole). ``keep_video``: a video's output is a video of its kind, its picture kept.
+    ``output_format``: every output msar names in this format (see :func:`plan_outputs`).
 
     A file that cannot be read does not stop the others: its report carries ``error``. Under
     ``accelerate launch`` (or with ``shard=(index, count)``) this process repairs every
     ``count``-th file starting at ``index``; outputs never collide because the plan is the same
     on every process.
     """
-    pairs = plan_outputs(inputs, output, keep_video=keep_video)
+    pairs = plan_outputs(inputs, output, keep_video=keep_video, output_format=output_format)
     index, count = current_shard(shard)
     mine = pairs[index::count]
     repairer = model if isinstance(model, Repairer) else Repairer(

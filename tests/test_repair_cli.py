@@ -1487,3 +1487,37 @@ def test_repair_reads_stdin_and_writes_stdout_for_pipelines(tmp_path, capsys):
                           ([damaged, damaged.parent, "-o", "-"], "-o - (stdout) takes one recording")):
         code, text, err = msar(capsys, "repair", *args)  # refused before stdin is read or the model loads
         assert code == 2 and problem in err and text == "", (args, err)
+
+
+def test_format_writes_every_output_of_a_folder_in_one_format(tmp_path, capsys, identity_model, speech_file):
+    """--format flac: a folder's FLAC, MP3 and video sound all come out as FLAC under the same tree
+    (an archive's MP3s without a second lossy coding), each as long as its input; --keep-video keeps
+    videos videos; an unknown format, or one at odds with -o's name, is refused before any work."""
+    archive = tmp_path / "archive"
+    (archive / "tapes").mkdir(parents=True)
+    shutil.copy(speech_file, archive / "a.flac")
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(speech_file), "-b:a", "64k", str(archive / "tapes" / "b.mp3")],
+                   check=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=5:duration=2", "-i",
+                    str(speech_file), "-c:v", "mpeg4", "-c:a", "aac", "-shortest", str(archive / "tapes" / "c.mp4")],
+                   check=True)
+    out = tmp_path / "out"
+    code, _, err = msar(capsys, "repair", archive, "-o", out, "--format", "FLAC", "--model", identity_model, "-q")
+    assert code == 0, err
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == [
+        "a.flac", "tapes/b.flac", "tapes/c.flac"]
+    for name in ("a", "tapes/b", "tapes/c"):
+        assert sf.info(out / f"{name}.flac").format == "FLAC"
+    assert sf.info(out / "tapes" / "b.flac").frames == load_audio(archive / "tapes" / "b.mp3", sampling_rate=None)[0].numel()
+
+    code, _, err = msar(capsys, "repair", archive, "-o", tmp_path / "kept", "--format", "wav", "--keep-video",
+                        "--model", identity_model, "-q")
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "kept").rglob("*") if p.is_file()) == ["a.wav", "b.wav", "c.mp4"]
+
+    for args, problem in (([archive, "-o", tmp_path / "x", "--format", "xyz"], "--format xyz: msar writes wav, flac"),
+                          ([speech_file, "-o", tmp_path / "x.wav", "--format", "flac"],
+                           "--format flac and an output named .wav: give one of the two")):
+        code, _, err = msar(capsys, "repair", *args, "--model", identity_model)
+        assert code == 2 and problem in err, err
+    assert not (tmp_path / "x").exists() and not (tmp_path / "x.wav").exists()

@@ -5,7 +5,8 @@
 The repair reads files (a format is known by its content; a long recording is streamed from disk)
 and writes them atomically; a pipe is neither. So stdin is spooled to a temporary file first, in
 ``$TMPDIR``, and stdout gets the finished WAV in one go: nothing of a failed repair reaches the next
-program, which sees an empty stream and a non-zero exit instead of half a file.
+program, which sees an empty stream and a non-zero exit instead of half a file. ``--format`` picks
+what stdout gets (FLAC, MP3...; WAV by default).
 """
 
 from __future__ import annotations
@@ -57,9 +58,9 @@ def _is_stdio(path: Path | str | None) -> bool:
 
 
 @contextmanager
-def stdio_files(inputs: list[Path], output: Path | None) -> Iterator[Pipes]:
-    """Stand temporary files in for ``-`` (stdin as the one input, stdout as the output, a WAV),
-    removed on exit. Raises MsarError for a use of ``-`` that cannot work (with other inputs, from
+def stdio_files(inputs: list[Path], output: Path | None, stdout_format: str = ".wav") -> Iterator[Pipes]:
+    """Stand temporary files in for ``-`` (stdin as the one input, stdout as the output, a file of
+    ``stdout_format``), removed on exit. Raises MsarError for a use of ``-`` that cannot work (with other inputs, from
     or to a terminal, stdin without -o)."""
     reads_stdin, writes_stdout = any(map(_is_stdio, inputs)), _is_stdio(output)
     if not reads_stdin and not writes_stdout:
@@ -74,7 +75,7 @@ def stdio_files(inputs: list[Path], output: Path | None) -> Iterator[Pipes]:
     if writes_stdout and (len(inputs) > 1 or (not reads_stdin and inputs[0].is_dir())):
         raise MsarError("-o - (stdout) takes one recording; for several, -o names a folder")
     if writes_stdout and sys.stdout.isatty():
-        raise MsarError("-o - writes a WAV to stdout, which is a terminal: pipe it into a program or a file")
+        raise MsarError("-o - writes a recording to stdout, which is a terminal: pipe it into a program or a file")
     with tempfile.TemporaryDirectory(prefix="msar-pipe-") as folder:
         pipes = Pipes(list(inputs), output)
         if reads_stdin:
@@ -85,5 +86,5 @@ def stdio_files(inputs: list[Path], output: Path | None) -> Iterator[Pipes]:
                 raise MsarError(f"{STDIN_NAME}: empty (nothing was piped in)")
             pipes.inputs = [pipes.stdin_file]
         if writes_stdout:
-            pipes.stdout_file = pipes.output = Path(folder) / "stdout.wav"
+            pipes.stdout_file = pipes.output = Path(folder) / f"stdout{stdout_format}"
         yield pipes

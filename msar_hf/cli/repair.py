@@ -19,7 +19,7 @@ def repair(
     output: Annotated[Path | None, typer.Option(
         "-o", "--output",
         help="Output file (one input file) or folder (several inputs or a folder; the tree is kept); "
-             "- writes a WAV to stdout. Default: ./repaired/")] = None,
+             "- writes to stdout (a WAV, or --format). Default: ./repaired/")] = None,
     speaker_ref: Annotated[Path | None, typer.Option(
         "--speaker-ref", help="A clean clip (0.5 s or more) of the speaker; conditions speaker-aware "
                               "models (use_speaker_conditioning; default: the input itself). The shipped "
@@ -53,6 +53,10 @@ def repair(
     shard: Annotated[str | None, typer.Option(
         "--shard", help="INDEX/COUNT: repair only this process's share of the files "
                         "(automatic under `accelerate launch`).")] = None,
+    output_format: Annotated[str | None, typer.Option(
+        "--format", help="Write every output in this format: wav, flac, ogg, aiff, mp3, m4a, opus, aac (default: "
+                         "each input's own, a video's sound as WAV). An archive's MP3s into FLAC: no second "
+                         "lossy coding. With -o -, the format sent to stdout (default WAV).")] = None,
     keep_video: Annotated[bool, typer.Option(
         "--keep-video", help="A video's output is a video of its kind (.mp4, .mov, .mkv, .webm, .avi) "
                              "with its picture and other streams copied and the repaired sound in "
@@ -81,15 +85,19 @@ def repair(
     for path in inputs:  # a mistyped name fails at once, not after torch and the model have loaded
         if str(path) != STDIO and not path.exists():
             raise AudioError(path, "no such file or folder")
-    with stdio_files(inputs, output) as pipes:  # "-": stdin spooled to a file, stdout's WAV sent at the end
+    from ..batch import parse_output_format
+
+    output_format = parse_output_format(output_format)
+    # "-": stdin spooled to a file, stdout's file sent at the end
+    with stdio_files(inputs, output, output_format or ".wav") as pipes:
         _repair(pipes, model=model, device=device, strength=strength, speaker_ref=speaker_ref, gate=gate, comb=comb,
                 output_rate=output_rate, upper_band=upper_band, chunk_seconds=chunk_seconds, shard=shard,
-                keep_video=keep_video, audio_track=audio_track, skip_existing=skip_existing, report=report,
-                quiet=quiet)
+                keep_video=keep_video, output_format=output_format, audio_track=audio_track,
+                skip_existing=skip_existing, report=report, quiet=quiet)
 
 
 def _repair(pipes, *, model, device, strength, speaker_ref, gate, comb, output_rate, upper_band, chunk_seconds,
-            shard, keep_video, audio_track, skip_existing, report, quiet) -> None:
+            shard, keep_video, output_format, audio_track, skip_existing, report, quiet) -> None:
     import sys
 
     import torch
@@ -139,7 +147,8 @@ def _repair(pipes, *, model, device, strength, speaker_ref, gate, comb, output_r
 
     with torch.no_grad():  # a context, not set_grad_enabled: callers in the same process keep autograd
         reports = repair_paths(pipes.inputs, pipes.output, model=repairer, shard=(index, count), progress=not quiet,
-                               on_report=show, skip_existing=skip_existing, keep_video=keep_video)
+                               on_report=show, skip_existing=skip_existing, keep_video=keep_video,
+                               output_format=output_format)
     # every rank's reports on the first (None on the others); this waits for all ranks: exiting with
     # an error now would stop the ranks still at work
     for row in reports:  # the rows name "-" as <stdin> / <stdout>, not the temporary files
