@@ -211,7 +211,8 @@ def load_audio(
         raise CorruptAudioError(
             name, f"truncated: the header declares {declared} bytes of audio but the file holds {len(raw)}"
         )
-    expected = _expected_frames_soundfile(raw) if declared is None else None
+    # libsndfile counts an Ogg's first stream: not the length of another track asked for
+    expected = _expected_frames_soundfile(raw) if declared is None and not stream_index else None
     if expected is not None and waveform.shape[-1] < 0.99 * expected:
         raise CorruptAudioError(
             name, f"truncated: decoded {waveform.shape[-1]} of the {expected} samples the header declares"

@@ -71,19 +71,22 @@ def set_wav_channel_mask(path: str | os.PathLike, mask: int) -> None:
         handle.write(struct.pack("<I", mask))
 
 
-def audio_tags(path: str | os.PathLike) -> dict[str, str]:
+def audio_tags(path: str | os.PathLike, stream_index: int | None = None) -> dict[str, str]:
     """The text tags libsndfile reads from a file (title, artist, album, date, comment, copyright,
     ...: WAV LIST/INFO, FLAC and Ogg comments, AIFF, mp3); {} for a file it reads none from. A format
     libsndfile does not open (m4a, a video's sound) gives the tags FFmpeg reads that libsndfile has a
-    field for: an m4a's title was lost in a WAV or FLAC output."""
+    field for: an m4a's title was lost in a WAV or FLAC output. ``stream_index``: the sound track
+    repaired (FFmpeg's index): past the first, FFmpeg reads its tags (libsndfile reads an Ogg's first)."""
     import soundfile as sf
 
     try:
+        if stream_index:
+            raise RuntimeError("not the first track: FFmpeg's tags")
         with sf.SoundFile(path) as handle:
             tags = {key: value for key, value in handle.copy_metadata().items() if value}
     except (RuntimeError, OSError):  # a format libsndfile does not open (m4a, opus in mp4...)
         found = {_FFMPEG_TO_SOUNDFILE.get(key.lower(), key.lower()): value
-                 for key, value in container_tags(path).items()}
+                 for key, value in container_tags(path, stream_index).items()}
         return {key: value for key, value in found.items() if key in _SOUNDFILE_TAGS}
     return _with_info_text(tags, path, _INFO_SOUNDFILE_KEYS)
 
@@ -214,16 +217,18 @@ _NOT_TAGS = {"encoder", "major_brand", "minor_version", "compatible_brands", "ha
              "language", "duration"}
 
 
-def container_tags(path: str | os.PathLike) -> dict[str, str]:
+def container_tags(path: str | os.PathLike, stream_index: int | None = None) -> dict[str, str]:
     """The text tags FFmpeg reads from the file (ID3, mp4 atoms, Vorbis comments, RIFF INFO...), as
     the ``ffmpeg`` command's ``-metadata`` names them; {} without ``ffprobe``.
 
     Ogg's comments (opus, vorbis, ogg flac) are its stream's, not the container's, in FFmpeg: read
-    from the first audio stream there, they were lost in an mp3/m4a/opus output."""
+    from the sound track repaired there (``stream_index``, FFmpeg's index; None = the first), they
+    were lost in an mp3/m4a/opus output."""
     ffprobe = shutil.which("ffprobe")
     if ffprobe is None:
         return {}
-    probe = subprocess.run([ffprobe, "-v", "error", "-select_streams", "a:0", "-show_entries",
+    track = "a:0" if stream_index is None else str(stream_index)
+    probe = subprocess.run([ffprobe, "-v", "error", "-select_streams", track, "-show_entries",
                             "format=format_name:format_tags:stream_tags", "-of", "json", f"file:{path}"],
                            capture_output=True, text=True, encoding="utf-8", errors="replace", check=False)
     try:
@@ -300,15 +305,16 @@ class CarriedMetadata:
 
     @classmethod
     def read(cls, source: str | os.PathLike, output: str | os.PathLike, libsndfile_output: bool,
-             rate_ratio: float = 1.0) -> CarriedMetadata:
+             rate_ratio: float = 1.0, stream_index: int | None = None) -> CarriedMetadata:
         """What ``output`` can keep of ``source``: the layout and chunks if it is a WAV, the tags
-        through libsndfile if that writes it, else through FFmpeg (when the source has any)."""
+        through libsndfile if that writes it, else through FFmpeg (when the source has any);
+        ``stream_index``: the sound track repaired, whose tags an Ogg's are."""
         wav = Path(output).suffix.lower() == ".wav"
         picture = attached_picture(source) if Path(output).suffix.lower() in COVER_ART_SUFFIXES else None
         return cls(channel_mask=wav_channel_mask(source) if wav else None,
-                   tags=audio_tags(source) if libsndfile_output else {},
+                   tags=audio_tags(source, stream_index) if libsndfile_output else {},
                    wav_chunks=broadcast_chunks(source, rate_ratio) if wav else [],
-                   ffmpeg_tags={} if libsndfile_output else container_tags(source),
+                   ffmpeg_tags={} if libsndfile_output else container_tags(source, stream_index),
                    cover=None if picture is None else (str(source), picture))
 
     @property

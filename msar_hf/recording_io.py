@@ -274,6 +274,18 @@ def best_stream_index(path: str | os.PathLike) -> int | None:
         return None
 
 
+def chosen_stream_index(path: str | os.PathLike, number: int | None,
+                        tracks: list[SoundTrack] | None = None) -> int | None:
+    """The stream index every reader of ``path`` is given: track ``number`` (from 1) when asked for;
+    else, in a file of several sound tracks, FFmpeg's best named explicitly (libsndfile would stream
+    an Ogg's first while FFmpeg decodes its best); else None. ``tracks``: :func:`sound_tracks` of
+    ``path`` when already listed."""
+    if number is not None:
+        return sound_track_index(path, number)
+    tracks = sound_tracks(path) if tracks is None else tracks
+    return best_stream_index(path) if tracks and len(tracks) > 1 else None
+
+
 def sound_track_index(path: str | os.PathLike, number: int | None) -> int | None:
     """FFmpeg's stream index of sound track ``number`` (from 1) of ``path``, for ``--audio-track``;
     None for ``number`` None (FFmpeg's best track, as everywhere in msar) or for track 1 of a file
@@ -322,7 +334,8 @@ def audio_info(path: str | os.PathLike, audio_track: int | None = None) -> Audio
     (a 3-hour 48 kHz stereo file was loaded whole: 4 GB), and the list of its sound tracks."""
     path = Path(path)
     fmt, depth = path.suffix.lower().lstrip(".") or "unknown", "unknown"
-    stream_index = sound_track_index(path, audio_track)
+    tracks = sound_tracks(path) or []
+    stream_index = chosen_stream_index(path, audio_track, tracks)
     source = open_source(path, stream_index=stream_index)
     try:
         meter = LevelMeter(source.rate)
@@ -349,7 +362,6 @@ def audio_info(path: str | os.PathLike, audio_track: int | None = None) -> Audio
         except Exception:  # noqa: BLE001, S110  (format stays "unknown": info is best effort)
             pass
     lossy = lossy_bit_rate(path, stream_index)
-    tracks = sound_tracks(path) or []
     index = best_stream_index(path) if stream_index is None else stream_index
     return AudioInfo(
         path=str(path), format=fmt, sampling_rate=rate, channels=channels, duration_s=frames / rate,

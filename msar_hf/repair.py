@@ -58,10 +58,9 @@ from .recording_io import (
     FFmpegSink,
     SoundFileSink,
     SoundFileSource,
-    best_stream_index,
+    chosen_stream_index,
     open_source,
     output_subtype,
-    sound_track_index,
     sound_tracks,
 )
 from .video import (
@@ -533,17 +532,16 @@ class Repairer:
         return report
 
     def _sound_track(self, src_path: Path) -> tuple[int | None, str | None]:
-        """FFmpeg's index of the track to repair (None: its best), and, for a file of several sound
-        tracks where none was asked for, a note naming the one repaired (a second language or a
-        commentary was left out without a word)."""
-        track = sound_track_index(src_path, self.audio_track)
+        """FFmpeg's index of the track to repair (None: the file's one track), and, for a file of
+        several sound tracks where none was asked for, a note naming the one repaired (a second
+        language or a commentary was left out without a word)."""
         suffix = src_path.suffix.lower()
-        if self.audio_track is not None or (suffix in SOUNDFILE_FORMATS and suffix not in (".ogg", ".oga")):
-            return track, None  # asked for, or one track (no probe per file of a folder of WAVs)
+        if self.audio_track is None and suffix in SOUNDFILE_FORMATS and suffix not in (".ogg", ".oga"):
+            return None, None  # one track (Ogg may hold several): no probe per file of a folder of WAVs
         tracks = sound_tracks(src_path) or []
-        best = best_stream_index(src_path) if len(tracks) > 1 else None
-        chosen = next((t for t in tracks if t.stream_index == best), None)
-        if chosen is None:
+        track = chosen_stream_index(src_path, self.audio_track, tracks)
+        chosen = next((t for t in tracks if t.stream_index == track), None)
+        if self.audio_track is not None or len(tracks) < 2 or chosen is None:
             return track, None
         return track, (f"{len(tracks)} sound tracks: repaired track {chosen.number} ({chosen.describe()}), "
                        "FFmpeg's choice; --audio-track N repairs another")
@@ -582,7 +580,7 @@ class Repairer:
         # and its text tags (an archive's catalogue data) and broadcast chunks (bext...), where the
         # output's format holds them
         metadata = CarriedMetadata.read(src_path, out_path, out_path.suffix.lower() in SOUNDFILE_FORMATS,
-                                        rate_ratio=out_rate / source.rate)
+                                        rate_ratio=out_rate / source.rate, stream_index=stream_index)
         # a lossy output at least as rich as a lossy input (and never under MIN_LOSSY_BIT_RATE)
         bit_rate = (max(lossy_bit_rate(src_path, stream_index) or 0, MIN_LOSSY_BIT_RATE)
                     if out_path.suffix.lower() in BIT_RATE_EXTENSIONS else None)

@@ -1453,7 +1453,7 @@ def _msar_piped(args: list, stdin: bytes, tmpdir: Path) -> subprocess.CompletedP
                           capture_output=True, env=env, timeout=300, check=False)
 
 
-def test_repair_reads_stdin_and_writes_stdout_for_pipelines(tmp_path, capsys):
+def test_repair_reads_stdin_and_writes_stdout_for_pipelines(tmp_path, capsys, monkeypatch):
     """`... | msar repair - -o - | ...`: the demo's damaged recording (FLAC) in on stdin, a WAV out on
     stdout with the very samples `msar repair FILE -o FILE.wav` writes, every message on stderr and
     naming <stdin>/<stdout>; what is not audio gives stdout nothing and exit 2; the spooled input
@@ -1484,9 +1484,13 @@ def test_repair_reads_stdin_and_writes_stdout_for_pipelines(tmp_path, capsys):
     assert not out.exists() and not list(spool.glob("msar-pipe*"))
     for args, problem in ((["-", damaged, "-o", out], "'-' (stdin) must be the only input"),
                           (["-"], "name the output with -o FILE, or -o - for stdout"),
-                          ([damaged, damaged.parent, "-o", "-"], "-o - (stdout) takes one recording")):
+                          ([damaged, damaged.parent, "-o", "-"], "-o - (stdout) takes one recording"),
+                          ([damaged, "-o", "-", "--shard", "1/2"], "'-' (stdin, stdout) is for one process")):
         code, text, err = msar(capsys, "repair", *args)  # refused before stdin is read or the model loads
         assert code == 2 and problem in err and text == "", (args, err)
+    monkeypatch.setenv("WORLD_SIZE", "2")  # every rank of a launcher would read stdin
+    code, text, err = msar(capsys, "repair", "-", "-o", out)
+    assert code == 2 and "'-' (stdin, stdout) is for one process" in err
 
 
 def test_format_writes_every_output_of_a_folder_in_one_format(tmp_path, capsys, identity_model, speech_file):

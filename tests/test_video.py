@@ -259,9 +259,12 @@ def test_audio_track_repairs_the_track_asked_for_and_copies_the_others(tmp_path,
 
 
 def test_audio_track_of_a_long_recording_is_streamed_from_its_own_track(tmp_path, capsys):
-    """A 130 s two-track MKA (past the streaming threshold: decoded to a temporary WAV by the ffmpeg
-    command): --audio-track 2 reads the 1 kHz track, not the default 300 Hz one, to the sample count;
-    `msar info` lists both tracks and measures the one asked for."""
+    """Two-stream Ogg Vorbis (libsndfile reads an Ogg's first stream, FFmpeg its best): 130 s (past
+    the streaming threshold: decoded to a temporary WAV) with a 300 Hz track 1 and a longer 1 kHz
+    track 2, and 6 s titled "English mix" / "French dub". --audio-track 1 / 2 read their own tone,
+    to the sample count; without the option the track the warning names is the one read; `msar
+    info` lists both tracks and measures the one asked for; a short file's track 2 is not called
+    truncated against track 1's length, and an MP3 of it carries its own title."""
     import json
 
     from test_repair_cli import msar
@@ -269,23 +272,41 @@ def test_audio_track_of_a_long_recording_is_streamed_from_its_own_track(tmp_path
     from msar_hf.recording_io import STREAM_ABOVE_SECONDS
 
     seconds = STREAM_ABOVE_SECONDS + 10
-    tones = tmp_path / "tones.mka"
+    tones = tmp_path / "tones.ogg"
     _ffmpeg("-f", "lavfi", "-i", f"sine=frequency=300:sample_rate=16000:duration={seconds}",
-            "-f", "lavfi", "-i", f"sine=frequency=1000:sample_rate=16000:duration={seconds}",
-            "-map", 0, "-map", 1, "-c:a", "flac", "-af", "volume=0.5", tones)
-    out = tmp_path / "second.wav"
-    code, _, err = msar(capsys, "repair", tones, "-o", out, "--audio-track", "2", "--strength", "0", "-q")
-    assert code == 0, err
-    y, rate = sf.read(out, dtype="float32")
-    assert rate == 16000 and y.size == seconds * 16000
-    spectrum = np.abs(np.fft.rfft(y[:16000]))
-    assert abs(int(np.argmax(spectrum)) - 1000) <= 1  # 1 Hz bins: the second track's tone
+            "-f", "lavfi", "-i", f"sine=frequency=1000:sample_rate=16000:duration={seconds + 1}",
+            "-map", 0, "-map", 1, "-c:a", "libvorbis", "-q:a:0", "0", "-q:a:1", "6", "-af", "volume=0.5", tones)
+
+    def tone(args: list) -> tuple[int, int, str]:
+        out = tmp_path / "tone.wav"
+        code, _, err = msar(capsys, "repair", tones, "-o", out, "--strength", "0", "-q", *args)
+        assert code == 0, err
+        y, rate = sf.read(out, dtype="float32")
+        assert rate == 16000
+        return int(np.argmax(np.abs(np.fft.rfft(y[16000:32000])))), y.size, err  # 1 Hz bins
+
+    assert tone(["--audio-track", "1"])[:2] == (300, seconds * 16000)
+    assert tone(["--audio-track", "2"])[:2] == (1000, (seconds + 1) * 16000)
+    hz, _, err = tone([])
+    named = int(err.split("repaired track ")[1][0])
+    assert hz == (300, 1000)[named - 1], err
 
     code, text, err = msar(capsys, "info", tones, "--json", "--audio-track", "2")
     assert code == 0, err
     info = json.loads(text.strip().splitlines()[-1])
     assert info["audio_track"] == 2 and [t["number"] for t in info["sound_tracks"]] == [1, 2]
-    assert info["duration_s"] == pytest.approx(seconds, abs=0.01)
+    assert info["duration_s"] == pytest.approx(seconds + 1, abs=0.01)
+
+    dub = tmp_path / "dub.ogg"
+    _ffmpeg("-f", "lavfi", "-i", "sine=frequency=300:sample_rate=16000:duration=6", "-i", DEMO / "damaged_demo.flac",
+            "-map", 0, "-map", 1, "-c:a", "libvorbis", "-metadata:s:a:0", "title=English mix",
+            "-metadata:s:a:1", "title=French dub", dub)
+    out = tmp_path / "dub.mp3"
+    code, _, err = msar(capsys, "repair", dub, "-o", out, "--audio-track", "2", "--strength", "0", "-q")
+    assert code == 0, err
+    title = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format_tags=title", "-of", "csv=p=0", str(out)],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert title == "French dub"
 
 
 def test_a_cover_picture_stays_a_cover_in_matroska(tmp_path, capsys):

@@ -58,14 +58,21 @@ def _is_stdio(path: Path | str | None) -> bool:
 
 
 @contextmanager
-def stdio_files(inputs: list[Path], output: Path | None, stdout_format: str = ".wav") -> Iterator[Pipes]:
+def stdio_files(inputs: list[Path], output: Path | None, stdout_format: str = ".wav",
+                shard: str | None = None) -> Iterator[Pipes]:
     """Stand temporary files in for ``-`` (stdin as the one input, stdout as the output, a file of
-    ``stdout_format``), removed on exit. Raises MsarError for a use of ``-`` that cannot work (with other inputs, from
-    or to a terminal, stdin without -o)."""
+    ``stdout_format``), removed on exit. Raises MsarError for a use of ``-`` that cannot work (with
+    other inputs, from or to a terminal, stdin without -o, in a run of several processes: ``shard``,
+    a launcher)."""
     reads_stdin, writes_stdout = any(map(_is_stdio, inputs)), _is_stdio(output)
     if not reads_stdin and not writes_stdout:
         yield Pipes(inputs, output)
         return
+    from ..repair import launched_distributed
+
+    if shard is not None or launched_distributed():
+        # every process would read stdin (the second one finds it empty) and write stdout
+        raise MsarError("'-' (stdin, stdout) is for one process: leave out --shard and accelerate launch / torchrun")
     if reads_stdin and len(inputs) > 1:
         raise MsarError("'-' (stdin) must be the only input")
     if reads_stdin and output is None:
@@ -80,8 +87,12 @@ def stdio_files(inputs: list[Path], output: Path | None, stdout_format: str = ".
         pipes = Pipes(list(inputs), output)
         if reads_stdin:
             pipes.stdin_file = Path(folder) / "stdin"
-            with pipes.stdin_file.open("wb") as handle:
-                shutil.copyfileobj(sys.stdin.buffer, handle, length=1 << 20)
+            try:
+                with pipes.stdin_file.open("wb") as handle:
+                    shutil.copyfileobj(sys.stdin.buffer, handle, length=1 << 20)
+            except OSError as exc:  # a full $TMPDIR: the user's error to mend, not a traceback
+                raise MsarError(f"{STDIN_NAME}: could not be kept in {folder} ({exc.strerror or exc}); "
+                                "set TMPDIR to a folder with room for the recording") from None
             if not pipes.stdin_file.stat().st_size:  # refused before the model loads
                 raise MsarError(f"{STDIN_NAME}: empty (nothing was piped in)")
             pipes.inputs = [pipes.stdin_file]

@@ -89,7 +89,7 @@ def repair(
 
     output_format = parse_output_format(output_format)
     # "-": stdin spooled to a file, stdout's file sent at the end
-    with stdio_files(inputs, output, output_format or ".wav") as pipes:
+    with stdio_files(inputs, output, output_format or ".wav", shard) as pipes:
         _repair(pipes, model=model, device=device, strength=strength, speaker_ref=speaker_ref, gate=gate, comb=comb,
                 output_rate=output_rate, upper_band=upper_band, chunk_seconds=chunk_seconds, shard=shard,
                 keep_video=keep_video, output_format=output_format, audio_track=audio_track,
