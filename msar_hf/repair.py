@@ -458,6 +458,10 @@ class Repairer:
     def _repair_channels(self, x: torch.Tensor, rate: int, out_rate: int, out_len: int,
                          embedding: torch.Tensor | None) -> torch.Tensor:
         """(C, n) at ``rate`` -> (C, out_len) at ``out_rate``, every channel through the model."""
+        if x.shape[0] > 1 and all(torch.equal(x[0], ch) for ch in x[1:]):
+            # one signal in every channel (a mono tape or phone export saved as stereo): repaired
+            # once, the same samples the model gives each channel, in half the time
+            return self._repair_channels(x[:1], rate, out_rate, out_len, embedding).expand(x.shape[0], -1).clone()
         x16 = resample(x, rate, MODEL_RATE)
         n16 = x16.shape[-1]
         if n16 < MIN_MODEL_SAMPLES:

@@ -310,6 +310,28 @@ def test_stereo_channels_are_repaired_separately(tmp_path, capsys, random_model,
     assert float((y[0] - y[1]).abs().mean()) > 0.01
 
 
+def test_one_signal_in_two_channels_is_repaired_once(tmp_path, capsys, random_model, speech_file, monkeypatch):
+    """A mono recording saved as stereo (both channels the same samples): the model runs once per
+    window, not once per channel, and both channels carry what it gives the mono file, to the LSB."""
+    from msar_hf.models.autoencoder import MsarAutoencoderModel
+
+    x = load_audio(speech_file)[0]
+    mono = save_audio(tmp_path / "mono.wav", x, 16000)
+    dual = save_audio(tmp_path / "dual.wav", torch.stack([x, x]), 16000)
+    calls = []
+    repair = MsarAutoencoderModel.repair
+    monkeypatch.setattr(MsarAutoencoderModel, "repair", lambda self, w, **kw: calls.append(w.shape) or repair(self, w, **kw))
+    outs = {}
+    for src in (mono, dual):
+        calls.clear()
+        code, _, err = msar(capsys, "repair", src, "-o", tmp_path / f"{src.stem}_out.wav", "--model", random_model, "-q")
+        assert code == 0, err
+        assert len(calls) == 1, calls
+        outs[src.stem] = sf.read(tmp_path / f"{src.stem}_out.wav", dtype="int16", always_2d=True)[0]
+    assert outs["dual"].shape == (x.numel(), 2)
+    assert np.array_equal(outs["dual"][:, 0], outs["mono"][:, 0]) and np.array_equal(outs["dual"][:, 1], outs["mono"][:, 0])
+
+
 def test_a_silent_channel_stays_digital_silence_beside_a_repaired_one(tmp_path, capsys, random_model, speech_file):
     """Speech on the left, digital silence on the right (a mono recorder's stereo file): the right
     channel comes back all zeros. It went through the model with the left one, since only a window
