@@ -1547,3 +1547,27 @@ def test_format_writes_every_output_of_a_folder_in_one_format(tmp_path, capsys, 
         code, _, err = msar(capsys, "repair", *args, "--model", identity_model)
         assert code == 2 and problem in err, err
     assert not (tmp_path / "x").exists() and not (tmp_path / "x.wav").exists()
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, capsys, speech_file):
+    """--dry-run: one line per input with the output it would get (the tree, --format, a video's
+    sound as WAV), the outputs already there marked under --skip-existing, a share under --shard;
+    no folder made, no model loaded (a model that does not exist is never opened)."""
+    archive = tmp_path / "archive"
+    (archive / "tapes").mkdir(parents=True)
+    for name in ("a.flac", "tapes/b.flac", "tapes/c.flac"):
+        shutil.copy(speech_file, archive / name)
+    out = tmp_path / "out"
+    code, text, err = msar(capsys, "repair", archive, "-o", out, "--format", "wav", "--dry-run",
+                           "--model", tmp_path / "no_such_model")
+    assert code == 0, err
+    assert _lines(text) == [f"{archive / n}.flac -> {out / n}.wav" for n in ("a", "tapes/b", "tapes/c")]
+    assert "3 would be repaired (dry run: nothing written)" in err and not out.exists()
+
+    (out / "tapes").mkdir(parents=True)
+    (out / "tapes" / "b.wav").write_bytes(b"")
+    code, text, err = msar(capsys, "repair", archive, "-o", out, "--format", "wav", "--dry-run", "--skip-existing")
+    assert code == 0 and _lines(text)[1].endswith("(there already: would be skipped)") and "2 would be repaired, 1 skipped" in err
+    code, text, err = msar(capsys, "repair", archive, "-o", out, "--dry-run", "--shard", "1/2")
+    assert code == 0 and _lines(text) == [f"{archive / 'tapes' / 'b.flac'} -> {out / 'tapes' / 'b.flac'}"]
+    assert sorted(p.name for p in out.rglob("*")) == ["b.wav", "tapes"]

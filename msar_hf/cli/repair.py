@@ -75,6 +75,9 @@ def repair(
         "--report", help="Write one row per file (status, error, warnings, duration, speed, speech "
                          "found...) to this .csv or .json; under `accelerate launch` the first process "
                          "writes every process's rows, with --shard each shard its own file.")] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Print which output each input would be repaired into (and which --skip-existing "
+                          "would leave), then stop: no model loaded, nothing written.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
 ) -> None:
     """Repair damaged speech: noise, reverberation, clipping, dropouts, band limits, codec damage."""
@@ -88,6 +91,10 @@ def repair(
     from ..batch import parse_output_format
 
     output_format = parse_output_format(output_format)
+    if dry_run:
+        _plan(inputs, output, shard=shard, keep_video=keep_video, output_format=output_format,
+              skip_existing=skip_existing)
+        return
     # "-": stdin spooled to a file, stdout's file sent at the end
     with stdio_files(inputs, output, output_format or ".wav", shard) as pipes:
         _repair(pipes, model=model, device=device, strength=strength, speaker_ref=speaker_ref, gate=gate, comb=comb,
@@ -171,6 +178,24 @@ def _repair(pipes, *, model, device, strength, speaker_ref, gate, comb, output_r
         if len(reports) == 1:
             raise typer.Exit(2)
         raise MsarError(f"{len(failed)} of {len(reports)} files could not be repaired (see the errors above)")
+
+
+def _plan(inputs: list[Path], output: Path | None, *, shard: str | None, keep_video: bool,
+          output_format: str | None, skip_existing: bool) -> None:
+    """--dry-run: the outputs a run would write (this process's share), one line each."""
+    from ..batch import current_shard, parse_shard, plan_outputs
+    from ..errors import MsarError
+
+    if any(str(p) == "-" for p in [*inputs, output]):
+        raise MsarError("--dry-run plans files and folders; '-' (stdin, stdout) has nothing to plan")
+    index, count = current_shard(parse_shard(shard), cpu=True)
+    pairs = plan_outputs(inputs, output, keep_video=keep_video, output_format=output_format)[index::count]
+    there = [dst.exists() for _, dst in pairs] if skip_existing else [False] * len(pairs)
+    for (src, dst), skip in zip(pairs, there):
+        typer.echo(f"{src} -> {dst}" + (" (there already: would be skipped)" if skip else ""))
+    where = f"process {index + 1}/{count}: " if count > 1 else ""
+    typer.echo(f"{where}{len(pairs) - sum(there)} would be repaired" + (f", {sum(there)} skipped" if any(there) else "")
+               + " (dry run: nothing written)", err=True)
 
 
 def _speed(audio_s: float, wall_s: float) -> str:
