@@ -352,6 +352,21 @@ def encoder_refusal(suffix: str, sampling_rate: int, exc: Exception) -> str:
     return f"cannot encode '{suffix}' at {sampling_rate} Hz ({why}); choose another rate (--output-rate) or format"
 
 
+# the rates FFmpeg's encoders take where they do not take any: Opus's five, MPEG audio's nine
+_ENCODER_RATES = {".opus": (8000, 12000, 16000, 24000, 48000),
+                  ".mp3": (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)}
+
+
+def encodable_rate(path: str | os.PathLike, sampling_rate: int) -> int:
+    """``sampling_rate`` where ``path``'s format holds it, else the next rate up it does (its highest
+    above them all): a 44.1 kHz recording repaired into .opus is written at 48 kHz, the rate every
+    Opus decoder plays at, instead of the run failing."""
+    rates = _ENCODER_RATES.get(Path(path).suffix.lower())
+    if not rates or sampling_rate in rates:
+        return int(sampling_rate)
+    return next((r for r in rates if r >= sampling_rate), rates[-1])
+
+
 def check_encodable(path: str | os.PathLike, sampling_rate: int, channels: int = 1) -> None:
     """Raise :class:`UnsupportedFormatError` now if ``path``'s format cannot be written at
     ``sampling_rate`` with ``channels`` (FFmpeg's encoders take fixed rates: opus 8-48 kHz steps, mp3

@@ -37,6 +37,7 @@ from .audio import (
     BIT_RATE_EXTENSIONS,
     MIN_LOSSY_BIT_RATE,
     check_encodable,
+    encodable_rate,
     file_in_the_way,
     load_audio,
     lossy_bit_rate,
@@ -575,7 +576,10 @@ class Repairer:
         streamed = isinstance(source, SoundFileSource)
         report = RepairReport(input=str(src_path), output=str(out_path), sampling_rate=source.rate,
                               channels=source.channels, duration_s=source.frames / source.rate, streamed=streamed)
-        out_rate = self.output_rate or source.rate
+        out_rate = self.output_rate or encodable_rate(out_path, source.rate)
+        if out_rate != (self.output_rate or source.rate):
+            report.warnings.append(f"a {out_path.suffix.lower()} file holds no {source.rate} Hz: written at "
+                                   f"{out_rate} Hz (--output-rate chooses another)")
         report.output_rate = out_rate
         check_encodable(out_path, out_rate, source.channels)  # before the work, not after it
         out_frames = source.frames if out_rate == source.rate else round(source.frames * out_rate / source.rate)
@@ -652,7 +656,10 @@ class Repairer:
                 split = to_out(next_start) - to_out(start)
                 write(y[:, :split])
                 tail = y[:, split:].clone()
-        if peak > 1.0:
+        if peak > 1.0 and untouched:  # the input's own samples: a lossy coding's overshoot, nothing restored
+            report.warnings.append(f"the input's decoded samples reach {20 * math.log10(peak):+.1f} dBFS (a lossy "
+                                   "coding's overshoot?): peaks above -1 dBFS were soft-limited so the output does not clip")
+        elif peak > 1.0:
             report.warnings.append(f"repaired peaks reached {20 * math.log10(peak):+.1f} dBFS (restored clipped peaks?): "
                                    "peaks above -1 dBFS were soft-limited so the output does not clip")
         if silent_windows == len(windows):

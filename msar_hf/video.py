@@ -233,7 +233,8 @@ def _burst_seconds(trial: Path, plan: MuxPlan, burst: np.ndarray, rate: int) -> 
     """Where ``burst``'s peak plays in ``trial``'s repaired track, on its time line."""
     # the track's place among the streams the working try kept (a fall-back may drop some before it)
     track = plan.track if plan.track is not None else float("inf")
-    kept = _tries(plan, trial.suffix.lower())[plan.first_try][0]
+    suffix = trial.suffix.lower()
+    kept = _tries(plan, suffix, leave_out=_covers(plan, suffix))[plan.first_try][0]
     position = sum(s["index"] < track for s in kept)
     done = subprocess.run([_commands(trial)[0], "-nostdin", "-v", "error", "-i", f"file:{trial}",
                            "-map", f"0:{position}", "-af", "aresample=async=1:first_pts=0", "-ac", "1",
@@ -248,8 +249,9 @@ def _burst_seconds(trial: Path, plan: MuxPlan, burst: np.ndarray, rate: int) -> 
 
 
 def _covers(plan: MuxPlan, suffix: str) -> list[dict]:
-    """The cover pictures that go into a Matroska output as attachments (.mkv), or not at all (.webm)."""
-    if suffix not in (".mkv", ".webm"):
+    """The cover pictures that go into a Matroska output as attachments (.mkv), or not at all (.webm,
+    .avi: copied as streams they became a second video track)."""
+    if suffix not in (".mkv", ".webm", ".avi"):
         return []
     return [s for s in plan.kept if s.get("disposition", {}).get("attached_pic") and s.get("codec_name") in _COVER_FILES]
 
@@ -269,20 +271,24 @@ def _cover_file(ffmpeg: str, plan: MuxPlan, cover: dict, output: Path) -> tuple[
     return path, tags.get("filename") or f"cover{extension}", tags.get("mimetype") or mimetype
 
 
-def _tries(plan: MuxPlan, suffix: str, leave_out: list[dict] = ()) -> list[tuple[list[dict], str]]:
-    """(streams kept, encoder of the repaired track) to try in turn: the whole input first (less
-    ``leave_out``)."""
+def _tries(plan: MuxPlan, suffix: str, leave_out: list[dict] = ()) -> list[tuple[list[dict], str, int | None]]:
+    """(streams kept, encoder of the repaired track, its bit rate) to try in turn: the whole input
+    first (less ``leave_out``). A lossy coder is asked for no less than MIN_LOSSY_BIT_RATE, then,
+    where it refuses that (libvorbis at 16 kHz mono), for the input track's own bit rate."""
     codec = plan.sound.get("codec_name") or ""
     own = _ENCODERS.get(codec)
     if suffix == ".avi" and not codec.startswith("pcm"):
         own = None  # AVI cannot record a coder's delay: an MP3 track came out 69 ms late
-    encoders = list(dict.fromkeys(e for e in (own, VIDEO_OUTPUT_CODECS[suffix]) if e))
+    coders = []
+    for encoder in dict.fromkeys(e for e in (own, VIDEO_OUTPUT_CODECS[suffix]) if e):
+        rates = [max(plan.bit_rate or 0, MIN_LOSSY_BIT_RATE), plan.bit_rate] if encoder in _LOSSY else [None]
+        coders += [(encoder, rate) for rate in dict.fromkeys(rates) if rate or encoder not in _LOSSY]
     tries, seen = [], []
     for kinds in _TIERS:
         kept = [s for s in plan.kept if (kinds is None or s.get("codec_type") in kinds) and s not in leave_out]
         if kept not in seen:
             seen.append(kept)
-            tries += [(kept, e) for e in encoders]
+            tries += [(kept, encoder, rate) for encoder, rate in coders]
     return tries
 
 
@@ -299,9 +305,10 @@ def mux(plan: MuxPlan, sound: Path, output: Path, rate: int, seconds: float | No
     try:
         if suffix == ".mkv":
             attachments = [a for a in (_cover_file(ffmpeg, plan, c, output) for c in covers) if a is not None]
-        for n, (kept, encoder) in enumerate(tries[plan.first_try:], start=plan.first_try):
+        for n, (kept, encoder, bit_rate) in enumerate(tries[plan.first_try:], start=plan.first_try):
             limit = ["-t", f"{seconds:g}"] if seconds else []
-            done = subprocess.run([ffmpeg, *_mux_arguments(plan, kept, encoder, sound, rate, suffix, attachments),
+            done = subprocess.run([ffmpeg, *_mux_arguments(plan, kept, encoder, bit_rate, sound, rate, suffix,
+                                                           attachments),
                                    *limit, f"file:{encoded}"], capture_output=True, text=True, check=False)
             if done.returncode == 0:
                 plan.first_try = n  # the tries before fail for the whole file too
@@ -330,8 +337,8 @@ def mux(plan: MuxPlan, sound: Path, output: Path, rate: int, seconds: float | No
             path.unlink(missing_ok=True)
 
 
-def _mux_arguments(plan: MuxPlan, kept: list[dict], encoder: str, sound: Path, rate: int, suffix: str,
-                   attachments: list[tuple[Path, str, str]] = ()) -> list[str]:
+def _mux_arguments(plan: MuxPlan, kept: list[dict], encoder: str, bit_rate: int | None, sound: Path, rate: int,
+                   suffix: str, attachments: list[tuple[Path, str, str]] = ()) -> list[str]:
     """FFmpeg's arguments (after the command, before the output) for one try of :func:`mux`;
     ``attachments``: (file, name, MIME type) of the cover pictures a Matroska output attaches."""
     repaired = {"index": plan.track if plan.track is not None else float("inf"), "repaired": True}
@@ -346,8 +353,8 @@ def _mux_arguments(plan: MuxPlan, kept: list[dict], encoder: str, sound: Path, r
     for position, s in enumerate(order):
         if s.get("repaired"):
             args += ["-map", "1:a:0", f"-c:{position}", encoder]
-            if encoder in _LOSSY:
-                args += [f"-b:{position}", str(max(plan.bit_rate or 0, MIN_LOSSY_BIT_RATE))]
+            if bit_rate:
+                args += [f"-b:{position}", str(bit_rate)]
             if encoder == "libopus" and rate != 48000:
                 args += [f"-ar:{position}", "48000"]
             if plan.track is not None:  # the track's language, title, flags...

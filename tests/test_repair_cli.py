@@ -1431,6 +1431,23 @@ def test_output_rate_an_encoder_cannot_take_fails_that_file_only(tmp_path, capsy
     assert code == 2 and len(_lines(err)) == 1 and "96000 Hz" in err
 
 
+def test_a_rate_the_output_format_cannot_hold_goes_up_to_one_it_does(tmp_path, capsys, identity_model, speech_file):
+    """Not asked for a rate: a 44.1 kHz recording into .opus (8/12/16/24/48 kHz) is written at 48 kHz
+    and a 96 kHz one into .mp3 at 48 kHz (was: the run failed), with a warning naming both rates;
+    the length follows the rate; a rate the format holds stays as it is, without a word."""
+    x = load_audio(speech_file)[0]
+    for rate, suffix, written in ((44100, ".opus", 48000), (96000, ".mp3", 48000), (22050, ".mp3", 22050)):
+        src = save_audio(tmp_path / f"in_{rate}.wav", resample(x, 16000, rate), rate)
+        out = tmp_path / f"out_{rate}{suffix}"
+        code, _, err = msar(capsys, "repair", src, "-o", out, "--model", identity_model, "-q")
+        assert code == 0, err
+        y, got = load_audio(out, sampling_rate=None)
+        assert got == written
+        assert abs(y.numel() - round(x.numel() * written / 16000)) <= 0.01 * y.numel()
+        warned = f"a {suffix} file holds no {rate} Hz: written at {written} Hz" in err
+        assert warned == (rate != written), err
+
+
 def test_a_channel_count_the_encoder_cannot_take_is_refused_before_any_work(tmp_path, capsys, monkeypatch,
                                                                            identity_model, speech_files):
     """mp3 holds one or two channels: a 5.1 recording asked for as .mp3 gets one line that says so
@@ -1571,3 +1588,14 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, capsys, speech_fil
     code, text, err = msar(capsys, "repair", archive, "-o", out, "--dry-run", "--shard", "1/2")
     assert code == 0 and _lines(text) == [f"{archive / 'tapes' / 'b.flac'} -> {out / 'tapes' / 'b.flac'}"]
     assert sorted(p.name for p in out.rglob("*")) == ["b.wav", "tapes"]
+
+
+def test_strength_0_on_a_lossy_input_names_the_coding_overshoot_not_a_repair(tmp_path, capsys, identity_model):
+    """The demo's clipped recording as AAC decodes past full scale (the coding's overshoot): at
+    --strength 0 the soft limit's warning says so, not "restored clipped peaks"."""
+    src = tmp_path / "clipped.m4a"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(REPO / "msar_hf" / "demo" / "damaged_demo.flac"), "-ar", "44100",
+                    "-c:a", "aac", str(src)], check=True)
+    assert float(load_audio(src, sampling_rate=None)[0].abs().max()) > 1.0
+    code, _, err = msar(capsys, "repair", src, "-o", tmp_path / "out.flac", "--strength", "0", "--model", identity_model, "-q")
+    assert code == 0 and "the input's decoded samples reach" in err and "restored clipped peaks" not in err, err

@@ -340,4 +340,23 @@ def test_a_cover_picture_stays_a_cover_in_matroska(tmp_path, capsys):
     code, _, err = msar(capsys, "repair", talk, "-o", web, "--model", identity, "-q")
     assert code == 0 and "cover picture(s) cannot go into a .webm file and were left out (.mkv holds them)" in err, err
     assert [(s["codec_type"], s["codec_name"]) for s in _streams(web)] == [("video", "vp9"), ("audio", "opus")]
+    avi = tmp_path / "album.avi"  # AVI holds no cover either: copied, it was a second video stream
+    code, _, err = msar(capsys, "repair", album, "-o", avi, "--model", identity, "-q")
+    assert code == 0 and "cover picture(s) cannot go into a .avi file and were left out" in err, err
+    assert [s["codec_type"] for s in _streams(avi)] == ["video", "audio"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary file left
+
+
+def test_a_vorbis_track_stays_vorbis_where_its_coder_refuses_the_usual_bit_rate(tmp_path, capsys):
+    """An MKV's 16 kHz mono Vorbis track: libvorbis refuses msar's floor of 128 kbit/s there, and the
+    repaired track fell to FLAC without a word; it is coded as Vorbis at the input's own rate now."""
+    from test_repair_cli import _model, msar
+
+    identity = _model(tmp_path / "identity", use_speaker_conditioning=False)
+    talk = tmp_path / "talk.mkv"
+    _ffmpeg(*PICTURE, "-i", DEMO / "damaged_demo.flac", "-c:v", "mpeg4", "-c:a", "libvorbis", "-shortest", talk)
+    out = tmp_path / "fixed.mkv"
+    code, _, err = msar(capsys, "repair", talk, "-o", out, "--model", identity, "-q")
+    assert code == 0, err
+    assert [(s["codec_type"], s["codec_name"]) for s in _streams(out)] == [("video", "mpeg4"), ("audio", "vorbis")]
+    assert abs(_av_lag(talk, out)) <= 1

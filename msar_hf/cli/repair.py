@@ -43,11 +43,13 @@ def repair(
         "low_band_comb, 1 for the shipped model: it lifts PESQ-WB and pitch fidelity; DNSMOS "
         "rates it a little lower).")] = None,
     output_rate: Annotated[int | None, typer.Option(
-        "--output-rate", help="Write at this rate in Hz (default: each input's own rate).")] = None,
+        "--output-rate", help="Write at this rate in Hz (default: each input's own rate, or the next rate up "
+                              "a format holds: 44.1 kHz into .opus is written at 48 kHz).")] = None,
     upper_band: Annotated[bool, typer.Option(
         "--upper-band/--no-upper-band",
         help="Input above 16 kHz: keep its band above 8 kHz (the model works at 16 kHz), scaled by "
-             "the repair's gain just below 8 kHz; --no-upper-band leaves that band empty.")] = True,
+             "the repair's gain just below 8 kHz; --no-upper-band leaves it to the 16 kHz round trip "
+             "(the resampler's roll-off, some 40 dB down).")] = True,
     chunk_seconds: Annotated[float, typer.Option(
         "--chunk-seconds", help="Model chunk length in seconds (memory per model call).")] = 8.0,
     shard: Annotated[str | None, typer.Option(
