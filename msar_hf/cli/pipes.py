@@ -1,6 +1,6 @@
 """``-`` for ``msar repair``'s input (stdin) and output (stdout), for shell pipelines::
 
-    ffmpeg -i talk.mkv -f wav - | msar repair - -o - | lame - talk.mp3
+    ffmpeg -i talk.mkv -f wav - | msar repair - -o - | ffmpeg -i - talk.mp3
 
 The repair reads files (a format is known by its content; a long recording is streamed from disk)
 and writes them atomically; a pipe is neither. So stdin is spooled to a temporary file first, in
