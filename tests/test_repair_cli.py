@@ -1505,7 +1505,7 @@ def test_repair_reads_stdin_and_writes_stdout_for_pipelines(tmp_path, capsys, mo
     assert rate == 16000 and piped.size == sf.info(damaged).frames
     err = done.stderr.decode()
     assert "<stdin> -> <stdout>" in err and str(spool) not in err
-    assert not list(spool.glob("msar-pipe*"))  # the spooled stdin: gone (torch keeps a folder of its own there)
+    assert not list(spool.glob(".msar-pipe*"))  # the spooled stdin: gone (torch keeps a folder of its own there)
 
     as_file = tmp_path / "as_file.wav"
     done = _msar_piped([damaged, "-o", as_file, "--device", "cpu", "-q"], b"", spool)
@@ -1515,12 +1515,15 @@ def test_repair_reads_stdin_and_writes_stdout_for_pipelines(tmp_path, capsys, mo
     done = _msar_piped(["-", "-o", "-", "-q"], b"not a recording\n" * 100, spool)
     assert done.returncode == 2 and done.stdout == b""
     assert "<stdin>: not an audio file" in done.stderr.decode()
-    assert not list(spool.glob("msar-pipe*"))
+    assert not list(spool.glob(".msar-pipe*"))
 
     out = tmp_path / "from_stdin.flac"
     done = _msar_piped(["-", "-o", out, "-q"], b"", spool)
     assert done.returncode == 2 and "<stdin>: empty (nothing was piped in)" in done.stderr.decode()
-    assert not out.exists() and not list(spool.glob("msar-pipe*"))
+    assert not out.exists() and not list(tmp_path.glob(".msar-pipe*"))
+    done = _msar_piped(["-", "-o", out, "-q"], damaged.read_bytes(), spool)  # kept beside the output, not in $TMPDIR
+    assert done.returncode == 0 and sf.info(out).frames == piped.size, done.stderr.decode()
+    assert not list(tmp_path.glob(".msar-pipe*")) and not list(spool.glob("*msar-pipe*"))
     for args, problem in ((["-", damaged, "-o", out], "'-' (stdin) must be the only input"),
                           (["-"], "name the output with -o FILE, or -o - for stdout"),
                           ([damaged, damaged.parent, "-o", "-"], "-o - (stdout) takes one recording"),

@@ -3,8 +3,8 @@
     ffmpeg -i talk.mkv -f wav - | msar repair - -o - | ffmpeg -i - talk.mp3
 
 The repair reads files (a format is known by its content; a long recording is streamed from disk)
-and writes them atomically; a pipe is neither. So stdin is spooled to a temporary file first, in
-``$TMPDIR``, and stdout gets the finished WAV in one go: nothing of a failed repair reaches the next
+and writes them atomically; a pipe is neither. So stdin is spooled to a temporary file first (beside
+a named output, else in ``$TMPDIR``), and stdout gets the finished WAV in one go: nothing of a failed repair reaches the next
 program, which sees an empty stream and a non-zero exit instead of half a file. ``--format`` picks
 what stdout gets (FLAC, MP3...; WAV by default).
 """
@@ -83,7 +83,10 @@ def stdio_files(inputs: list[Path], output: Path | None, stdout_format: str = ".
         raise MsarError("-o - (stdout) takes one recording; for several, -o names a folder")
     if writes_stdout and sys.stdout.isatty():
         raise MsarError("-o - writes a recording to stdout, which is a terminal: pipe it into a program or a file")
-    with tempfile.TemporaryDirectory(prefix="msar-pipe-") as folder:
+    # stdin is kept beside a named output (the system's temporary folder may be a tmpfs, i.e. memory:
+    # an hour of 48 kHz stereo is 660 MB), hidden so that folder scans skip it; for -o -, in $TMPDIR
+    scratch = None if writes_stdout else next(p for p in Path(output).absolute().parents if p.is_dir())
+    with tempfile.TemporaryDirectory(prefix=".msar-pipe-", dir=scratch) as folder:
         pipes = Pipes(list(inputs), output)
         if reads_stdin:
             pipes.stdin_file = Path(folder) / "stdin"
