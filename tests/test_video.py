@@ -296,6 +296,9 @@ def test_audio_track_of_a_long_recording_is_streamed_from_its_own_track(tmp_path
     info = json.loads(text.strip().splitlines()[-1])
     assert info["audio_track"] == 2 and [t["number"] for t in info["sound_tracks"]] == [1, 2]
     assert info["duration_s"] == pytest.approx(seconds + 1, abs=0.01)
+    shutil.copy(tones, tmp_path / "tones.mkv")  # a folder's videos are listed too, as msar repair finds them
+    code, text, err = msar(capsys, "info", tmp_path)
+    assert code == 0 and "tones.mkv: 2 sound tracks" in text and "tones.ogg: 2 sound tracks" in text, err
 
     dub = tmp_path / "dub.ogg"
     _ffmpeg("-f", "lavfi", "-i", "sine=frequency=300:sample_rate=16000:duration=6", "-i", DEMO / "damaged_demo.flac",

@@ -29,7 +29,7 @@ def info(
     from ..errors import AudioError, MsarError
     from ..recording_io import SoundTrack, audio_info
 
-    paths = find_audio_files(files)
+    paths = find_audio_files(files, video=True)  # a video's sound too, as msar repair reads folders
     if not paths:
         raise MsarError(f"no audio files found in {', '.join(map(str, files))}")
     results, failures = [], []
