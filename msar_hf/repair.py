@@ -124,6 +124,7 @@ class RepairReport:
     speech_detected: bool | None = None
     speaker: str = "none"
     streamed: bool = False
+    audio_track: int | None = None  # the sound track repaired, from 1, in a file of several (or asked for)
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
     skipped: bool = False  # its output was there already (--skip-existing)
@@ -521,7 +522,7 @@ class Repairer:
         protected = [src_path, *map(Path, inputs)]
         check_output(out_path, protected)
         scratch = next(p for p in out_path.absolute().parents if p.is_dir())
-        track, track_note = self._sound_track(src_path)
+        track, number, track_note = self._sound_track(src_path)
         plan = plan_mux(src_path, out_path, track) if is_video_output(out_path) else None
         source = (plan is not None and open_on_time_line(plan, scratch)) or open_source(src_path, scratch, track)
         try:  # the source may hold a temporary decoded file: closed whatever happens
@@ -531,25 +532,28 @@ class Repairer:
                 report = self._repair_into_video(plan, source, src_path, out_path, protected, progress)
         finally:
             source.close()
+        report.audio_track = number
         if track_note:
             report.warnings.insert(0, track_note)
         report.seconds = time.perf_counter() - start_time
         return report
 
-    def _sound_track(self, src_path: Path) -> tuple[int | None, str | None]:
-        """FFmpeg's index of the track to repair (None: the file's one track), and, for a file of
-        several sound tracks where none was asked for, a note naming the one repaired (a second
-        language or a commentary was left out without a word)."""
+    def _sound_track(self, src_path: Path) -> tuple[int | None, int | None, str | None]:
+        """FFmpeg's index of the track to repair (None: the file's one track), its number from 1 (in
+        a file of several, or asked for), and, for a file of several sound tracks where none was
+        asked for, a note naming the one repaired (a second language or a commentary was left out
+        without a word)."""
         suffix = src_path.suffix.lower()
         if self.audio_track is None and suffix in SOUNDFILE_FORMATS and suffix not in (".ogg", ".oga"):
-            return None, None  # one track (Ogg may hold several): no probe per file of a folder of WAVs
+            return None, None, None  # one track (Ogg may hold several): no probe per file of a folder of WAVs
         tracks = sound_tracks(src_path) or []
         track = chosen_stream_index(src_path, self.audio_track, tracks)
         chosen = next((t for t in tracks if t.stream_index == track), None)
+        number = self.audio_track if chosen is None else chosen.number
         if self.audio_track is not None or len(tracks) < 2 or chosen is None:
-            return track, None
-        return track, (f"{len(tracks)} sound tracks: repaired track {chosen.number} ({chosen.describe()}), "
-                       "FFmpeg's choice; --audio-track N repairs another")
+            return track, number, None
+        return track, number, (f"{len(tracks)} sound tracks: repaired track {chosen.number} ({chosen.describe()}), "
+                               "FFmpeg's choice; --audio-track N repairs another")
 
     def _repair_into_video(self, plan: MuxPlan, source, src_path: Path, out_path: Path, protected: list[Path],
                            progress: bool) -> RepairReport:

@@ -251,8 +251,12 @@ def test_audio_track_repairs_the_track_asked_for_and_copies_the_others(tmp_path,
         y = np.roll(y, -shift)
         assert np.corrcoef(y, x)[0, 1] > 0.95 > np.corrcoef(y, z)[0, 1], track
 
-    code, _, err = msar(capsys, "repair", video, "-o", tmp_path / "default.wav", "--strength", "0", "-q")
+    code, _, err = msar(capsys, "repair", video, "-o", tmp_path / "default.wav", "--strength", "0", "-q",
+                        "--report", tmp_path / "report.json")
     assert code == 0 and "2 sound tracks: repaired track 1 (eng, aac" in err, err
+    import json
+
+    assert json.loads((tmp_path / "report.json").read_text())[0]["audio_track"] == 1  # the report's column too
     code, _, err = msar(capsys, "repair", video, "-o", tmp_path / "none.wav", "--audio-track", "3", "-q")
     assert code == 2 and f"{video}: has 2 sound tracks: there is no track 3" in err, err
     assert not (tmp_path / "none.wav").exists()
