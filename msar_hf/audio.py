@@ -352,9 +352,11 @@ def encoder_refusal(suffix: str, sampling_rate: int, exc: Exception) -> str:
     return f"cannot encode '{suffix}' at {sampling_rate} Hz ({why}); choose another rate (--output-rate) or format"
 
 
-# the rates FFmpeg's encoders take where they do not take any: Opus's five, MPEG audio's nine
+# the rates FFmpeg's encoders take where they do not take any: Opus's five, MPEG audio's nine, AAC's
+_AAC_RATES = (7350, 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 64000, 88200, 96000)
 _ENCODER_RATES = {".opus": (8000, 12000, 16000, 24000, 48000),
-                  ".mp3": (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)}
+                  ".mp3": (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000),
+                  ".m4a": _AAC_RATES, ".aac": _AAC_RATES}
 
 
 def encodable_rate(path: str | os.PathLike, sampling_rate: int) -> int:

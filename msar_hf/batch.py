@@ -57,7 +57,11 @@ def parse_output_format(value: str | None) -> str | None:
     suffix = "." + value.lower().lstrip(".")
     if suffix not in AUDIO_OUTPUT_EXTENSIONS:
         raise MsarError(f"--format {value}: msar writes {', '.join(e.lstrip('.') for e in AUDIO_OUTPUT_EXTENSIONS)}")
-    return suffix
+    return _SAME_FORMAT.get(suffix, suffix)
+
+
+# two spellings of one format: --format oga and -o x.ogg agree
+_SAME_FORMAT = {".oga": ".ogg", ".aif": ".aiff"}
 
 
 def _is_within(path: Path, folder: Path) -> bool:
@@ -92,7 +96,7 @@ def plan_outputs(inputs: Sequence[str | os.PathLike], output: str | os.PathLike 
     out = Path(output) if output is not None else DEFAULT_OUTPUT_DIR
     single_file = len(paths) == 1 and paths[0].is_file()
     if single_file and not out.is_dir() and out.suffix:
-        if output_format is not None and out.suffix.lower() != output_format:
+        if output_format is not None and _SAME_FORMAT.get(out.suffix.lower(), out.suffix.lower()) != output_format:
             raise MsarError(f"{out}: --format {output_format.lstrip('.')} and an output named .{out.suffix.lstrip('.')}: "
                             "give one of the two")
         return [(paths[0], out)]

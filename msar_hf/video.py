@@ -305,6 +305,10 @@ def mux(plan: MuxPlan, sound: Path, output: Path, rate: int, seconds: float | No
     try:
         if suffix == ".mkv":
             attachments = [a for a in (_cover_file(ffmpeg, plan, c, output) for c in covers) if a is not None]
+            names = [name for _, name, _ in attachments]
+            # two covers of one name ("cover.jpg"): a player's or -dump_attachment's one file
+            attachments = [(path, name if names.count(name) == 1 else f"{Path(name).stem}-{k + 1}{Path(name).suffix}", mime)
+                           for k, (path, name, mime) in enumerate(attachments)]
         for n, (kept, encoder, bit_rate) in enumerate(tries[plan.first_try:], start=plan.first_try):
             limit = ["-t", f"{seconds:g}"] if seconds else []
             done = subprocess.run([ffmpeg, *_mux_arguments(plan, kept, encoder, bit_rate, sound, rate, suffix,
@@ -323,10 +327,11 @@ def mux(plan: MuxPlan, sound: Path, output: Path, rate: int, seconds: float | No
                     hint = " (.mkv holds them)" if suffix != ".mkv" and set(dropped) <= {"subtitle", "attachment", "audio"} else ""
                     warnings.append(f"its {', '.join(dropped)} stream(s) cannot go into a {suffix} file and were left out{hint}")
                 return warnings
+            # a full disk or a size limit is no reason to try a smaller file (a lower bit rate fitted)
+            if reason := system_write_failure(done.stderr):
+                raise AudioError(output, f"cannot be written ({reason})")
         # FFmpeg's lines open with the component's address ("[webm @ 0x55...] "): noise in a message
         why = re.sub(r"\[[^]]* @ 0x[0-9a-f]+\] ", "", " ".join(done.stderr.split()))[-300:]
-        if reason := system_write_failure(why):
-            raise AudioError(output, f"cannot be written ({reason})")
         codecs = ", ".join(s.get("codec_name", "?") for s in plan.kept
                            if s.get("codec_type") == "video" and s not in covers) or "none"
         raise UnsupportedFormatError(output, f"a {suffix} file cannot hold this video's picture ({codecs}): {why}; "

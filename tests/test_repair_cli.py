@@ -1436,7 +1436,8 @@ def test_a_rate_the_output_format_cannot_hold_goes_up_to_one_it_does(tmp_path, c
     and a 96 kHz one into .mp3 at 48 kHz (was: the run failed), with a warning naming both rates;
     the length follows the rate; a rate the format holds stays as it is, without a word."""
     x = load_audio(speech_file)[0]
-    for rate, suffix, written in ((44100, ".opus", 48000), (96000, ".mp3", 48000), (22050, ".mp3", 22050)):
+    for rate, suffix, written in ((44100, ".opus", 48000), (96000, ".mp3", 48000), (22050, ".mp3", 22050),
+                                  (37800, ".m4a", 44100)):
         src = save_audio(tmp_path / f"in_{rate}.wav", resample(x, 16000, rate), rate)
         out = tmp_path / f"out_{rate}{suffix}"
         code, _, err = msar(capsys, "repair", src, "-o", out, "--model", identity_model, "-q")
@@ -1561,6 +1562,9 @@ def test_format_writes_every_output_of_a_folder_in_one_format(tmp_path, capsys, 
     assert code == 0, err
     assert sorted(p.name for p in (tmp_path / "kept").rglob("*") if p.is_file()) == ["a.wav", "b.wav", "c.mp4"]
 
+    code, _, err = msar(capsys, "repair", speech_file, "-o", tmp_path / "same.ogg", "--format", "oga",
+                        "--model", identity_model, "-q")  # two spellings of one format agree
+    assert code == 0 and sf.info(tmp_path / "same.ogg").format == "OGG", err
     for args, problem in (([archive, "-o", tmp_path / "x", "--format", "xyz"], "--format xyz: msar writes wav, flac"),
                           ([speech_file, "-o", tmp_path / "x.wav", "--format", "flac"],
                            "--format flac and an output named .wav: give one of the two")):
@@ -1590,6 +1594,8 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, capsys, speech_fil
     assert code == 0 and _lines(text)[1].endswith("(there already: would be skipped)") and "2 would be repaired, 1 skipped" in err
     code, text, err = msar(capsys, "repair", archive, "-o", out, "--dry-run", "--shard", "1/2")
     assert code == 0 and _lines(text) == [f"{archive / 'tapes' / 'b.flac'} -> {out / 'tapes' / 'b.flac'}"]
+    code, text, err = msar(capsys, "repair", archive / "a.flac", "-o", tmp_path / "take.v2", "--dry-run")
+    assert code == 0 and "(would fail: " in text and "cannot write '.v2' files" in text, text  # as the run would
     assert sorted(p.name for p in out.rglob("*")) == ["b.wav", "tapes"]
 
 

@@ -367,3 +367,26 @@ def test_a_vorbis_track_stays_vorbis_where_its_coder_refuses_the_usual_bit_rate(
     assert code == 0, err
     assert [(s["codec_type"], s["codec_name"]) for s in _streams(out)] == [("video", "mpeg4"), ("audio", "vorbis")]
     assert abs(_av_lag(talk, out)) <= 1
+
+
+def test_a_full_disk_stops_the_mux_instead_of_trying_a_smaller_file(tmp_path, monkeypatch):
+    """A try that fails for want of room (a full disk, a file size limit) ends the mux with that
+    reason: the next try, the input's own lower bit rate, would fit and pass for a success."""
+    from msar_hf import video
+    from msar_hf.errors import AudioError
+
+    plan = video.MuxPlan(tmp_path / "in.mkv", streams=[{"index": 0, "codec_type": "video", "codec_name": "h264"},
+                                                        {"index": 1, "codec_type": "audio", "codec_name": "opus"}],
+                         track=1, bit_rate=32000)
+    assert [t[2] for t in video._tries(plan, ".mkv")][:2] == [128000, 32000]  # the fall-back that would fit
+    calls = []
+
+    def full_disk(args, **kwargs):
+        calls.append(args)
+        return subprocess.CompletedProcess(args, 1, "", "av_interleaved_write_frame(): File too large")
+
+    monkeypatch.setattr(video.subprocess, "run", full_disk)
+    monkeypatch.setattr(video, "_commands", lambda output: ("ffmpeg", "ffprobe"))
+    with pytest.raises(AudioError, match="cannot be written .File too large"):
+        video.mux(plan, tmp_path / "sound.flac", tmp_path / "out.mkv", 16000)
+    assert len(calls) == 1

@@ -53,6 +53,18 @@ class Pipes:
             sys.stdout.buffer.flush()
 
 
+def _scratch_for(output: Path) -> str | None:
+    """The folder stdin is kept in for ``output``: the output folder (or the output file's), its
+    nearest existing one, where that can be written; else None ($TMPDIR)."""
+    import os
+
+    output = output.absolute()
+    for folder in [output, *output.parents]:
+        if folder.is_dir():
+            return str(folder) if os.access(folder, os.W_OK | os.X_OK) else None
+    return None
+
+
 def _is_stdio(path: Path | str | None) -> bool:
     return path is not None and str(path) == STDIO
 
@@ -85,7 +97,7 @@ def stdio_files(inputs: list[Path], output: Path | None, stdout_format: str = ".
         raise MsarError("-o - writes a recording to stdout, which is a terminal: pipe it into a program or a file")
     # stdin is kept beside a named output (the system's temporary folder may be a tmpfs, i.e. memory:
     # an hour of 48 kHz stereo is 660 MB), hidden so that folder scans skip it; for -o -, in $TMPDIR
-    scratch = None if writes_stdout else next(p for p in Path(output).absolute().parents if p.is_dir())
+    scratch = None if writes_stdout else _scratch_for(Path(output))
     with tempfile.TemporaryDirectory(prefix=".msar-pipe-", dir=scratch) as folder:
         pipes = Pipes(list(inputs), output)
         if reads_stdin:
@@ -93,9 +105,10 @@ def stdio_files(inputs: list[Path], output: Path | None, stdout_format: str = ".
             try:
                 with pipes.stdin_file.open("wb") as handle:
                     shutil.copyfileobj(sys.stdin.buffer, handle, length=1 << 20)
-            except OSError as exc:  # a full $TMPDIR: the user's error to mend, not a traceback
+            except OSError as exc:  # a full disk: the user's error to mend, not a traceback
+                where = "set TMPDIR to" if scratch is None else "write the output to"
                 raise MsarError(f"{STDIN_NAME}: could not be kept in {folder} ({exc.strerror or exc}); "
-                                "set TMPDIR to a folder with room for the recording") from None
+                                f"{where} a folder with room for the recording") from None
             if not pipes.stdin_file.stat().st_size:  # refused before the model loads
                 raise MsarError(f"{STDIN_NAME}: empty (nothing was piped in)")
             pipes.inputs = [pipes.stdin_file]

@@ -57,8 +57,9 @@ def repair(
                         "(automatic under `accelerate launch`).")] = None,
     output_format: Annotated[str | None, typer.Option(
         "--format", help="Write every output in this format: wav, flac, ogg, aiff, mp3, m4a, opus, aac (default: "
-                         "each input's own, a video's sound as WAV). An archive's MP3s into FLAC: no second "
-                         "lossy coding. With -o -, the format sent to stdout (default WAV).")] = None,
+                         "each input's own, a video's sound as WAV; a video kept with --keep-video stays a "
+                         "video). An archive's MP3s into FLAC: no second lossy coding. With -o -, the format "
+                         "sent to stdout (default WAV).")] = None,
     keep_video: Annotated[bool, typer.Option(
         "--keep-video", help="A video's output is a video of its kind (.mp4, .mov, .mkv, .webm, .avi) "
                              "with its picture and other streams copied and the repaired sound in "
@@ -187,14 +188,21 @@ def _plan(inputs: list[Path], output: Path | None, *, shard: str | None, keep_vi
     """--dry-run: the outputs a run would write (this process's share), one line each."""
     from ..batch import current_shard, parse_shard, plan_outputs
     from ..errors import MsarError
+    from ..repair import check_output
 
     if any(str(p) == "-" for p in [*inputs, output]):
         raise MsarError("--dry-run plans files and folders; '-' (stdin, stdout) has nothing to plan")
     index, count = current_shard(parse_shard(shard), cpu=True)
     pairs = plan_outputs(inputs, output, keep_video=keep_video, output_format=output_format)[index::count]
-    there = [dst.exists() for _, dst in pairs] if skip_existing else [False] * len(pairs)
+    there = [dst.is_file() for _, dst in pairs] if skip_existing else [False] * len(pairs)
+    sources = [src for src, _ in pairs]
     for (src, dst), skip in zip(pairs, there):
-        typer.echo(f"{src} -> {dst}" + (" (there already: would be skipped)" if skip else ""))
+        try:  # what the run refuses per file before its work (an output kind msar cannot write...)
+            check_output(dst, sources)
+            problem = ""
+        except MsarError as exc:
+            problem = f" (would fail: {exc})"
+        typer.echo(f"{src} -> {dst}" + (" (there already: would be skipped)" if skip else "") + problem)
     where = f"process {index + 1}/{count}: " if count > 1 else ""
     typer.echo(f"{where}{len(pairs) - sum(there)} would be repaired" + (f", {sum(there)} skipped" if any(there) else "")
                + " (dry run: nothing written)", err=True)
