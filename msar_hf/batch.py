@@ -127,7 +127,9 @@ def plan_outputs(inputs: Sequence[str | os.PathLike], output: str | os.PathLike 
             continue  # the same file given twice (or inside a folder also given): repaired once
         unique.append((src, dst))
         if key in seen:
-            raise MsarError(f"{src} and {seen[key]} would both be written to {dst}; repair them separately")
+            # "repair them separately" into one folder: the second run wrote over the first's output
+            raise MsarError(f"{src} and {seen[key]} would both be written to {dst}; repair them into different "
+                            "folders (-o)")
         seen[key] = src
         check_output(dst, all_inputs)
     return unique

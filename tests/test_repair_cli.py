@@ -1571,6 +1571,9 @@ def test_format_writes_every_output_of_a_folder_in_one_format(tmp_path, capsys, 
         code, _, err = msar(capsys, "repair", *args, "--model", identity_model)
         assert code == 2 and problem in err, err
     assert not (tmp_path / "x").exists() and not (tmp_path / "x.wav").exists()
+    shutil.copy(archive / "tapes" / "b.mp3", archive / "a.mp3")  # a.flac and a.mp3 -> one a.flac
+    code, _, err = msar(capsys, "repair", archive, "-o", tmp_path / "y", "--format", "flac", "--model", identity_model)
+    assert code == 2 and "would both be written to" in err and "repair them into different folders (-o)" in err, err
 
 
 def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, capsys, speech_file):
