@@ -280,20 +280,22 @@ def chosen_stream_index(path: str | os.PathLike, number: int | None,
     else, in a file of several sound tracks, FFmpeg's best named explicitly (libsndfile would stream
     an Ogg's first while FFmpeg decodes its best); else None. ``tracks``: :func:`sound_tracks` of
     ``path`` when already listed."""
-    if number is not None:
-        return sound_track_index(path, number)
     tracks = sound_tracks(path) if tracks is None else tracks
+    if number is not None:
+        return sound_track_index(path, number, tracks)
     return best_stream_index(path) if tracks and len(tracks) > 1 else None
 
 
-def sound_track_index(path: str | os.PathLike, number: int | None) -> int | None:
+def sound_track_index(path: str | os.PathLike, number: int | None,
+                      tracks: list[SoundTrack] | None = None) -> int | None:
     """FFmpeg's stream index of sound track ``number`` (from 1) of ``path``, for ``--audio-track``;
     None for ``number`` None (FFmpeg's best track, as everywhere in msar) or for track 1 of a file
     FFmpeg cannot list (libsndfile's formats hold one track). Raises AudioError naming the file when
-    it has no such track."""
+    it has no such track. ``tracks``: :func:`sound_tracks` of ``path`` when already listed (one
+    ffprobe run per file, not two)."""
     if number is None:
         return None
-    tracks = sound_tracks(path)
+    tracks = sound_tracks(path) if tracks is None else tracks
     if tracks is None:
         if number == 1:
             return None
@@ -334,8 +336,9 @@ def audio_info(path: str | os.PathLike, audio_track: int | None = None) -> Audio
     (a 3-hour 48 kHz stereo file was loaded whole: 4 GB), and the list of its sound tracks."""
     path = Path(path)
     fmt, depth = path.suffix.lower().lstrip(".") or "unknown", "unknown"
-    tracks = sound_tracks(path) or []
-    stream_index = chosen_stream_index(path, audio_track, tracks)
+    listed = sound_tracks(path)  # None: not listable (no ffprobe, a format only libsndfile reads)
+    tracks = listed or []
+    stream_index = chosen_stream_index(path, audio_track, listed)
     source = open_source(path, stream_index=stream_index)
     try:
         meter = LevelMeter(source.rate)
@@ -362,7 +365,7 @@ def audio_info(path: str | os.PathLike, audio_track: int | None = None) -> Audio
         except Exception:  # noqa: BLE001, S110  (format stays "unknown": info is best effort)
             pass
     lossy = lossy_bit_rate(path, stream_index)
-    index = best_stream_index(path) if stream_index is None else stream_index
+    index = stream_index  # in a file of several tracks, chosen_stream_index named one: never None there
     return AudioInfo(
         path=str(path), format=fmt, sampling_rate=rate, channels=channels, duration_s=frames / rate,
         encoding=depth, bit_rate_kbps=None if lossy is None else lossy / 1000, **meter.result(),

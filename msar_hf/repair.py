@@ -546,8 +546,9 @@ class Repairer:
         suffix = src_path.suffix.lower()
         if self.audio_track is None and suffix in SOUNDFILE_FORMATS and suffix not in (".ogg", ".oga"):
             return None, None, None  # one track (Ogg may hold several): no probe per file of a folder of WAVs
-        tracks = sound_tracks(src_path) or []
-        track = chosen_stream_index(src_path, self.audio_track, tracks)
+        listed = sound_tracks(src_path)  # None: not listable (no ffprobe, a format only libsndfile reads)
+        tracks = listed or []
+        track = chosen_stream_index(src_path, self.audio_track, listed)
         chosen = next((t for t in tracks if t.stream_index == track), None)
         number = self.audio_track if chosen is None else chosen.number
         if self.audio_track is not None or len(tracks) < 2 or chosen is None:
