@@ -140,6 +140,41 @@ def test_lowband_loss_sees_the_fundamentals_band_only(speech_file):
     assert "lowband" not in default(clean, labels=clean).loss_terms
 
 
+def test_periodicity_loss_scores_voicing_of_quiet_and_loud_frames_alike(speech_file, noise_files):
+    """The ``periodicity`` term compares normalised autocorrelations over the F0 lags in the clean
+    speech's voiced frames: 0 for the clean speech, growing as noise buries the voicing, nearly blind
+    to level (a 6 dB quieter copy is still voiced) but not to a muted voice, and not blind to noise
+    that buries only the quietest voiced frames (the frames Q's pitch term misses under noise, which
+    level-weighted losses barely see). Off by default."""
+    from msar_hf.models.autoencoder.modeling_msar_autoencoder import frame_loudness_db, stft
+
+    clean = load_audio(speech_file)[0][:48000][None]
+    model = MsarAutoencoderModel(MsarAutoencoderConfig(**SMALL, loss_periodicity=1.0))
+
+    def term(est):
+        spectrum = stft(est, model.config.n_fft, model.config.hop_length)
+        return float(model.compute_loss(est, spectrum, clean)["periodicity"])
+
+    noise = load_audio(noise_files[0])[0][:48000][None]
+    noise = noise / noise.norm() * clean.norm()
+    exact, at_20db, at_0db = term(clean), term(clean + 0.1 * noise), term(clean + noise)
+    assert exact < 1e-4 < at_20db < at_0db
+    assert term(0.5 * clean) < at_20db
+    assert term(1e-3 * clean) > at_0db
+    # noise at 0 dB local SNR under the quietest third of the clean speech's voiced 20 ms frames only
+    loudness = frame_loudness_db(clean)[0]
+    audible = loudness > loudness.max() - 40
+    quiet = audible & (loudness < torch.quantile(loudness[audible], 0.33))
+    frame_mask = quiet.repeat_interleave(320).float()
+    frame_rms = (clean[0, : frame_mask.numel()] * frame_mask).pow(2).sum().div(frame_mask.sum()).sqrt()
+    local = torch.zeros_like(clean)
+    local[0, : frame_mask.numel()] = frame_mask * noise[0, : frame_mask.numel()] * frame_rms / noise.std()
+    assert 10 * torch.log10(local.pow(2).sum() / clean.pow(2).sum()) < -20  # -22.6 dB: 2.6 dB under the 20 dB noise
+    assert term(clean + local) > 0.4 * at_20db  # 0.57 of it with a 22 dB smaller noise
+    default = MsarAutoencoderModel(MsarAutoencoderConfig(**SMALL))
+    assert "periodicity" not in default(clean, labels=clean).loss_terms
+
+
 def test_pesq_loss_without_torch_pesq_names_the_extra_to_install(monkeypatch):
     """Without torch-pesq, ``loss_pesq`` says what to install, by this project's distribution name
     (``msar-hf``: ``pip install 'msar[train]'`` would look for another project)."""

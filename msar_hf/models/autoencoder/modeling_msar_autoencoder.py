@@ -192,6 +192,44 @@ def band_limit(waveform: torch.Tensor, cutoff_hz: torch.Tensor, sampling_rate: i
     return torch.fft.irfft(spectrum * mask, n=waveform.shape[-1])
 
 
+def periodicity_loss(estimate: torch.Tensor, reference: torch.Tensor, sampling_rate: int,
+                     band_hz: float = 1000.0, f0_range_hz: tuple[float, float] = (60.0, 400.0),
+                     voiced_threshold: float = 0.5) -> torch.Tensor:
+    """L1 between the normalised autocorrelations of estimate and reference over the F0 lags, in the
+    reference's voiced frames of the band under ``band_hz`` (40 ms frames, 10 ms hop).
+
+    Q's pitch term counts a voiced frame the repair leaves unvoiced as a 0 Hz pitch. Under noise
+    the repair lost F0 in 27 % of the clean speech's voiced frames, DeepFilterNet3 in 14 %
+    (benchmarks/bench_noise_pitch.py): weak voiced frames left under noise. The waveform and
+    spectral losses weigh such frames by their energy, i.e. little; a normalised autocorrelation
+    weighs every voiced frame the same, quiet or loud, and says what a pitch tracker sees (how
+    periodic, at which lag). By hand: no library has a differentiable voicing measure.
+    """
+    cutoff = estimate.new_full((estimate.shape[0],), band_hz)
+    est = band_limit(estimate, cutoff, sampling_rate)
+    ref = band_limit(reference, cutoff, sampling_rate)
+    frame, hop = int(0.04 * sampling_rate), int(0.01 * sampling_rate)
+    window = torch.hann_window(frame, device=est.device, dtype=est.dtype)
+    lags = slice(int(sampling_rate / f0_range_hz[1]), int(sampling_rate / f0_range_hz[0]) + 1)
+
+    def normalised_acf(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        frames = x.unfold(-1, frame, hop) * window  # (B, frames, frame)
+        power = torch.fft.rfft(frames, n=2 * frame).abs().pow(2)
+        acf = torch.fft.irfft(power, n=2 * frame)[..., :frame]
+        return acf, acf[..., :1]
+
+    ref_acf, ref_energy = normalised_acf(ref)
+    est_acf, est_energy = normalised_acf(est)
+    # frames 40 dB or more under the item's loudest are silence, not weak voice
+    floor = ref_energy.amax(dim=1, keepdim=True) * 1e-4
+    ref_norm = ref_acf[..., lags] / (ref_energy + floor)
+    est_norm = est_acf[..., lags] / (est_energy + floor)
+    voiced = (ref_norm.detach().amax(-1) > voiced_threshold) & (ref_energy[..., 0] > floor[..., 0])
+    if not bool(voiced.any()):
+        return estimate.sum() * 0.0
+    return (est_norm - ref_norm).abs().mean(-1)[voiced].mean()
+
+
 def frame_loudness_db(waveform: torch.Tensor, frame: int = 320) -> torch.Tensor:
     """Frame energy in dB (B, frames), 20 ms frames: the loudness contour the Q metric compares."""
     length = waveform.shape[-1] // frame * frame
@@ -544,6 +582,8 @@ class MsarAutoencoderModel(MsarAutoencoderPreTrainedModel):
             low_est = band_limit(estimate, cutoff, cfg.sampling_rate)
             low_ref = band_limit(target, cutoff, cfg.sampling_rate)
             terms["lowband"] = -cfg.loss_lowband * si_sdr(low_est, low_ref, cap_db=30.0).mean()
+        if cfg.loss_periodicity:
+            terms["periodicity"] = cfg.loss_periodicity * periodicity_loss(estimate, target, cfg.sampling_rate)
         if cfg.loss_pesq:
             terms["pesq"] = cfg.loss_pesq * pesq_loss(estimate, target, cfg.sampling_rate)
         return terms

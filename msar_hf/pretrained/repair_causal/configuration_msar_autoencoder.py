@@ -58,6 +58,9 @@ class MsarAutoencoderConfig(PreTrainedConfig):
             pitch term: its WORLD DIO tracker sees only the fundamental's band), ``pesq`` = the
             PESQ disturbance (ITU-T P.862) made differentiable by ``torch-pesq`` (Schmidt, audiolabs;
             training only, from ``pip install 'msar-hf[train]'``): its MOS follows PESQ-WB within 0.02.
+            ``periodicity`` = L1 between normalised autocorrelations over the F0 lags in the clean
+            speech's voiced frames under 1 kHz (``periodicity_loss``: every voiced frame counts the
+            same, quiet or loud, as in Q's pitch term).
         lowband_hz: upper edge of the band the ``lowband`` loss compares.
         mrstft_resolutions: (n_fft, hop, win) triples of the multi-resolution STFT loss.
         mrstft_dynamic_range_db: magnitudes in that loss are floored this many dB below the
@@ -95,6 +98,7 @@ class MsarAutoencoderConfig(PreTrainedConfig):
         loss_loudness: float = 0.0,
         loss_lowband: float = 0.0,
         loss_pesq: float = 0.0,
+        loss_periodicity: float = 0.0,
         lowband_hz: float = 800.0,
         mrstft_resolutions: list | None = None,
         mrstft_dynamic_range_db: float | None = 60.0,
@@ -133,6 +137,7 @@ class MsarAutoencoderConfig(PreTrainedConfig):
         self.loss_loudness = loss_loudness
         self.loss_lowband = loss_lowband
         self.loss_pesq = loss_pesq
+        self.loss_periodicity = loss_periodicity
         self.lowband_hz = lowband_hz
         self.mrstft_resolutions = (
             [list(r) for r in mrstft_resolutions]
