@@ -212,19 +212,20 @@ def periodicity_loss(estimate: torch.Tensor, reference: torch.Tensor, sampling_r
     window = torch.hann_window(frame, device=est.device, dtype=est.dtype)
     lags = slice(int(sampling_rate / f0_range_hz[1]), int(sampling_rate / f0_range_hz[0]) + 1)
 
-    def normalised_acf(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def autocorrelation(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per frame: the autocorrelation (lag 0 first) and the frame's energy (its lag 0)."""
         frames = x.unfold(-1, frame, hop) * window  # (B, frames, frame)
         power = torch.fft.rfft(frames, n=2 * frame).abs().pow(2)
         acf = torch.fft.irfft(power, n=2 * frame)[..., :frame]
         return acf, acf[..., :1]
 
-    ref_acf, ref_energy = normalised_acf(ref)
-    est_acf, est_energy = normalised_acf(est)
+    ref_acf, ref_energy = autocorrelation(ref)
+    est_acf, est_energy = autocorrelation(est)
     # frames 40 dB or more under the item's loudest are silence, not weak voice
     floor = ref_energy.amax(dim=1, keepdim=True) * 1e-4
     ref_norm = ref_acf[..., lags] / (ref_energy + floor)
     est_norm = est_acf[..., lags] / (est_energy + floor)
-    voiced = (ref_norm.detach().amax(-1) > voiced_threshold) & (ref_energy[..., 0] > floor[..., 0])
+    voiced = (ref_norm.amax(-1) > voiced_threshold) & (ref_energy[..., 0] > floor[..., 0])
     if not bool(voiced.any()):
         return estimate.sum() * 0.0
     return (est_norm - ref_norm).abs().mean(-1)[voiced].mean()
