@@ -144,7 +144,7 @@ def test_periodicity_loss_scores_voicing_of_quiet_and_loud_frames_alike(speech_f
     """The ``periodicity`` term compares normalised autocorrelations over the F0 lags in the clean
     speech's voiced frames: 0 for the clean speech, growing as noise buries the voicing, nearly blind
     to level (a 6 dB quieter copy is still voiced) but not to a muted voice, and not blind to noise
-    that buries only the quietest voiced frames (the frames Q's pitch term misses under noise, which
+    that buries only the quietest audible frames (the frames Q's pitch term misses under noise, which
     level-weighted losses barely see). Off by default."""
     from msar_hf.models.autoencoder.modeling_msar_autoencoder import frame_loudness_db, stft
 
@@ -161,7 +161,8 @@ def test_periodicity_loss_scores_voicing_of_quiet_and_loud_frames_alike(speech_f
     assert exact < 1e-4 < at_20db < at_0db
     assert term(0.5 * clean) < at_20db
     assert term(1e-3 * clean) > at_0db
-    # noise at 0 dB local SNR under the quietest third of the clean speech's voiced 20 ms frames only
+    # noise at 0 dB local SNR under the quietest third of the clean speech's audible 20 ms frames only
+    # (weak voice and the ends of words: the frames the pitch tracker misses under noise)
     loudness = frame_loudness_db(clean)[0]
     audible = loudness > loudness.max() - 40
     quiet = audible & (loudness < torch.quantile(loudness[audible], 0.33))
