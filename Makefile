@@ -73,7 +73,9 @@ train-repair: setup
 # warm-started from stage 2), then stage 2's CPU fine-tune once more (9 min), then stage 5 on the
 # GPU (8.6 min, codec damage through libsndfile) and that CPU fine-tune after it (5.5 min), then
 # stage 6 on a CPU (40 min: the same mix with a differentiable PESQ loss term), stage 7 (two CPU runs
-# averaged), then a CPU fine-tune with steady noise of random spectra in the mix (44 min).
+# averaged), then a CPU fine-tune with steady noise of random spectra in the mix (44 min, stage 8),
+# then stage 9: two CPU runs from stage 8 (a periodicity loss; doubled PESQ weight; ~50 min each)
+# averaged 0.6 / 0.4.
 # Every stage resumes. (config.json stays the package's: training writes its loss fields too.)
 GPU_LAUNCH = $(VENV)/bin/accelerate launch --num_processes 1 --num_machines 1 --mixed_precision no --dynamo_backend no
 train-repair-gpu: setup
@@ -89,7 +91,10 @@ train-repair-gpu: setup
 	OMP_NUM_THREADS=1 $(ACCELERATE_CPU) recipes/train.py --config recipes/configs/autoencoder_cpu_pesq_sisdr_s6.yaml --resume
 	$(PY) recipes/average_weights.py runs/autoencoder_cpu_pesq2/final runs/autoencoder_cpu_pesq_sisdr_s6/final --out runs/autoencoder_cpu_soup/final
 	OMP_NUM_THREADS=1 $(ACCELERATE_CPU) recipes/train.py --config recipes/configs/autoencoder_cpu_shaped.yaml --resume
-	cp runs/autoencoder_cpu_shaped/final/model.safetensors msar_hf/pretrained/repair/
+	OMP_NUM_THREADS=1 $(ACCELERATE_CPU) recipes/train.py --config recipes/configs/autoencoder_cpu_periodicity.yaml --resume
+	OMP_NUM_THREADS=1 $(ACCELERATE_CPU) recipes/train.py --config recipes/configs/autoencoder_cpu_periodicity_pesq.yaml --resume
+	$(PY) recipes/average_weights.py runs/autoencoder_cpu_periodicity/final runs/autoencoder_cpu_periodicity_pesq/final --weights 0.6 0.4 --out runs/soup_periodicity_pesq_0.6/final
+	cp runs/soup_periodicity_pesq_0.6/final/model.safetensors msar_hf/pretrained/repair/
 
 # The shipped causal (live) repair model, msar_hf/pretrained/repair_causal: warm-started from the
 # shipped repair weights where the shapes fit (the shipped causal model started from stage 7's, git
