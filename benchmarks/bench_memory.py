@@ -7,10 +7,12 @@ the peak resident set size of that process, teardown included), one thread, the 
 
 * a 16 kHz mono WAV repaired to WAV (streamed by libsndfile);
 * a 44.1 kHz stereo AAC (.m4a) repaired to .m4a (decoded to, and encoded from, a temporary WAV by
-  the ``ffmpeg`` command: ``msar_hf.recording_io._ffmpeg_decoded`` / ``FFmpegSink``).
+  the ``ffmpeg`` command: ``msar_hf.recording_io._ffmpeg_decoded`` / ``FFmpegSink``);
+* the demo clip itself, seconds long: the start-up floor, so start-up is told apart from length.
 
 The recordings are the bundled damaged demo clip tiled to the length asked. The issue's budget is
-1 GB for a 60-minute file. Also reported: wall time and whether the output has the input's length.
+1 GB for a 60-minute file. Also reported: wall time, whether the output has the input's length, and the versions of torch
+and of the CUDA libraries its wheel maps at import.
 Writes ``benchmarks/results/memory.{json,md}``.
 """
 
