@@ -1332,6 +1332,49 @@ def test_shipped_model_repairs_the_demo_clip_and_keeps_telephone_speech(tmp_path
     assert float(torch.corrcoef(torch.stack([x, y]))[0, 1]) > 0.9
 
 
+_TRITON_PROBE = """
+import atexit, sys
+from msar_hf.cli import run
+atexit.register(lambda: print("triton loaded:", sys.modules.get("triton") is not None))
+sys.argv = ["msar", *sys.argv[1:]]
+run()  # the command's own entry point (msar, python -m msar_hf.cli): runs atexit, then os._exit
+"""
+
+
+def test_a_cpu_repair_leaves_triton_out_and_still_repairs(tmp_path):
+    """`msar repair --device cpu` keeps the GPU-only Triton (imported by transformers' modeling_utils
+    through torch._dynamo: ~80 MB of peak RSS) out of its process, and the demo clip is repaired.
+    In-process calls of the CLI (this suite's) leave the process's imports alone."""
+    import importlib.util
+
+    from msar_hf.metrics.quality import compute_all
+    from msar_hf.repair import DEFAULT_MODEL_DIR
+
+    if not (DEFAULT_MODEL_DIR / "config.json").is_file():
+        pytest.skip("the shipped repair model is not in this checkout")
+    demo = REPO / "msar_hf" / "demo"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = subprocess.run([sys.executable, "-c", _TRITON_PROBE, "repair", str(demo / "damaged_demo.flac"), "-o",
+                          str(tmp_path / "out.wav"), "--device", "cpu", "-q"], env=env, capture_output=True,
+                         text=True, timeout=300, check=False)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "triton loaded: False" in run.stdout, run.stdout
+    clean = load_audio(demo / "clean_demo.flac")[0].numpy()
+    before = compute_all(clean, load_audio(demo / "damaged_demo.flac")[0].numpy(), 16000)
+    after = compute_all(clean, load_audio(tmp_path / "out.wav")[0].numpy(), 16000)
+    assert after["pesq_wb"] > before["pesq_wb"] and after["q"] < before["q"], (before, after)
+    from msar_hf.cli import lean_imports
+
+    assert not lean_imports.OWN_PROCESS and lean_imports.skip_gpu_only_modules("cpu") is False  # in-process: untouched
+    if importlib.util.find_spec("triton") is None:
+        return  # nothing to leave out here (no CUDA wheel of torch); the control below needs Triton
+    # the control: without the command, the same imports bring Triton in (else the guard is obsolete)
+    probe = "import sys, transformers.modeling_utils; print('triton loaded:', sys.modules.get('triton') is not None)"
+    control = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=300, check=False)
+    if "triton loaded: True" not in control.stdout:
+        pytest.skip("transformers no longer imports Triton: msar_hf/cli/lean_imports.py is not needed any more")
+
+
 def test_restored_peaks_above_full_scale_are_soft_limited_not_clipped(tmp_path, capsys, speech_file):
     from msar_hf.models.autoencoder import MsarAutoencoderConfig, MsarAutoencoderModel
     from msar_hf.repair import LIMIT_CEILING, LIMIT_KNEE, soft_limit

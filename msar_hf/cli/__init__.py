@@ -91,6 +91,9 @@ def run() -> None:
     one-hour repair past its 1 GB budget when measured from outside (``/usr/bin/time -v``). An
     unexpected exception (an msar bug) still ends the normal way, with its traceback.
     """
+    from . import lean_imports
+
+    lean_imports.OWN_PROCESS = True  # the process ends with this command: it may leave GPU-only modules out
     try:
         main()
         code = 0

@@ -110,6 +110,10 @@ def _repair(pipes, *, model, device, strength, speaker_ref, gate, comb, output_r
             shard, keep_video, output_format, audio_track, skip_existing, report, quiet) -> None:
     import sys
 
+    from .lean_imports import skip_gpu_only_modules
+
+    skip_gpu_only_modules(device)  # before transformers loads (its import would bring Triton on a CPU run)
+
     import torch
     from tqdm.auto import tqdm
     from transformers.utils import logging as hf_logging

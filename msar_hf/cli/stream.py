@@ -57,6 +57,10 @@ def stream(
         raise MsarError("stdout is a terminal: pipe the repaired PCM on "
                         f"(msar stream ... | ffplay -f {sample_format} -ar 16000 -ac 1 -), or redirect it to a file")
 
+    from .lean_imports import skip_gpu_only_modules
+
+    skip_gpu_only_modules("cpu")  # before transformers loads: the live repair runs on the CPU
+
     import torch
     from transformers.utils import logging as hf_logging
 
