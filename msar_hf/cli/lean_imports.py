@@ -3,9 +3,9 @@
 Why: transformers 5's ``modeling_utils`` imports ``torch._dynamo`` (through its FP8/DeepGEMM
 integration), and dynamo imports Triton when it is installed, as it is with every Linux CUDA
 wheel of torch. Triton compiles GPU kernels only, yet its import maps ``libtriton.so`` and its
-Python modules: ~80 MB of the peak resident memory of ``msar repair`` on a CPU (measured with
-``benchmarks/bench_memory.py``: 941 -> 860 MB on the demo clip), on a budget of 1 GB for an
-hour-long recording. torch and transformers have no switch for it, so the command marks the
+Python modules: ~80 MB of the peak resident memory of ``msar repair`` on a CPU (the demo clip
+under ``/usr/bin/time -f %M``, side by side: 912-920 -> 831-836 MB), on a budget of 1 GB for an
+hour-long recording (``benchmarks/bench_memory.py``). torch and transformers have no switch for it, so the command marks the
 module absent (``sys.modules[name] = None``, the documented way to make an import fail) before
 the model's libraries load; both then take Triton as not installed, as on a machine without it.
 
