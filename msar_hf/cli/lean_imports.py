@@ -5,9 +5,10 @@ integration), and dynamo imports Triton when it is installed, as it is with ever
 wheel of torch. Triton compiles GPU kernels only, yet its import maps ``libtriton.so`` and its
 Python modules: ~80 MB of the peak resident memory of ``msar repair`` on a CPU (the demo clip
 under ``/usr/bin/time -f %M``, side by side: 912-920 -> 831-836 MB), on a budget of 1 GB for an
-hour-long recording (``benchmarks/bench_memory.py``). torch and transformers have no switch for it, so the command marks the
-module absent (``sys.modules[name] = None``, the documented way to make an import fail) before
-the model's libraries load; both then take Triton as not installed, as on a machine without it.
+hour-long recording (``benchmarks/bench_memory.py``). torch and transformers have no switch for
+it, so the command marks the module absent (``sys.modules[name] = None``, the documented way to
+make an import fail) before the model's libraries load; both then take Triton as not installed,
+as on a machine without it.
 
 Only the command's own process does this (:func:`msar_hf.cli.run`, behind ``msar``, ``python -m
 msar_hf.cli`` and ``accelerate launch -m msar_hf.cli``, sets :data:`OWN_PROCESS`), and only when the run
