@@ -790,7 +790,9 @@ def test_tf_correlation_reads_long_recordings_block_by_block_to_the_same_value(s
     """The time-frequency rule's correlation keeps a chunk's spectra for its second pass and reads a
     long recording's block by block, twice (memory flat in duration): the two ways must agree on
     real noisy speech, whatever the block size."""
-    from msar_hf.models.autoencoder.postprocessing_msar_autoencoder import _removed_kept_tf_correlation
+    from msar_hf.models.autoencoder.postprocessing_msar_autoencoder import (
+        _removed_kept_tf_correlation,
+    )
 
     clean = load_audio(speech_file)[0]
     noisy = _noisy(clean, noise_files[0], snr_db=5.0)
