@@ -94,7 +94,7 @@ def _smooth_runs(f0: torch.Tensor, min_run: int, max_step: float) -> torch.Tenso
 @functools.lru_cache(maxsize=8)
 def _comb_readers(sampling_rate: int, n_fft: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(candidates,) F0 candidates in Hz and two (candidates, bins) matrices that read, from a
-    (bins, frames) magnitude spectrum, each candidate's weighted mean magnitude at its harmonics and
+    (bins, frames) (compressed) magnitude spectrum, each candidate's weighted mean magnitude at its harmonics and
     at the valleys between them (linear interpolation between bins). One matrix product per
     spectrum instead of a gather of candidates x harmonics values per frame: a tenth of the time."""
     bins = n_fft // 2 + 1
@@ -127,8 +127,8 @@ def harmonic_f0(spectrum: torch.Tensor, sampling_rate: int, n_fft: int,
     contrast = (peak - valley) / (peak + valley + 1e-8)
     best, index = contrast.max(0)
     f0 = candidates[index]
-    energy = energy.sum(0)
-    level_db = 10 * torch.log10(energy / energy.max().clamp_min(1e-12) + 1e-12)
+    frame_energy = energy.sum(0)
+    level_db = 10 * torch.log10(frame_energy / frame_energy.max().clamp_min(1e-12) + 1e-12)
     f0 = torch.where((best >= HARMONICS_MIN_CONTRAST) & (level_db > -45.0), f0, torch.zeros_like(f0))
     return _smooth_runs(f0, HARMONICS_MIN_RUN, HARMONICS_MAX_STEP)
 
