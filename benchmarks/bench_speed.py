@@ -139,13 +139,13 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(f"| {rev} | " + " | ".join(cells) + f" | {'identical' if db is None else f'{db} dB'} |")
     md = "\n".join([
         "# Repair speed, revisions side by side", "",
-        f"{len(items)} dev items of 4 s (seed {args.seed}, every damage type), the weights of `{args.model}`, one "
+        (f"{len(items)} dev items of 4 s (seed {args.seed}, every damage type), the weights of `{args.model}`, one "
         f"thread; {args.rounds} rounds, the revisions taking turns, a fresh process each. `items`: one call per "
         "item (the repair benchmark's RTF); `joined`: the items as one recording (chunked). RTF = seconds per "
         f"second of audio ({audio_seconds:.0f} s); ratio = median over the first revision's median. "
-        "Difference: the largest sample difference to the first revision's output, in dB of its peak.", "",
-        "| revision | items RTF median | items RTF best | items ratio | joined RTF median | joined RTF best "
-        "| joined ratio | output difference |",
+        "Difference: the largest sample difference to the first revision's output, in dB of its peak."), "",
+        ("| revision | items RTF median | items RTF best | items ratio | joined RTF median | joined RTF best "
+        "| joined ratio | output difference |"),
         "|---|---|---|---|---|---|---|---|", *rows])
     write_results(args.name, {"items": len(items), "audio_seconds": audio_seconds, "rounds": args.rounds,
                               "model": args.model, "revisions": table}, md)
