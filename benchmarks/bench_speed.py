@@ -66,7 +66,8 @@ def checkout(rev: str, scratch: Path) -> Path:
     made = subprocess.run(["git", "worktree", "add", "--detach", "-f", str(folder), rev], cwd=REPO,
                           capture_output=True, text=True, check=False)
     if made.returncode:
-        raise SystemExit(f"bench_speed: cannot check out revision {rev!r}: {made.stderr.strip().splitlines()[-1]}")
+        print(f"bench_speed: cannot check out revision {rev!r}: {made.stderr.strip().splitlines()[-1]}", file=sys.stderr)
+        raise SystemExit(2)
     return folder
 
 
