@@ -191,7 +191,8 @@ def gather_reports(reports: list[RepairReport]) -> list[RepairReport] | None:
 # the run's report
 # --------------------------------------------------------------------------------------------
 REPORT_COLUMNS = ("input", "output", "status", "error", "warnings", "duration_s", "seconds", "sampling_rate",
-                  "output_rate", "channels", "audio_track", "speech_detected", "speaker", "streamed")
+                  "output_rate", "channels", "audio_track", "speech_detected", "speaker", "streamed", "input_lufs",
+                  "output_lufs", "loudness_gain_db")
 
 
 def check_report_path(path: str | os.PathLike) -> Path:

@@ -40,6 +40,7 @@ from .audio import (
     write_blocks,
 )
 from .errors import AudioError, CorruptAudioError, NonFiniteSamplesError, UnsupportedFormatError
+from .loudness import LoudnessMeter
 from .metadata import CarriedMetadata, cover_art_arguments
 
 # Recordings longer than this are streamed from disk instead of loaded whole.
@@ -319,6 +320,7 @@ class AudioInfo:
     peak_dbfs: float
     rms_dbfs: float
     clipped_ratio: float
+    loudness_lufs: float  # integrated loudness, ITU-R BS.1770 (-inf: silent or under 0.4 s)
     silence_ratio: float
     sound_tracks: list[dict] = field(default_factory=list)  # SoundTrack's fields, one per track (ffprobe's)
     audio_track: int | None = 1  # the track measured, from 1 (None: not one ffprobe lists)
@@ -341,10 +343,12 @@ def audio_info(path: str | os.PathLike, audio_track: int | None = None) -> Audio
     stream_index = chosen_stream_index(path, audio_track, listed)
     source = open_source(path, stream_index=stream_index)
     try:
-        meter = LevelMeter(source.rate)
+        meter, loudness = LevelMeter(source.rate), LoudnessMeter(source.rate, source.channels)
         step = max(1, int(INFO_BLOCK_SECONDS * source.rate))
         for start in range(0, source.frames, step):
-            meter.update(source.read(start, min(start + step, source.frames)))
+            block = source.read(start, min(start + step, source.frames))
+            meter.update(block)
+            loudness.update(block)
         rate, channels, frames = source.rate, source.channels, source.frames
     finally:
         source.close()
@@ -369,7 +373,7 @@ def audio_info(path: str | os.PathLike, audio_track: int | None = None) -> Audio
     return AudioInfo(
         path=str(path), format=fmt, sampling_rate=rate, channels=channels, duration_s=frames / rate,
         encoding=depth, bit_rate_kbps=None if lossy is None else lossy / 1000, **meter.result(),
-        sound_tracks=[asdict(t) for t in tracks],
+        loudness_lufs=loudness.result(), sound_tracks=[asdict(t) for t in tracks],
         audio_track=next((t.number for t in tracks if t.stream_index == index), 1 if len(tracks) <= 1 else None),
     )
 

@@ -52,6 +52,7 @@ from .errors import (
     UnsupportedFormatError,
 )
 from .fullband import add_upper_band
+from .loudness import LoudnessSink, parse_loudness
 from .metadata import CarriedMetadata
 from .recording_io import (
     SOUNDFILE_FORMATS,
@@ -128,6 +129,11 @@ class RepairReport:
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
     skipped: bool = False  # its output was there already (--skip-existing)
+    # --loudness only: the input's and the written output's integrated loudness (LUFS, BS.1770; the
+    # input's with "input" as the target) and the gain that brought the repair there
+    input_lufs: float | None = None
+    output_lufs: float | None = None
+    loudness_gain_db: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -374,6 +380,9 @@ class Repairer:
         audio_track: which sound track of a file of several (a video's languages, a commentary) to
             repair, counted from 1 as ``msar info`` lists them; None = FFmpeg's best (its default
             track), as every msar command reads. A video output copies the other tracks unchanged.
+        loudness: bring each output to this integrated loudness (LUFS, ITU-R BS.1770: -16 for podcasts,
+            -23 for EBU R128 broadcast), or ``"input"``: to the input's own; None = the repair's level.
+            Peaks the gain takes past full scale are soft-limited (:mod:`msar_hf.loudness`).
     """
 
     def __init__(
@@ -389,8 +398,10 @@ class Repairer:
         residual_gate: float | None = None,
         low_band_comb: float | None = None,
         audio_track: int | None = None,
+        loudness: float | str | None = None,
     ):
         strength = parse_strength(strength)
+        self.loudness = parse_loudness(loudness)
         if audio_track is not None and (isinstance(audio_track, bool) or int(audio_track) != audio_track
                                         or audio_track < 1):
             raise MsarError(f"--audio-track counts a file's sound tracks from 1, got {audio_track}")
@@ -606,6 +617,10 @@ class Repairer:
                 sink = FFmpegSink(out_path, source.channels, out_rate, bit_rate, ffmpeg, metadata)
             else:
                 sink = ArraySink(out_path, source.channels, out_frames, out_rate, protected, subtype, bit_rate, metadata)
+        if self.loudness is not None:
+            with writing_errors(out_path):  # its temporary float file is made beside the output
+                sink = LoudnessSink(sink, out_path, source.channels, out_rate, self.loudness, soft_limit,
+                                    input_rate=source.rate)
         try:
             self._run(source, sink, out_rate, report, progress)
             with writing_errors(out_path):
@@ -613,6 +628,12 @@ class Repairer:
         except BaseException:
             sink.abort()
             raise
+        if isinstance(sink, LoudnessSink):
+            # unmeasurable (silent, under 0.4 s) reads None, not -inf: JSON has no infinity
+            report.input_lufs, report.output_lufs = (v if v is not None and math.isfinite(v) else None
+                                                     for v in (sink.input_lufs, sink.output_lufs))
+            report.loudness_gain_db = sink.gain_db
+            report.warnings += sink.warnings
         return report
 
     def _run(self, source, sink, out_rate: int, report: RepairReport, progress: bool) -> None:
@@ -631,6 +652,8 @@ class Repairer:
             iterator = tqdm(windows, desc=Path(report.input).name, unit="min", leave=False)
         detect = self.detect_speech and not untouched and source.frames >= MIN_VAD_SECONDS * rate
         tail, silent_windows, speech, peak = None, 0, False, 0.0
+        # a loudness target's gain comes at the end: that sink limits the peaks after it
+        leveled = isinstance(sink, LoudnessSink)
 
         def write(block: torch.Tensor) -> None:
             # Only a block that would pass full scale is limited: valid audio that fits (e.g. the
@@ -639,10 +662,12 @@ class Repairer:
             block_peak = float(block.abs().max()) if block.numel() else 0.0
             peak = max(peak, block_peak)
             with writing_errors(report.output):  # a full disk mid-file: that file's error, not a traceback
-                sink.write(soft_limit(block) if block_peak > 1.0 else block)
+                sink.write(soft_limit(block) if block_peak > 1.0 and not leveled else block)
 
         for start, stop, next_start in iterator:
             x = source.read(start, stop)
+            if leveled:  # the input's own stretch of this window (the next one's context is its own)
+                sink.measure_input(x if next_start is None else x[:, : next_start - start])
             y, silent = self._repair_window(x, rate, out_rate, to_out(stop) - to_out(start), embedding)
             silent_windows += silent
             if detect and not silent and not speech:
@@ -661,7 +686,9 @@ class Repairer:
                 split = to_out(next_start) - to_out(start)
                 write(y[:, :split])
                 tail = y[:, split:].clone()
-        if peak > 1.0 and untouched:  # the input's own samples: a lossy coding's overshoot, nothing restored
+        if peak > 1.0 and leveled:
+            pass  # the gain to come decides the peaks: the loudness sink says what it limited
+        elif peak > 1.0 and untouched:  # the input's own samples: a lossy coding's overshoot, nothing restored
             report.warnings.append(f"the input's decoded samples reach {20 * math.log10(peak):+.1f} dBFS (a lossy "
                                    "coding's overshoot?): peaks above -1 dBFS were soft-limited so the output does not clip")
         elif peak > 1.0:

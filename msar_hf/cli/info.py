@@ -43,14 +43,15 @@ def info(
             typer.echo(json.dumps({k: (None if isinstance(v, float) and math.isinf(v) else v) for k, v in r.items()}))
     elif results:
         table = Table(title="msar info")
-        for col in ("file", "format", "rate", "ch", "duration", "peak dBFS", "RMS dBFS", "clipped", "silence"):
+        for col in ("file", "format", "rate", "ch", "duration", "peak dBFS", "RMS dBFS", "LUFS", "clipped",
+                    "silence"):
             table.add_column(col, justify="left" if col in ("file", "format") else "right")
         for r in results:
             coding = f"{r['format']} {r['encoding']}" + (f" {r['bit_rate_kbps']:.0f} kbit/s" if r["bit_rate_kbps"] else "")
             table.add_row(
                 Path(r["path"]).name, coding, f"{r['sampling_rate']}",
                 f"{r['channels']}", f"{r['duration_s']:.2f}s", f"{r['peak_dbfs']:.1f}", f"{r['rms_dbfs']:.1f}",
-                f"{100 * r['clipped_ratio']:.2f}%", f"{100 * r['silence_ratio']:.1f}%",
+                f"{r['loudness_lufs']:.1f}", f"{100 * r['clipped_ratio']:.2f}%", f"{100 * r['silence_ratio']:.1f}%",
             )
         Console(width=160).print(table)
         for r in results:  # a second language or a commentary: say which track the numbers are of

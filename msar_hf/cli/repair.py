@@ -42,6 +42,11 @@ def repair(
         "(under 350 Hz) where what the repair removed is noise; 0 = off (default: the model's "
         "low_band_comb, 1 for the shipped model: it lifts PESQ-WB and pitch fidelity; DNSMOS "
         "rates it a little lower).")] = None,
+    loudness: Annotated[str | None, typer.Option(
+        "--loudness", help="Bring each output to this integrated loudness in LUFS (ITU-R BS.1770): -16 for "
+        "podcasts, -23 for EBU R128 broadcast; 'input' = the input's own loudness (a repair that removes "
+        "reverberation or loud noise takes their energy away). Peaks the gain takes past full scale are "
+        "soft-limited. Default: the repair's own level.")] = None,
     output_rate: Annotated[int | None, typer.Option(
         "--output-rate", help="Write at this rate in Hz (default: each input's own rate, or the next rate up "
                               "a format holds: 44.1 kHz into .opus is written at 48 kHz).")] = None,
@@ -101,12 +106,12 @@ def repair(
     # "-": stdin spooled to a file, stdout's file sent at the end
     with stdio_files(inputs, output, output_format or ".wav", shard) as pipes:
         _repair(pipes, model=model, device=device, strength=strength, speaker_ref=speaker_ref, gate=gate, comb=comb,
-                output_rate=output_rate, upper_band=upper_band, chunk_seconds=chunk_seconds, shard=shard,
+                loudness=loudness, output_rate=output_rate, upper_band=upper_band, chunk_seconds=chunk_seconds, shard=shard,
                 keep_video=keep_video, output_format=output_format, audio_track=audio_track,
                 skip_existing=skip_existing, report=report, quiet=quiet)
 
 
-def _repair(pipes, *, model, device, strength, speaker_ref, gate, comb, output_rate, upper_band, chunk_seconds,
+def _repair(pipes, *, model, device, strength, speaker_ref, gate, comb, loudness, output_rate, upper_band, chunk_seconds,
             shard, keep_video, output_format, audio_track, skip_existing, report, quiet) -> None:
     import sys
 
@@ -135,7 +140,7 @@ def _repair(pipes, *, model, device, strength, speaker_ref, gate, comb, output_r
     index, count = current_shard(parse_shard(shard), cpu=True if device == "cpu" else None)
     repairer = Repairer(model, device=device, strength=strength, speaker_ref=speaker_ref,
                         output_rate=output_rate, chunk_seconds=chunk_seconds, upper_band=upper_band,
-                        residual_gate=gate, low_band_comb=comb, audio_track=audio_track)
+                        residual_gate=gate, low_band_comb=comb, audio_track=audio_track, loudness=loudness)
     shown_notes = 0
 
     def say(line: str, err: bool = False) -> None:
@@ -155,9 +160,10 @@ def _repair(pipes, *, model, device, strength, speaker_ref, gate, comb, output_r
         for w in done.warnings:
             say(f"msar: warning: {done.input}: {w}", err=True)
         if not quiet:
+            level = "" if done.loudness_gain_db is None else f", {_loudness(done)}"
             say(f"{done.input} -> {done.output} (there already: skipped)" if done.skipped else
                 f"{done.input} -> {done.output} ({done.duration_s:.1f} s audio in {done.seconds:.1f} s, "
-                f"{_speed(done.duration_s, done.seconds)})")
+                f"{_speed(done.duration_s, done.seconds)}{level})")
 
     with torch.no_grad():  # a context, not set_grad_enabled: callers in the same process keep autograd
         reports = repair_paths(pipes.inputs, pipes.output, model=repairer, shard=(index, count), progress=not quiet,
@@ -210,6 +216,12 @@ def _plan(inputs: list[Path], output: Path | None, *, shard: str | None, keep_vi
     where = f"process {index + 1}/{count}: " if count > 1 else ""
     typer.echo(f"{where}{len(pairs) - sum(there)} would be repaired" + (f", {sum(there)} skipped" if any(there) else "")
                + " (dry run: nothing written)", err=True)
+
+
+def _loudness(done) -> str:
+    """'-16.0 LUFS (+6.2 dB)': what --loudness wrote and the gain it took."""
+    out = "unmeasured" if done.output_lufs is None or done.output_lufs == float("-inf") else f"{done.output_lufs:.1f} LUFS"
+    return f"{out} ({done.loudness_gain_db:+.1f} dB)"
 
 
 def _speed(audio_s: float, wall_s: float) -> str:
