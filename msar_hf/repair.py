@@ -618,9 +618,13 @@ class Repairer:
             else:
                 sink = ArraySink(out_path, source.channels, out_frames, out_rate, protected, subtype, bit_rate, metadata)
         if self.loudness is not None:
-            with writing_errors(out_path):  # its temporary float file is made beside the output
-                sink = LoudnessSink(sink, out_path, source.channels, out_rate, self.loudness, soft_limit,
-                                    input_rate=source.rate)
+            try:
+                with writing_errors(out_path):  # its temporary float file is made beside the output
+                    sink = LoudnessSink(sink, out_path, source.channels, out_rate, self.loudness, soft_limit,
+                                        input_rate=source.rate)
+            except BaseException:
+                sink.abort()  # the output's own temporary file, made just before
+                raise
         try:
             self._run(source, sink, out_rate, report, progress)
             with writing_errors(out_path):

@@ -148,7 +148,7 @@ def test_bad_loudness_values_are_refused_and_silence_is_kept(tmp_path, capsys, s
     for bad, says in (("loud", "LUFS"), ("5", "between -70 and 0"), ("-90", "between -70 and 0")):
         code, _, err = msar(capsys, "repair", src, "-o", tmp_path / "x.wav", "--model", identity_model,
                             "--loudness", bad, "-q")
-        assert code != 0 and "--loudness" in err and says in err, err
+        assert code == 2 and "--loudness" in err and says in err, err
         assert not (tmp_path / "x.wav").exists()
     silent = save_audio(tmp_path / "silent.wav", torch.zeros(32000), 16000)
     code, _, err = msar(capsys, "repair", silent, "-o", tmp_path / "s.wav", "--model", identity_model,
