@@ -124,8 +124,9 @@ def integrated_loudness(waveform, sampling_rate: int) -> float:
     return LoudnessMeter(sampling_rate, 1 if x.ndim == 1 else x.shape[0]).update(x).result()
 
 
-def parse_loudness(value: float | str | None) -> float | str | None:
-    """``--loudness``: None (keep the repair's level), ``"input"`` or a target in LUFS."""
+def parse_loudness(value: float | str | None, name: str = "--loudness") -> float | str | None:
+    """A loudness option (``name`` in its messages): None (keep the repair's level), ``"input"`` or a
+    target in LUFS."""
     from .errors import MsarError
 
     if value is None or (isinstance(value, str) and value.strip().lower() in ("", "off", "none")):
@@ -135,12 +136,44 @@ def parse_loudness(value: float | str | None) -> float | str | None:
     try:
         target = float(value)
     except (TypeError, ValueError):
-        raise MsarError(f"--loudness takes a target in LUFS (e.g. -16, -23) or 'input', got {value!r}") from None
+        raise MsarError(f"{name} takes a target in LUFS (e.g. -16, -23) or 'input', got {value!r}") from None
     lo, hi = TARGET_RANGE_LUFS
     if not lo <= target <= hi:
-        raise MsarError(f"--loudness must be between {lo:g} and {hi:g} LUFS (e.g. -16 for podcasts, -23 for "
+        raise MsarError(f"{name} must be between {lo:g} and {hi:g} LUFS (e.g. -16 for podcasts, -23 for "
                         f"EBU R128 broadcast), got {value!r}")
     return target
+
+
+def gain_to_target(repaired_lufs: float, target: float | str, input_lufs: float | None = None,
+                   name: str = "--loudness") -> tuple[float, str | None]:
+    """The gain in dB that brings a repair measured at ``repaired_lufs`` to ``target`` (LUFS, or
+    ``"input"``: ``input_lufs``), and a warning, or None: no gain where either loudness cannot be
+    measured (silence, under 0.4 s), and a word when the gain is very large."""
+    unmeasured = f"under {ABSOLUTE_GATE_LUFS:g} LUFS or 0.4 s"
+    if target == "input":
+        if input_lufs is None or not math.isfinite(input_lufs):
+            return 0.0, f"{name} input: the input is too quiet or short to measure ({unmeasured}): the repair's level is kept"
+        target = input_lufs
+    if not math.isfinite(repaired_lufs):
+        return 0.0, f"{name}: the repaired sound is too quiet or short to measure ({unmeasured}): its level is kept"
+    gain = float(target) - repaired_lufs
+    if gain > LARGE_GAIN_DB:
+        return gain, (f"{name}: reaching {float(target):.1f} LUFS took {gain:+.1f} dB: a very quiet recording, its "
+                      "noise floor is brought up too")
+    return gain, None
+
+
+def to_loudness(repaired: torch.Tensor, rate: int, target: float | str, original: torch.Tensor | None = None,
+                name: str = "loudness") -> tuple[torch.Tensor, float, str | None]:
+    """A repair held in memory ((C, T) or (T,)) brought to ``target``: LUFS, or ``"input"``: the
+    loudness of ``original`` (the input, at ``rate``). Returns (audio, gain in dB, warning or None).
+    No limiter: float samples may pass 1.0 (``msar repair`` soft-limits what it writes)."""
+    target = parse_loudness(target, name)
+    if target is None:
+        return repaired, 0.0, None
+    input_lufs = integrated_loudness(original, rate) if target == "input" and original is not None else None
+    gain, warning = gain_to_target(integrated_loudness(repaired, rate), target, input_lufs, name)
+    return repaired * 10 ** (gain / 20), gain, warning
 
 
 class LoudnessSink:
@@ -182,32 +215,14 @@ class LoudnessSink:
         self.meter.update(block)
         write_blocks(self.handle, block)
 
-    def _gain_db(self, repaired_lufs: float) -> float:
-        if self.input_meter is not None:
-            self.input_lufs = self.input_meter.result()
-            if not math.isfinite(self.input_lufs):
-                self.warnings.append("--loudness input: the input is too quiet or short to measure (under "
-                                     f"{ABSOLUTE_GATE_LUFS:g} LUFS or 0.4 s): the repair's level is kept")
-                return 0.0
-            target = self.input_lufs
-        else:
-            target = float(self.target)
-        if not math.isfinite(repaired_lufs):
-            self.warnings.append(f"--loudness: the repaired sound is too quiet or short to measure (under "
-                                 f"{ABSOLUTE_GATE_LUFS:g} LUFS or 0.4 s): its level is kept")
-            return 0.0
-        gain = target - repaired_lufs
-        if gain > LARGE_GAIN_DB:
-            self.warnings.append(f"--loudness: reaching {target:.1f} LUFS took {gain:+.1f} dB: a very quiet "
-                                 "recording, its noise floor is brought up too")
-        return gain
-
     def commit(self) -> None:
         import soundfile as sf
 
         self.handle.close()
-        repaired_lufs = self.meter.result()
-        self.gain_db = self._gain_db(repaired_lufs)
+        if self.input_meter is not None:
+            self.input_lufs = self.input_meter.result()
+        self.gain_db, warning = gain_to_target(self.meter.result(), self.target, self.input_lufs)
+        self.warnings += [warning] if warning else []
         scale = 10 ** (self.gain_db / 20)
         written = LoudnessMeter(self.rate, self.meter.channels)
         peak, limited = 0.0, 0

@@ -7,7 +7,8 @@ a torchcodec ``AudioDecoder``; ``KeyDataset(ds, "audio")`` streams a column); in
 are scaled to [-1, 1]. Stereo is
 repaired per channel. Above 16 kHz the input's band over 8 kHz, which the model never sees, comes
 back at the gain the repair applied just below it (:mod:`msar_hf.fullband`; ``upper_band=False``
-leaves it empty). Output:
+leaves it empty). ``loudness=-16`` (LUFS, ITU-R BS.1770) or ``loudness="input"`` brings the output to
+that integrated loudness, as ``msar repair --loudness`` does (float samples, no limiter). Output:
 ``{"audio": np.ndarray (T,) or (C, T), "sampling_rate": int}``.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import warnings
 
 import numpy as np
 import torch
@@ -22,6 +24,7 @@ from transformers import Pipeline
 
 from ..audio import dataset_audio, load_audio, resample
 from ..fullband import add_upper_band
+from ..loudness import parse_loudness, to_loudness
 
 
 def _as_float_tensor(array) -> torch.Tensor:
@@ -87,17 +90,19 @@ class SpeechRepairPipeline(Pipeline):
     #: what _forward (model.repair) takes, by keyword or in forward_params={...}
     _FORWARD_KEYS = ("speaker_embedding", "strength", "chunk_seconds", "progress", "residual_gate", "low_band_comb")
 
-    def _sanitize_parameters(self, sampling_rate=None, upper_band=None, forward_params=None, **kwargs):
+    def _sanitize_parameters(self, sampling_rate=None, upper_band=None, loudness=None, forward_params=None, **kwargs):
         # forward_params={...} is how transformers' audio pipelines take model options; an unknown
         # name (a typo such as strenght=0.5) used to be dropped silently and the default repair ran
         forward_params = {**(forward_params or {}), **kwargs}
         unknown = sorted(set(forward_params) - set(self._FORWARD_KEYS))
         if unknown:
             raise TypeError(f"the speech-repair pipeline got unknown option(s) {', '.join(unknown)}; it takes "
-                            f"sampling_rate, upper_band, {', '.join(self._FORWARD_KEYS)}")
+                            f"sampling_rate, upper_band, loudness, {', '.join(self._FORWARD_KEYS)}")
         preprocess = {} if sampling_rate is None else {"sampling_rate": sampling_rate}
         forward = {k: v for k, v in forward_params.items() if v is not None}
         postprocess = {} if upper_band is None else {"upper_band": bool(upper_band)}
+        if loudness is not None:  # checked here, before the repair's work
+            postprocess["loudness"] = parse_loudness(loudness, "loudness")
         return preprocess, forward, postprocess
 
     def preprocess(self, inputs, sampling_rate: int | None = None):
@@ -140,7 +145,7 @@ class SpeechRepairPipeline(Pipeline):
         return {"channels": torch.stack(repaired), "rate": model_inputs["rate"], "length": model_inputs["length"],
                 "original": model_inputs["original"], "damaged": model_inputs["channels"]}
 
-    def postprocess(self, model_outputs, upper_band: bool = True):
+    def postprocess(self, model_outputs, upper_band: bool = True, loudness: float | str | None = None):
         model_rate = self.model.config.sampling_rate
         out = model_outputs["channels"]
         if model_outputs["rate"] != model_rate:
@@ -151,5 +156,9 @@ class SpeechRepairPipeline(Pipeline):
         if upper_band and model_outputs["rate"] != model_rate:  # as `msar repair` (msar_hf.fullband)
             out = add_upper_band(out, model_outputs["original"].to(out), model_outputs["rate"],
                                  model_outputs["damaged"].to(out), model_outputs["channels"].to(out), model_rate)
+        if loudness is not None:
+            out, _, warning = to_loudness(out, model_outputs["rate"], loudness, model_outputs["original"].to(out))
+            if warning:
+                warnings.warn(warning, UserWarning, stacklevel=2)
         audio = out[0] if out.shape[0] == 1 else out
         return {"audio": audio.cpu().numpy(), "sampling_rate": model_outputs["rate"]}
