@@ -225,7 +225,7 @@ class LoudnessSink:
         self.warnings += [warning] if warning else []
         scale = 10 ** (self.gain_db / 20)
         written = LoudnessMeter(self.rate, self.meter.channels)
-        peak, limited = 0.0, 0
+        peak, limited = 0.0, False
         try:
             with sf.SoundFile(self.tmp) as f:
                 for block in f.blocks(blocksize=self.rate * 10, dtype="float32", always_2d=True):
@@ -233,7 +233,7 @@ class LoudnessSink:
                     block_peak = float(y.abs().max()) if y.numel() else 0.0
                     peak = max(peak, block_peak)
                     if block_peak > 1.0:
-                        limited += 1
+                        limited = True
                         y = self.limiter(y)
                     written.update(y)
                     self.sink.write(y)

@@ -220,7 +220,7 @@ def _plan(inputs: list[Path], output: Path | None, *, shard: str | None, keep_vi
 
 def _loudness(done) -> str:
     """'-16.0 LUFS (+6.2 dB)': what --loudness wrote and the gain it took."""
-    out = "unmeasured" if done.output_lufs is None or done.output_lufs == float("-inf") else f"{done.output_lufs:.1f} LUFS"
+    out = "unmeasured" if done.output_lufs is None else f"{done.output_lufs:.1f} LUFS"  # silence, under 0.4 s
     return f"{out} ({done.loudness_gain_db:+.1f} dB)"
 
 
